@@ -36,3 +36,20 @@ def minilm_dir() -> Path:
 def uncased_vocab_file(minilm_dir) -> Path:
     """The bert-base-uncased vocabulary (30,522 entries)."""
     return minilm_dir / "vocab.txt"
+
+
+@pytest.fixture
+def make_hf_checkpoint(tmp_path):
+    """Write a random transformers model to a directory; returns (hf_model, directory)."""
+    counter = {"n": 0}
+
+    def make(class_name: str, **overrides):
+        from tests.modeling.helpers import hf_model
+
+        model = hf_model(class_name, **overrides)
+        counter["n"] += 1
+        directory = tmp_path / f"{class_name}-{counter['n']}"
+        model.save_pretrained(directory)
+        return model, directory
+
+    return make

@@ -21,7 +21,8 @@ LEGACY_SUFFIXES: Tuple[Tuple[str, str], ...] = (
 )
 #: Buffers older checkpoints store and current models rebuild: never an error to find them.
 DROPPED_BUFFERS: Tuple[str, ...] = ("embeddings.position_ids", "embeddings.token_type_ids")
-#: Checkpoint names that are a second name of one of our parameters.
+#: Checkpoint names that are a second name of one of our parameters. When a checkpoint has
+#: both names, the alias wins: it is the tensor Hugging Face's forward pass uses.
 ALIASES: Dict[str, str] = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
 ENCODER_PREFIXES: Tuple[str, ...] = ("embeddings.", "encoder.", "pooler.")
 #: Task heads: allowed to be missing (fresh init, announced) or unused (dropped, announced).

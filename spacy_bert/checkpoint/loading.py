@@ -66,8 +66,12 @@ def match_state_dict(model: torch.nn.Module, tensors: Dict[str, torch.Tensor]) -
     to_load: Dict[str, torch.Tensor] = {}
     for checkpoint_name, tensor in tensors.items():
         name = keys.to_model_name(checkpoint_name, has_prefix)
-        if keys.is_dropped_buffer(name) or name in to_load:
-            continue  # rebuilt buffer, or the second name of a tensor we already have
+        if keys.is_dropped_buffer(name):
+            continue  # a buffer we rebuild
+        if name in to_load and checkpoint_name not in keys.ALIASES:
+            continue  # the second name of a tensor we already have
+        # (An alias wins: Hugging Face's forward uses `cls.predictions.decoder.bias`, which
+        # differs from `cls.predictions.bias` in untied checkpoints.)
         if name not in params:
             if name in all_names:
                 continue  # e.g. cls.predictions.decoder.weight of a tied decoder
@@ -115,7 +119,7 @@ def apply_state_dict(model: BertPreTrainedModel, tensors: Dict[str, torch.Tensor
     if report.dropped:
         warnings.warn(
             Warnings.W101.format(model=name, path=source, count=len(report.dropped), names=", ".join(report.dropped)),
-            stacklevel=3,
+            stacklevel=4,
         )
     if report.fresh:
         warnings.warn(
@@ -126,7 +130,7 @@ def apply_state_dict(model: BertPreTrainedModel, tensors: Dict[str, torch.Tensor
                 modules=keys.head_modules(report.fresh),
                 names=", ".join(report.fresh),
             ),
-            stacklevel=3,
+            stacklevel=4,
         )
     return report
 

@@ -17,7 +17,15 @@ def checkpoint_tensors(model: BertPreTrainedModel) -> Dict[str, torch.Tensor]:
     A tied parameter (the MLM decoder and its bias) is written under its canonical name only,
     as Hugging Face does; safetensors refuses tensors that share storage anyway.
     """
-    return {keys.to_checkpoint_name(name): param for name, param in model.named_parameters()}
+    tensors = {keys.to_checkpoint_name(name): param for name, param in model.named_parameters()}
+    if not model.config.tie_word_embeddings:
+        # An untied Hugging Face LM head has its own `decoder.bias` parameter; ours is one
+        # parameter under two names, so write a copy under the second name too.
+        for alias, canonical in keys.ALIASES.items():
+            for prefix in ("", keys.BASE_PREFIX):
+                if prefix + canonical in tensors:
+                    tensors[prefix + alias] = tensors[prefix + canonical].detach().clone()
+    return tensors
 
 
 def save_pretrained(model: BertPreTrainedModel, save_directory: Union[str, os.PathLike], tokenizer: Any = None) -> None:
