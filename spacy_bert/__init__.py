@@ -6,9 +6,6 @@ The PyTorch core is importable with the Hugging Face names:
 from .about import __version__
 from .modeling import *  # noqa: F401,F403
 from .modeling import __all__ as _modeling_all
-try:
-    from .tokenization import BertTokenizer  # TEMP-UNTIL-TOKENIZER
-except ImportError:
-    pass
+from .tokenization import BertTokenizer
 
 __all__ = ["__version__", "BertTokenizer", *_modeling_all]

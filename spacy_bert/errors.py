@@ -85,6 +85,94 @@ class Errors:
     E112 = "Cannot save to {path}: it exists and is not a directory."
 
     # ---- tokenization (E2xx) ----------------------------------------------
+    E201 = (
+        "The tokenizer directory {path} does not exist (or is not a directory). Expected a "
+        "directory holding {expected}, such as a Hugging Face BERT checkpoint. Check the path, "
+        "or write one with BertTokenizer.save_pretrained(...)."
+    )
+    E202 = (
+        "The directory {path} holds no vocabulary for a BERT tokenizer: looked for {expected}, "
+        "found {found}. Copy tokenizer.json or vocab.txt of the checkpoint into this directory."
+    )
+    E203 = (
+        "vocab_file {path} is not an existing file. Expected the path of a WordPiece vocab.txt "
+        "(one token per line); or pass vocab={{token: id}} instead."
+    )
+    E204 = (
+        "Pass exactly one of vocab_file or vocab to BertTokenizer, got {got}. To load a "
+        "checkpoint directory use BertTokenizer.from_pretrained(directory)."
+    )
+    E205 = (
+        "vocab must map each token (str) to its own id (int >= 0), but {problem}. Fix the "
+        "vocabulary (vocab.txt has one token per line; the line number is the id)."
+    )
+    E206 = (
+        "The {name} {token!r} is not in the vocabulary ({size} entries). Pass {name}= the token "
+        "this vocabulary uses for it (BERT vocabularies have [UNK], [SEP], [PAD], [CLS], [MASK])."
+    )
+    E207 = (
+        "{name} must be {expected}, got a {type_name}: {value}. Pass one text as a str, a "
+        "batch as a list of str, and second texts of pairs through text_pair."
+    )
+    E208 = (
+        "text has {n_text} entries but text_pair has {n_pair}; a batch of pairs needs exactly "
+        "one text_pair per text."
+    )
+    E209 = "{name}={value!r} is not valid. Expected {expected}."
+    E210 = (
+        "max_length={max_length} is too small: {what} {n_special} special tokens ([CLS], [SEP]) "
+        "plus at least one piece, so max_length must be at least {minimum}. Raise max_length "
+        "(up to the model's limit, usually 512)."
+    )
+    E211 = (
+        "stride={stride} is too large for max_length={max_length}: a window holds "
+        "{max_length} - {n_special} special tokens = {window} pieces, and consecutive windows must "
+        "advance, so stride must be at most {maximum}. Lower stride or raise max_length."
+    )
+    E212 = (
+        "Truncation with truncation={strategy!r}, max_length={max_length}, stride={stride} failed: "
+        "{error}. With a pair, each sequence must keep more than stride pieces, and "
+        "'only_first'/'only_second' need the other sequence to fit on its own; "
+        "truncation='longest_first' with a smaller stride always works."
+    )
+    E213 = (
+        "return_tensors needs every row of {key} to have the same length, got lengths {lengths}. "
+        "Pass padding=True (pad to the longest) or padding='max_length', or return_tensors=None."
+    )
+    E214 = (
+        "{path} holds a {kind} model, but a BERT tokenizer needs a WordPiece model. Use the "
+        "tokenizer files of a BERT checkpoint."
+    )
+    E215 = "{path} is not a valid tokenizer file: {error}. Re-save it from the original checkpoint."
+    E216 = (
+        "The added token {token!r} should have id {expected} according to the tokenizer files, "
+        "but gets id {got} from the vocabulary ({size} entries). The files disagree; re-save the "
+        "tokenizer from the original checkpoint."
+    )
+    E217 = (
+        "Cannot write vocab.txt: the vocabulary ids must be 0..{max_id} without gaps, but {problem}. "
+        "vocab.txt stores each token's id as its line number; renumber the vocabulary."
+    )
+    E218 = (
+        "never_split must be a list of str, got a {type_name}: {value}. Pass e.g. "
+        "never_split=['[unused1]']."
+    )
+    E219 = (
+        "truncation='only_second' truncates text_pair, but no text_pair was given. Use "
+        "truncation=True (longest_first) or 'only_first' for single texts."
+    )
+    E220 = (
+        "get_special_tokens_mask(already_has_special_tokens=True) takes one formatted sequence "
+        "(token_ids_0), got a token_ids_1 too. Pass the whole [CLS] A [SEP] B [SEP] as token_ids_0."
+    )
+    E221 = "decode takes one sequence of ids, got a nested list. Use batch_decode for several."
+    E222 = (
+        "stride={stride} is too large for input {index} with truncation={strategy!r} and "
+        "max_length={max_length}: each window keeps only {kept} pieces of its {name}, and stride "
+        "must be smaller than that. Lower stride, raise max_length, or shorten the other text "
+        "of the pair."
+    )
+    # Warnings of the tokenization layer (kept here with their E2xx neighbours).
 
 
 class Warnings:
@@ -96,4 +184,21 @@ class Warnings:
     W102 = (
         "{model} from {path}: {count} tensor(s) of {modules} are not in the checkpoint and were "
         "initialised fresh: {names}. Train the model before using its predictions."
+    )
+
+    # ---- tokenization (W2xx) ---------------------------------------------
+    W201 = (
+        "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
+        "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "
+        "of overlap) to get all overlapping windows of max_length, or truncation=False."
+    )
+    W202 = "These never_split words have no effect: {details}."
+    W203 = (
+        "The tokenizer config in {path} sets do_basic_tokenize=False. Like transformers' "
+        "BertTokenizer we always split at whitespace and punctuation before WordPiece; the "
+        "option is ignored."
+    )
+    W204 = (
+        "max_length={max_length} is ignored: padding=True pads to the longest row and truncation "
+        "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
     )

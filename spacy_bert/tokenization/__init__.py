@@ -1,0 +1,32 @@
+"""WordPiece tokenization for BERT, backed by the `tokenizers` library.
+
+`BertTokenizer` encodes like transformers' `BertTokenizer` (same ids, offsets, windows),
+reads and writes Hugging Face tokenizer files, and exposes the underlying
+`tokenizers.Tokenizer` (`backend_tokenizer`) and `encode_with_offsets` for aligning pieces
+to spaCy tokens by char offsets.
+
+This package imports only the standard library, `tokenizers`, numpy and (lazily) torch.
+"""
+from .batch_encoding import BatchEncoding
+from .files import (
+    CONFIG_FILE,
+    SPECIAL_TOKENS_MAP_FILE,
+    TOKENIZER_FILE,
+    VOCAB_FILE,
+    load_vocab,
+    read_tokenizer_dir,
+    save_vocab,
+)
+from .wordpiece import BertTokenizer
+
+__all__ = [
+    "BatchEncoding",
+    "BertTokenizer",
+    "CONFIG_FILE",
+    "SPECIAL_TOKENS_MAP_FILE",
+    "TOKENIZER_FILE",
+    "VOCAB_FILE",
+    "load_vocab",
+    "read_tokenizer_dir",
+    "save_vocab",
+]

@@ -1,0 +1,266 @@
+"""Reading and writing the tokenizer files of a Hugging Face BERT checkpoint directory.
+
+A directory holds some of:
+
+- `tokenizer_config.json`: the options (`do_lower_case`, `strip_accents`, special tokens,
+  `model_max_length`, `never_split`, `added_tokens_decoder`, ...);
+- `special_tokens_map.json`: older checkpoints keep the special tokens here;
+- `tokenizer.json`: the `tokenizers` serialisation. We take its WordPiece vocabulary and its
+  added tokens, never its truncation or padding (all-MiniLM-L6-v2 ships truncation at 128,
+  splade-tiny at 512 with padding): those are per-call choices;
+- `vocab.txt`: one WordPiece token per line, the id is the line number. Read when there
+  is no `tokenizer.json`.
+
+Like transformers' `BertTokenizer`, the options in `tokenizer_config.json` win over the
+normaliser stored in `tokenizer.json`; the latter only fills options the config leaves out.
+"""
+from __future__ import annotations
+
+import collections
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..errors import Errors
+
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+VOCAB_FILES = (TOKENIZER_FILE, VOCAB_FILE)
+
+# transformers' stand-in for "no limit" when a config has no model_max_length.
+VERY_LARGE_INTEGER = int(1e30)
+
+SPECIAL_TOKEN_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+AddedTokenSpec = Dict[str, Any]  # {"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"}
+ADDED_TOKEN_FLAGS = ("single_word", "lstrip", "rstrip", "normalized", "special")
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class TokenizerFiles:
+    """What `read_tokenizer_dir` found in a directory.
+
+    Attributes:
+        vocab (Dict[str, int]): The WordPiece vocabulary, token -> id.
+        options (Dict[str, Any]): Keyword arguments for `BertTokenizer` (only those the files set).
+        added_tokens (List[AddedTokenSpec]): Added tokens with their ids and flags, by id.
+        vocab_path (Path): The file the vocabulary came from.
+    """
+
+    vocab: Dict[str, int]
+    options: Dict[str, Any] = field(default_factory=dict)
+    added_tokens: List[AddedTokenSpec] = field(default_factory=list)
+    vocab_path: Optional[Path] = None
+
+
+def load_vocab(path: PathLike) -> Dict[str, int]:
+    """Read a `vocab.txt` (path: str or Path) into an ordered token -> id dict.
+
+    Exactly as transformers reads it: one token per line with only the newline removed, the
+    id is the line number, and a token listed twice keeps its last line.
+    """
+    vocab: Dict[str, int] = collections.OrderedDict()
+    with open(path, "r", encoding="utf-8") as reader:
+        for index, line in enumerate(reader.readlines()):
+            vocab[line.rstrip("\n")] = index
+    return vocab
+
+
+def save_vocab(vocab: Mapping[str, int], path: PathLike) -> Path:
+    """Write `vocab` (Mapping[str, int]) to `path` (str or Path) as `vocab.txt`, one token per line by id.
+
+    The ids must be 0..n-1 without gaps, since the line number is the id.
+    """
+    tokens = sorted(vocab.items(), key=lambda item: item[1])
+    for expected, (token, index) in enumerate(tokens):
+        if index != expected:
+            problem = f"id {expected} is missing, next is {index} ({token!r})"
+            raise ValueError(Errors.E217.format(max_id=len(tokens) - 1, problem=problem))
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="\n") as writer:
+        for token, _ in tokens:
+            writer.write(token + "\n")
+    return path
+
+
+def read_json(path: PathLike) -> Dict[str, Any]:
+    """Read a JSON object from `path` (str or Path); a clear error when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(Errors.E215.format(path=path, error=error)) from error
+    if not isinstance(data, dict):
+        raise ValueError(Errors.E215.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
+    return data
+
+
+def write_json(data: Mapping[str, Any], path: PathLike) -> Path:
+    """Write `data` (Mapping) to `path` (str or Path) as indented UTF-8 JSON."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
+    return path
+
+
+def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:
+    """Read the tokenizer files of `directory` (str or Path) into a `TokenizerFiles`.
+
+    Raises:
+        FileNotFoundError: the directory does not exist, or holds neither `tokenizer.json`
+            nor `vocab.txt`.
+        ValueError: a file is not valid JSON, or `tokenizer.json` holds no WordPiece model.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(Errors.E201.format(path=directory, expected=" or ".join(VOCAB_FILES)))
+    config = _read_optional_json(directory / CONFIG_FILE)
+    options = _options_from_config(config)
+    if "added_tokens_decoder" not in config:
+        # Older checkpoints keep the special tokens in special_tokens_map.json; transformers
+        # lets that file override the config then, and so do we.
+        special_map = _read_optional_json(directory / SPECIAL_TOKENS_MAP_FILE)
+        for key in SPECIAL_TOKEN_KEYS:
+            if special_map.get(key):
+                options[key] = _token_content(special_map[key])
+    added_tokens = _added_tokens_from_config(config)
+
+    tokenizer_json = directory / TOKENIZER_FILE
+    vocab_txt = directory / VOCAB_FILE
+    if tokenizer_json.is_file():
+        data = read_json(tokenizer_json)
+        vocab, file_options = _read_wordpiece_json(data, tokenizer_json)
+        for key, value in file_options.items():
+            options.setdefault(key, value)
+        if not added_tokens:
+            added_tokens = _added_tokens_from_json(data)
+        return TokenizerFiles(vocab, options, added_tokens, tokenizer_json)
+    if vocab_txt.is_file():
+        return TokenizerFiles(load_vocab(vocab_txt), options, added_tokens, vocab_txt)
+    found = sorted(p.name for p in directory.iterdir()) or "nothing (the directory is empty)"
+    raise FileNotFoundError(Errors.E202.format(path=directory, expected=" or ".join(VOCAB_FILES), found=found))
+
+
+def write_tokenizer_dir(
+    directory: PathLike,
+    *,
+    vocab: Mapping[str, int],
+    tokenizer_json: str,
+    config: Mapping[str, Any],
+    special_tokens_map: Mapping[str, str],
+) -> Tuple[Path, ...]:
+    """Write the four tokenizer files into `directory` (str or Path), creating it if needed.
+
+    Args:
+        vocab (Mapping[str, int]): The WordPiece vocabulary, written as `vocab.txt`.
+        tokenizer_json (str): The `tokenizers` serialisation, written as `tokenizer.json`.
+        config (Mapping[str, Any]): Written as `tokenizer_config.json`.
+        special_tokens_map (Mapping[str, str]): Written as `special_tokens_map.json`.
+
+    Returns:
+        Tuple[Path, ...]: The paths written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_path = save_vocab(vocab, directory / VOCAB_FILE)
+    json_path = directory / TOKENIZER_FILE
+    json_path.write_text(tokenizer_json, encoding="utf-8")
+    config_path = write_json(config, directory / CONFIG_FILE)
+    map_path = write_json(special_tokens_map, directory / SPECIAL_TOKENS_MAP_FILE)
+    return (vocab_path, json_path, config_path, map_path)
+
+
+def added_tokens_decoder(added_tokens: Sequence[AddedTokenSpec]) -> Dict[str, Dict[str, Any]]:
+    """`added_tokens` (Sequence[AddedTokenSpec]) in the `added_tokens_decoder` form of `tokenizer_config.json`."""
+    return {
+        str(spec["id"]): {
+            "content": spec["content"],
+            "lstrip": bool(spec.get("lstrip", False)),
+            "normalized": bool(spec.get("normalized", False)),
+            "rstrip": bool(spec.get("rstrip", False)),
+            "single_word": bool(spec.get("single_word", False)),
+            "special": bool(spec.get("special", False)),
+        }
+        for spec in sorted(added_tokens, key=lambda spec: spec["id"])
+    }
+
+
+def _read_optional_json(path: Path) -> Dict[str, Any]:
+    return read_json(path) if path.is_file() else {}
+
+
+def _token_content(value: Any) -> Any:
+    # Newer configs store special tokens as serialised AddedTokens: {"content": "[CLS]", ...}.
+    if isinstance(value, dict) and "content" in value:
+        return value["content"]
+    return value
+
+
+def _options_from_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    options: Dict[str, Any] = {}
+    for key in ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text", "never_split",
+                "wordpieces_prefix", "clean_up_tokenization_spaces", "padding_side", "truncation_side",
+                "do_basic_tokenize"):
+        if key in config:
+            options[key] = config[key]
+    for key in SPECIAL_TOKEN_KEYS:
+        if config.get(key) is not None:
+            options[key] = _token_content(config[key])
+    # transformers: no model_max_length means no limit; None is the same.
+    max_length = config.get("model_max_length")
+    options["model_max_length"] = int(max_length) if max_length is not None else VERY_LARGE_INTEGER
+    # transformers' default when the config does not say (v5: False).
+    options.setdefault("clean_up_tokenization_spaces", False)
+    return options
+
+
+def _added_tokens_from_config(config: Mapping[str, Any]) -> List[AddedTokenSpec]:
+    decoder = config.get("added_tokens_decoder") or {}
+    specs = []
+    for index, token in decoder.items():
+        token = token if isinstance(token, dict) else {"content": str(token)}
+        specs.append(_spec(int(index), token))
+    return sorted(specs, key=lambda spec: spec["id"])
+
+
+def _added_tokens_from_json(data: Mapping[str, Any]) -> List[AddedTokenSpec]:
+    specs = [_spec(int(token["id"]), token) for token in data.get("added_tokens") or []]
+    return sorted(specs, key=lambda spec: spec["id"])
+
+
+def _spec(index: int, token: Mapping[str, Any]) -> AddedTokenSpec:
+    spec: AddedTokenSpec = {"id": index, "content": token["content"]}
+    for flag in ADDED_TOKEN_FLAGS:
+        spec[flag] = bool(token.get(flag, False))
+    return spec
+
+
+def _read_wordpiece_json(data: Mapping[str, Any], path: Path) -> Tuple[Dict[str, int], Dict[str, Any]]:
+    """The vocabulary of a tokenizer.json and the options its model and normaliser imply."""
+    model = data.get("model")
+    if not isinstance(model, dict):
+        raise ValueError(Errors.E215.format(path=path, error="no 'model' object"))
+    kind = model.get("type")
+    # Old serialisations have no "type"; a WordPiece model is recognised by its prefix field.
+    if kind not in (None, "WordPiece") or (kind is None and "continuing_subword_prefix" not in model):
+        raise ValueError(Errors.E214.format(path=path, kind=kind or "non-WordPiece"))
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict):
+        raise ValueError(Errors.E215.format(path=path, error="the WordPiece model has no 'vocab' object"))
+    options: Dict[str, Any] = {}
+    if model.get("unk_token"):
+        options["unk_token"] = model["unk_token"]
+    if model.get("continuing_subword_prefix"):
+        options["wordpieces_prefix"] = model["continuing_subword_prefix"]
+    normalizer = data.get("normalizer")
+    if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
+        for json_key, option in (("lowercase", "do_lower_case"), ("strip_accents", "strip_accents"),
+                                 ("handle_chinese_chars", "tokenize_chinese_chars"), ("clean_text", "clean_text")):
+            if json_key in normalizer:
+                options[option] = normalizer[json_key]
+    return {str(token): int(index) for token, index in vocab.items()}, options
