@@ -33,6 +33,13 @@ setup(
     },
     entry_points={
         "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
+        # spaCy finds the components and architectures through these, without an import.
+        "spacy_factories": ["bert = spacy_bert.pipeline.bert:make_bert"],
+        "spacy_architectures": [
+            "spacy-bert.BertEncoder.v1 = spacy_bert.layers.encoder:bert_encoder_v1",
+            "spacy-bert.BertListener.v1 = spacy_bert.layers.listener:bert_listener_v1",
+            "spacy-bert.BertTokenVectors.v1 = spacy_bert.layers.token_vectors:bert_token_vectors_v1",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -172,7 +172,67 @@ class Errors:
         "must be smaller than that. Lower stride, raise max_length, or shorten the other text "
         "of the pair."
     )
+    E231 = (
+        "{name} must be integer char offsets of shape (n, 2), one [start, end) per row, got an "
+        "array of shape {shape} and dtype {dtype}. Pass e.g. the offsets of "
+        "BertTokenizer.encode_with_offsets, or [(token.idx, token.idx + len(token)) for token in doc]."
+    )
+    E232 = (
+        "{name}[{index}] = {offset} is not a char range: expected 0 <= start <= end. Pass "
+        "[start, end) offsets into the text, as the tokenizer and token.idx give them."
+    )
+    E233 = (
+        "n_pieces={n_pieces} but piece_offsets has {n_offsets} rows; expected one offset per "
+        "piece. Pass the ids and offsets of the same encode_with_offsets call."
+    )
+    E234 = (
+        "piece_offsets must have non-decreasing {what}, as the tokenizer gives them, but piece "
+        "{index} {offset} comes after {previous}. Pass the offsets in the order of the pieces, "
+        "without reordering or mixing texts."
+    )
     # Warnings of the tokenization layer (kept here with their E2xx neighbours).
+
+    # ---- layers (E3xx) -----------------------------------------------------
+    E301 = (
+        "window={window} is too small: a window holds [CLS], at least one piece and [SEP], so "
+        "window must be at least 3. Use the model's max_position_embeddings (usually 512)."
+    )
+    E302 = (
+        "stride={stride} does not fit window={window}: a window holds {content} pieces "
+        "(window - 2 for [CLS] and [SEP]) and stride is the overlap of consecutive windows, so "
+        "0 <= stride <= {maximum} is expected. Lower stride or raise window."
+    )
+    E303 = (
+        "n_pieces[{index}] = {value}, but a piece count must be an int >= 0. Pass len(ids) of "
+        "each text's encode_with_offsets."
+    )
+    E304 = (
+        "max_batch_items={value}, but the piece budget of a batch must be an int >= 1. Use a "
+        "budget of at least the model's window (e.g. 4096 positions)."
+    )
+    E305 = (
+        "lengths[{index}] = {value}, but a window length must be an int >= 0. Pass "
+        "plan.length + 2 of a WindowPlan."
+    )
+    E306 = (
+        "Window {window} of text {text} covers pieces {start}..{end} (exclusive), but "
+        "piece_ids[{text}] has only {n} pieces. The WindowPlan was made for other texts; plan "
+        "the windows from the lengths of these piece_ids."
+    )
+
+
+    # ---- thinc wrapper and spaCy components (E35x) -------------------------
+    E351 = (
+        "The BERT encoder has no weights yet: its checkpoint is read at nlp.initialize() or on "
+        "first use. Set the component's 'checkpoint' to a local Hugging Face BERT directory."
+    )
+    E352 = "Unknown pooling {value!r}. Expected one of: {expected}."
+    E354 = "The bert component's {field} is {value!r}; expected {expected}."
+    E353 = (
+        "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
+        "Set one, e.g. nlp.add_pipe('bert', config={{'checkpoint': 'path/to/bert'}}), or "
+        "'checkpoint' in the [components.bert] block of the training config."
+    )
 
 
 class Warnings:

@@ -1,0 +1,124 @@
+"""`BertShim`: thinc's PyTorch shim around our `BertModel`, loaded lazily, serialised as safetensors.
+
+The shim owns everything needed to rebuild the encoder without the original checkpoint: the
+`BertConfig`, the tokenizer and the weights. It starts empty; `load_checkpoint` (at
+`initialize()` or on first use) or `from_bytes` (when a saved pipeline is loaded) fills it.
+Its bytes never contain a pickle: weights are safetensors, the rest is JSON/text in msgpack.
+"""
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import srsly
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from thinc.api import get_torch_default_device
+from thinc.shims import PyTorchGradScaler, PyTorchShim
+from thinc.shims.pytorch import ArgsKwargs
+
+from ..checkpoint import apply_state_dict, checkpoint_tensors, load_pretrained, resolve_checkpoint_dir
+from ..errors import Errors
+from ..modeling import BertConfig, BertModel
+from ..tokenization import BertTokenizer
+
+
+def tokenizer_to_files(tokenizer: BertTokenizer) -> Dict[str, str]:
+    """The tokenizer's files (name -> text), as `save_pretrained` writes them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(tmp).iterdir())}
+
+
+def tokenizer_from_files(files: Dict[str, str]) -> BertTokenizer:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            (Path(tmp) / Path(name).name).write_text(text, encoding="utf-8")
+        return BertTokenizer.from_pretrained(tmp)
+
+
+class BertShim(PyTorchShim):
+    """A `PyTorchShim` whose torch module (a `BertModel`) and tokenizer arrive after construction.
+
+    Args:
+        mixed_precision (bool): Autocast the forward pass to half precision on CUDA.
+        grad_scaler (Optional[PyTorchGradScaler]): Gradient scaler for mixed-precision training.
+    """
+
+    def __init__(self, mixed_precision: bool = False, grad_scaler: Optional[PyTorchGradScaler] = None) -> None:
+        super().__init__(None, mixed_precision=mixed_precision, grad_scaler=grad_scaler)
+        self.tokenizer: Optional[BertTokenizer] = None
+
+    # -- state ------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def bert(self) -> BertModel:
+        if self._model is None:
+            raise ValueError(Errors.E351)
+        return self._model
+
+    def set_model(self, model: BertModel, tokenizer: BertTokenizer) -> None:
+        """Install an encoder and its tokenizer (moved to the current thinc device)."""
+        if tokenizer.vocab_size > model.config.vocab_size:
+            raise ValueError(Errors.E111.format(path="the tokenizer", vocab=tokenizer.vocab_size, config=model.config.vocab_size, last=model.config.vocab_size - 1))
+        device = get_torch_default_device()
+        self._model = model.to(device)
+        self._grad_scaler.to_(device)
+        self.tokenizer = tokenizer
+
+    def load_checkpoint(self, checkpoint: str) -> None:
+        """Read a Hugging Face checkpoint directory (or hub id): config, weights and tokenizer."""
+        directory = resolve_checkpoint_dir(checkpoint)
+        tokenizer = BertTokenizer.from_pretrained(directory)
+        model = load_pretrained(BertModel, directory)
+        self.set_model(model, tokenizer)
+
+    # -- running ----------------------------------------------------------------
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping)."""
+        was_training = self.bert.training
+        self.bert.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                return self.bert(*inputs.args, **inputs.kwargs)
+        finally:
+            self.bert.train(was_training)
+
+    def _autocast(self):
+        if self._mixed_precision and self.bert.device.type == "cuda":
+            return torch.autocast(device_type="cuda")
+        return contextlib.nullcontext()
+
+    def to_device(self, device_type: str, device_id: int) -> None:
+        if self._model is not None:
+            super().to_device(device_type, device_id)
+
+    # -- serialisation ----------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        if self._model is None:
+            return srsly.msgpack_dumps({"loaded": False})
+        tensors = {name: t.detach().cpu() for name, t in checkpoint_tensors(self.bert).items()}
+        return srsly.msgpack_dumps(
+            {
+                "loaded": True,
+                "config": self.bert.config.to_dict(),
+                "tokenizer": tokenizer_to_files(self.tokenizer),
+                "weights": save_safetensors_bytes(tensors),
+                "dtype": str(self.bert.dtype).removeprefix("torch."),
+            }
+        )
+
+    def from_bytes(self, bytes_data: bytes) -> "BertShim":
+        msg = srsly.msgpack_loads(bytes_data)
+        if not msg.get("loaded"):
+            return self
+        config = BertConfig.from_dict(msg["config"])
+        model = BertModel(config)
+        apply_state_dict(model, load_safetensors_bytes(msg["weights"]), "serialized pipeline")
+        model = model.to(getattr(torch, msg.get("dtype", "float32")))
+        self.set_model(model, tokenizer_from_files(msg["tokenizer"]))
+        return self
