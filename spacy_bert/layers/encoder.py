@@ -132,6 +132,19 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
     ensure_loaded(model)
 
 
+def effective_window(window: int, stride: int, max_positions: int) -> Tuple[int, int]:
+    """The window and stride used for a model with `max_positions` positions.
+
+    A window larger than the model allows is capped at `max_positions`; if the configured
+    stride then leaves a window no room to advance, it becomes a quarter of the window's
+    content (so a 512/128 setting works unchanged on a model with fewer positions).
+    """
+    if window <= max_positions:
+        return window, stride
+    content = max_positions - 2
+    return max_positions, stride if stride < content else content // 4
+
+
 def token_offsets(doc: Doc) -> np.ndarray:
     """(n_tokens, 2) char [start, end) of each token."""
     starts = np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc))
@@ -144,7 +157,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[BertDoc
     ops = model.ops
     tokenizer = shim.tokenizer
     config = shim.bert.config
-    window = min(int(model.attrs["window"]), config.max_position_embeddings)
+    window, stride = effective_window(int(model.attrs["window"]), int(model.attrs["stride"]), config.max_position_embeddings)
     encoded = tokenizer.encode_batch_with_offsets([doc.text for doc in docs])
     piece_ids = [np.asarray(ids, dtype=np.int64) for ids, _ in encoded]
     piece_offsets = [np.asarray(offsets, dtype=np.int64).reshape(-1, 2) for _, offsets in encoded]
@@ -152,7 +165,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[BertDoc
         align_pieces_to_tokens(offsets, token_offsets(doc), n_pieces=len(ids))
         for doc, ids, offsets in zip(docs, piece_ids, piece_offsets)
     ]
-    plan = plan_windows([len(ids) for ids in piece_ids], window, int(model.attrs["stride"]))
+    plan = plan_windows([len(ids) for ids in piece_ids], window, stride)
     groups = plan_batches(plan.length + 2, int(model.attrs["max_batch_items"]))
 
     device = shim.bert.device

@@ -6,6 +6,7 @@ The shim owns everything needed to rebuild the encoder without the original chec
 Its bytes never contain a pickle: weights are safetensors, the rest is JSON/text in msgpack.
 """
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -22,6 +23,16 @@ from ..checkpoint import apply_state_dict, checkpoint_tensors, load_pretrained, 
 from ..errors import Errors
 from ..modeling import BertConfig, BertModel
 from ..tokenization import BertTokenizer
+
+
+def _single_threaded_after_fork() -> None:
+    # A forked child (nlp.pipe(n_process=N) on Linux) inherits torch's OpenMP state but not
+    # its worker threads: the first parallel op would wait for them forever. Running the
+    # child's ops on one thread avoids the deadlock, and N processes use N cores anyway.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_threaded_after_fork)
 
 
 def tokenizer_to_files(tokenizer: BertTokenizer) -> Dict[str, str]:

@@ -7,6 +7,7 @@ to spaCy tokens by char offsets.
 
 This package imports only the standard library, `tokenizers`, numpy and (lazily) torch.
 """
+from .alignment import PieceAlignment, align_pieces_to_tokens
 from .batch_encoding import BatchEncoding
 from .files import (
     CONFIG_FILE,
@@ -23,9 +24,11 @@ __all__ = [
     "BatchEncoding",
     "BertTokenizer",
     "CONFIG_FILE",
+    "PieceAlignment",
     "SPECIAL_TOKENS_MAP_FILE",
     "TOKENIZER_FILE",
     "VOCAB_FILE",
+    "align_pieces_to_tokens",
     "load_vocab",
     "read_tokenizer_dir",
     "save_vocab",

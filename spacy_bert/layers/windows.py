@@ -1,0 +1,164 @@
+"""Long texts become overlapping windows of pieces, never truncation (DESIGN.md decision 1).
+
+Terms (all counts are pieces of one text, without special tokens):
+
+- `window`: the maximum number of positions of one encoder input, INCLUDING [CLS] and [SEP].
+  A window therefore holds at most C = window - 2 content pieces; window must be >= 3.
+- `stride`: the number of content pieces two consecutive windows share (Hugging Face's
+  meaning of `stride`: the overlap, not the step). 0 <= stride < C; the step between window
+  starts is C - stride >= 1.
+
+Plan per text of n pieces:
+
+- n <= C: exactly one window [0, n). A text with no pieces is one window of length 0, i.e.
+  the input [CLS][SEP], so every text has an output row (e.g. for a [CLS] vector).
+- n > C: windows of C pieces starting at 0, step, 2 * step, ... for as long as a window
+  ends before the text does; the last window is then shifted left to end exactly at the
+  text's end (start n - C). So every window is full length (no short, context-poor tail),
+  the tail gets full left context, and the last two windows overlap by at least `stride`.
+
+Merging: the context of piece p in a window [s, s + L) is min(p - s, s + L - 1 - p), the
+number of pieces it sees on its poorer side. Each piece takes its output from the window
+where that context is largest (ties: the earlier window). `source_window` and
+`source_position` give, per text, that window and the position inside it (counting [CLS] as
+position 0), so a layer gathers a text's piece outputs as `out[source_window, source_position]`
+from the (n_windows, positions, width) encoder output; every piece is gathered exactly once.
+
+Windows are ordered text by text, left to right. This module imports only the standard
+library and numpy; the plan is plain integer arrays, usable to index numpy or cupy data.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import List, Sequence
+
+import numpy as np
+
+from ..errors import Errors
+
+__all__ = ["WindowPlan", "plan_windows"]
+
+
+@dataclass(frozen=True, eq=False)
+class WindowPlan:
+    """Where the windows of a batch of texts lie, and where each piece's output comes from.
+
+    text_index: np.ndarray (n_windows,) int64 — the text each window belongs to.
+    start: np.ndarray (n_windows,) int64 — first content piece of the window in its text.
+    length: np.ndarray (n_windows,) int64 — content pieces in the window (without [CLS]/[SEP]).
+    source_window: List[np.ndarray] — per text, (n_pieces,) int64: for each piece, the index
+        of the window where it has the most context.
+    source_position: List[np.ndarray] — per text, (n_pieces,) int64: the piece's position
+        inside that window, counting [CLS] as position 0 (so piece p is at p - start + 1).
+
+    Equality is identity (`eq=False`): array fields have no single truth value.
+    """
+
+    text_index: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    source_window: List[np.ndarray]
+    source_position: List[np.ndarray]
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows (int)."""
+        return len(self.start)
+
+    @property
+    def n_texts(self) -> int:
+        """Number of texts (int)."""
+        return len(self.source_window)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(n_windows,) int64: encoder positions of each window, [CLS] and [SEP] included
+        (length + 2) — the `lengths` that `plan_batches` takes."""
+        return self.length + 2
+
+
+def _check_sizes(window: int, stride: int) -> int:
+    """The content size C = window - 2 after checking `window` and `stride` (ints)."""
+    window, stride = operator.index(window), operator.index(stride)
+    if window < 3:
+        raise ValueError(Errors.E301.format(window=window))
+    content = window - 2
+    if not 0 <= stride < content:
+        raise ValueError(Errors.E302.format(stride=stride, window=window, content=content, maximum=content - 1))
+    return content
+
+
+def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
+    """`n_pieces` as an int64 array (n_texts,), each checked to be an int >= 0."""
+    array = np.asarray(n_pieces)
+    if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
+        counts = array.astype(np.int64, copy=False)
+    else:
+        # Lists of ints, or anything else: operator.index rejects floats and other non-ints.
+        counts = np.array([operator.index(n) for n in n_pieces], dtype=np.int64)
+    negative = np.flatnonzero(counts < 0)
+    if len(negative):
+        i = int(negative[0])
+        raise ValueError(Errors.E303.format(index=i, value=int(counts[i])))
+    return counts
+
+
+def plan_windows(n_pieces: Sequence[int], window: int, stride: int) -> WindowPlan:
+    """Plan the windows of texts with `n_pieces` pieces each (Sequence[int], each >= 0).
+
+    window: int >= 3 — maximum positions per window including [CLS] and [SEP].
+    stride: int, 0 <= stride < window - 2 — pieces shared by consecutive windows.
+    Returns a `WindowPlan` (see the module docstring for the semantics).
+    Raises ValueError (E301, E302, E303) for invalid sizes.
+
+    Vectorised over all texts and pieces at once (no Python loop per text except the final
+    split into per-text arrays): a `pipe` batch may hold thousands of short texts.
+    """
+    content = _check_sizes(window, stride)
+    step = content - operator.index(stride)
+    counts = _as_counts(n_pieces)  # (n_texts,)
+    n_texts = len(counts)
+    # Windows per text: one if it fits; else regular windows start at j * step while they end
+    # before the text does (j * step + C < n), and one more, shifted to end at n, closes it.
+    n_windows = np.where(counts <= content, 1, -(-(counts - content) // step) + 1)  # (n_texts,)
+    first_window = np.zeros(n_texts + 1, dtype=np.int64)
+    np.cumsum(n_windows, out=first_window[1:])
+    text_index = np.repeat(np.arange(n_texts, dtype=np.int64), n_windows)  # (total_windows,)
+    j = np.arange(len(text_index), dtype=np.int64) - first_window[:-1][text_index]  # window in its text
+    n = counts[text_index]
+    # j * step for the regular windows, n - C for the last of a long text (j * step >= n - C
+    # only there), 0 for a text that fits.
+    start = np.minimum(j * step, np.maximum(n - content, 0))
+    length = np.minimum(n, content)
+
+    # Source window of each piece. All windows of a multi-window text have length C, so the
+    # context of p in window j, min(p - s_j, s_j + C - 1 - p), is the tent
+    # (C - 1) / 2 - |p - centre_j| with centre_j = s_j + (C - 1) / 2: the best window has the
+    # nearest centre. Between windows j and j + 1, p stays in j (the earlier on ties) while
+    # p <= bound_j = (s_j + s_{j+1} + C - 1) // 2; the last window of a text takes the rest
+    # (bound n - 1). In global piece coordinates (text offset + p) these bounds are sorted
+    # across texts and the last is total_pieces - 1, so window w takes exactly the pieces
+    # (bound_{w-1}, bound_w]: a repeat, linear in the pieces, assigns them all.
+    piece_offset = np.zeros(n_texts + 1, dtype=np.int64)
+    np.cumsum(counts, out=piece_offset[1:])
+    is_last = j == n_windows[text_index] - 1
+    bound = n - 1  # (total_windows,): right for the last window of each text
+    if len(start) > 1:
+        inner = (start[:-1] + start[1:] + content - 1) // 2
+        bound[:-1] = np.where(is_last[:-1], bound[:-1], inner)
+    global_start = piece_offset[:-1][text_index] + start  # (total_windows,)
+    bound = bound + piece_offset[:-1][text_index]
+    taken = np.diff(bound, prepend=-1)  # (total_windows,) pieces whose source is each window
+    window_of_piece = np.repeat(np.arange(len(bound), dtype=np.int64), taken)  # (total_pieces,)
+    # Position inside the window, [CLS] = 0: global piece - global window start + 1.
+    position = np.arange(int(piece_offset[-1]), dtype=np.int64) - np.repeat(global_start - 1, taken)
+    # Per-text views by slicing (np.split is several times slower for thousands of texts).
+    edges = piece_offset.tolist()
+    return WindowPlan(
+        text_index=text_index,
+        start=start,
+        length=length,
+        source_window=[window_of_piece[a:b] for a, b in zip(edges, edges[1:])],
+        source_position=[position[a:b] for a, b in zip(edges, edges[1:])],
+    )
