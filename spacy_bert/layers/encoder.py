@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, torch2xp, xp2torch
+from thinc.api import CupyOps, Model, get_current_ops, torch2xp, xp2torch
 from thinc.shims.pytorch import ArgsKwargs
 from thinc.shims import PyTorchGradScaler
 from thinc.types import Floats1d, Floats2d
@@ -91,9 +91,12 @@ def BertEncoder(
     """
     if pooling not in POOLING_MODES:
         raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
-    grad_scaler = PyTorchGradScaler(**(grad_scaler_config or {}))
-    if mixed_precision and "enabled" not in (grad_scaler_config or {}):
-        grad_scaler = PyTorchGradScaler(enabled=True, **(grad_scaler_config or {}))
+    # Half precision (autocast + gradient scaling) exists on CUDA only; on the CPU the same
+    # config runs in fp32, so one training config serves `--gpu-id 0` and `--gpu-id -1`.
+    on_gpu = isinstance(get_current_ops(), CupyOps)
+    scaler_args = dict(grad_scaler_config or {})
+    scaler_args["enabled"] = bool(scaler_args.get("enabled", mixed_precision)) and on_gpu
+    grad_scaler = PyTorchGradScaler(**scaler_args)
     return Model(
         "bert-encoder",
         forward,
@@ -106,7 +109,7 @@ def BertEncoder(
             "max_batch_items": max_batch_items,
             "pooling": pooling,
         },
-        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler=grad_scaler)],
+        shims=[BertShim(mixed_precision=mixed_precision and on_gpu, grad_scaler=grad_scaler)],
     )
 
 

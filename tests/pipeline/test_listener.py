@@ -166,3 +166,24 @@ def test_parser_listens(tiny_bert_dir):
     assert nlp.get_pipe("bert").listening_components == ["parser"]
     doc = nlp("They trade securities.")
     assert doc.has_annotation("DEP")
+
+
+def test_mixed_precision_settings_train_on_cpu(tiny_bert_dir):
+    """mixed_precision autocasts on CUDA only: on the CPU the same config trains in fp32 with the
+    gradient scaler off (thinc's scaler refuses to run without a GPU)."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "bert",
+        config={"checkpoint": str(tiny_bert_dir), "model": {"@architectures": "spacy-bert.BertEncoder.v1", "mixed_precision": True}},
+    )
+    nlp.add_pipe("ner", config={"model": NER_MODEL})
+    egs = examples(nlp)
+    optimizer = nlp.initialize(get_examples=lambda: egs)
+    shim = get_shim(nlp.get_pipe("bert").model)
+    assert not shim._mixed_precision and not shim._grad_scaler._enabled
+    before = encoder_weights(nlp)
+    for _ in range(3):
+        nlp.update(egs, sgd=optimizer)
+    after = encoder_weights(nlp)
+    assert all(np.isfinite(v.numpy()).all() for v in after.values())
+    assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
