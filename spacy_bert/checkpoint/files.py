@@ -10,7 +10,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Union
 
 import torch
 from safetensors import SafetensorError
@@ -28,14 +28,16 @@ WEIGHT_NAMES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, BIN_NAME, BIN_INDEX_NA
 StateDict = Dict[str, torch.Tensor]
 
 
-def read_json(path: Path) -> Dict[str, Any]:
+def read_json(path: Union[str, os.PathLike], message: str = Errors.E107) -> Dict[str, Any]:
+    """Read a JSON object from `path`; a `ValueError` built from `message` (with `{path}` and
+    `{error}`) when the file is unreadable or not a JSON object."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(Errors.E107.format(path=path, error=error)) from error
+        raise ValueError(message.format(path=path, error=error)) from error
     if not isinstance(data, dict):
-        raise ValueError(Errors.E107.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
+        raise ValueError(message.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
     return data
 
 

@@ -111,4 +111,4 @@ class BertModel(BertPreTrainedModel):
             attentions=attentions,
             cross_attentions=cross_attentions,
         )
-        return output if return_dict else output.to_tuple()
+        return output.returned(return_dict)

@@ -23,10 +23,6 @@ def _classifier_dropout(config: BertConfig) -> nn.Dropout:
     return nn.Dropout(p)
 
 
-def _finish(output, return_dict: bool):
-    return output if return_dict else output.to_tuple()
-
-
 def sequence_problem_type(config: BertConfig, labels: torch.Tensor) -> str:
     """The loss Hugging Face picks when `config.problem_type` is unset (without mutating the config)."""
     if config.problem_type is not None:
@@ -86,10 +82,9 @@ class BertForSequenceClassification(BertPreTrainedModel):
                 loss = cross_entropy(logits, labels)
             else:
                 loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        return _finish(
-            SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions),
-            return_dict,
-        )
+        return (
+            SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        ).returned(return_dict)
 
 
 class BertForMultipleChoice(BertPreTrainedModel):
@@ -132,15 +127,14 @@ class BertForMultipleChoice(BertPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)
-        return _finish(
+        return (
             MultipleChoiceModelOutput(
                 loss=None if labels is None else cross_entropy(logits, labels.to(logits.device)),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)
 
 
 class BertForTokenClassification(BertPreTrainedModel):
@@ -177,15 +171,14 @@ class BertForTokenClassification(BertPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(out.last_hidden_state))
-        return _finish(
+        return (
             TokenClassifierOutput(
                 loss=None if labels is None else cross_entropy(logits, labels.to(logits.device)),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):
@@ -231,13 +224,12 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = (span_position_loss(start_logits, start_positions) + span_position_loss(end_logits, end_positions)) / 2
-        return _finish(
+        return (
             QuestionAnsweringModelOutput(
                 loss=loss,
                 start_logits=start_logits,
                 end_logits=end_logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)

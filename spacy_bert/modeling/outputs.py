@@ -22,6 +22,10 @@ class ModelOutput:
     def to_tuple(self) -> Tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None)
 
+    def returned(self, return_dict: bool) -> Any:
+        """The record itself, or its tuple when the caller passed `return_dict=False`."""
+        return self if return_dict else self.to_tuple()
+
     def keys(self) -> Tuple[str, ...]:
         return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
 

@@ -20,10 +20,6 @@ from .outputs import (
 from .pretrained import BertPreTrainedModel
 
 
-def _finish(output, return_dict: bool):
-    return output if return_dict else output.to_tuple()
-
-
 class BertForPreTraining(BertPreTrainedModel):
     """Masked-LM + next-sentence heads. `loss` = MLM loss + NSP loss (of those whose labels are given)."""
 
@@ -65,16 +61,15 @@ class BertForPreTraining(BertPreTrainedModel):
             losses.append(cross_entropy(prediction_logits, labels))
         if next_sentence_label is not None:
             losses.append(cross_entropy(seq_relationship_logits, next_sentence_label))
-        return _finish(
+        return (
             BertForPreTrainingOutput(
                 loss=sum(losses) if losses else None,
                 prediction_logits=prediction_logits,
                 seq_relationship_logits=seq_relationship_logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)
 
 
 class BertForMaskedLM(BertPreTrainedModel):
@@ -118,15 +113,14 @@ class BertForMaskedLM(BertPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.cls(out.last_hidden_state)
-        return _finish(
+        return (
             MaskedLMOutput(
                 loss=None if labels is None else cross_entropy(logits, labels),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)
 
 
 class BertForNextSentencePrediction(BertPreTrainedModel):
@@ -159,15 +153,14 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.cls(out.pooler_output)
-        return _finish(
+        return (
             NextSentencePredictorOutput(
                 loss=None if labels is None else cross_entropy(logits, labels),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)
 
 
 class BertLMHeadModel(BertPreTrainedModel):
@@ -217,7 +210,7 @@ class BertLMHeadModel(BertPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.cls(out.last_hidden_state)
-        return _finish(
+        return (
             CausalLMOutputWithCrossAttentions(
                 loss=None if labels is None else causal_lm_loss(logits, labels),
                 logits=logits,
@@ -225,6 +218,5 @@ class BertLMHeadModel(BertPreTrainedModel):
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
                 cross_attentions=out.cross_attentions,
-            ),
-            return_dict,
-        )
+            )
+        ).returned(return_dict)

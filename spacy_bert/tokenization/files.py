@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ..checkpoint.files import read_json as read_json_object
 from ..errors import Errors
 
 VOCAB_FILE = "vocab.txt"
@@ -89,14 +90,7 @@ def save_vocab(vocab: Mapping[str, int], path: PathLike) -> Path:
 
 def read_json(path: PathLike) -> Dict[str, Any]:
     """Read a JSON object from `path` (str or Path); a clear error when it is not one."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(Errors.E215.format(path=path, error=error)) from error
-    if not isinstance(data, dict):
-        raise ValueError(Errors.E215.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
-    return data
+    return read_json_object(path, Errors.E215)
 
 
 def write_json(data: Mapping[str, Any], path: PathLike) -> Path:

@@ -149,3 +149,12 @@ def test_special_tokens_as_added_token_dicts(splade_dir, tmp_path):
     (tmp_path / "special_tokens_map.json").write_text(json.dumps({"mask_token": {"content": "[MASK]"}}))
     ours = BertTokenizer.from_pretrained(tmp_path)
     assert ours.unk_token == "[UNK]" and ours.mask_token == "[MASK]"
+
+
+def test_corrupt_tokenizer_config_is_a_clear_error(tmp_path, uncased_vocab_file):
+    from spacy_bert import BertTokenizer
+
+    shutil.copy(uncased_vocab_file, tmp_path / "vocab.txt")
+    (tmp_path / "tokenizer_config.json").write_text("{ not json")
+    with pytest.raises(ValueError, match="tokenizer_config.json is not a valid tokenizer file"):
+        BertTokenizer.from_pretrained(tmp_path)
