@@ -86,6 +86,13 @@ def similarity(args: argparse.Namespace) -> None:
         print(f"{i:>4} " + " ".join(f"{float(scores[i, j]):6.3f}" for j in range(len(sentences))))
 
 
+def convert_conll_command(args: argparse.Namespace) -> None:
+    from .corpora import convert_conll
+
+    docs, entities = convert_conll(args.input, args.output)
+    print(f"{args.output}: {docs} docs, {entities} entities")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacy_bert", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +100,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sim.add_argument("sentences", nargs="*", help="sentences to compare (default: a built-in set)")
     sim.add_argument("--model", help="Hugging Face BERT checkpoint directory (default: all-MiniLM-L6-v2)")
     sim.set_defaults(func=similarity)
+    conll = commands.add_parser("convert-conll", help="CoNLL NER (token<TAB>IOB2 tag) -> .spacy, one Doc per sentence")
+    conll.add_argument("input", help="e.g. ../shared/data/wnut17/wnut17train.conll")
+    conll.add_argument("output", help="e.g. corpus/wnut17train.spacy")
+    conll.set_defaults(func=convert_conll_command)
     args = parser.parse_args(argv)
     args.func(args)
 

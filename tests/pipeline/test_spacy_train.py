@@ -5,6 +5,8 @@ from pathlib import Path
 
 import spacy
 
+from spacy_bert.corpora import convert_conll
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,7 +23,7 @@ def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
     for name, lines in (("wnut17train.conll", 300), ("emerging.dev.conll", 200)):
         head = "".join((wnut / name).open(encoding="utf-8").readlines()[:lines])
         (tmp_path / name).write_text(head, encoding="utf-8")
-        run("convert", str(tmp_path / name), str(corpus), "-c", "ner", "-n", "1")
+        convert_conll(tmp_path / name, corpus / name.replace(".conll", ".spacy"))
     output = tmp_path / "training"
     run(
         "train", str(REPO / "configs" / "ner_listener.cfg"),
