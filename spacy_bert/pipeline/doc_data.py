@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 from spacy.tokens import Doc
+from thinc.types import Ragged
 
 EXTENSION = "bert"
 _USER_DATA_KEY = ("spacy_bert", "bert")
@@ -44,6 +45,12 @@ class BertDocData:
         """Piece indices of token `token_index`."""
         starts = np.concatenate([[0], np.cumsum(self.lengths)])
         return self.piece_indices[starts[token_index] : starts[token_index + 1]]
+
+    def as_ragged(self) -> Ragged:
+        """The piece states of each token as a thinc `Ragged` ((lengths.sum(), hidden) data)."""
+        if self.last_hidden_state is None:
+            raise ValueError("No piece states on this Doc: the bert component ran with store_piece_states = false.")
+        return Ragged(self.last_hidden_state[self.piece_indices], self.lengths)
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(vars(self))

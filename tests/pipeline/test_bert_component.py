@@ -31,6 +31,8 @@ def test_hidden_states_equal_transformers(minilm_dir):
     assert data.piece_ids.tolist() == tokenizer(TEXT, add_special_tokens=False)["input_ids"]
     assert np.abs(data.last_hidden_state - out.last_hidden_state[0, 1:-1].numpy()).max() <= 1e-4
     assert np.abs(data.pooler_output - out.pooler_output[0].numpy()).max() <= 1e-4
+    ragged = data.as_ragged()
+    assert ragged.lengths.tolist() == data.lengths.tolist() and ragged.data.shape == (data.lengths.sum(), 384)
     # doc.tensor: the mean of each token's pieces
     for token in doc:
         pieces = data.pieces_of(token.i)
@@ -95,6 +97,8 @@ def test_very_long_text(tiny_bert_dir):
 def test_store_piece_states_off(tiny_bert_dir):
     doc = make_nlp(tiny_bert_dir, store_piece_states=False)(TEXT)
     assert doc._.bert.last_hidden_state is None and doc.tensor.shape == (len(doc), 32)
+    with pytest.raises(ValueError, match="store_piece_states"):
+        doc._.bert.as_ragged()
 
 
 def test_doc_data_survives_docbin_and_pickle(tiny_bert_dir):
