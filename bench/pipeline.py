@@ -359,6 +359,50 @@ def machine_noise(before: list, after: list, seconds: float, own_cpu_s: float) -
     }
 
 
+def busy_cores(seconds: float = 3.0) -> float:
+    """Cores the machine keeps busy over `seconds` (this process sleeps meanwhile)."""
+    before = cpu_times()
+    time.sleep(seconds)
+    after = cpu_times()
+    if len(before) < 8 or len(after) < 8:
+        return 0.0
+    delta = [b - a for a, b in zip(before, after)]
+    return (delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / os.sysconf("SC_CLK_TCK") / seconds
+
+
+def wait_until_idle(max_cores: float, limit_s: float = 1800.0) -> None:
+    """Sleep until the machine has been idle (< max_cores busy) for two samples in a row."""
+    deadline = time.monotonic() + limit_s
+    quiet = 0
+    announced = False
+    while quiet < 2 and time.monotonic() < deadline:
+        if busy_cores() < max_cores:
+            quiet += 1
+        else:
+            quiet = 0
+            if not announced:
+                print(f"  (waiting for the machine to be idle: other processes use > {max_cores} cores)", flush=True)
+                announced = True
+
+
+def run_quiet(mode: str, side: str, row: str, opts: dict, max_others: float, retries: int) -> dict:
+    """`run_child` on an idle machine; a run during which other processes kept more than
+    `max_others` cores busy is discarded and repeated (at most `retries` times)."""
+    for attempt in range(retries + 1):
+        if max_others > 0:
+            wait_until_idle(max_others)
+        result = run_child(mode, side, row, opts)
+        result["discarded"] = attempt
+        if max_others <= 0 or result["other_cores"] <= max_others or attempt == retries:
+            return result
+        print(
+            f"  (discarded a {side} {ROWS[row]} run: other processes kept {result['other_cores']:.2f} cores busy, "
+            f"{result['words'] / result['seconds']:,.0f} words/s; repeating)",
+            flush=True,
+        )
+    return result
+
+
 def run_child(mode: str, side: str, row: str, opts: dict) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     payload = json.dumps({"mode": mode, "side": side, "row": row, "opts": opts})
@@ -434,6 +478,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (default: torch's)")
     parser.add_argument("--trf-window", type=int, default=128, help="spacy-transformers strided_spans window")
     parser.add_argument("--trf-stride", type=int, default=96, help="spacy-transformers strided_spans stride")
+    parser.add_argument(
+        "--max-others", type=float, default=0.15,
+        help="wait until other processes use fewer cores than this before each run, and repeat a run during which "
+        "they used more (default 0.15; 0 disables both)",
+    )
+    parser.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run before keeping it (default 3)")
     parser.add_argument("--no-profile", action="store_true", help="skip the phase profile")
     parser.add_argument("--profile-only", action="store_true", help="only the phase profile")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print our profile run's top N functions (cProfile, by own time)")
@@ -462,7 +512,7 @@ def main() -> None:
             for row in args.rows:
                 sides = ("theirs", "ours") if (repeat % 2 == 0) else ("ours", "theirs")
                 for side in sides:
-                    result = run_child("time", side, row, opts)
+                    result = run_quiet("time", side, row, opts, args.max_others, args.retries)
                     runs[row, side].append(result)
                     print(
                         f"run {repeat + 1}/{args.repeats} {side:<6} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
@@ -473,9 +523,11 @@ def main() -> None:
         print(f"\nload average (1, 5, 15 min) at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         everything = [r for rs in runs.values() for r in rs]
         others = [r["other_cores"] for r in everything]
+        discarded = sum(r["discarded"] for r in everything)
         print(
-            f"machine during the timed runs: other processes busy {statistics.median(others):.2f} cores median, "
-            f"{max(others):.2f} max; steal {statistics.median(r['steal'] for r in everything):.1%} median"
+            f"machine during the kept timed runs: other processes busy {statistics.median(others):.2f} cores median, "
+            f"{max(others):.2f} max; steal {statistics.median(r['steal'] for r in everything):.1%} median; "
+            f"{discarded} disturbed run(s) discarded and repeated"
         )
         words = {r["words"] for rs in runs.values() for r in rs}
         if len(words) != 1:
@@ -513,7 +565,7 @@ def main() -> None:
 
     if not args.no_profile:
         print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
-        results = {side: run_child("profile", side, args.rows[0], opts) for side in ("theirs", "ours")}
+        results = {side: run_quiet("profile", side, args.rows[0], opts, args.max_others, args.retries) for side in ("theirs", "ours")}
         print(
             "machine during the profile runs: other processes busy "
             + ", ".join(f"{side} {r['other_cores']:.2f} cores (steal {r['steal']:.1%})" for side, r in results.items())
