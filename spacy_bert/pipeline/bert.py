@@ -17,7 +17,6 @@ from spacy.training import Example, validate_examples
 from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
-from thinc.types import Floats2d
 
 from ..checkpoint import load_pretrained, save_pretrained
 from ..errors import Errors
@@ -47,7 +46,7 @@ SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
         "checkpoint": None,
         "window": 512,
         "stride": 128,
-        "max_batch_items": 4096,
+        "max_batch_items": 2048,
         "pooling": "mean",
         "store_piece_states": True,
     },
@@ -100,7 +99,7 @@ class Bert(TrainablePipe):
         checkpoint: Optional[str] = None,
         window: int = 512,
         stride: int = 128,
-        max_batch_items: int = 4096,
+        max_batch_items: int = 2048,
         pooling: str = "mean",
         store_piece_states: bool = True,
     ) -> None:
@@ -220,27 +219,29 @@ class Bert(TrainablePipe):
             return losses
         set_dropout_rate(self.model, drop)
         outputs, bp_outputs = self.model.begin_update(docs)
-        tokvecs = [out.token_vectors for out in outputs]
-        d_tokvecs = [self.model.ops.alloc2f(*t.shape) for t in tokvecs]
+        gradients = [BertDocGradient() for _ in outputs]
 
-        def accumulate_gradient(one_d_tokvecs: List[Floats2d]) -> List[Doc]:
-            for i, d in enumerate(one_d_tokvecs):
-                d_tokvecs[i] += d
-                losses[self.name] += float((d**2).sum())
+        def accumulate_gradient(one_gradients: List[BertDocGradient]) -> List[Doc]:
+            for total, one in zip(gradients, one_gradients):
+                total.add(one)
+                if one.d_token_vectors is not None:
+                    losses[self.name] += float((one.d_token_vectors**2).sum())
             return []
 
-        def backprop(one_d_tokvecs: List[Floats2d]) -> List[Doc]:
-            accumulate_gradient(one_d_tokvecs)
-            bp_outputs([BertDocGradient(d_token_vectors=d) for d in d_tokvecs])
+        def backprop(one_gradients: List[BertDocGradient]) -> List[Doc]:
+            accumulate_gradient(one_gradients)
+            bp_outputs(gradients)
             if sgd is not None:
                 self.finish_update(sgd)
             return []
 
+        # Every listener gets the whole outputs; token-vector listeners read `token_vectors`,
+        # task heads (`BertOutputListener`) read piece states and the pooled output.
         batch_id = BertListener.get_batch_id(docs)
         for listener in self.listeners[:-1]:
-            listener.receive(batch_id, tokvecs, accumulate_gradient)
+            listener.receive(batch_id, outputs, accumulate_gradient)
         if self.listeners:
-            self.listeners[-1].receive(batch_id, tokvecs, backprop)
+            self.listeners[-1].receive(batch_id, outputs, backprop)
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> None:

@@ -1,0 +1,209 @@
+"""Task heads on top of a BERT encoder, as thinc models with Hugging Face's weights and maths.
+
+- `linear_head`: dropout -> affine, the `classifier` of `BertForTokenClassification` and
+  `BertForSequenceClassification` (params `W` (nO, nI) = `classifier.weight`, `b` (nO,) =
+  `classifier.bias`, initialised like Hugging Face: normal(0, initializer_range), zero bias).
+- `piece_classifier`: encoder -> one logit row per WordPiece (token classification).
+- `sequence_classifier`: encoder -> one logit row per Doc from the pooled `[CLS]` output
+  (sequence classification). A Doc cut into several windows uses the mean of its windows'
+  pooled outputs; because the classifier is affine, that equals the mean of the windows' logits.
+
+The encoder is a `spacy-bert.BertEncoder.v1` (the component's own BERT) or a
+`spacy-bert.BertOutputListener.v1` (the shared `bert` component's outputs).
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from ..errors import Errors
+from ..tokenization import PieceAlignment
+from .encoder import BertDocGradient, BertDocOutput
+
+DEFAULT_INITIALIZER_RANGE = 0.02
+
+
+@dataclass
+class PieceLogits:
+    """Token-classification logits of one Doc.
+
+    Attributes:
+        logits (Floats2d): (n_pieces, n_tags) one row per WordPiece of the Doc's text.
+        alignment (PieceAlignment): the pieces of each spaCy token.
+        piece_offsets (np.ndarray): (n_pieces, 2) char [start, end) of each piece.
+    """
+
+    logits: Floats2d
+    alignment: PieceAlignment
+    piece_offsets: np.ndarray
+
+
+# -- the classifier ----------------------------------------------------------------
+def linear_head(nO: Optional[int] = None, nI: Optional[int] = None) -> Model[Floats2d, Floats2d]:
+    """Dropout, then `X @ W.T + b`: (n, nI) -> (n, nO). The dropout rate is the training
+    `dropout` (spaCy's `set_dropout_rate`); Hugging Face uses hidden_dropout_prob = 0.1."""
+    return Model(
+        "bert-classifier",
+        _linear_forward,
+        init=_linear_init,
+        dims={"nO": nO, "nI": nI},
+        params={"W": None, "b": None},
+        attrs={"dropout_rate": 0.0, "initializer_range": DEFAULT_INITIALIZER_RANGE},
+    )
+
+
+def _normal(shape: Tuple[int, ...], std: float) -> np.ndarray:
+    return np.random.normal(0.0, std, size=shape).astype("float32")
+
+
+def _linear_init(model: Model, X: Optional[Floats2d] = None, Y: Optional[Floats2d] = None) -> None:
+    if X is not None and model.maybe_get_dim("nI") is None:
+        model.set_dim("nI", X.shape[1])
+    nO, nI = model.get_dim("nO"), model.get_dim("nI")
+    if model.has_param("W") and model.get_param("W").shape == (nO, nI):
+        return  # already set (e.g. from a fine-tuned checkpoint)
+    model.set_param("W", model.ops.asarray2f(_normal((nO, nI), model.attrs["initializer_range"])))
+    model.set_param("b", model.ops.alloc1f(nO))
+
+
+def resize_linear_head(model: Model, new_nO: int) -> None:
+    """Grow the head to `new_nO` outputs, keeping the trained rows; new rows start like
+    Hugging Face's fresh ones."""
+    if not model.has_param("W"):
+        model.set_dim("nO", new_nO, force=True)
+        return
+    W, b = model.get_param("W"), model.get_param("b")
+    old_nO, nI = W.shape
+    if new_nO == old_nO:
+        return
+    if new_nO < old_nO:
+        raise ValueError(f"Cannot shrink a classifier from {old_nO} to {new_nO} outputs.")
+    new_W = model.ops.asarray2f(_normal((new_nO, nI), model.attrs["initializer_range"]))
+    new_b = model.ops.alloc1f(new_nO)
+    new_W[:old_nO] = W
+    new_b[:old_nO] = b
+    model.set_dim("nO", new_nO, force=True)
+    model.set_param("W", new_W)
+    model.set_param("b", new_b)
+
+
+def _linear_forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
+    W, b = model.get_param("W"), model.get_param("b")
+    if X.shape[1] != W.shape[1]:
+        raise ValueError(Errors.E356.format(got=X.shape[1], expected=W.shape[1]))
+    rate = model.attrs["dropout_rate"] if is_train else 0.0
+    mask = model.ops.get_dropout_mask(X.shape, rate) if rate > 0 else None
+    Xd = X * mask if mask is not None else X
+    Y = model.ops.gemm(Xd, W, trans2=True) + b
+
+    def backprop(dY: Floats2d) -> Floats2d:
+        model.inc_grad("W", model.ops.gemm(dY, Xd, trans1=True))
+        model.inc_grad("b", dY.sum(axis=0))
+        dX = model.ops.gemm(dY, W)
+        return dX * mask if mask is not None else dX
+
+    return Y, backprop
+
+
+# -- token classification ------------------------------------------------------------
+def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+    """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
+    head = linear_head(nO=nO)
+    return Model(
+        "bert-piece-classifier",
+        _piece_forward,
+        init=_classifier_init,
+        layers=[encoder, head],
+        refs={"encoder": encoder, "classifier": head},
+        dims={"nO": nO},
+    )
+
+
+def _piece_states(out: BertDocOutput) -> Floats2d:
+    if out.last_hidden_state is None:
+        raise ValueError(Errors.E357)
+    return out.last_hidden_state
+
+
+def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[PieceLogits], Callable]:
+    encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
+    outputs, bp_encoder = encoder(docs, is_train)
+    states = [_piece_states(out) for out in outputs]
+    sizes = [len(s) for s in states]
+    flat = model.ops.xp.concatenate(states) if states else model.ops.alloc2f(0, head.get_dim("nI"))
+    logits, bp_head = head(flat, is_train)
+    splits = np.cumsum(sizes)[:-1]
+    per_doc = model.ops.xp.split(logits, splits) if len(sizes) > 1 else [logits]
+    result = [PieceLogits(l, out.alignment, out.piece_offsets) for l, out in zip(per_doc, outputs)]
+
+    def backprop(d_logits: List[Floats2d]) -> List[Doc]:
+        d_flat = bp_head(model.ops.xp.concatenate(d_logits) if len(d_logits) > 1 else d_logits[0])
+        d_states = model.ops.xp.split(d_flat, splits) if len(sizes) > 1 else [d_flat]
+        return bp_encoder([BertDocGradient(d_last_hidden_state=d) for d in d_states])
+
+    return result, backprop
+
+
+# -- sequence classification ---------------------------------------------------------
+def sequence_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+    """Encoder outputs -> logits (n_docs, nO) from the pooled `[CLS]` (the
+    `BertForSequenceClassification` head)."""
+    head = linear_head(nO=nO)
+    return Model(
+        "bert-sequence-classifier",
+        _sequence_forward,
+        init=_classifier_init,
+        layers=[encoder, head],
+        refs={"encoder": encoder, "classifier": head},
+        dims={"nO": nO},
+    )
+
+
+def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
+    encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
+    outputs, bp_encoder = encoder(docs, is_train)
+    pooled = model.ops.xp.stack([out.pooler_output for out in outputs])  # (n_docs, hidden)
+    logits, bp_head = head(pooled, is_train)
+
+    def backprop(d_logits: Floats2d) -> List[Doc]:
+        d_pooled = bp_head(d_logits)
+        return bp_encoder([BertDocGradient(d_pooler_output=d) for d in d_pooled])
+
+    return logits, backprop
+
+
+def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
+    encoder.initialize(X=X)
+    if model.maybe_get_dim("nO") is not None:
+        head.set_dim("nO", model.get_dim("nO"), force=True)
+    if head.maybe_get_dim("nI") is None and encoder.maybe_get_dim("nO") is not None:
+        head.set_dim("nI", encoder.get_dim("nO"))
+    head.initialize()
+
+
+@registry.architectures("spacy-bert.BertTokenClassifier.v1")
+def bert_token_classifier_v1(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+    """`BertForTokenClassification` as a thinc model: logits for every WordPiece.
+
+    Args:
+        encoder (Model): `spacy-bert.BertEncoder.v1` (own BERT) or
+            `spacy-bert.BertOutputListener.v1` (the shared `bert` component's outputs).
+        nO (Optional[int]): Number of tags; the component sets it from its labels.
+    """
+    return piece_classifier(encoder, nO)
+
+
+@registry.architectures("spacy-bert.BertSequenceClassifier.v1")
+def bert_sequence_classifier_v1(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+    """`BertForSequenceClassification` as a thinc model: logits (n_docs, nO) per batch.
+
+    Args:
+        encoder (Model): `spacy-bert.BertEncoder.v1` or `spacy-bert.BertOutputListener.v1`.
+        nO (Optional[int]): Number of labels; the component sets it from its labels.
+    """
+    return sequence_classifier(encoder, nO)
