@@ -187,23 +187,25 @@ def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Non
 
 
 @registry.architectures("spacy-bert.BertTokenClassifier.v1")
-def bert_token_classifier_v1(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """`BertForTokenClassification` as a thinc model: logits for every WordPiece.
 
     Args:
-        encoder (Model): `spacy-bert.BertEncoder.v1` (own BERT) or
-            `spacy-bert.BertOutputListener.v1` (the shared `bert` component's outputs).
+        tok2vec (Model): The encoder: `spacy-bert.BertEncoder.v1` (own BERT) or
+            `spacy-bert.BertOutputListener.v1` (the shared `bert` component's outputs). Named
+            `tok2vec` as in spaCy's components, so `nlp.replace_listeners` finds it.
         nO (Optional[int]): Number of tags; the component sets it from its labels.
     """
-    return piece_classifier(encoder, nO)
+    return piece_classifier(tok2vec, nO)
 
 
 @registry.architectures("spacy-bert.BertSequenceClassifier.v1")
-def bert_sequence_classifier_v1(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+def bert_sequence_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
     """`BertForSequenceClassification` as a thinc model: logits (n_docs, nO) per batch.
 
     Args:
-        encoder (Model): `spacy-bert.BertEncoder.v1` or `spacy-bert.BertOutputListener.v1`.
+        tok2vec (Model): The encoder: `spacy-bert.BertEncoder.v1` or
+            `spacy-bert.BertOutputListener.v1` (named as in spaCy's components).
         nO (Optional[int]): Number of labels; the component sets it from its labels.
     """
-    return sequence_classifier(encoder, nO)
+    return sequence_classifier(tok2vec, nO)

@@ -21,7 +21,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from ..checkpoint import load_pretrained, save_pretrained
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
-from ..layers.listener import BertListener
+from ..layers.listener import BertListener, BertOutputListener
 from ..layers.pooling import POOLING_MODES
 from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
@@ -164,10 +164,19 @@ class Bert(TrainablePipe):
         listener.set_dim("nO", self.model.get_dim("nO"), force=True)
 
     def _replace_listener(self, encoder_copy: Model, listener: BertListener, tok2vec: Any = None) -> Model:
-        """What `nlp.replace_listeners` puts where a listener was: an own copy of the encoder."""
+        """What `nlp.replace_listeners` puts where a listener was: an own copy of the encoder
+        (as token vectors for a `BertListener`, whole for a task head's `BertOutputListener`)."""
+        if isinstance(listener, BertOutputListener):
+            return encoder_copy
         return token_vectors(encoder_copy, grad_factor=listener.attrs["grad_factor"])
 
     def _replace_listener_cfg(self, tok2vec_model_cfg: Dict[str, Any], listener_cfg: Dict[str, Any]) -> Dict[str, Any]:
+        if listener_cfg.get("@architectures") == "spacy-bert.BertOutputListener.v1":
+            return {
+                "@architectures": "spacy-bert.BertEncoder.v1",
+                "mixed_precision": tok2vec_model_cfg.get("mixed_precision", False),
+                "grad_scaler_config": tok2vec_model_cfg.get("grad_scaler_config", {}),
+            }
         return {
             "@architectures": "spacy-bert.BertTokenVectors.v1",
             **{key: self.cfg[key] for key in SETTINGS},

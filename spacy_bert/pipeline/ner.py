@@ -43,7 +43,7 @@ DEFAULT_NER_MODEL = """
 @architectures = "spacy-bert.BertTokenClassifier.v1"
 nO = null
 
-[model.encoder]
+[model.tok2vec]
 @architectures = "spacy-bert.BertEncoder.v1"
 mixed_precision = false
 grad_scaler_config = {}

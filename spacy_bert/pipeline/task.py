@@ -1,6 +1,7 @@
 """`BertTaskPipe`: what `bert_ner` and `bert_textcat` share.
 
-A task component's model is `encoder -> classifier` (`layers/heads.py`). The encoder is its own
+A task component's model is `encoder -> classifier` (`layers/heads.py`; the encoder sits under
+`[model.tok2vec]` in the config, spaCy's name). The encoder is its own
 BERT (`spacy-bert.BertEncoder.v1`, configured by the component's `checkpoint`, `window`,
 `stride`, `max_batch_items`) or a `spacy-bert.BertOutputListener.v1` on a shared `bert`
 component. The classifier holds the Hugging Face `classifier.weight`/`classifier.bias`.

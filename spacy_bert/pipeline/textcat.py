@@ -33,7 +33,7 @@ DEFAULT_TEXTCAT_MODEL = """
 @architectures = "spacy-bert.BertSequenceClassifier.v1"
 nO = null
 
-[model.encoder]
+[model.tok2vec]
 @architectures = "spacy-bert.BertEncoder.v1"
 mixed_precision = false
 grad_scaler_config = {}
