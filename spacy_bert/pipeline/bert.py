@@ -27,6 +27,7 @@ from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
 from ..tokenization import BertTokenizer
 from .doc_data import BertDocData, install_extension
+from .settings import validate_encoder_settings
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -103,12 +104,7 @@ class Bert(TrainablePipe):
         pooling: str = "mean",
         store_piece_states: bool = True,
     ) -> None:
-        if window < 3:
-            raise ValueError(Errors.E354.format(field="window", value=window, expected="at least 3 ([CLS], one piece, [SEP])"))
-        if not 0 <= stride < window - 2:
-            raise ValueError(Errors.E354.format(field="stride", value=stride, expected=f"0 <= stride < window - 2 = {window - 2}"))
-        if max_batch_items < 1:
-            raise ValueError(Errors.E354.format(field="max_batch_items", value=max_batch_items, expected="a positive number"))
+        validate_encoder_settings(window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
             raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
         install_extension()

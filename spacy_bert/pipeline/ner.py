@@ -10,15 +10,14 @@ texts are windows (the encoder's), so entities after piece 512 are found.
 """
 import warnings
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import registry
+from spacy.training import Example, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
@@ -171,11 +170,6 @@ class BertNER(BertTaskPipe):
         return rows
 
     # -- running -------------------------------------------------------------------------
-    def _check_ready(self) -> None:
-        self._ensure_loaded()
-        if not self.cfg["labels"] or not self.classifier.has_param("W"):
-            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
-
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
         """Entities of each Doc as (start token, end token, label, score); Docs are not changed."""
         docs = list(docs)
@@ -247,31 +241,6 @@ class BertNER(BertTaskPipe):
                 d[rows, target[rows]] -= 1.0
             d_logits.append(ops.asarray2f((d / n_labelled).astype("float32")))
         return loss / n_labelled, d_logits
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "BertNER.update")
-        if not examples:
-            return losses
-        self._check_ready()
-        set_dropout_rate(self.model, drop)
-        outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_logits = self.get_loss(examples, outputs)
-        backprop(d_logits)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
 
     def initialize(
         self,

@@ -16,7 +16,7 @@ This class owns:
 - serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle.
 """
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Type
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import srsly
@@ -24,9 +24,10 @@ import torch
 from safetensors.numpy import load as load_numpy_bytes
 from safetensors.numpy import save as save_numpy_bytes
 from spacy.pipeline import TrainablePipe
+from spacy.training import Example, validate_examples
 from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
-from thinc.api import Model
+from thinc.api import Model, Optimizer, set_dropout_rate
 
 from ..checkpoint import load_pretrained, resolve_checkpoint_dir, save_pretrained
 from ..checkpoint.files import read_config_dict
@@ -35,18 +36,10 @@ from ..layers.encoder import BertShim, ensure_loaded, get_shim
 from ..layers.listener import BertListener
 from ..modeling import BertConfig, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
+from .settings import validate_encoder_settings
 
 ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
 HEAD_FILE = "classifier.safetensors"
-
-
-def validate_encoder_settings(window: int, stride: int, max_batch_items: int) -> None:
-    if window < 3:
-        raise ValueError(Errors.E354.format(field="window", value=window, expected="at least 3 ([CLS], one piece, [SEP])"))
-    if not 0 <= stride < window - 2:
-        raise ValueError(Errors.E354.format(field="stride", value=stride, expected=f"0 <= stride < window - 2 = {window - 2}"))
-    if max_batch_items < 1:
-        raise ValueError(Errors.E354.format(field="max_batch_items", value=max_batch_items, expected="a positive number"))
 
 
 class BertTaskPipe(TrainablePipe):
@@ -167,6 +160,44 @@ class BertTaskPipe(TrainablePipe):
             self._ensure_loaded()
             return get_shim(self.encoder)
         raise ValueError(Errors.E363.format(name=self.name, reason="it listens to a shared bert component; export through the pipeline (`export_component(nlp, name, out_dir)`)."))
+
+    # -- running and training ------------------------------------------------------------
+    def _check_ready(self) -> None:
+        """Read the checkpoint if needed; refuse to run without labels and a head (E358)."""
+        self._ensure_loaded()
+        if not self.cfg["labels"] or not self.classifier.has_param("W"):
+            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
+
+    def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
+        """(loss, gradient of the loss with respect to `scores`); subclasses implement it."""
+        raise NotImplementedError
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One step: forward (with dropout), Hugging Face's loss, backprop into the head and
+        the encoder (own, or the shared `bert` component through the listener)."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if not examples:
+            return losses
+        self._check_ready()
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
 
     # -- Hugging Face form -------------------------------------------------------------
     def hf_config_overrides(self) -> Dict[str, Any]:

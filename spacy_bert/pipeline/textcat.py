@@ -10,6 +10,7 @@ windows and classified from the mean of its windows' pooled outputs, which equal
 the windows' logits (the classifier is affine): every window counts, weighted equally, and a
 text that fits one window gets exactly what `transformers` computes.
 """
+import warnings
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -17,13 +18,13 @@ import numpy as np
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_get_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..layers.heads import resize_linear_head
 from ..modeling import BertConfig, BertForSequenceClassification
 from .task import BertTaskPipe
@@ -49,6 +50,10 @@ def make_textcat_scorer() -> Callable:
     `multi_label` and `threshold` taken from the component."""
 
     def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        if not kwargs.get("multi_label", True):
+            # Exclusive classes: the highest score is the prediction, whatever its value
+            # (spaCy's textcat scores with threshold 0.0 too).
+            kwargs["threshold"] = 0.0
         return Scorer.score_cats(examples, "cats", **kwargs)
 
     return score
@@ -195,11 +200,6 @@ class BertTextCategorizer(BertTaskPipe):
             raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
 
     # -- running -------------------------------------------------------------------------
-    def _check_ready(self) -> None:
-        self._ensure_loaded()
-        if not self.cfg["labels"] or not self.classifier.has_param("W"):
-            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
-
     def _scores(self, logits: np.ndarray) -> np.ndarray:
         return sigmoid(logits) if self.cfg["multi_label"] else softmax(logits)
 
@@ -254,31 +254,6 @@ class BertTextCategorizer(BertTaskPipe):
             d /= n
         return loss, self.model.ops.asarray2f(d.astype("float32"))
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "BertTextCategorizer.update")
-        if not examples:
-            return losses
-        self._check_ready()
-        set_dropout_rate(self.model, drop)
-        logits, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_logits = self.get_loss(examples, logits)
-        backprop(d_logits)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
-
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -297,7 +272,10 @@ class BertTextCategorizer(BertTaskPipe):
                     if label not in found:
                         found.append(label)
             labels = found
-        for label in labels:
+        new = [label for label in labels if label not in self.labels]
+        if self.classifier.has_param("W") and new:
+            warnings.warn(Warnings.W302.format(name=self.name, labels=new))
+        for label in new:
             self.add_label(label)
         self._check_labels(self.labels)
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)])
