@@ -385,29 +385,30 @@ def wait_until_idle(max_cores: float, limit_s: float = 1800.0) -> None:
                 announced = True
 
 
-def run_quiet(mode: str, side: str, row: str, opts: dict, max_others: float, retries: int) -> dict:
+def run_quiet(job: dict, label: str, max_others: float, retries: int, script: str = __file__) -> dict:
     """`run_child` on an idle machine; a run during which other processes kept more than
     `max_others` cores busy is discarded and repeated (at most `retries` times)."""
     for attempt in range(retries + 1):
         if max_others > 0:
             wait_until_idle(max_others)
-        result = run_child(mode, side, row, opts)
+        result = run_child(job, label, script)
         result["discarded"] = attempt
         if max_others <= 0 or result["other_cores"] <= max_others or attempt == retries:
             return result
         print(
-            f"  (discarded a {side} {ROWS[row]} run: other processes kept {result['other_cores']:.2f} cores busy, "
+            f"  (discarded a {label} run: other processes kept {result['other_cores']:.2f} cores busy, "
             f"{result['words'] / result['seconds']:,.0f} words/s; repeating)",
             flush=True,
         )
     return result
 
 
-def run_child(mode: str, side: str, row: str, opts: dict) -> dict:
+def run_child(job: dict, label: str, script: str = __file__) -> dict:
+    """Run `script --child JOB` in a fresh process; its `RESULT {...}` line plus the machine's
+    noise during the run (other processes' cores, steal)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    payload = json.dumps({"mode": mode, "side": side, "row": row, "opts": opts})
     before, usage0, start = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", payload], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, script, "--child", json.dumps(job)], env=env, capture_output=True, text=True)
     after, usage1, seconds = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - start
     result = None
     for line in proc.stdout.splitlines():
@@ -415,7 +416,7 @@ def run_child(mode: str, side: str, row: str, opts: dict) -> dict:
             result = json.loads(line[len("RESULT "):])
     if proc.returncode != 0 or result is None:
         sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-5000:])
-        raise SystemExit(f"{mode} run of {side} {row} failed (exit {proc.returncode})")
+        raise SystemExit(f"{label} run failed (exit {proc.returncode})")
     own_cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     result.update(machine_noise(before, after, seconds, own_cpu))
     return result
@@ -512,7 +513,7 @@ def main() -> None:
             for row in args.rows:
                 sides = ("theirs", "ours") if (repeat % 2 == 0) else ("ours", "theirs")
                 for side in sides:
-                    result = run_quiet("time", side, row, opts, args.max_others, args.retries)
+                    result = run_quiet({"mode": "time", "side": side, "row": row, "opts": opts}, f"{side} {ROWS[row]}", args.max_others, args.retries)
                     runs[row, side].append(result)
                     print(
                         f"run {repeat + 1}/{args.repeats} {side:<6} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
@@ -565,7 +566,10 @@ def main() -> None:
 
     if not args.no_profile:
         print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
-        results = {side: run_quiet("profile", side, args.rows[0], opts, args.max_others, args.retries) for side in ("theirs", "ours")}
+        results = {
+            side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile", args.max_others, args.retries)
+            for side in ("theirs", "ours")
+        }
         print(
             "machine during the profile runs: other processes busy "
             + ", ".join(f"{side} {r['other_cores']:.2f} cores (steal {r['steal']:.1%})" for side, r in results.items())

@@ -31,10 +31,7 @@ the hf side's own words (its pre-tokenizer's) are counted too and shown for refe
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -44,13 +41,11 @@ from pipeline import (
     ForwardMeter,
     build_nlp,
     cpu_name,
-    cpu_times,
     load_texts,
-    machine_noise,
     model_dir,
     peak_rss_mib,
+    run_quiet,
     version,
-    wait_until_idle,
 )
 
 ROWS = {"ner": "NER", "textcat": "textcat"}
@@ -215,36 +210,6 @@ def child_time(side: str, row: str, opts: dict) -> dict:
 
 
 # -- parent -----------------------------------------------------------------------------------
-def run_child(side: str, row: str, opts: dict) -> dict:
-    """One measurement in a fresh `python tasks.py --child` process, with the machine's noise."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    payload = json.dumps({"side": side, "row": row, "opts": opts})
-    before, usage0, start = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", payload], env=env, capture_output=True, text=True)
-    after, usage1, seconds = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - start
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-5000:])
-        raise SystemExit(f"{side} {row} run failed (exit {proc.returncode})")
-    result = json.loads(lines[-1][len("RESULT "):])
-    own_cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    result.update(machine_noise(before, after, seconds, own_cpu))
-    return result
-
-
-def run_quiet(side: str, row: str, opts: dict, max_others: float, retries: int) -> dict:
-    """pipeline.py's policy: wait for an idle machine; repeat a run that shared it (at most `retries` times)."""
-    for attempt in range(retries + 1):
-        if max_others > 0:
-            wait_until_idle(max_others)
-        result = run_child(side, row, opts)
-        result["discarded"] = attempt
-        if max_others <= 0 or result["other_cores"] <= max_others or attempt == retries:
-            return result
-        print(f"  (discarded a {SIDE_NAMES[side]} {ROWS[row]} run: other processes kept {result['other_cores']:.2f} cores busy; repeating)", flush=True)
-    return result
-
-
 def spacy_words(texts) -> int:
     import spacy
 
@@ -298,7 +263,7 @@ def main() -> None:
             # rotate which side goes first
             order = SIDES[repeat % len(SIDES):] + SIDES[: repeat % len(SIDES)]
             for side in order:
-                r = run_quiet(side, row, opts, args.max_others, args.retries)
+                r = run_quiet({"side": side, "row": row, "opts": opts}, f"{SIDE_NAMES[side]} {ROWS[row]}", args.max_others, args.retries, script=__file__)
                 r["words"] = words
                 runs[row, side].append(r)
                 print(
