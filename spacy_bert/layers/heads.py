@@ -70,25 +70,36 @@ def _linear_init(model: Model, X: Optional[Floats2d] = None, Y: Optional[Floats2
     model.set_param("b", model.ops.alloc1f(nO))
 
 
-def resize_linear_head(model: Model, new_nO: int) -> None:
-    """Grow the head to `new_nO` outputs, keeping the trained rows; new rows start like
-    Hugging Face's fresh ones."""
+def linear_head_like(model: Model, W: Floats2d, b: Floats2d) -> Model[Floats2d, Floats2d]:
+    """A new head with `model`'s settings and the weights W (nO, nI), b (nO,).
+
+    (thinc fixes a layer's dims once it has parameters, so a head of another size is a new
+    layer, swapped in with `Model.replace_node`, as spaCy resizes its output layers.)
+    """
+    head = linear_head(nO=W.shape[0], nI=W.shape[1])
+    head.attrs.update(model.attrs)
+    head.set_param("W", head.ops.asarray2f(W))
+    head.set_param("b", head.ops.asarray1f(b))
+    return head
+
+
+def resized_linear_head(model: Model, new_nO: int) -> Model[Floats2d, Floats2d]:
+    """`model` grown to `new_nO` outputs (a new layer if it has weights), keeping the trained
+    rows; new rows start like Hugging Face's fresh ones."""
     if not model.has_param("W"):
         model.set_dim("nO", new_nO, force=True)
-        return
+        return model
     W, b = model.get_param("W"), model.get_param("b")
     old_nO, nI = W.shape
     if new_nO == old_nO:
-        return
+        return model
     if new_nO < old_nO:
         raise ValueError(f"Cannot shrink a classifier from {old_nO} to {new_nO} outputs.")
     new_W = model.ops.asarray2f(_normal((new_nO, nI), model.attrs["initializer_range"]))
     new_b = model.ops.alloc1f(new_nO)
     new_W[:old_nO] = W
     new_b[:old_nO] = b
-    model.set_dim("nO", new_nO, force=True)
-    model.set_param("W", new_W)
-    model.set_param("b", new_b)
+    return linear_head_like(model, new_W, new_b)
 
 
 def _linear_forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:

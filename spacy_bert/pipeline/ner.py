@@ -21,7 +21,7 @@ from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
-from ..layers.heads import PieceLogits, resize_linear_head
+from ..layers.heads import PieceLogits
 from ..modeling import BertConfig, BertForTokenClassification
 from .task import BertTaskPipe
 from .token_tags import (
@@ -153,13 +153,8 @@ class BertNER(BertTaskPipe):
             return 0
         rows = self.cfg["labels"] or [OUTSIDE]
         self.cfg["labels"] = rows + [f"B-{label}", f"I-{label}"]
-        self._resize_head()
+        self._resize_classifier()
         return 1
-
-    def _resize_head(self) -> None:
-        n_rows = len(self.cfg["labels"])
-        self.model.set_dim("nO", n_rows, force=True)
-        resize_linear_head(self.classifier, n_rows)
 
     def _rows_from_checkpoint(self, config: BertConfig, directory) -> List[str]:
         rows = super()._rows_from_checkpoint(config, directory)
@@ -271,5 +266,5 @@ class BertNER(BertTaskPipe):
         else:
             for label in new:
                 self.add_label(label)
-        self._resize_head()
+        self._resize_classifier()
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)])

@@ -33,6 +33,7 @@ from ..checkpoint import load_pretrained, resolve_checkpoint_dir, save_pretraine
 from ..checkpoint.files import read_config_dict
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
+from ..layers.heads import linear_head_like, resized_linear_head
 from ..layers.listener import BertListener
 from ..modeling import BertConfig, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
@@ -148,12 +149,27 @@ class BertTaskPipe(TrainablePipe):
     def set_head(self, W: np.ndarray, b: np.ndarray, rows: Sequence[str]) -> None:
         """Install classifier weights (W (n_rows, hidden), b (n_rows,)) for the rows `rows`."""
         head = self.classifier
-        head.set_dim("nO", len(rows), force=True)
-        head.set_dim("nI", W.shape[1], force=True)
+        if head.has_param("W") or head.maybe_get_dim("nI") not in (None, W.shape[1]):
+            self._swap_classifier(linear_head_like(head, W, b))
+        else:
+            head.set_dim("nO", len(rows), force=True)
+            head.set_dim("nI", W.shape[1], force=True)
+            head.set_param("W", head.ops.asarray2f(W))
+            head.set_param("b", head.ops.asarray1f(b))
         self.model.set_dim("nO", len(rows), force=True)
-        head.set_param("W", head.ops.asarray2f(W))
-        head.set_param("b", head.ops.asarray1f(b))
         self.cfg["labels"] = list(rows)
+
+    def _resize_classifier(self) -> None:
+        """Give the classifier one row per entry of `cfg["labels"]` (keeping trained rows)."""
+        n_rows = len(self.cfg["labels"])
+        self.model.set_dim("nO", n_rows, force=True)
+        self._swap_classifier(resized_linear_head(self.classifier, n_rows))
+
+    def _swap_classifier(self, new_head: Model) -> None:
+        old_head = self.classifier
+        if new_head is not old_head:
+            self.model.replace_node(old_head, new_head)
+            self.model.set_ref("classifier", new_head)
 
     def _encoder_shim(self) -> BertShim:
         if self.owns_encoder:

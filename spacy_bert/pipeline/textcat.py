@@ -25,7 +25,6 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
-from ..layers.heads import resize_linear_head
 from ..modeling import BertConfig, BertForSequenceClassification
 from .task import BertTaskPipe
 
@@ -178,8 +177,7 @@ class BertTextCategorizer(BertTaskPipe):
         if label in self.labels:
             return 0
         self.cfg["labels"] = list(self.labels) + [label]
-        self.model.set_dim("nO", len(self.cfg["labels"]), force=True)
-        resize_linear_head(self.classifier, len(self.cfg["labels"]))
+        self._resize_classifier()
         return 1
 
     def hf_config_overrides(self) -> Dict[str, Any]:

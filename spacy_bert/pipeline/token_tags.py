@@ -6,8 +6,10 @@ trains token classification. Some tokens cannot carry a label of their own:
 
 - a token without pieces (whitespace, characters the normaliser removes) is *transparent*:
   it is inside an entity when the tokens around it are;
-- a token whose first piece started in an earlier token (e.g. "n't" after "do" when BERT's
-  piece "don" spans both) is a *continuation*: it joins whatever its first piece belongs to.
+- a token all of whose pieces started in earlier tokens (e.g. spaCy's "not" in "cannot", where
+  BERT has the single piece "cannot") is a *continuation*: it joins whatever its pieces belong
+  to. A token that shares its first piece with an earlier one but has pieces of its own ("n't"
+  after "do": pieces "don", "'", "t") is labelled on its first own piece ("'").
 
 Everything here works on numpy arrays; no spaCy objects, no torch.
 """
