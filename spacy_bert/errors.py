@@ -261,7 +261,7 @@ class Errors:
     E363 = (
         "Cannot export {name!r}: {reason}"
     )
-    E354 = "The bert component's {field} is {value!r}; expected {expected}."
+    E354 = "The {name!r} component's {field} is {value!r}; expected {expected}."
     E353 = (
         "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
         "Set one, e.g. nlp.add_pipe('bert', config={{'checkpoint': 'path/to/bert'}}), or "

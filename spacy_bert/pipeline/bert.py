@@ -104,7 +104,7 @@ class Bert(TrainablePipe):
         pooling: str = "mean",
         store_piece_states: bool = True,
     ) -> None:
-        validate_encoder_settings(window, stride, max_batch_items)
+        validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
             raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
         install_extension()

@@ -64,7 +64,7 @@ class BertTaskPipe(TrainablePipe):
         max_batch_items: int,
         **cfg: Any,
     ) -> None:
-        validate_encoder_settings(window, stride, max_batch_items)
+        validate_encoder_settings(name, window, stride, max_batch_items)
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -93,8 +93,15 @@ class BertTaskPipe(TrainablePipe):
         return not isinstance(self.encoder, BertListener)
 
     def _sync_encoder_attrs(self) -> None:
+        """Write the component's encoder settings into its own encoder."""
         if self.owns_encoder:
             self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
+
+    def _read_encoder_attrs(self) -> None:
+        """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`
+        it is a copy of the shared `bert` component's, with that component's settings."""
+        if self.owns_encoder:
+            self.cfg.update({key: self.encoder.attrs[key] for key in ENCODER_SETTINGS if key in self.encoder.attrs})
 
     @property
     def head_rows(self) -> List[str]:
@@ -260,6 +267,7 @@ class BertTaskPipe(TrainablePipe):
         a listening component writes its classifier only (`classifier.safetensors`)."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
+        self._read_encoder_attrs()
         srsly.write_json(path / "cfg", self.cfg)
         if "model" in exclude:
             return
@@ -296,6 +304,7 @@ class BertTaskPipe(TrainablePipe):
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        self._read_encoder_attrs()
         msg: Dict[str, Any] = {"cfg": self.cfg, "head": self._head_bytes()}
         if self.owns_encoder:
             msg["encoder"] = get_shim(self.encoder).to_bytes()

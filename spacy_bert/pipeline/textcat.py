@@ -148,7 +148,7 @@ class BertTextCategorizer(BertTaskPipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(Errors.E354.format(field="threshold", value=threshold, expected="a number from 0 to 1"))
+            raise ValueError(Errors.E354.format(name=name, field="threshold", value=threshold, expected="a number from 0 to 1"))
         super().__init__(
             vocab,
             model,

@@ -21,6 +21,7 @@ from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 
 from spacy_bert.corpora import convert_conll
+from tests.pipeline.spacy_cli import ONE_THREAD_ENV, run_spacy
 from spacy_bert.pipeline.export import export_component
 from spacy_bert.pipeline.token_tags import (
     IGNORE,
@@ -71,7 +72,6 @@ def one_torch_thread():
 
 
 #: Environment of the `spacy` subprocesses: one thread, as above.
-ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def ents(doc):
@@ -506,8 +506,7 @@ def test_bad_aggregation_strategy():
 
 
 def test_initialize_finetuned_with_a_new_label(finetuned_dir):
-    """W302: the fine-tuned head keeps its rows and gets two new ones. Fails today like
-    test_add_label_after_initialize (heads.py, resize_linear_head)."""
+    """W302: the fine-tuned head keeps its rows and gets two new ones."""
     nlp = ner_nlp(finetuned_dir)
     ner = nlp.get_pipe("bert_ner")
     text = PARITY_TEXTS[0]
@@ -540,8 +539,8 @@ def initialized_ner(checkpoint, entities, text="Alice lives in Paris"):
 
 def test_add_label_after_initialize(tiny_bert_dir):
     """A label added to an initialised head grows it by two rows and keeps the trained ones
-    (the same path as W302). Fails today: thinc refuses `set_dim("nO", force=True)` on a layer
-    that has parameters (heads.py, resize_linear_head)."""
+    (the same path as W302; thinc fixes a layer's dims once it has parameters, so the head
+    is replaced by a bigger one)."""
     nlp, egs = initialized_ner(tiny_bert_dir, [(0, 5, "PER"), (15, 20, "LOC")])
     ner = nlp.get_pipe("bert_ner")
     W = ner.model.ops.to_numpy(ner.classifier.get_param("W")).copy()
@@ -553,8 +552,7 @@ def test_add_label_after_initialize(tiny_bert_dir):
 
 
 def test_from_bytes_into_an_initialised_component(tiny_bert_dir):
-    """Loading a component with more labels into one that is already initialised. Fails today
-    (task.py, set_head: `head.set_dim("nO", ..., force=True)` on a head with parameters)."""
+    """Loading a component with more labels into one that is already initialised."""
     small, _ = initialized_ner(tiny_bert_dir, [(0, 5, "PER")])
     big, _ = initialized_ner(tiny_bert_dir, [(0, 5, "PER"), (15, 20, "LOC")])
     expected = [(ents(d), scores(d)) for d in big.pipe(["Alice lives in Paris", "Bob in Berlin"])]
@@ -582,13 +580,6 @@ def test_custom_spans_key(finetuned_dir):
 
 
 # -- 6. spacy train configs/ner.cfg ---------------------------------------------------
-def run_spacy(*args, timeout=300):
-    env = {**os.environ, **ONE_THREAD_ENV}
-    result = subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, timeout=timeout, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
 def test_spacy_train_ner_cfg(tmp_path, shared_dir, tiny_bert_dir):
     wnut = shared_dir / "data" / "wnut17"
     corpus = tmp_path / "corpus"

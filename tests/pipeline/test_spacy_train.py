@@ -1,19 +1,13 @@
 """`spacy train configs/ner_listener.cfg` end to end on CPU, on a slice of WNUT-17, tiny checkpoint."""
-import subprocess
-import sys
 from pathlib import Path
 
 import spacy
 
+from tests.pipeline.spacy_cli import run_spacy
+
 from spacy_bert.corpora import convert_conll
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run(*args, timeout=600):
-    result = subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
@@ -25,7 +19,7 @@ def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
         (tmp_path / name).write_text(head, encoding="utf-8")
         convert_conll(tmp_path / name, corpus / name.replace(".conll", ".spacy"))
     output = tmp_path / "training"
-    run(
+    run_spacy(
         "train", str(REPO / "configs" / "ner_listener.cfg"),
         "--output", str(output),
         "--paths.train", str(corpus / "wnut17train.spacy"),
@@ -40,5 +34,5 @@ def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
     nlp = spacy.load(best)
     assert nlp.pipe_names == ["bert", "ner"]
     assert nlp("Going to Paris with Taylor Swift").tensor.shape[1] == 32
-    scores = run("evaluate", str(best), str(corpus / "emerging.dev.spacy"), "--gpu-id", "-1")
+    scores = run_spacy("evaluate", str(best), str(corpus / "emerging.dev.spacy"), "--gpu-id", "-1")
     assert "NER P" in scores
