@@ -41,5 +41,8 @@ def test_every_kept_character_is_covered(nlp, tiny_bert_dir, text):
     for token in doc:
         if tokenizer.encode_with_offsets(token.text)[0]:
             assert data.lengths[token.i] >= 1, token.text
-        else:
+        if data.lengths[token.i] == 0:
+            # (A token the normaliser removes can still lie inside a piece of its neighbours:
+            # in "0\x1f0" the control character vanishes and "00" is one piece over all three
+            # tokens, so only a token without pieces is known to get a zero vector.)
             assert not doc.tensor[token.i].any()
