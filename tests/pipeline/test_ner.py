@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,7 @@ from spacy.training import Example
 from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 
-from spacy_bert.corpora import convert_conll
-from tests.pipeline.spacy_cli import ONE_THREAD_ENV, run_spacy
+from tests.pipeline.spacy_cli import ONE_THREAD_ENV, run_spacy, train_briefly, wnut_slice
 from spacy_bert.pipeline.export import export_component
 from spacy_bert.pipeline.token_tags import (
     IGNORE,
@@ -34,7 +32,6 @@ from spacy_bert.pipeline.token_tags import (
 )
 from spacy_bert.tokenization import PieceAlignment
 
-REPO = Path(__file__).resolve().parents[2]
 
 ID2LABEL = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 
@@ -581,25 +578,8 @@ def test_custom_spans_key(finetuned_dir):
 
 # -- 6. spacy train configs/ner.cfg ---------------------------------------------------
 def test_spacy_train_ner_cfg(tmp_path, shared_dir, tiny_bert_dir):
-    wnut = shared_dir / "data" / "wnut17"
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, lines in (("wnut17train.conll", 300), ("emerging.dev.conll", 200)):
-        head = "".join((wnut / name).open(encoding="utf-8").readlines()[:lines])
-        (tmp_path / name).write_text(head, encoding="utf-8")
-        convert_conll(tmp_path / name, corpus / name.replace(".conll", ".spacy"))
-    output = tmp_path / "training"
-    run_spacy(
-        "train", str(REPO / "configs" / "ner.cfg"),
-        "--output", str(output),
-        "--paths.train", str(corpus / "wnut17train.spacy"),
-        "--paths.dev", str(corpus / "emerging.dev.spacy"),
-        "--paths.checkpoint", str(tiny_bert_dir),
-        "--training.max_steps", "4",
-        "--training.eval_frequency", "2",
-        "--gpu-id", "-1",
-    )
-    best = output / "model-best"
+    train, dev = wnut_slice(shared_dir, tmp_path)
+    best = train_briefly("ner.cfg", train, dev, tiny_bert_dir, tmp_path / "training")
     config = json.loads((best / "bert_ner" / "model" / "config.json").read_text())
     assert config["architectures"] == ["BertForTokenClassification"]
     nlp = spacy.load(best)
@@ -609,7 +589,7 @@ def test_spacy_train_ner_cfg(tmp_path, shared_dir, tiny_bert_dir):
     assert [config["id2label"][str(i)] for i in range(len(config["id2label"]))] == ner.cfg["labels"]
     doc = nlp("Going to Paris with Taylor Swift")
     assert isinstance(doc.ents, tuple) and "bert_ner" in doc.spans
-    scores_out = run_spacy("evaluate", str(best), str(corpus / "emerging.dev.spacy"), "--gpu-id", "-1")
+    scores_out = run_spacy("evaluate", str(best), str(dev), "--gpu-id", "-1")
     assert "NER P" in scores_out
 
 

@@ -8,13 +8,12 @@ import json
 import math
 import shutil
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import pytest
 import spacy
 
-from tests.pipeline.spacy_cli import run_spacy
+from tests.pipeline.spacy_cli import run_spacy, train_briefly
 import torch
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -23,7 +22,6 @@ from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
 from spacy_bert.layers.windows import plan_windows
 from spacy_bert.pipeline.export import export_component
 
-REPO = Path(__file__).resolve().parents[2]
 
 SINGLE_DATA = [
     ("I loved this movie, it was great", {"POS": 1.0, "NEG": 0.0}),
@@ -532,18 +530,7 @@ def test_spacy_train(config_name, tmp_path, shared_dir, tiny_bert_dir):
     corpus = tmp_path / "corpus"
     assert write_textcat_docbin(records[:24], corpus / "train.spacy") == 24
     assert write_textcat_docbin(records[24:], corpus / "dev.spacy") == 8
-    output = tmp_path / "training"
-    run_spacy(
-        "train", str(REPO / "configs" / config_name),
-        "--output", str(output),
-        "--paths.train", str(corpus / "train.spacy"),
-        "--paths.dev", str(corpus / "dev.spacy"),
-        "--paths.checkpoint", str(tiny_bert_dir),
-        "--training.max_steps", "4",
-        "--training.eval_frequency", "2",
-        "--gpu-id", "-1",
-    )
-    best = output / "model-best"
+    best = train_briefly(config_name, corpus / "train.spacy", corpus / "dev.spacy", tiny_bert_dir, tmp_path / "training")
     config = json.loads((best / "bert_textcat" / "model" / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert config["hidden_size"] == 32
