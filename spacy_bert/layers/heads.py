@@ -121,17 +121,22 @@ def _linear_forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d
 
 
 # -- token classification ------------------------------------------------------------
-def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
-    """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
+def _encoder_with_classifier(name: str, forward: Callable, encoder: Model, nO: Optional[int]) -> Model:
+    """`encoder` followed by a `linear_head`, both reachable as refs ("encoder", "classifier")."""
     head = linear_head(nO=nO)
     return Model(
-        "bert-piece-classifier",
-        _piece_forward,
+        name,
+        forward,
         init=_classifier_init,
         layers=[encoder, head],
         refs={"encoder": encoder, "classifier": head},
         dims={"nO": nO},
     )
+
+
+def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+    """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
+    return _encoder_with_classifier("bert-piece-classifier", _piece_forward, encoder, nO)
 
 
 def _piece_states(out: BertDocOutput) -> Floats2d:
@@ -163,15 +168,7 @@ def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[
 def sequence_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
     """Encoder outputs -> logits (n_docs, nO) from the pooled `[CLS]` (the
     `BertForSequenceClassification` head)."""
-    head = linear_head(nO=nO)
-    return Model(
-        "bert-sequence-classifier",
-        _sequence_forward,
-        init=_classifier_init,
-        layers=[encoder, head],
-        refs={"encoder": encoder, "classifier": head},
-        dims={"nO": nO},
-    )
+    return _encoder_with_classifier("bert-sequence-classifier", _sequence_forward, encoder, nO)
 
 
 def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:

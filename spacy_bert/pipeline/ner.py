@@ -23,6 +23,7 @@ from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
 from ..layers.heads import PieceLogits
 from ..modeling import BertConfig, BertForTokenClassification
+from .probabilities import softmax
 from .task import BertTaskPipe
 from .token_tags import (
     AGGREGATION_STRATEGIES,
@@ -31,7 +32,6 @@ from .token_tags import (
     decode_entities,
     entity_types,
     gold_targets,
-    softmax,
     tag_rows,
     token_pieces,
     token_probabilities,

@@ -26,6 +26,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
 from ..modeling import BertConfig, BertForSequenceClassification
+from .probabilities import sigmoid, softmax
 from .task import BertTaskPipe
 
 DEFAULT_TEXTCAT_MODEL = """
@@ -117,15 +118,6 @@ def make_bert_textcat(
         threshold=threshold,
         scorer=scorer,
     )
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class BertTextCategorizer(BertTaskPipe):

@@ -94,12 +94,6 @@ def token_pieces(alignment: PieceAlignment) -> TokenPieces:
     return TokenPieces(first_piece=first_piece, has_pieces=has_pieces, owned_pieces=owned_pieces, owner=owned_tokens)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def token_probabilities(probs: np.ndarray, tp: TokenPieces, strategy: str) -> np.ndarray:
     """(n_tokens, n_rows) label probabilities of each labelled token (rows of other tokens are 0).
 
