@@ -268,6 +268,52 @@ class Errors:
         "'checkpoint' in the [components.bert] block of the training config."
     )
 
+    # ---- heads in torch, saved pipelines, serialised payloads (E38x, brief H1b) -------
+    E380 = (
+        "The masked-LM adapter got {what}: {value}; expected {expected}. Pass labels (batch, seq) "
+        "with -100 at positions not scored, or a boolean `scored` mask of the input's shape."
+    )
+    E381 = (
+        "The head weight {name} has shape {got}, but the model expects {expected}. The head was "
+        "trained for another number of labels or another BERT; use the encoder it was trained with."
+    )
+    E382 = (
+        "{source} gives the dtype {value!r}; expected one of {expected} (a floating-point dtype). "
+        "The saved pipeline was edited or damaged: save it again."
+    )
+    E383 = (
+        "Cannot save the {name!r} component: its weights have not been read yet, and reading its "
+        "checkpoint {checkpoint!r} failed, so the saved pipeline would depend on that checkpoint. "
+        "Make the checkpoint readable (or call nlp.initialize()) before saving. The error was: {error}"
+    )
+    E384 = (
+        "The saved {name!r} component has no weights folder {path}. Loading a saved pipeline never "
+        "reads the original checkpoint ({checkpoint!r}), so the component cannot be restored: copy "
+        "the whole pipeline directory again, or save the pipeline again."
+    )
+    E385 = (
+        "The serialized {name!r} component carries no weights (loaded: false), but it is configured "
+        "with the checkpoint {checkpoint!r}. A saved pipeline never falls back to the original "
+        "checkpoint: serialize the component after its weights are read (nlp.initialize() or first use)."
+    )
+    E386 = (
+        "The saved {name!r} component has labels {labels} but its head file {path} is missing. "
+        "Copy the whole pipeline directory again, or save the pipeline again."
+    )
+    E387 = (
+        "Cannot read the head weights {path} of the {name!r} component: {error}. The file is "
+        "truncated or not a safetensors file; save the pipeline again."
+    )
+    E388 = (
+        "The {name!r} component's cfg lists {n_labels} head rows {labels}, but its head has "
+        "{n_rows} rows{source}. The cfg and the weights come from different saves: save the "
+        "pipeline again (or restore the matching cfg)."
+    )
+    E389 = (
+        "Cannot restore the {name!r} component from bytes: {reason}. Expected the msgpack payload "
+        "that {name!r}.to_bytes() writes (a map with {expected}); nothing from it was executed or loaded."
+    )
+
 
 class Warnings:
     # ---- checkpoint files (W1xx) ------------------------------------------

@@ -19,10 +19,12 @@ from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchGradScaler, PyTorchShim
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..checkpoint import apply_state_dict, checkpoint_tensors, load_pretrained, resolve_checkpoint_dir
+from ..checkpoint import apply_state_dict, checkpoint_tensors, load_pretrained, resolve_checkpoint_dir, save_pretrained
 from ..errors import Errors
 from ..modeling import BertConfig, BertModel
 from ..tokenization import BertTokenizer
+from .hf_heads import float_dtype, saved_dtype
+from .payload import read_payload
 
 
 def _single_threaded_after_fork() -> None:
@@ -109,6 +111,19 @@ class BertShim(PyTorchShim):
             super().to_device(device_type, device_id)
 
     # -- serialisation ----------------------------------------------------------
+    def to_disk(self, directory: Path) -> None:
+        """Write the encoder as a Hugging Face directory (config.json with its dtype,
+        model.safetensors in that dtype, tokenizer files)."""
+        save_pretrained(self.bert, directory, tokenizer=self.tokenizer)
+
+    def from_disk(self, directory: Path) -> "BertShim":
+        """Read `to_disk`'s directory; the encoder keeps the dtype it was saved in."""
+        directory = Path(directory)
+        model = load_pretrained(BertModel, directory)
+        dtype = saved_dtype(directory)
+        self.set_model(model if dtype is None else model.to(dtype), BertTokenizer.from_pretrained(directory))
+        return self
+
     def to_bytes(self) -> bytes:
         if self._model is None:
             return srsly.msgpack_dumps({"loaded": False})
@@ -123,13 +138,26 @@ class BertShim(PyTorchShim):
             }
         )
 
-    def from_bytes(self, bytes_data: bytes) -> "BertShim":
-        msg = srsly.msgpack_loads(bytes_data)
-        if not msg.get("loaded"):
+    def from_bytes(self, bytes_data: bytes, name: str = "bert") -> "BertShim":
+        """Restore `to_bytes`' payload. Anything else (random bytes, a pickle, a field of the
+        wrong type, weights that are not safetensors) is E389, before a model is built.
+
+        name (str): the component, for messages.
+        """
+        msg = read_payload(bytes_data, name, {"loaded": bool})
+        if not msg["loaded"]:
             return self
+        msg = read_payload(bytes_data, name, {"loaded": bool, "config": dict, "tokenizer": dict, "weights": bytes}, optional={"dtype": str})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
+            raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
+        dtype = float_dtype(msg.get("dtype") or "float32", f"The serialized {name!r} component")
+        try:
+            tensors = load_safetensors_bytes(msg["weights"])
+        except Exception as err:  # SafetensorError, or a header that is not JSON
+            raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
         config = BertConfig.from_dict(msg["config"])
         model = BertModel(config)
-        apply_state_dict(model, load_safetensors_bytes(msg["weights"]), "serialized pipeline")
-        model = model.to(getattr(torch, msg.get("dtype", "float32")))
+        apply_state_dict(model, tensors, f"the serialized {name!r} component")
+        model = model.to(dtype)
         self.set_model(model, tokenizer_from_files(msg["tokenizer"]))
         return self

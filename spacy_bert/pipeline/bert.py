@@ -18,14 +18,12 @@ from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from ..checkpoint import load_pretrained, save_pretrained
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
 from ..layers.listener import BertListener, BertOutputListener
+from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.token_vectors import token_vectors
-from ..modeling import BertModel
-from ..tokenization import BertTokenizer
 from .doc_data import BertDocData, install_extension
 from .settings import validate_encoder_settings
 
@@ -37,6 +35,9 @@ grad_scaler_config = {}
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_BERT_MODEL)["model"]
 SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
+MODEL_DIR = "model"
+#: Key of the saved cfg file (not of `self.cfg`) listing the weight folders written beside it.
+WEIGHTS_KEY = "weights_files"
 
 
 @Language.factory(
@@ -264,40 +265,70 @@ class Bert(TrainablePipe):
         raise NotImplementedError("The bert component has no labels.")
 
     # -- serialisation --------------------------------------------------------------
+    def _read_before_saving(self) -> None:
+        """Read the checkpoint before writing: a saved component carries its weights, never
+        only the path of the checkpoint they would come from (E383)."""
+        if get_shim(self.model).loaded or not self.cfg["checkpoint"]:
+            return
+        try:
+            ensure_loaded(self.model)
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
+        for listener in self.listeners:
+            self._set_listener_width(listener)
+
     def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write `cfg` and, once the weights are read, a Hugging Face directory `model/`
-        (config.json, model.safetensors, tokenizer files): loading never needs the checkpoint."""
+        """Write `cfg` and a Hugging Face directory `model/` (config.json, model.safetensors in
+        the encoder's dtype, tokenizer files), reading the checkpoint first if it was not yet:
+        loading never needs the checkpoint."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        shim = get_shim(self.model)
-        if shim.loaded and "model" not in exclude:
-            save_pretrained(shim.bert, path / "model", tokenizer=shim.tokenizer)
+        written: List[str] = []
+        if "model" not in exclude:
+            self._read_before_saving()
+            shim = get_shim(self.model)
+            if shim.loaded:
+                shim.to_disk(path / MODEL_DIR)
+                written.append(MODEL_DIR)
+        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written})
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
+        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384)."""
         path = ensure_path(path)
-        self.cfg.update(srsly.read_json(path / "cfg"))
+        saved = dict(srsly.read_json(path / "cfg"))
+        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
+        self.cfg.update(saved)
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        model_dir = path / "model"
-        if model_dir.is_dir() and "model" not in exclude:
-            bert = load_pretrained(BertModel, model_dir)
-            get_shim(self.model).set_model(bert, BertTokenizer.from_pretrained(model_dir))
-            ensure_loaded(self.model)
-            for listener in self.listeners:
-                self._set_listener_width(listener)
+        if "model" in exclude:
+            return self
+        model_dir = path / MODEL_DIR
+        if model_dir.is_dir():
+            get_shim(self.model).from_disk(model_dir)
+            self._after_restore()
+        elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
+            raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
         return self
 
+    def _after_restore(self) -> None:
+        ensure_loaded(self.model)
+        for listener in self.listeners:
+            self._set_listener_width(listener)
+
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """msgpack of cfg and the encoder's bytes (reading the checkpoint first if needed)."""
+        self._read_before_saving()
         return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_shim(self.model).to_bytes()})
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
-        msg = srsly.msgpack_loads(bytes_data)
+        """Restore from `to_bytes`: a payload that is not one is E389, one without weights for a
+        component configured with a checkpoint is E385 (it never falls back to the checkpoint)."""
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
         self.cfg.update(msg["cfg"])
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         shim = get_shim(self.model)
-        shim.from_bytes(msg["model"])
+        shim.from_bytes(msg["model"], name=self.name)
         if shim.loaded:
-            ensure_loaded(self.model)
-            for listener in self.listeners:
-                self._set_listener_width(listener)
+            self._after_restore()
+        elif self.cfg["checkpoint"]:
+            raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
         return self
