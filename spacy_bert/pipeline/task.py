@@ -4,16 +4,21 @@ A task component's model is `encoder -> classifier` (`layers/heads.py`; the enco
 `[model.tok2vec]` in the config, spaCy's name). The encoder is its own
 BERT (`spacy-bert.BertEncoder.v1`, configured by the component's `checkpoint`, `window`,
 `stride`, `max_batch_items`) or a `spacy-bert.BertOutputListener.v1` on a shared `bert`
-component. The classifier holds the Hugging Face `classifier.weight`/`classifier.bias`.
+component. Which Hugging Face weights form the classifier is `layers/hf_heads.HEAD_PARAMS`
+(`classifier.weight`/`classifier.bias` -> the thinc head's `W`/`b`); every torch conversion
+lives there, so this module handles numpy arrays and thinc layers only.
 
 This class owns:
-- lazy loading: the checkpoint is read at `initialize()` or on first use. If it is a
-  fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
+- lazy loading: the checkpoint is read at `initialize()` or on first use, also when
+  `component.model` is called directly (the model calls back into the component first). If it
+  is a fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
   config.json), the head and its labels (`id2label`) are loaded too, and the component
   predicts without training;
-- conversion to a Hugging Face model (`to_hf_model`), used by export and by `to_disk`, so a
-  saved component's `model/` folder is itself a checkpoint that `transformers` loads;
-- serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle.
+- conversion to a Hugging Face model (`to_hf_model`), used by export; `to_disk` writes the same
+  form, so a saved component's `model/` folder is itself a checkpoint that `transformers` loads;
+- serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle. Saving reads
+  the checkpoint first; loading never reads it: a missing `model/` folder or head file, a
+  payload without weights, or cfg labels that disagree with the head are coded errors.
 """
 import weakref
 from pathlib import Path
