@@ -247,6 +247,37 @@ def test_tokenization_does_not_import_checkpoint():
     assert not offending, "\n".join(map(describe, offending))
 
 
+def module_level_closure(start: str, imports: List[Import]) -> Set[str]:
+    """The package modules that importing `start` runs through module-level imports (its own
+    submodule chain, not the package root `spacy_bert/__init__.py`, which re-exports modeling)."""
+    edges: Dict[str, Set[str]] = {}
+    for imp in imports:
+        if imp.function is None and imp.target.startswith(PACKAGE + "."):
+            edges.setdefault(imp.module, set()).add(imp.target)
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        # Importing a.b.c runs a.b's __init__ first.
+        parts = name.split(".")
+        todo.extend(".".join(parts[:k]) for k in range(2, len(parts)))
+        todo.extend(edges.get(name, ()))
+    return seen
+
+
+def test_tokenization_needs_no_torch_or_safetensors():
+    """Following module-level imports from every tokenization module reaches no module that
+    imports torch or safetensors at module level."""
+    imports = collect_imports()
+    heavy = {imp.module for imp in imports if imp.function is None and imp.target.split(".")[0] in ("torch", "safetensors")}
+    for name in package_modules():
+        if part_of(name) == "tokenization":
+            reached = module_level_closure(name, imports) & heavy
+            assert not reached, f"importing {name} imports torch or safetensors through {sorted(reached)}"
+
+
 # ---- the checker itself: it must find what it is meant to find ----------------------------
 
 
