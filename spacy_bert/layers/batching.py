@@ -33,11 +33,13 @@ __all__ = ["FORWARD_COST", "batches_cost", "greedy_batches", "pad_windows", "pad
 
 # The cost of one encoder forward, in padded positions: the time of a forward beyond its
 # positions' share. Measured with bench/forward_cost.py (all-MiniLM-L6-v2, spacy_bert's
-# BertModel, torch 2.13 CPU, 1 thread, AMD EPYC, 19 shapes from 1x16 to 64x16 and 2x256):
-# time ~ 613 us * positions + 17.2 ms * forwards, i.e. one forward ~ 28 positions. Rounded
-# to 32. A GPU's per-forward cost (launches, synchronisation) is larger; a heavier model's
-# per-position cost is too, so the ratio stays the same order.
-FORWARD_COST = 32
+# BertModel, torch 2.13 CPU, 1 thread, AMD EPYC 2-core VM, 19 shapes from 1x16 to 64x16 and
+# 2x256), fitting time ~ a * positions + b * forwards by least squares; three runs on a busy
+# machine gave a = 613 / 732 / 1009 us and b = 17.2 / 14.8 / 27.7 ms, i.e. one forward
+# = b / a = 28 / 20 / 27 positions: the median, 27. (The fit ignores attention's quadratic
+# term; its residuals stay within about 16 % on these shapes.) A GPU's per-forward cost is
+# far larger relative to a position; pass `forward_cost` there.
+FORWARD_COST = 27
 
 
 def _as_lengths(lengths: Sequence[int]) -> np.ndarray:
