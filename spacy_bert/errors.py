@@ -190,6 +190,11 @@ class Errors:
         "{index} {offset} comes after {previous}. Pass the offsets in the order of the pieces, "
         "without reordering or mixing texts."
     )
+    # ---- batch cuts: layers/batching.py plan_batches (E260-E269) ------------
+    E260 = (
+        "forward_cost={value!r}, but the cost of one encoder forward must be an int >= 0 "
+        "(in padded positions). Use the default FORWARD_COST, or 0 to minimise padding alone."
+    )
     # Warnings of the tokenization layer (kept here with their E2xx neighbours).
 
     # ---- layers (E3xx) -----------------------------------------------------

@@ -10,13 +10,14 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import Errors
+from ..json_files import read_json
 
 CONFIG_NAME = "config.json"
 SAFETENSORS_NAME = "model.safetensors"
@@ -26,19 +27,6 @@ BIN_INDEX_NAME = "pytorch_model.bin.index.json"
 WEIGHT_NAMES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, BIN_NAME, BIN_INDEX_NAME)
 
 StateDict = Dict[str, torch.Tensor]
-
-
-def read_json(path: Union[str, os.PathLike], message: str = Errors.E107) -> Dict[str, Any]:
-    """Read a JSON object from `path`; a `ValueError` built from `message` (with `{path}` and
-    `{error}`) when the file is unreadable or not a JSON object."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(message.format(path=path, error=error)) from error
-    if not isinstance(data, dict):
-        raise ValueError(message.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
-    return data
 
 
 def read_config_dict(directory: Path) -> Dict[str, Any]:
