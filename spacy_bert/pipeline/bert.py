@@ -261,7 +261,7 @@ class Bert(TrainablePipe):
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)] if get_examples else None)
 
     def add_label(self, label: str) -> int:
-        raise NotImplementedError("The bert component has no labels.")
+        raise NotImplementedError(Errors.E408.format(label=label))
 
     # -- serialisation --------------------------------------------------------------
     def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
