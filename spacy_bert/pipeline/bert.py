@@ -187,6 +187,7 @@ class Bert(TrainablePipe):
         docs = list(docs)
         if not docs:
             return []
+        self._require_checkpoint()
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
@@ -255,10 +256,19 @@ class Bert(TrainablePipe):
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width."""
+        self._require_checkpoint()
         ensure_loaded(self.model)
         for listener in self.listeners:
             self._set_listener_width(listener)
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)] if get_examples else None)
+
+    def _require_checkpoint(self) -> None:
+        """E400 naming this component and its config block when there are no weights and no
+        checkpoint to read them from (the encoder's own E353 could only name the layer). Not
+        checked at construction: `spacy.load` and `add_pipe` + `from_bytes` build the component
+        without a checkpoint and then give it its weights."""
+        if not get_shim(self.model).loaded and not self.model.attrs.get("checkpoint"):
+            raise ValueError(Errors.E400.format(name=self.name, factory="bert"))
 
     def add_label(self, label: str) -> int:
         raise NotImplementedError(Errors.E408.format(label=label))

@@ -51,6 +51,7 @@ class BertTaskPipe(TrainablePipe):
     """
 
     hf_class: Type[BertPreTrainedModel]
+    factory_name: str  # the factory users add (error messages name it and the config block)
 
     def __init__(
         self,
@@ -119,7 +120,7 @@ class BertTaskPipe(TrainablePipe):
             return
         checkpoint = self.cfg["checkpoint"]
         if not checkpoint:
-            raise ValueError(Errors.E353.format(name=self.name))
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
         directory = resolve_checkpoint_dir(checkpoint)
         architectures = read_config_dict(directory).get("architectures") or []
         tokenizer = BertTokenizer.from_pretrained(directory)
