@@ -147,23 +147,26 @@ def test_ner_set_annotations_drops_only_overlapping_predictions(all_per_dir):
     nlp = ruler_then_ner(all_per_dir)
     ner = nlp.get_pipe("bert_ner")
     doc = nlp.get_pipe("entity_ruler")(nlp.make_doc(TEXT))
-    # "met Bob" overlaps the preset "Alice met"; "Bob in" does not overlap anything preset
-    ner.set_annotations([doc], [[(1, 3, "PER", 0.9), (2, 4, "LOC", 0.8), (4, 5, "LOC", 0.7)]])
+    # "met Bob" overlaps the preset "Alice met", "in Paris" the preset "Paris": both left out
+    ner.set_annotations([doc], [[(1, 3, "PER", 0.9), (3, 5, "LOC", 0.8)]])
     assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "ORG"), (4, 5, "GPE")]
-    assert [(s.start, s.end, s.label_) for s in doc.spans["bert_ner"]] == [(1, 3, "PER"), (2, 4, "LOC"), (4, 5, "LOC")]
+    assert [(s.start, s.end, s.label_) for s in doc.spans["bert_ner"]] == [(1, 3, "PER"), (3, 5, "LOC")]
+    assert doc.spans["bert_ner"].attrs["scores"] == [0.9, 0.8]
+    # "Bob" overlaps nothing preset: it joins them
     doc = nlp.get_pipe("entity_ruler")(nlp.make_doc(TEXT))
-    ner.set_annotations([doc], [[(2, 4, "LOC", 0.8)]])
-    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "ORG"), (2, 4, "LOC"), (4, 5, "GPE")]
+    ner.set_annotations([doc], [[(2, 3, "PER", 0.8)]])
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "ORG"), (2, 3, "PER"), (4, 5, "GPE")]
     # tokens outside any entity are "O", not missing (a NER component annotates every token)
     assert all(t.ent_iob_ in ("B", "I", "O") for t in doc)
 
 
 def test_overwrite_ents_round_trips(all_per_dir, tmp_path):
     nlp = ruler_then_ner(all_per_dir, overwrite_ents=True)
-    nlp.initialize()
+    nlp(TEXT)  # reads the checkpoint (nlp.initialize() would clear the ruler's patterns)
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     assert loaded.get_pipe("bert_ner").cfg["overwrite_ents"] is True
+    assert len(loaded.get_pipe("entity_ruler").patterns) == 2
     assert [e.label_ for e in loaded(TEXT).ents] == ["PER"] * 5
 
 
