@@ -225,3 +225,25 @@ def test_missing_checkpoint_names_component_and_block(factory, when):
     message = str(err.value)
     assert "'mine'" in message and f"({factory})" in message and "[components.mine]" in message
     assert "bert-encoder" not in message
+
+
+def test_listening_component_names_the_bert_component():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bert", name="shared")
+    listener = {"@architectures": "spacy-bert.BertOutputListener.v1", "upstream": "shared"}
+    nlp.add_pipe("bert_ner", config={"model": {"@architectures": "spacy-bert.BertTokenClassifier.v1", "nO": None, "tok2vec": listener}})
+    with pytest.raises(ValueError, match="E400") as err:
+        nlp.initialize()
+    assert "'shared' component (bert)" in str(err.value) and "[components.shared]" in str(err.value)
+
+
+def test_component_without_checkpoint_loads_from_bytes(all_per_dir):
+    """No error at construction: a component built without a checkpoint gets its weights
+    from bytes or disk (spacy.load builds every saved component this way)."""
+    source = spacy.blank("en")
+    source.add_pipe("bert_ner", config={"checkpoint": str(all_per_dir)})
+    expected = [(e.text, e.label_) for e in source(TEXT).ents]
+    other = spacy.blank("en")
+    other.add_pipe("bert_ner")
+    other.from_bytes(source.to_bytes())
+    assert [(e.text, e.label_) for e in other(TEXT).ents] == expected == [(t, "PER") for t in TEXT.split()]
