@@ -180,6 +180,13 @@ class BertNER(BertTaskPipe):
         return rows
 
     # -- running -------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        super()._check_ready()
+        if not self.labels:
+            # A head with the single row "O" (e.g. saved after an initialize without labels by
+            # an older version) would predict no entity at all, silently.
+            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
+
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
         """Entities of each Doc as (start token, end token, label, score); Docs are not changed."""
         docs = list(docs)

@@ -10,8 +10,8 @@ windows and classified from the mean of its windows' pooled outputs, which equal
 the windows' logits (the classifier is affine): every window counts, weighted equally, and a
 text that fits one window gets exactly what `transformers` computes.
 
-Gold categories are validated as spaCy's `textcat` and `textcat_multilabel` do, in `update`,
-`get_loss` and `initialize`: with exclusive classes each value is 0 or 1 and at most one is 1
+Gold categories are validated as spaCy's `textcat` and `textcat_multilabel` do, in
+`initialize` and `get_loss` (so in `update` before any weight changes): with exclusive classes each value is 0 or 1 and at most one is 1
 (E401, E402; an example with no positive label is allowed and ignored in the loss, as in
 spaCy); with independent labels each value is in [0, 1] (E403; soft targets are allowed, which
 binary cross-entropy supports).
@@ -195,8 +195,6 @@ class BertTextCategorizer(BertTaskPipe):
             raise ValueError(Errors.E404.format(name=self.name, factory=self.factory_name, what="categories (doc.cats)", head=self.hf_class.__name__))
         if not self.cfg["multi_label"] and len(labels) < 2:
             raise ValueError(Errors.E360.format(name=self.name, count=len(labels), labels=list(labels)))
-        if self.cfg["multi_label"] and len(labels) < 1:
-            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
 
     # -- running -------------------------------------------------------------------------
     def _scores(self, logits: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@
 - nothing is silently empty: initializing without labels is an error that says how to add them;
 - a missing checkpoint names the component the user added and its config block.
 """
+import numpy as np
 import pytest
 import spacy
 import torch
@@ -247,3 +248,12 @@ def test_component_without_checkpoint_loads_from_bytes(all_per_dir):
     other.add_pipe("bert_ner")
     other.from_bytes(source.to_bytes())
     assert [(e.text, e.label_) for e in other(TEXT).ents] == expected == [(t, "PER") for t in TEXT.split()]
+
+
+def test_ner_head_with_only_outside_row_refuses_to_predict(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("bert_ner", config={"checkpoint": str(tiny_bert_dir)})
+    ner._ensure_loaded()
+    ner.set_head(np.zeros((1, 32), dtype="float32"), np.zeros(1, dtype="float32"), ["O"])
+    with pytest.raises(ValueError, match="E358"):
+        nlp(TEXT)
