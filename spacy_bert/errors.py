@@ -362,7 +362,7 @@ class Warnings(metaclass=ErrorsWithCodes):
         "initialised fresh: {names}. Train the model before using its predictions."
     )
 
-    # ---- tokenization (W2xx) ---------------------------------------------
+    # ---- spaCy components (W3xx) ------------------------------------------
     W301 = (
         "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
         "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
@@ -372,6 +372,7 @@ class Warnings(metaclass=ErrorsWithCodes):
         "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
         "with freshly initialised weights."
     )
+    # ---- tokenization (W2xx) ---------------------------------------------
     W201 = (
         "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
         "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "
