@@ -343,6 +343,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "The bert component has no labels (it is a shared encoder), so add_label({label!r}) "
         "cannot work. Add the label to the component that predicts it (bert_ner, bert_textcat, ner, ...)."
     )
+    E409 = (
+        "The {name!r} component ({factory}) cannot read its checkpoint {checkpoint!r}: {error} "
+        "Fix 'checkpoint' in the [components.{name}] block of the config (or "
+        "nlp.add_pipe({factory!r}, config={{'checkpoint': ...}})): a local Hugging Face BERT "
+        "directory with config.json, the weights and the tokenizer files."
+    )
 
 
 class Warnings(metaclass=ErrorsWithCodes):

@@ -27,6 +27,7 @@ from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
 from ..tokenization import BertTokenizer
 from .doc_data import BertDocData, install_extension
+from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
 
 DEFAULT_BERT_MODEL = """
@@ -90,6 +91,8 @@ def make_bert(
 
 class Bert(TrainablePipe):
     """A shared BERT encoder; listeners downstream receive its token vectors and gradients."""
+
+    factory_name = "bert"
 
     def __init__(
         self,
@@ -182,6 +185,7 @@ class Bert(TrainablePipe):
         }
 
     # -- running ------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def predict(self, docs: Iterable[Doc]) -> List[BertDocOutput]:
         """Encode a batch of Docs without changing them."""
         docs = list(docs)
@@ -254,6 +258,7 @@ class Bert(TrainablePipe):
         """The encoder has no loss of its own: gradients come from the listeners."""
         return None
 
+    @names_component_on_missing_checkpoint
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width."""
         self._require_checkpoint()
@@ -268,7 +273,7 @@ class Bert(TrainablePipe):
         checked at construction: `spacy.load` and `add_pipe` + `from_bytes` build the component
         without a checkpoint and then give it its weights."""
         if not get_shim(self.model).loaded and not self.model.attrs.get("checkpoint"):
-            raise ValueError(Errors.E400.format(name=self.name, factory="bert"))
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
 
     def add_label(self, label: str) -> int:
         raise NotImplementedError(Errors.E408.format(label=label))

@@ -37,6 +37,7 @@ from ..layers.heads import linear_head_like, resized_linear_head
 from ..layers.listener import BertListener
 from ..modeling import BertConfig, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
+from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
 
 ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
@@ -110,6 +111,7 @@ class BertTaskPipe(TrainablePipe):
         return list(self.cfg["labels"])
 
     # -- loading ----------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def _ensure_loaded(self) -> None:
         """Read the checkpoint once (own encoder only): the encoder and, from a fine-tuned
         checkpoint of `hf_class`, the head and its labels."""

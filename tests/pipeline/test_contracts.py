@@ -257,3 +257,30 @@ def test_ner_head_with_only_outside_row_refuses_to_predict(tiny_bert_dir):
     ner.set_head(np.zeros((1, 32), dtype="float32"), np.zeros(1, dtype="float32"), ["O"])
     with pytest.raises(ValueError, match="E358"):
         nlp(TEXT)
+
+
+@pytest.mark.parametrize("factory", ["bert", "bert_ner", "bert_textcat"])
+@pytest.mark.parametrize("when", ["initialize", "first doc"])
+def test_missing_checkpoint_directory_names_component(tmp_path, factory, when):
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="mine", config={"checkpoint": str(tmp_path / "does-not-exist")})
+    with pytest.raises(FileNotFoundError, match="E409") as err:
+        if when == "initialize":
+            nlp.initialize(get_examples=lambda: examples_of(nlp, GOOD_SINGLE))
+        else:
+            nlp("Alice")
+    message = str(err.value)
+    assert "'mine' component" in message and "[components.mine]" in message
+    assert "[E101]" in message and "does-not-exist" in message  # the checkpoint layer's own error
+    assert message.count("[E409]") == 1
+
+
+def test_checkpoint_without_weights_names_component(tmp_path, tiny_bert_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((tiny_bert_dir / "config.json").read_text())
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bert_ner", config={"checkpoint": str(broken)})
+    with pytest.raises(FileNotFoundError, match="E409") as err:
+        nlp.initialize()
+    assert "'bert_ner' component" in str(err.value)
