@@ -18,6 +18,7 @@ from spacy_bert.errors import Errors, Warnings
 PACKAGE = Path(__file__).resolve().parents[1] / "spacy_bert"
 ERRORS_FILE = PACKAGE / "errors.py"
 CODE = re.compile(r"^[EW]\d{3}$")
+EXCEPTION_NAME = re.compile(r"(Error|Exception|Warning|Exit|Interrupt)$")
 
 #: Inline messages still allowed: path relative to the package -> (how many, why).
 #: Keep this short; a new entry needs a reason that a user never sees the message.
@@ -30,6 +31,11 @@ ALLOWED_INLINE = {
     # `python -m spacy_bert`: one inline sys.exit message (pending move, owner: CLI), and one
     # that only prefixes "error: " to a caught error's own (coded) message.
     "__main__.py": (2, "CLI sys.exit messages (one pending move, one forwards a coded message)"),
+    # Modules of other branches (absent here until merged; skipped while absent):
+    # internal errors whose text becomes the {reason}/{error} of a coded message (E387/E389)
+    # or a programming error (a head class missing from the table), never shown on their own.
+    "layers/payload.py": (4, "reasons caught and re-raised inside E387/E389"),
+    "layers/hf_heads.py": (1, "KeyError for a class missing from HEAD_PARAMS (programming error)"),
 }
 
 
@@ -118,7 +124,8 @@ def inline_messages(path):
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         call = None
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and EXCEPTION_NAME.search(call_name(node.exc.func)):
+            # `raise ValueError("...")`; not `raise fail("...")`, a helper that builds a coded error
             call = node.exc
         elif isinstance(node, ast.Call) and call_name(node.func) in ("warn", "exit"):
             call = node  # warnings.warn("..."), sys.exit("...") (prints the message)
@@ -143,6 +150,7 @@ def test_scanner_finds_inline_messages(tmp_path):
         "warnings.warn(Warnings.W101)\n"
         "sys.exit('inline')\n"
         "sys.exit(1)\n"
+        "raise fail(f'reason {x}')\n"
     )
     assert [line for line, _ in inline_messages(sample)] == [2, 3, 4, 5, 6, 11]
 
@@ -160,4 +168,5 @@ def test_no_inline_user_facing_messages():
 
 def test_allow_list_is_not_stale():
     for relative, (count, _) in ALLOWED_INLINE.items():
-        assert len(inline_messages(PACKAGE / relative)) == count, f"{relative}: update ALLOWED_INLINE"
+        if (PACKAGE / relative).is_file():
+            assert len(inline_messages(PACKAGE / relative)) == count, f"{relative}: update ALLOWED_INLINE"
