@@ -3,10 +3,28 @@
 Each message shows the offending value and the expected one, and says how to fix it.
 Codes are grouped by layer: E0xx modeling, E1xx checkpoint files, E2xx tokenization,
 E3xx and above the spaCy layers. A released code keeps its meaning.
+
+Both classes use the `ErrorsWithCodes` metaclass, spaCy's style: reading an attribute gives the
+message prefixed with its code, `Errors.E358` -> "[E358] The ...", so every message a user sees
+names its code (search the code in this file or in an issue). Add a message as a class attribute
+`E123 = "text with {fields}"` in the block of its layer or topic; never read `__dict__` to get
+the bare text.
 """
+from typing import Any
 
 
-class Errors:
+class ErrorsWithCodes(type):
+    """spaCy's `spacy.errors.ErrorsWithCodes`, written out here rather than imported: this
+    module is imported by `modeling/` and `tokenization/`, which must not import spaCy."""
+
+    def __getattribute__(cls, code: str) -> Any:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):  # Python's own attributes (__class__, __name__, ...)
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Errors(metaclass=ErrorsWithCodes):
     # ---- modeling (E0xx) -------------------------------------------------
     E001 = (
         "hidden_size ({hidden_size}) is not a multiple of num_attention_heads "
@@ -45,6 +63,12 @@ class Errors:
         "got is_decoder=False. Set config.is_decoder = True."
     )
     E012 = "problem_type {value!r} is not known. Expected one of: {expected}."
+
+    # ---- modeling, moved from inline raises (E020-E029) ---------------------
+    E020 = (
+        "config must be a spacy_bert.BertConfig, got a {type_name}. Build one with "
+        "BertConfig(...) or BertConfig.from_pretrained(directory)."
+    )
 
     # ---- checkpoint files (E1xx) ------------------------------------------
     E101 = (
@@ -195,7 +219,17 @@ class Errors:
         "forward_cost={value!r}, but the cost of one encoder forward must be an int >= 0 "
         "(in padded positions). Use the default FORWARD_COST, or 0 to minimise padding alone."
     )
-    # Warnings of the tokenization layer (kept here with their E2xx neighbours).
+
+    # ---- tokenization, moved from inline raises (E235-E239) ----------------
+    E235 = (
+        "token index {index} is out of range for {n_tokens} tokens. Pass 0 <= index < "
+        "{n_tokens} (or a negative index from the end, as for a list)."
+    )
+    E236 = (
+        "This BatchEncoding holds no tokenizers.Encoding objects, so it cannot answer {what}. "
+        "Use the BatchEncoding that the tokenizer's __call__ returned, not one built from a dict."
+    )
+    E237 = "BatchEncoding has no attribute or key {name!r}; keys: {keys}."
 
     # ---- layers (E3xx) -----------------------------------------------------
     E301 = (
@@ -319,8 +353,62 @@ class Errors:
         "that {name!r}.to_bytes() writes (a map with {expected}); nothing from it was executed or loaded."
     )
 
+    # ---- spaCy contracts of the pipeline components (E400-E429) ------------
+    E400 = (
+        "The {name!r} component ({factory}) has no checkpoint configured, so there are no weights "
+        "to read. Set its 'checkpoint' to a Hugging Face BERT directory: "
+        "nlp.add_pipe({factory!r}, name={name!r}, config={{'checkpoint': 'path/to/bert'}}), or "
+        "`checkpoint = \"path/to/bert\"` in the [components.{name}] block of the training config."
+    )
+    E401 = (
+        "The {name!r} component has exclusive classes (multi_label = false), but an example has "
+        "{count} positive labels: {cats}. Give each example exactly one category with value 1.0 "
+        "(the others 0.0), or use multi_label = true for independent labels."
+    )
+    E402 = (
+        "The {name!r} component has exclusive classes (multi_label = false), so each gold "
+        "category must be 0.0 or 1.0, but {label!r} is {value!r} in {cats}. Use 1.0 for the "
+        "text's category and 0.0 for the others (soft labels need multi_label = true)."
+    )
+    E403 = (
+        "The {name!r} component (multi_label = true) needs gold category values from 0.0 to "
+        "1.0, but {label!r} is {value!r} in {cats}. Use a probability in [0, 1] for each label."
+    )
+    E404 = (
+        "The {name!r} component ({factory}) was initialized without labels, so it would predict "
+        "nothing. Add labels in one of these ways: pass training examples with {what} to "
+        "nlp.initialize(get_examples); list them in the config, `[initialize.components.{name}] "
+        "labels = [...]` (or component.initialize(get_examples, labels=[...])); or set "
+        "'checkpoint' to a fine-tuned {head} checkpoint whose config.json has id2label."
+    )
+    E405 = "The {name!r} component's labels must be strings, got {value!r} ({type_name})."
+    E406 = (
+        "Cannot shrink a classifier from {old} to {new} outputs: trained rows would be lost. "
+        "Labels can be added, not removed; train a new component for fewer labels."
+    )
+    E407 = (
+        "No piece states on this Doc: the bert component ran with store_piece_states = false. "
+        "Set `store_piece_states = true` in its [components.<name>] block to keep them in doc._.bert."
+    )
+    E408 = (
+        "The bert component has no labels (it is a shared encoder), so add_label({label!r}) "
+        "cannot work. Add the label to the component that predicts it (bert_ner, bert_textcat, ner, ...)."
+    )
+    E409 = (
+        "The {name!r} component ({factory}) cannot read its checkpoint {checkpoint!r}: {error} "
+        "Fix 'checkpoint' in the [components.{name}] block of the config (or "
+        "nlp.add_pipe({factory!r}, config={{'checkpoint': ...}})): a local Hugging Face BERT "
+        "directory with config.json, the weights and the tokenizer files."
+    )
 
-class Warnings:
+
+class Warnings(metaclass=ErrorsWithCodes):
+    # ---- modeling and pipeline contracts (W400-W409) ------------------------
+    W400 = (
+        "BertForMaskedLM expects is_decoder=False: a causal mask hides the right context, so "
+        "masked tokens are predicted from the left only. Set config.is_decoder = False."
+    )
+
     # ---- checkpoint files (W1xx) ------------------------------------------
     W101 = (
         "Loaded {model} from {path} without {count} tensor(s) the checkpoint has, which this "
@@ -331,7 +419,7 @@ class Warnings:
         "initialised fresh: {names}. Train the model before using its predictions."
     )
 
-    # ---- tokenization (W2xx) ---------------------------------------------
+    # ---- spaCy components (W3xx) ------------------------------------------
     W301 = (
         "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
         "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
@@ -341,6 +429,7 @@ class Warnings:
         "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
         "with freshly initialised weights."
     )
+    # ---- tokenization (W2xx) ---------------------------------------------
     W201 = (
         "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
         "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "

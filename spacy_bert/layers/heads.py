@@ -105,7 +105,7 @@ def resized_linear_head(model: Model, new_nO: int) -> Model[Floats2d, Floats2d]:
     if new_nO == old_nO:
         return model
     if new_nO < old_nO:
-        raise ValueError(f"Cannot shrink a classifier from {old_nO} to {new_nO} outputs.")
+        raise ValueError(Errors.E406.format(old=old_nO, new=new_nO))
     new_W = model.ops.asarray2f(_normal((new_nO, nI), model.attrs["initializer_range"]))
     new_b = model.ops.alloc1f(new_nO)
     new_W[:old_nO] = W

@@ -7,6 +7,7 @@ from typing import Any, Optional, Type, TypeVar, Union
 import torch
 from torch import nn
 
+from ..errors import Errors
 from .config import BertConfig
 
 ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
@@ -27,7 +28,7 @@ class BertPreTrainedModel(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         if not isinstance(config, BertConfig):
-            raise TypeError(f"config must be a spacy_bert.BertConfig, got {type(config).__name__}")
+            raise TypeError(Errors.E020.format(type_name=type(config).__name__))
         self.config = config
 
     # -- initialisation -------------------------------------------------------

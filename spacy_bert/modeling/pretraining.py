@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from .bert import BertModel
 from .config import BertConfig
 from .heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
@@ -80,7 +80,7 @@ class BertForMaskedLM(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         if config.is_decoder:
-            warnings.warn("BertForMaskedLM expects is_decoder=False: a causal mask hides the right context.")
+            warnings.warn(Warnings.W400)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()

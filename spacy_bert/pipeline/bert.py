@@ -25,6 +25,7 @@ from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.token_vectors import token_vectors
 from .doc_data import BertDocData, install_extension
+from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
 
 DEFAULT_BERT_MODEL = """
@@ -91,6 +92,8 @@ def make_bert(
 
 class Bert(TrainablePipe):
     """A shared BERT encoder; listeners downstream receive its token vectors and gradients."""
+
+    factory_name = "bert"
 
     def __init__(
         self,
@@ -183,11 +186,13 @@ class Bert(TrainablePipe):
         }
 
     # -- running ------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def predict(self, docs: Iterable[Doc]) -> List[BertDocOutput]:
         """Encode a batch of Docs without changing them."""
         docs = list(docs)
         if not docs:
             return []
+        self._require_checkpoint()
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
@@ -254,15 +259,25 @@ class Bert(TrainablePipe):
         """The encoder has no loss of its own: gradients come from the listeners."""
         return None
 
+    @names_component_on_missing_checkpoint
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width."""
+        self._require_checkpoint()
         ensure_loaded(self.model)
         for listener in self.listeners:
             self._set_listener_width(listener)
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)] if get_examples else None)
 
+    def _require_checkpoint(self) -> None:
+        """E400 naming this component and its config block when there are no weights and no
+        checkpoint to read them from (the encoder's own E353 could only name the layer). Not
+        checked at construction: `spacy.load` and `add_pipe` + `from_bytes` build the component
+        without a checkpoint and then give it its weights."""
+        if not get_shim(self.model).loaded and not self.model.attrs.get("checkpoint"):
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
+
     def add_label(self, label: str) -> int:
-        raise NotImplementedError("The bert component has no labels.")
+        raise NotImplementedError(Errors.E408.format(label=label))
 
     # -- serialisation --------------------------------------------------------------
     def _read_before_saving(self) -> None:

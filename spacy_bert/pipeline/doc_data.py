@@ -11,6 +11,8 @@ import numpy as np
 from spacy.tokens import Doc
 from thinc.types import Ragged
 
+from ..errors import Errors
+
 EXTENSION = "bert"
 _USER_DATA_KEY = ("spacy_bert", "bert")
 
@@ -49,7 +51,7 @@ class BertDocData:
     def as_ragged(self) -> Ragged:
         """The piece states of each token as a thinc `Ragged` ((lengths.sum(), hidden) data)."""
         if self.last_hidden_state is None:
-            raise ValueError("No piece states on this Doc: the bert component ran with store_piece_states = false.")
+            raise ValueError(Errors.E407)
         return Ragged(self.last_hidden_state[self.piece_indices], self.lengths)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -40,6 +40,7 @@ from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_tas
 from ..layers.listener import BertListener
 from ..layers.payload import read_head_file, read_payload, safetensors_arrays, safetensors_bytes
 from ..modeling import BertConfig, BertPreTrainedModel
+from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
 
 ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
@@ -58,6 +59,7 @@ class BertTaskPipe(TrainablePipe):
     """
 
     hf_class: Type[BertPreTrainedModel]
+    factory_name: str  # the factory users add (error messages name it and the config block)
 
     def __init__(
         self,
@@ -130,6 +132,7 @@ class BertTaskPipe(TrainablePipe):
         return list(self.cfg["labels"])
 
     # -- loading ----------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def _ensure_loaded(self) -> None:
         """Read the checkpoint once (own encoder only): the encoder and, from a fine-tuned
         checkpoint of `hf_class`, the head and its labels."""
@@ -140,7 +143,7 @@ class BertTaskPipe(TrainablePipe):
             return
         checkpoint = self.cfg["checkpoint"]
         if not checkpoint:
-            raise ValueError(Errors.E353.format(name=self.name))
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
         directory = resolve_checkpoint_dir(checkpoint)
         weights = read_task_weights(self.hf_class, directory, keep_dtype=False)
         rows = None if weights.head is None else self._rows_from_checkpoint(weights.config, directory)
