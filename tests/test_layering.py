@@ -77,6 +77,8 @@ _NO_THIRD_PARTY: List[Tuple[str, str, bool]] = [
     # Tokenizing needs neither torch nor safetensors; torch only lazily for return_tensors="pt".
     ("tokenization", "torch", True),
     ("tokenization", "safetensors", False),
+    # Nothing above layers/ touches torch tensors (DESIGN.md): the components go through layers/.
+    ("pipeline", "torch", False),
 ]
 
 

@@ -254,7 +254,7 @@ def test_ner_head_with_only_outside_row_refuses_to_predict(tiny_bert_dir):
     nlp = spacy.blank("en")
     ner = nlp.add_pipe("bert_ner", config={"checkpoint": str(tiny_bert_dir)})
     ner._ensure_loaded()
-    ner.set_head(np.zeros((1, 32), dtype="float32"), np.zeros(1, dtype="float32"), ["O"])
+    ner.set_head({"W": np.zeros((1, 32), dtype="float32"), "b": np.zeros(1, dtype="float32")}, ["O"])
     with pytest.raises(ValueError, match="E358"):
         nlp(TEXT)
 
