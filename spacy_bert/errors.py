@@ -46,6 +46,58 @@ class Errors:
     )
     E012 = "problem_type {value!r} is not known. Expected one of: {expected}."
 
+    # ---- modeling: input and config checks (hardening, E030-E059) ----------
+    E030 = (
+        "{name} must be a torch.Tensor of integer ids (dtype torch.long or torch.int), got {got}. "
+        "Convert it with torch.as_tensor(ids, dtype=torch.long); float, bool and uint8 tensors are "
+        "not ids."
+    )
+    E031 = (
+        "{name} has shape {shape}, but {expected} with at least one position was expected. Pass a "
+        "batch of encoded texts (an empty text still has [CLS] and [SEP])."
+    )
+    E032 = (
+        "inputs_embeds must be a floating-point torch.Tensor of shape (batch, seq, hidden_size="
+        "{hidden_size}) with seq >= 1, got {got}."
+    )
+    E033 = (
+        "labels must be a torch.Tensor of integer class ids (0..{max_id} for {classes} classes, or "
+        "-100 to ignore a position), got {got}."
+    )
+    E034 = (
+        "labels have shape {shape} ({rows} values expected): one label per row of the logits of "
+        "shape {logits}. Pass labels with the shape of input_ids (token heads) or (batch,)."
+    )
+    E035 = (
+        "labels contain the value {value}, but the head has {classes} classes: valid labels are "
+        "0..{max_id}, or -100 for positions not scored. Check the label ids (config.num_labels)."
+    )
+    E036 = (
+        "attention_mask must be a torch.Tensor of 0/1 values, e.g. of shape (batch, seq) = "
+        "{expected}, got a {type_name}."
+    )
+    E037 = (
+        "The config value {field!r} is nested more than {limit} levels deep; no BERT config nests "
+        "like this. Check the config.json."
+    )
+    E038 = (
+        "{field} keys must be label ids (integers, or strings of integers as config.json writes "
+        "them), got {key!r}."
+    )
+    E039 = (
+        "id2label must number its {count} labels 0..{last} without gaps (the id is the row of the "
+        "classifier), but ids {missing} are missing and {extra} are out of that range. Renumber "
+        "the labels."
+    )
+    E040 = (
+        "{value!r} is not a floating-point dtype. Expected one of {expected} (with or without the "
+        "'torch.' prefix)."
+    )
+    E041 = (
+        "Multi-label classification needs float labels of the logits' shape {expected} "
+        "(1.0 = the label applies), got {got}."
+    )
+
     # ---- checkpoint files (E1xx) ------------------------------------------
     E101 = (
         "Cannot find the checkpoint {name!r}: it is not a local directory{hub}. "

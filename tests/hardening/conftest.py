@@ -1,0 +1,28 @@
+"""Fixtures of the hardening suite.
+
+The tests match errors by their code (`match="E030"`), as every message will carry it once
+`errors.py` uses spaCy's ErrorsWithCodes style (messages prefixed "[E030] "). Until that change
+is on this branch, the fixture below prefixes the messages the same way for the duration of
+the test session; with ErrorsWithCodes in place it finds them prefixed already and does nothing.
+(Delete it once errors.py is converted.)
+"""
+import re
+
+import pytest
+
+from spacy_bert import errors
+
+_CODE = re.compile(r"^[EW]\d+$")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def coded_messages():
+    patched = []
+    for cls in (errors.Errors, errors.Warnings):
+        for name in list(vars(cls)):
+            if _CODE.match(name) and not getattr(cls, name).startswith(f"[{name}]"):
+                patched.append((cls, name, vars(cls)[name]))
+                setattr(cls, name, f"[{name}] {vars(cls)[name]}")
+    yield
+    for cls, name, message in patched:
+        setattr(cls, name, message)
