@@ -136,6 +136,38 @@ class Errors:
     )
     E112 = "Cannot save to {path}: it exists and is not a directory."
 
+    # ---- checkpoint files: confinement, size and dtype checks (hardening, E130-E159) ----
+    E130 = (
+        "The shard index {index} maps {tensor!r} to the file {shard!r}, which is not a plain file "
+        "name. Shards must be files directly inside the checkpoint directory {path} (no directory "
+        "part, no '..', not an absolute path); fix the index."
+    )
+    E131 = (
+        "The shard index {index} maps {tensor!r} to {value!r} (a {type_name}); expected the file "
+        "name of a shard as a string, e.g. 'model-00001-of-00002.safetensors'."
+    )
+    E133 = (
+        "The config.json in {path} describes a model of {implied:,} parameters in its embeddings "
+        "and layers, but the weights files hold only {held:,} parameters in all:\n{details}\n"
+        "Refusing to build it. Use the config.json that belongs to these weights."
+    )
+    E134 = (
+        "The config in {path} asks for {labels:,} labels: a label head of {labels:,} x "
+        "({hidden} + 1) = {head:,} parameters, more than the limit of {limit:,} for weights that "
+        "hold {held:,} parameters. Check num_labels / id2label in config.json (or the "
+        "num_labels you passed)."
+    )
+    E135 = (
+        "The checkpoint in {path} stores {count} weight tensor(s) as integers or bools where the "
+        "model has floating-point parameters:\n{details}\nCasting would silently turn them "
+        "into different weights. Use a checkpoint saved in a float dtype (a quantized checkpoint "
+        "must be dequantized first)."
+    )
+    E136 = (
+        "{path} is {size:,} bytes, more than the {limit:,} bytes any BERT config.json needs; "
+        "refusing to parse it. Check that it is the checkpoint's config."
+    )
+
     # ---- tokenization (E2xx) ----------------------------------------------
     E201 = (
         "The tokenizer directory {path} does not exist (or is not a directory). Expected a "
@@ -242,6 +274,21 @@ class Errors:
         "{index} {offset} comes after {previous}. Pass the offsets in the order of the pieces, "
         "without reordering or mixing texts."
     )
+
+    # ---- tokenization files: vocab.txt / tokenizer.json checks (hardening, E240-E259) ----
+    E240 = (
+        "{path} is not UTF-8 text ({error}). A vocab.txt holds one WordPiece token per line in "
+        "UTF-8; re-save it from the original checkpoint."
+    )
+    E241 = (
+        "The vocabulary in {path} has {problem}. Token ids must be distinct integers 0..n-1 for n "
+        "tokens (ids are rows of the embedding matrix); re-save the tokenizer from the original "
+        "checkpoint."
+    )
+    E242 = (
+        "The added token {token!r} in {path} has the id {value!r}; expected an integer id "
+        "0..{max_id} (added tokens may also extend the vocabulary by one id each, from {size})."
+    )
     # Warnings of the tokenization layer (kept here with their E2xx neighbours).
 
     # ---- layers (E3xx) -----------------------------------------------------
@@ -330,6 +377,17 @@ class Warnings:
     W102 = (
         "{model} from {path}: {count} tensor(s) of {modules} are not in the checkpoint and were "
         "initialised fresh: {names}. Train the model before using its predictions."
+    )
+
+    # ---- checkpoint files: dtype and value checks (hardening, W130-W159) ----
+    W130 = (
+        "The checkpoint in {path} stores {count} tensor(s) in an unusual float dtype, cast to "
+        "{target}: {names}. Checkpoints are normally float32, bfloat16 or float16."
+    )
+    W131 = (
+        "The checkpoint in {path} has NaN or infinite values in {count} tensor(s): {names}. Every "
+        "output that depends on them will be NaN; the file is corrupt or was saved from a "
+        "diverged training run."
     )
 
     # ---- tokenization (W2xx) ---------------------------------------------

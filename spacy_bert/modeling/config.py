@@ -39,6 +39,8 @@ _DEFAULTS: Dict[str, Any] = {
     "tie_word_embeddings": True,
     "architectures": None,
 }
+#: The defaults, for code that reads a raw config.json dictionary (checkpoint/preflight.py).
+DEFAULTS = _DEFAULTS
 
 _INT_FIELDS = (
     "vocab_size",

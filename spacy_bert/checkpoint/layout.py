@@ -1,0 +1,91 @@
+"""The layout of a checkpoint's weights (tensor names, shapes, dtypes) before anything is loaded.
+
+A safetensors file starts with a JSON header that lists every tensor's dtype and shape, so the
+layout of a safetensors checkpoint (sharded or not) costs a few milliseconds and no memory for
+the weights. A `.bin` file has no such header: its tensors are loaded (with `weights_only=True`,
+as always) and the layout is read from them; that costs the file's size, which is bounded by
+what the user downloaded, unlike the model a config.json can ask for.
+"""
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ..errors import Errors
+from .files import (
+    SAFETENSORS_INDEX_NAME,
+    SAFETENSORS_NAME,
+    StateDict,
+    read_state_dict,
+)
+from .shards import shard_paths
+
+#: safetensors header dtype codes -> torch dtypes.
+SAFETENSORS_DTYPES: Dict[str, torch.dtype] = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of a checkpoint as its file describes it."""
+
+    shape: Tuple[int, ...]
+    dtype: str  # the file's dtype name ("F32" in safetensors, "float32" from torch)
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+
+Layout = Dict[str, TensorInfo]
+
+
+def _safetensors_layout(path: Path) -> Layout:
+    layout: Layout = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for name in f.keys():
+                tensor = f.get_slice(name)
+                layout[name] = TensorInfo(tuple(tensor.get_shape()), tensor.get_dtype())
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(Errors.E103.format(path=path, error=error, kind="safetensors")) from error
+    return layout
+
+
+def _tensor_layout(tensors: StateDict) -> Layout:
+    return {name: TensorInfo(tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in tensors.items()}
+
+
+def read_layout(directory: Path) -> Tuple[Layout, Callable[[], StateDict]]:
+    """The layout of the weights in `directory`, and a function that loads them.
+
+    Same file preference as `read_state_dict`. For safetensors only the headers are read now;
+    for `.bin` the tensors are loaded now and the function returns them.
+
+    Returns:
+        (layout by tensor name, load() -> the state dict).
+    """
+    directory = Path(directory)
+    if (directory / SAFETENSORS_NAME).is_file():
+        return _safetensors_layout(directory / SAFETENSORS_NAME), lambda: read_state_dict(directory)
+    if (directory / SAFETENSORS_INDEX_NAME).is_file():
+        layout: Layout = {}
+        for shard in shard_paths(directory, SAFETENSORS_INDEX_NAME):
+            layout.update(_safetensors_layout(shard))
+        return layout, lambda: read_state_dict(directory)
+    # .bin (single or sharded), or nothing: read_state_dict loads it or says what is missing.
+    tensors = read_state_dict(directory)
+    return _tensor_layout(tensors), lambda: tensors
