@@ -253,6 +253,8 @@ class BertConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> "BertConfig":
         """Build from a `config.json` dictionary; `overrides` replace fields (e.g. `num_labels=3`)."""
+        for name, value in data.items():
+            _check_depth(name, value)  # before deepcopy, which would recurse as deep
         kwargs = dict(copy.deepcopy(dict(data)))
         if "num_labels" in overrides and "id2label" not in overrides:
             # Asking for another label count replaces the checkpoint's label names.
