@@ -52,6 +52,14 @@ _INT_FIELDS = (
     "type_vocab_size",
 )
 _PROB_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+_BOOL_FIELDS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings")
+
+
+def _is_number(value: Any, low: float, high: float) -> bool:
+    """`value` is an int or float (not bool, not NaN) with low <= value <= high, and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return low <= value <= high and value != float("inf")
 
 
 #: Deepest nesting of lists/objects accepted in a config value (real configs nest 2-3 levels).
@@ -208,9 +216,9 @@ class BertConfig:
             raise ValueError(Errors.E002.format(value=self.hidden_act, expected=", ".join(HIDDEN_ACTS)))
         for name in _PROB_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            if not _is_number(value, 0.0, 1.0):
                 raise ValueError(Errors.E003.format(field=name, expected="a probability in [0, 1]", value=value))
-        if self.classifier_dropout is not None and not 0.0 <= float(self.classifier_dropout) <= 1.0:
+        if self.classifier_dropout is not None and not _is_number(self.classifier_dropout, 0.0, 1.0):
             raise ValueError(
                 Errors.E003.format(field="classifier_dropout", expected="None or a probability", value=self.classifier_dropout)
             )
@@ -224,7 +232,15 @@ class BertConfig:
             )
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(Errors.E012.format(value=self.problem_type, expected=", ".join(PROBLEM_TYPES)))
-        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+        if not _is_number(self.initializer_range, 0.0, float("inf")):
+            raise ValueError(
+                Errors.E003.format(field="initializer_range", expected="a finite number >= 0 (e.g. 0.02)", value=self.initializer_range)
+            )
+        for name in _BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(Errors.E003.format(field=name, expected="true or false", value=getattr(self, name)))
+        pad = self.pad_token_id
+        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < self.vocab_size):
             raise ValueError(
                 Errors.E003.format(
                     field="pad_token_id", expected=f"an id in [0, vocab_size={self.vocab_size})", value=self.pad_token_id

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from spacy_bert import errors
+from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401 (the tiny checkpoint the fuzz suite runs)
 
 _CODE = re.compile(r"^[EW]\d+$")
 
@@ -26,7 +27,7 @@ def prefix_codes():
     return patched
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="package")
 def coded_messages():
     patched = prefix_codes()
     yield
