@@ -6,6 +6,8 @@ the weights. A `.bin` file has no such header: its tensors are loaded (with `wei
 as always) and the layout is read from them; that costs the file's size, which is bounded by
 what the user downloaded, unlike the model a config.json can ask for.
 """
+import json
+import struct
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -62,6 +64,37 @@ def _safetensors_layout(path: Path) -> Layout:
                 layout[name] = TensorInfo(tuple(tensor.get_shape()), tensor.get_dtype())
     except (SafetensorError, OSError, ValueError) as error:
         raise ValueError(Errors.E103.format(path=path, error=error, kind="safetensors")) from error
+    return layout
+
+
+def safetensors_bytes_layout(data: bytes, source: str) -> Layout:
+    """The layout of safetensors bytes (e.g. a serialized pipeline's weights) from the header alone.
+
+    For checking a config against in-memory weights before building a model
+    (`preflight.check_config_fits_weights`). The weights themselves are not validated here.
+
+    Raises:
+        ValueError (E103): the bytes do not start with a readable safetensors header.
+    """
+    try:
+        if len(data) < 8:
+            raise ValueError("shorter than the 8-byte header length")
+        (size,) = struct.unpack("<Q", data[:8])
+        if size > len(data) - 8:
+            raise ValueError(f"header length {size} exceeds the {len(data) - 8} bytes that follow")
+        header = json.loads(data[8 : 8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        layout: Layout = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                raise ValueError(f"tensor {name!r} has no valid shape")
+            layout[name] = TensorInfo(tuple(shape), str(entry.get("dtype")))
+    except (ValueError, RecursionError, UnicodeDecodeError) as error:
+        raise ValueError(Errors.E103.format(path=source, error=error, kind="safetensors")) from error
     return layout
 
 

@@ -336,3 +336,20 @@ def test_vocab_txt_not_utf8_names_the_file(checkpoint):
         spacy_bert.BertTokenizer.from_pretrained(checkpoint)
     with pytest.raises(ValueError, match="E240.*vocab.txt"):
         spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+
+
+def test_safetensors_bytes_layout_and_preflight(checkpoint):
+    """The helper a serialized pipeline's from_bytes can run before building its model."""
+    from spacy_bert.checkpoint.layout import safetensors_bytes_layout
+    from spacy_bert.checkpoint.preflight import check_config_fits_weights
+
+    data = (checkpoint / "model.safetensors").read_bytes()
+    layout = safetensors_bytes_layout(data, "payload")
+    assert layout["bert.embeddings.word_embeddings.weight"].shape == (99, 32)
+    config = json.loads((checkpoint / "config.json").read_text())
+    check_config_fits_weights(config, {}, layout, "payload")
+    with pytest.raises(ValueError, match="E133"):
+        check_config_fits_weights({**config, "vocab_size": 10**9}, {}, layout, "payload")
+    for bad in (b"", data[:7], struct.pack("<Q", 2**40) + data[8:], struct.pack("<Q", 2) + b"[]" + data[10:]):
+        with pytest.raises(ValueError, match="E103.*payload"):
+            safetensors_bytes_layout(bad, "payload")
