@@ -224,3 +224,17 @@ def test_parse_float_dtype(name, dtype):
 def test_parse_float_dtype_refuses_anything_else(name):
     with pytest.raises(ValueError, match="E040"):
         parse_float_dtype(name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the CPU spy test above covers the logic)")
+def test_validate_inputs_false_never_syncs_cuda():
+    model = spacy_bert.BertModel(BertConfig(**TINY)).cuda().eval()
+    data = {k: v.cuda() for k, v in batch().items()}
+    model.validate_inputs = False
+    model(**data)  # warm-up (lazy CUDA init may sync)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.no_grad():
+            model(**data)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
