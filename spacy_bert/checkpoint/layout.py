@@ -13,7 +13,6 @@ from math import prod
 from pathlib import Path
 from typing import Callable, Dict, Tuple
 
-import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import Errors
@@ -24,21 +23,6 @@ from .files import (
     read_state_dict,
 )
 from .shards import shard_paths
-
-#: safetensors header dtype codes -> torch dtypes.
-SAFETENSORS_DTYPES: Dict[str, torch.dtype] = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-
 
 @dataclass(frozen=True)
 class TensorInfo:
