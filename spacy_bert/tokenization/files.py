@@ -94,7 +94,10 @@ def save_vocab(vocab: Mapping[str, int], path: PathLike) -> Path:
 
 def read_json(path: PathLike) -> Dict[str, Any]:
     """Read a JSON object from `path` (str or Path); a clear error when it is not one."""
-    return read_json_object(path, Errors.E215)
+    try:
+        return read_json_object(path, Errors.E215)
+    except RecursionError as error:  # json gives up on deep nesting with a RecursionError
+        raise ValueError(Errors.E215.format(path=path, error="JSON nested too deeply")) from error
 
 
 def write_json(data: Mapping[str, Any], path: PathLike) -> Path:

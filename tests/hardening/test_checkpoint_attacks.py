@@ -353,3 +353,10 @@ def test_safetensors_bytes_layout_and_preflight(checkpoint):
     for bad in (b"", data[:7], struct.pack("<Q", 2**40) + data[8:], struct.pack("<Q", 2) + b"[]" + data[10:]):
         with pytest.raises(ValueError, match="E103.*payload"):
             safetensors_bytes_layout(bad, "payload")
+
+
+def test_deeply_nested_tokenizer_json(tokenizer_dir):
+    text = (tokenizer_dir / "tokenizer.json").read_text().rstrip().rstrip("}")
+    (tokenizer_dir / "tokenizer.json").write_text(text + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="E215.*tokenizer.json.*nested too deeply"):
+        spacy_bert.BertTokenizer.from_pretrained(tokenizer_dir)
