@@ -143,7 +143,10 @@ def vocab_file_sizes(directory: Path) -> List[int]:
             raise ValueError(Errors.E240.format(path=vocab_txt, error=error)) from error
     tokenizer_json = directory / "tokenizer.json"
     if tokenizer_json.is_file():
-        data = read_json(tokenizer_json)
+        try:
+            data = read_json(tokenizer_json)
+        except RecursionError as error:  # json gives up on deep nesting with a RecursionError
+            raise ValueError(Errors.E107.format(path=tokenizer_json, error="JSON nested too deeply")) from error
         model = data.get("model")
         vocab = model.get("vocab") if isinstance(model, dict) else None
         if isinstance(vocab, dict):

@@ -360,3 +360,9 @@ def test_deeply_nested_tokenizer_json(tokenizer_dir):
     (tokenizer_dir / "tokenizer.json").write_text(text + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(ValueError, match="E215.*tokenizer.json.*nested too deeply"):
         spacy_bert.BertTokenizer.from_pretrained(tokenizer_dir)
+
+
+def test_deeply_nested_tokenizer_json_in_a_checkpoint(checkpoint):
+    (checkpoint / "tokenizer.json").write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="E107.*tokenizer.json.*nested too deeply"):
+        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
