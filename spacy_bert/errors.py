@@ -70,6 +70,58 @@ class Errors(metaclass=ErrorsWithCodes):
         "BertConfig(...) or BertConfig.from_pretrained(directory)."
     )
 
+    # ---- modeling: input and config checks (hardening, E030-E059) ----------
+    E030 = (
+        "{name} must be a torch.Tensor of integer ids (dtype torch.long or torch.int), got {got}. "
+        "Convert it with torch.as_tensor(ids, dtype=torch.long); float, bool and uint8 tensors are "
+        "not ids."
+    )
+    E031 = (
+        "{name} has shape {shape}, but {expected} with at least one position was expected. Pass a "
+        "batch of encoded texts (an empty text still has [CLS] and [SEP])."
+    )
+    E032 = (
+        "inputs_embeds must be a floating-point torch.Tensor of shape (batch, seq, hidden_size="
+        "{hidden_size}) with seq >= 1, got {got}."
+    )
+    E033 = (
+        "labels must be a torch.Tensor of integer class ids (0..{max_id} for {classes} classes, or "
+        "-100 to ignore a position), got {got}."
+    )
+    E034 = (
+        "labels have shape {shape} ({rows} values expected): one label per row of the logits of "
+        "shape {logits}. Pass labels with the shape of input_ids (token heads) or (batch,)."
+    )
+    E035 = (
+        "labels contain the value {value}, but the head has {classes} classes: valid labels are "
+        "0..{max_id}, or -100 for positions not scored. Check the label ids (config.num_labels)."
+    )
+    E036 = (
+        "attention_mask must be a torch.Tensor of 0/1 values, e.g. of shape (batch, seq) = "
+        "{expected}, got a {type_name}."
+    )
+    E037 = (
+        "The config value {field!r} is nested more than {limit} levels deep; no BERT config nests "
+        "like this. Check the config.json."
+    )
+    E038 = (
+        "{field} keys must be label ids (integers, or strings of integers as config.json writes "
+        "them), got {key!r}."
+    )
+    E039 = (
+        "id2label must number its {count} labels 0..{last} without gaps (the id is the row of the "
+        "classifier), but ids {missing} are missing and {extra} are out of that range. Renumber "
+        "the labels."
+    )
+    E040 = (
+        "{value!r} is not a floating-point dtype. Expected one of {expected} (with or without the "
+        "'torch.' prefix)."
+    )
+    E041 = (
+        "Multi-label classification needs float labels of the logits' shape {expected} "
+        "(1.0 = the label applies), got {got}."
+    )
+
     # ---- checkpoint files (E1xx) ------------------------------------------
     E101 = (
         "Cannot find the checkpoint {name!r}: it is not a local directory{hub}. "
@@ -107,6 +159,38 @@ class Errors(metaclass=ErrorsWithCodes):
         "that was trained with these weights."
     )
     E112 = "Cannot save to {path}: it exists and is not a directory."
+
+    # ---- checkpoint files: confinement, size and dtype checks (hardening, E130-E159) ----
+    E130 = (
+        "The shard index {index} maps {tensor!r} to the file {shard!r}, which is not a plain file "
+        "name. Shards must be files directly inside the checkpoint directory {path} (no directory "
+        "part, no '..', not an absolute path); fix the index."
+    )
+    E131 = (
+        "The shard index {index} maps {tensor!r} to {value!r} (a {type_name}); expected the file "
+        "name of a shard as a string, e.g. 'model-00001-of-00002.safetensors'."
+    )
+    E133 = (
+        "The config.json in {path} describes a model of {implied:,} parameters in its embeddings "
+        "and layers, but the weights files hold only {held:,} parameters in all:\n{details}\n"
+        "Refusing to build it. Use the config.json that belongs to these weights."
+    )
+    E134 = (
+        "The config in {path} asks for {labels:,} labels: a label head of {labels:,} x "
+        "({hidden} + 1) = {head:,} parameters, more than the limit of {limit:,} for weights that "
+        "hold {held:,} parameters. Check num_labels / id2label in config.json (or the "
+        "num_labels you passed)."
+    )
+    E135 = (
+        "The checkpoint in {path} stores {count} weight tensor(s) as integers or bools where the "
+        "model has floating-point parameters:\n{details}\nCasting would silently turn them "
+        "into different weights. Use a checkpoint saved in a float dtype (a quantized checkpoint "
+        "must be dequantized first)."
+    )
+    E136 = (
+        "{path} is {size:,} bytes, more than the {limit:,} bytes any BERT config.json needs; "
+        "refusing to parse it. Check that it is the checkpoint's config."
+    )
 
     # ---- tokenization (E2xx) ----------------------------------------------
     E201 = (
@@ -230,6 +314,21 @@ class Errors(metaclass=ErrorsWithCodes):
         "Use the BatchEncoding that the tokenizer's __call__ returned, not one built from a dict."
     )
     E237 = "BatchEncoding has no attribute or key {name!r}; keys: {keys}."
+
+    # ---- tokenization files: vocab.txt / tokenizer.json checks (hardening, E240-E259) ----
+    E240 = (
+        "{path} is not UTF-8 text ({error}). A vocab.txt holds one WordPiece token per line in "
+        "UTF-8; re-save it from the original checkpoint."
+    )
+    E241 = (
+        "The vocabulary in {path} has {problem}. Token ids must be distinct integers 0..n-1 for n "
+        "tokens (ids are rows of the embedding matrix); re-save the tokenizer from the original "
+        "checkpoint."
+    )
+    E242 = (
+        "The added token {token!r} in {path} has the id {value!r}; expected an integer id "
+        "0..{max_id} (added tokens may also extend the vocabulary by one id each, from {size})."
+    )
 
     # ---- layers (E3xx) -----------------------------------------------------
     E301 = (
@@ -417,6 +516,17 @@ class Warnings(metaclass=ErrorsWithCodes):
     W102 = (
         "{model} from {path}: {count} tensor(s) of {modules} are not in the checkpoint and were "
         "initialised fresh: {names}. Train the model before using its predictions."
+    )
+
+    # ---- checkpoint files: dtype and value checks (hardening, W130-W159) ----
+    W130 = (
+        "The checkpoint in {path} stores {count} tensor(s) in an unusual float dtype, cast to "
+        "{target}: {names}. Checkpoints are normally float32, bfloat16 or float16."
+    )
+    W131 = (
+        "The checkpoint in {path} has NaN or infinite values in {count} tensor(s): {names}. Every "
+        "output that depends on them will be NaN; the file is corrupt or was saved from a "
+        "diverged training run."
     )
 
     # ---- spaCy components (W3xx) ------------------------------------------

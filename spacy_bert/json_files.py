@@ -22,6 +22,8 @@ def read_json(path: Union[str, os.PathLike], message: str = Errors.E107) -> Dict
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(message.format(path=path, error=error)) from error
+    except RecursionError as error:  # json gives up on deep nesting with a RecursionError
+        raise ValueError(message.format(path=path, error="JSON nested too deeply")) from error
     if not isinstance(data, dict):
         raise ValueError(message.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
     return data

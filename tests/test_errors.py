@@ -55,8 +55,11 @@ def test_every_message_renders_with_its_code(cls):
     for code in codes(cls):
         message = getattr(cls, code)
         assert message.startswith(f"[{code}] "), message
-        fields = {name.split(".")[0].split("[")[0] for _, name, _, _ in formatter.parse(message) if name}
-        rendered = message.format(**{field: "VALUE" for field in fields})
+        parsed = [(name.split(".")[0].split("[")[0], spec) for _, name, spec, _ in formatter.parse(message) if name]
+        fields = {field for field, _ in parsed}
+        # A field with a format spec ("{held:,}") is a number; the others take any text.
+        numeric = {field for field, spec in parsed if spec}
+        rendered = message.format(**{field: 1234 if field in numeric else "VALUE" for field in fields})
         assert rendered.startswith(f"[{code}] ")
         assert all(f"{{{field}" not in rendered for field in fields), rendered
 
