@@ -31,10 +31,10 @@ ALLOWED_INLINE = {
     # `python -m spacy_bert`: one inline sys.exit message (pending move, owner: CLI), and one
     # that only prefixes "error: " to a caught error's own (coded) message.
     "__main__.py": (2, "CLI sys.exit messages (one pending move, one forwards a coded message)"),
-    # Modules of other branches (absent here until merged; skipped while absent):
-    # internal errors whose text becomes the {reason}/{error} of a coded message (E387/E389)
+    # Internal errors whose text becomes the {reason}/{error} of a coded message (E387/E389)
     # or a programming error (a head class missing from the table), never shown on their own.
     "layers/payload.py": (4, "reasons caught and re-raised inside E387/E389"),
+    "checkpoint/layout.py": (4, "reasons caught and re-raised inside E103 (unreadable safetensors header)"),
     "layers/hf_heads.py": (1, "KeyError for a class missing from HEAD_PARAMS (programming error)"),
 }
 
