@@ -24,6 +24,7 @@ from ..layers.encoder import token_offsets
 from ..layers.heads import PieceLogits
 from ..modeling import BertConfig, BertForTokenClassification
 from .probabilities import softmax
+from .settings import DEFAULT_SETTINGS
 from .task import BertTaskPipe
 from .token_tags import (
     AGGREGATION_STRATEGIES,
@@ -56,9 +57,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "aggregation_strategy": "first",
         "spans_key": "bert_ner",
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
@@ -113,9 +114,9 @@ class BertNER(BertTaskPipe):
         name: str = "bert_ner",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         aggregation_strategy: str = "first",
         spans_key: str = "bert_ner",
         scorer: Optional[Callable] = None,
