@@ -109,7 +109,8 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
 
 def encoder_settings(model: Model, shim: BertShim) -> EncoderSettings:
     """The model's settings fitted to its loaded BERT's positions (W370 when the stride must change)."""
-    return EncoderSettings.from_attrs(model.attrs).fit_to(shim.bert.config.max_position_embeddings, model.name)
+    name = model.attrs.get("component", model.name)
+    return EncoderSettings.from_attrs(model.attrs).fit_to(shim.bert.config.max_position_embeddings, name)
 
 
 def effective_window(window: int, stride: int, max_positions: int) -> Tuple[int, int]:

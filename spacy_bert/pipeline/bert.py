@@ -121,6 +121,7 @@ class Bert(TrainablePipe):
             "store_piece_states": store_piece_states,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
+        self.model.attrs["component"] = name  # named in the encoder's warnings
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
 

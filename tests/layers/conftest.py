@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the components' tiny BertModel, shared)
+
 #: 64 positions, so a context of a few hundred pieces takes several windows.
 TINY_HEAD = dict(
     vocab_size=30522,
