@@ -67,8 +67,8 @@ class BertShim(PyTorchShim):
 
     Args:
         mixed_precision (bool): Autocast the forward pass to half precision on CUDA.
-        grad_scaler (Optional[PyTorchGradScaler]): Ignored unless `grad_scaler_config` is None
-            (kept for callers that build a scaler); the scaler in use is made at first use.
+        grad_scaler (Optional[PyTorchGradScaler]): A scaler built by the caller, used as given;
+            None: one is made at first use from `grad_scaler_config`.
         grad_scaler_config (Optional[dict]): Arguments of thinc's `PyTorchGradScaler`; its
             `enabled` defaults to `mixed_precision` and is off on the CPU.
         n_threads (Optional[int]): torch threads, applied when a model is set (see
@@ -88,6 +88,7 @@ class BertShim(PyTorchShim):
         self._wants_mixed_precision = bool(mixed_precision)
         self._grad_scaler_config = dict(grad_scaler_config or {})
         self._precision_device: Optional[str] = None  # device type the precision was decided for
+        self._own_scaler = grad_scaler is None
 
     # -- state ------------------------------------------------------------------
     @property
@@ -147,7 +148,7 @@ class BertShim(PyTorchShim):
             return
         on_cuda = device.type == "cuda"
         self._mixed_precision = self._wants_mixed_precision and on_cuda
-        if self._grad_scaler_config or self._wants_mixed_precision:
+        if self._own_scaler and (self._grad_scaler_config or self._wants_mixed_precision):
             args = dict(self._grad_scaler_config)
             args["enabled"] = bool(args.get("enabled", self._wants_mixed_precision)) and on_cuda
             self._grad_scaler = PyTorchGradScaler(**args)
