@@ -7,7 +7,9 @@ group pads little; the budget bounds the memory of one encoder call. A window lo
 the budget on its own forms a group of one: it is never dropped.
 
 `pad_windows` then builds one group's encoder input, [CLS] content [SEP] padded on the
-right, from each text's piece ids and a `WindowPlan`.
+right, from each text's piece ids and a `WindowPlan`; `pad_inputs` does the same for inputs
+that may carry a second segment (`[CLS] segment [SEP] content [SEP]`, token type ids 1 from
+the content on) and returns a `PaddedBatch` with the special-token mask that hooks need.
 
 This module imports only the standard library and numpy; groups are plain index arrays.
 """
