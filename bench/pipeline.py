@@ -165,19 +165,21 @@ def child_time(side: str, row: str, opts: dict) -> dict:
 
 
 def patch_ours(nlp, timers: Timers, padding: list) -> None:
-    """Time the phases of our encoder by wrapping what `layers/encoder.py` calls."""
+    """Time the phases of our encoder by wrapping what its stages (`layers/run.py`,
+    `layers/merge.py`) call."""
     from spacy_bert.layers import batching
-    from spacy_bert.layers import encoder as enc
+    from spacy_bert.layers import merge
+    from spacy_bert.layers import run
     from spacy_bert.layers.encoder import get_shim
 
     bert = nlp.get_pipe("bert")
     shim = get_shim(bert.model)
     tokenizer = shim.tokenizer
     tokenizer.encode_batch_with_offsets = timers.wrap("wordpiece encode", tokenizer.encode_batch_with_offsets)
-    enc.token_offsets = timers.wrap("alignment", enc.token_offsets)
-    enc.align_pieces_to_tokens = timers.wrap("alignment", enc.align_pieces_to_tokens)
-    enc.plan_windows = timers.wrap("windows + batch plan + padding", enc.plan_windows)
-    original_plan_batches = enc.plan_batches
+    merge.token_offsets = timers.wrap("alignment", merge.token_offsets)
+    merge.align_pieces_to_tokens = timers.wrap("alignment", merge.align_pieces_to_tokens)
+    run.plan_input_windows = timers.wrap("windows + batch plan + padding", run.plan_input_windows)
+    original_plan_batches = run.plan_batches
 
     def plan_batches(lengths, budget, *args, **kwargs):
         groups = original_plan_batches(lengths, budget, *args, **kwargs)
@@ -185,9 +187,9 @@ def patch_ours(nlp, timers: Timers, padding: list) -> None:
         padding.append((batching.padding_ratio(lengths, groups), total))
         return groups
 
-    enc.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
-    enc.pad_windows = timers.wrap("windows + batch plan + padding", enc.pad_windows)
-    enc.pool_pieces = timers.wrap("piece -> token pooling", enc.pool_pieces)
+    run.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
+    run.pad_inputs = timers.wrap("windows + batch plan + padding", run.pad_inputs)
+    merge.pool_pieces = timers.wrap("piece -> token pooling", merge.pool_pieces)
     shim.predict = timers.wrap("torch forward", shim.predict)
     bert.set_annotations = timers.wrap("set_annotations", bert.set_annotations)
 

@@ -406,6 +406,36 @@ class Errors(metaclass=ErrorsWithCodes):
         "'checkpoint' in the [components.bert] block of the training config."
     )
 
+    # ---- encoder stages, settings, threads, processes (E370-E379, helper h1) ----
+    E370 = (
+        "The environment variable {env}={value!r} is not a positive integer. Set it to the "
+        "number of torch threads per process (e.g. {env}=4), or unset it to keep torch's default."
+    )
+    E371 = (
+        "Input {index}: the second segment has {segment} pieces, so with window={window} no "
+        "piece of the text fits ({window} - {specials} special tokens - {segment} = {budget}, "
+        "but the text has {n} pieces and at least 1 is needed per window). Shorten the second "
+        "segment (e.g. the question) to at most {maximum} pieces, or raise window."
+    )
+    E372 = (
+        "Input {index}: stride={stride} does not fit the content budget of its windows: "
+        "window={window} minus {specials} special tokens minus the second segment's {segment} "
+        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower stride "
+        "to at most {maximum}, or shorten the second segment."
+    )
+    E373 = (
+        "The BERT model is on {device} in a forked worker process: CUDA cannot be used after "
+        "fork, as with nlp.pipe(..., n_process={n_process}) and a GPU. Use n_process=1 on the GPU "
+        "(batching already keeps it busy), or run the worker processes on the CPU."
+    )
+    E374 = (
+        "The piece hook {hook!r} returned {what} of shape {got}; expected {expected} (the padded "
+        "input_ids' shape). A hook replaces ids in place of others and returns labels beside them."
+    )
+    E375 = (
+        "segments has {got} entries for {expected} inputs; pass one (str or None) per Doc."
+    )
+
     # ---- heads in torch, saved pipelines, serialised payloads (E38x, brief H1b) -------
     E380 = (
         "The masked-LM adapter got {what}: {value}; expected {expected}. Pass labels (batch, seq) "
@@ -554,4 +584,12 @@ class Warnings(metaclass=ErrorsWithCodes):
     W204 = (
         "max_length={max_length} is ignored: padding=True pads to the longest row and truncation "
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
+    )
+
+    # ---- encoder stages and settings (W370-W379, helper h1) -----------------
+    W370 = (
+        "{name}: window={window} is capped at the model's {positions} positions, and "
+        "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
+        "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
+        "(e.g. {used}) to silence this warning."
     )

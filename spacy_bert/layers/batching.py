@@ -15,21 +15,26 @@ be rearranged into consecutive runs with the same group sizes and no larger maxi
 as the baseline the benchmarks and tests compare with.
 
 `pad_windows` then builds one group's encoder input, [CLS] content [SEP] padded on the
-right, from each text's piece ids and a `WindowPlan`.
+right, from each text's piece ids and a `WindowPlan`; `pad_inputs` does the same for inputs
+that may carry a second segment (`[CLS] segment [SEP] content [SEP]`, token type ids 1 from
+the content on) and returns a `PaddedBatch` with the special-token mask that hooks need.
 
 This module imports only the standard library and numpy; groups are plain index arrays.
 """
 from __future__ import annotations
 
 import operator
-from typing import List, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import Errors
 from .windows import WindowPlan
 
-__all__ = ["FORWARD_COST", "batches_cost", "greedy_batches", "pad_windows", "padding_ratio", "plan_batches"]
+__all__ = [
+    "FORWARD_COST", "PaddedBatch", "batches_cost", "greedy_batches", "pad_inputs", "pad_windows", "padding_ratio", "plan_batches",
+]
 
 # The cost of one encoder forward, in padded positions: the time of a forward beyond its
 # positions' share. Measured with bench/forward_cost.py (all-MiniLM-L6-v2, spacy_bert's
@@ -205,3 +210,78 @@ def pad_windows(
         input_ids[row, 1 + n] = sep_id
     attention_mask = (np.arange(max_len) < (lengths + 2)[:, None]).astype(np.int64)
     return input_ids, attention_mask
+
+
+@dataclass
+class PaddedBatch:
+    """One encoder call's inputs (all arrays numpy, right-padded).
+
+    windows: (batch,) int64 — the plan's window index of each row.
+    input_ids: (batch, length) int64 — `[CLS] content [SEP]` or `[CLS] segment [SEP] content [SEP]`.
+    attention_mask: (batch, length) int64 — 1 on real positions, 0 on padding.
+    token_type_ids: (batch, length) int64 — 1 from a pair's content to its last [SEP], else 0.
+    special_mask: (batch, length) bool — True on [CLS], [SEP] and padding (never masked by hooks).
+    labels: Optional[(batch, length) int64] — set by a piece hook (-100 where not scored).
+    """
+
+    windows: np.ndarray
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    special_mask: np.ndarray
+    labels: Optional[np.ndarray] = None
+
+
+def pad_inputs(
+    piece_ids: Sequence[np.ndarray],
+    segment_ids: Sequence[np.ndarray],
+    plan: WindowPlan,
+    group: np.ndarray,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int,
+) -> PaddedBatch:
+    """The padded encoder input of the windows in `group`, with or without second segments.
+
+    piece_ids: per input (n_pieces,) ints — the text's ids, no special tokens.
+    segment_ids: per input (n_segment,) ints — the second segment's ids (empty: none).
+    plan: the `WindowPlan` of those inputs (`plan_input_windows`).
+    group: (batch,) int array of window indices (e.g. one of `plan_batches`).
+    Raises ValueError (E306) when a window lies outside its text's piece_ids.
+    """
+    windows = np.asarray(group, dtype=np.int64).reshape(-1)
+    segments = plan.segment_length[windows] if plan.segment_length is not None else np.zeros(len(windows), dtype=np.int64)
+    if not segments.any():
+        input_ids, attention_mask = pad_windows(piece_ids, plan, windows, cls_id, sep_id, pad_id)
+        token_type_ids = np.zeros_like(input_ids)
+        special_mask = attention_mask == 0
+        special_mask[:, 0] = True
+        if len(windows):
+            special_mask[np.arange(len(windows)), plan.length[windows] + 1] = True
+        return PaddedBatch(windows, input_ids, attention_mask, token_type_ids, special_mask)
+    lengths = plan.length[windows]
+    starts = plan.start[windows]
+    texts = plan.text_index[windows]
+    positions = plan.positions[windows]
+    max_len = int(positions.max())
+    input_ids = np.full((len(windows), max_len), pad_id, dtype=np.int64)
+    token_type_ids = np.zeros((len(windows), max_len), dtype=np.int64)
+    special_mask = np.ones((len(windows), max_len), dtype=bool)
+    input_ids[:, 0] = cls_id
+    for row, (w, t, s, n, q) in enumerate(zip(windows.tolist(), texts.tolist(), starts.tolist(), lengths.tolist(), segments.tolist())):
+        ids = np.asarray(piece_ids[t])
+        if s + n > len(ids):
+            raise ValueError(Errors.E306.format(window=w, text=t, start=s, end=s + n, n=len(ids)))
+        at = 1
+        if q:
+            input_ids[row, 1 : 1 + q] = segment_ids[t]
+            special_mask[row, 1 : 1 + q] = False
+            input_ids[row, 1 + q] = sep_id
+            at = q + 2
+        input_ids[row, at : at + n] = ids[s : s + n]
+        special_mask[row, at : at + n] = False
+        input_ids[row, at + n] = sep_id
+        if q:
+            token_type_ids[row, q + 2 : at + n + 1] = 1
+    attention_mask = (np.arange(max_len) < positions[:, None]).astype(np.int64)
+    return PaddedBatch(windows, input_ids, attention_mask, token_type_ids, special_mask)

@@ -21,12 +21,13 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
 from ..layers.listener import BertListener, BertOutputListener
+from ..layers.merge import to_host
 from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.token_vectors import token_vectors
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
-from .settings import validate_encoder_settings
+from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -47,9 +48,9 @@ WEIGHTS_KEY = "weights_files"
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "pooling": "mean",
         "store_piece_states": True,
     },
@@ -102,9 +103,9 @@ class Bert(TrainablePipe):
         name: str = "bert",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         pooling: str = "mean",
         store_piece_states: bool = True,
     ) -> None:
@@ -125,6 +126,7 @@ class Bert(TrainablePipe):
             "store_piece_states": store_piece_states,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
+        self.model.attrs["component"] = name  # named in the encoder's warnings
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
 
@@ -197,17 +199,17 @@ class Bert(TrainablePipe):
 
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
         """Set `doc.tensor` (n_tokens, hidden) and `doc._.bert`; numpy arrays only."""
-        to_numpy = self.model.ops.to_numpy
-        store = self.cfg["store_piece_states"]
-        for doc, out in zip(docs, outputs):
-            doc.tensor = to_numpy(out.token_vectors)
+        # One device-to-host copy per field for the whole batch, not several per Doc.
+        host = to_host(self.model.ops, outputs, with_pieces=self.cfg["store_piece_states"])
+        for doc, out, (tokens, pieces, pooled) in zip(docs, outputs, host):
+            doc.tensor = tokens
             doc._.bert = BertDocData(
                 piece_ids=out.piece_ids,
                 piece_offsets=out.piece_offsets,
                 lengths=out.alignment.lengths,
                 piece_indices=out.alignment.piece_indices,
-                last_hidden_state=to_numpy(out.last_hidden_state) if store else None,
-                pooler_output=to_numpy(out.pooler_output),
+                last_hidden_state=pieces,
+                pooler_output=pooled,
                 n_windows=out.n_windows,
             )
 

@@ -29,6 +29,7 @@ from ..layers.encoder import token_offsets
 from ..layers.heads import PieceLogits
 from ..modeling import BertConfig, BertForTokenClassification
 from .probabilities import softmax
+from .settings import DEFAULT_SETTINGS
 from .task import BertTaskPipe
 from .token_tags import (
     AGGREGATION_STRATEGIES,
@@ -61,9 +62,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "aggregation_strategy": "first",
         "spans_key": "bert_ner",
         "overwrite_ents": False,
@@ -126,9 +127,9 @@ class BertNER(BertTaskPipe):
         name: str = "bert_ner",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         aggregation_strategy: str = "first",
         spans_key: str = "bert_ner",
         overwrite_ents: bool = False,

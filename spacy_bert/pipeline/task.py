@@ -119,6 +119,7 @@ class BertTaskPipe(TrainablePipe):
         """Write the component's encoder settings into its own encoder."""
         if self.owns_encoder:
             self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
+            self.encoder.attrs["component"] = self.name  # named in the encoder's warnings
 
     def _read_encoder_attrs(self) -> None:
         """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`

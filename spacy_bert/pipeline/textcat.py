@@ -33,6 +33,7 @@ from thinc.types import Floats2d
 from ..errors import Errors, Warnings
 from ..modeling import BertConfig, BertForSequenceClassification
 from .probabilities import sigmoid, softmax
+from .settings import DEFAULT_SETTINGS
 from .task import BertTaskPipe
 
 DEFAULT_TEXTCAT_MODEL = """
@@ -71,9 +72,9 @@ def make_textcat_scorer() -> Callable:
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "multi_label": False,
         "threshold": 0.5,
         "scorer": {"@scorers": "spacy-bert.textcat_scorer.v1"},
@@ -139,9 +140,9 @@ class BertTextCategorizer(BertTaskPipe):
         name: str = "bert_textcat",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         multi_label: bool = False,
         threshold: float = 0.5,
         scorer: Optional[Callable] = None,
