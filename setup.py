@@ -47,6 +47,7 @@ setup(
             "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads:bert_token_classifier_v1",
             "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads:bert_sequence_classifier_v1",
         ],
+        "thinc_optimizers": ["spacy-bert.AdamW.v1 = spacy_bert.layers.optim:adamw_v1"],
         "spacy_scorers": ["spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer"],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
     },

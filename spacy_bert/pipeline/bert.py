@@ -5,6 +5,7 @@
 Other components (spaCy's `ner`, `textcat`, `tagger`, `parser`, `spancat`, ...) use its token
 vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients.
 """
+import weakref
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
@@ -21,6 +22,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
 from ..layers.listener import BertListener, BertOutputListener
+from ..layers.optim import clip_global_norm
 from ..layers.merge import to_host
 from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
@@ -117,6 +119,7 @@ class Bert(TrainablePipe):
         self.model = model
         self.name = name
         self.listener_map: Dict[str, List[BertListener]] = {}
+        self._listening_pipes: Dict[str, Any] = {}  # name -> weakref to the listening component
         self.cfg: Dict[str, Any] = {
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "window": window,
@@ -161,6 +164,20 @@ class Bert(TrainablePipe):
             for node in component.model.walk():
                 if isinstance(node, BertListener) and node.upstream_name in names:
                     self.add_listener(node, component.name)
+                    # weak: for the global gradient clipping of `finish_update` only
+                    self._listening_pipes[component.name] = weakref.ref(component)
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the encoder. With `spacy-bert.AdamW.v1` the encoder's gradients and those of
+        the components listening to it are first clipped to one global norm (as one Hugging
+        Face model would be); those components then skip their own clipping in this step."""
+        others = []
+        for name in self.listening_components:
+            pipe = self._listening_pipes.get(name, lambda: None)()
+            if pipe is not None and isinstance(getattr(pipe, "model", None), Model):
+                others.append(pipe.model)
+        clip_global_norm(sgd, self.model, others)
+        self.model.finish_update(sgd)
 
     def _set_listener_width(self, listener: BertListener) -> None:
         listener.set_dim("nO", self.model.get_dim("nO"), force=True)

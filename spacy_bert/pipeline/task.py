@@ -38,6 +38,7 @@ from ..layers.encoder import BertShim, ensure_loaded, get_shim
 from ..layers.heads import LOAD_HOOK, linear_head_like, resized_linear_head
 from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_task_weights, write_task_weights
 from ..layers.listener import BertListener
+from ..layers.optim import clip_global_norm
 from ..layers.payload import read_head_file, read_payload, safetensors_arrays, safetensors_bytes
 from ..modeling import BertConfig, BertPreTrainedModel
 from .contracts import names_component_on_missing_checkpoint
@@ -246,6 +247,14 @@ class BertTaskPipe(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights from the gradients of the last step(s). With
+        `spacy-bert.AdamW.v1`, the gradients of the whole model (own encoder and head) are first
+        clipped to one global norm, as Hugging Face's `clip_grad_norm_` does (a listening head
+        was already clipped together with the shared encoder by the `bert` component)."""
+        clip_global_norm(sgd, self.model)
+        self.model.finish_update(sgd)
 
     # -- Hugging Face form -------------------------------------------------------------
     def hf_config_overrides(self) -> Dict[str, Any]:
