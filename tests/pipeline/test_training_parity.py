@@ -1,0 +1,297 @@
+"""Trajectory parity: K steps of `nlp.update` equal K steps of Hugging Face's fine-tuning loop.
+
+The loop is the recipe of the Hugging Face examples and `Trainer`: `torch.optim.AdamW` with
+weight decay 0.01 except on biases and LayerNorm weights, `clip_grad_norm_(..., 1.0)` over all
+parameters, and a linear warm-up/decay schedule stepped after every optimizer step. Ours is
+`spacy-bert.AdamW.v1` with thinc's `warmup_linear.v1` and `step_schedules()` after each update,
+as `spacy train` runs them. Same tiny checkpoint (dropout off), same batches in the same order;
+after K steps every parameter must equal the loop's within ATOL. thinc's `Adam.v1` (clipping
+each parameter on its own, decaying biases and LayerNorm weights, epsilon before the bias
+correction) is shown to leave that tolerance, so the test can tell the recipes apart.
+"""
+import numpy as np
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from spacy.util import registry
+from thinc.api import Adam
+
+from spacy_bert.checkpoint import checkpoint_tensors
+from spacy_bert.layers.encoder import get_shim
+from spacy_bert.layers.optim import AdamW, decays
+
+K = 10
+LR = 1e-3
+WARMUP = 2
+#: Max abs difference of any parameter after K steps. The parameters move by ~1e-2 in K steps;
+#: float32 rounding in two implementations leaves ~2e-6 (the key biases, whose true gradient
+#: is zero, move by rounding noise only), thinc's Adam.v1 leaves > 1e-4.
+ATOL = 2e-5
+
+NER_ROWS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+NER_DATA = [
+    ("Alice Smith lives in Paris now", [(0, 11, "PER"), (21, 26, "LOC")]),
+    ("I like London and Berlin", [(7, 13, "LOC"), (18, 24, "LOC")]),
+    ("Who is Shaka Khan", [(7, 17, "PER")]),
+    ("Mr Johnson flew from New York to San Francisco", [(3, 10, "PER"), (21, 29, "LOC"), (33, 46, "LOC")]),
+    ("the quick brown fox jumps over the lazy dog", []),
+]
+CAT_ROWS = ["neg", "pos"]
+CAT_DATA = [
+    ("what a wonderful day this is", "pos"),
+    ("this was a terrible film", "neg"),
+    ("I loved every minute", "pos"),
+    ("the food was cold and bland", "neg"),
+    ("great service and friendly people", "pos"),
+]
+#: Batches (indices into the data), a different split at each step.
+BATCHES = [[0, 1], [2, 3, 4], [1, 3], [0, 2, 4], [4, 1, 0]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def schedule(step: int) -> float:
+    """`get_linear_schedule_with_warmup`'s factor, = thinc's `warmup_linear.v1` / initial_rate."""
+    if step < WARMUP:
+        return step / max(1, WARMUP)
+    return max(0.0, (K - step) / max(1.0, K - WARMUP))
+
+
+def save_hf_model(directory, minilm_dir, class_name, rows):
+    """A tiny random transformers `class_name` (dropout off, the real uncased vocabulary)."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        num_labels=len(rows), id2label=dict(enumerate(rows)), label2id={r: i for i, r in enumerate(rows)},
+    )
+    config.architectures = [class_name]
+    model = getattr(transformers, class_name)(config)
+    model.save_pretrained(directory)
+    transformers.BertTokenizerFast.from_pretrained(str(minilm_dir)).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def ner_dir(tmp_path_factory, minilm_dir):
+    return save_hf_model(tmp_path_factory.mktemp("parity-ner"), minilm_dir, "BertForTokenClassification", NER_ROWS)
+
+
+@pytest.fixture(scope="module")
+def cat_dir(tmp_path_factory, minilm_dir):
+    return save_hf_model(tmp_path_factory.mktemp("parity-cat"), minilm_dir, "BertForSequenceClassification", CAT_ROWS)
+
+
+# -- the Hugging Face loop -------------------------------------------------------------
+def ner_batch(tokenizer, data):
+    """Labels on the first piece of each space-separated word, -100 elsewhere."""
+    enc = tokenizer([t for t, _ in data], return_tensors="pt", padding=True)
+    labels = torch.full(enc["input_ids"].shape, -100)
+    for row, (text, entities) in enumerate(data):
+        words = text.split(" ")
+        starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+        tags = ["O"] * len(words)
+        for s, e, label in entities:
+            inside = [i for i, st in enumerate(starts) if s <= st < e]
+            tags[inside[0]] = f"B-{label}"
+            for i in inside[1:]:
+                tags[i] = f"I-{label}"
+        seen = set()
+        for i, w in enumerate(enc.word_ids(row)):
+            if w is not None and w not in seen:
+                seen.add(w)
+                labels[row, i] = NER_ROWS.index(tags[w])
+    return enc, labels
+
+
+def cat_batch(tokenizer, data):
+    enc = tokenizer([t for t, _ in data], return_tensors="pt", padding=True)
+    return enc, torch.tensor([CAT_ROWS.index(c) for _, c in data])
+
+
+def hf_trajectory(directory, class_name, data, make_batch):
+    """The parameters after K steps of the Hugging Face recipe."""
+    import transformers
+
+    model = getattr(transformers, class_name).from_pretrained(str(directory))
+    model.train()
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(str(directory))
+    no_decay = ["bias", "LayerNorm.weight"]
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=LR, eps=1e-8)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    for step in range(K):
+        enc, labels = make_batch(tokenizer, [data[i] for i in BATCHES[step % len(BATCHES)]])
+        model(**enc, labels=labels).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+# -- ours ------------------------------------------------------------------------------
+def make_optimizer(name):
+    rate = {"@schedules": "warmup_linear.v1", "initial_rate": LR, "warmup_steps": WARMUP, "total_steps": K}
+    if name == "adamw":
+        return registry.resolve({"o": {"@optimizers": "spacy-bert.AdamW.v1", "learn_rate": rate}})["o"]
+    # thinc's Adam as the shipped configs used to configure it
+    return registry.resolve(
+        {"o": {"@optimizers": "Adam.v1", "learn_rate": rate, "L2": 0.01, "L2_is_weight_decay": True, "grad_clip": 1.0, "use_averages": False}}
+    )["o"]
+
+
+def build(factory, mode, directory, rows):
+    """A pipeline with `factory` on its own encoder or listening to a `bert` component, its
+    head set to the checkpoint's head (so both sides start from the same weights)."""
+    import transformers
+
+    nlp = spacy.blank("en")
+    settings = {"window": 64, "stride": 16}
+    if mode == "own":
+        nlp.add_pipe(factory, config={"checkpoint": str(directory), **settings})
+    else:
+        nlp.add_pipe("bert", config={"checkpoint": str(directory), **settings})
+        arch = "spacy-bert.BertTokenClassifier.v1" if factory == "bert_ner" else "spacy-bert.BertSequenceClassifier.v1"
+        model = {"@architectures": arch, "nO": None, "tok2vec": {"@architectures": "spacy-bert.BertOutputListener.v1", "upstream": "bert"}}
+        nlp.add_pipe(factory, config={"model": model})
+    if mode == "listener":
+        class_name = "BertForTokenClassification" if factory == "bert_ner" else "BertForSequenceClassification"
+        hf = getattr(transformers, class_name).from_pretrained(str(directory))
+        head = {"W": hf.classifier.weight.detach().numpy().copy(), "b": hf.classifier.bias.detach().numpy().copy()}
+        nlp.get_pipe(factory).set_head(head, rows)
+    return nlp
+
+
+def our_trajectory(factory, mode, directory, rows, examples, optimizer_name):
+    nlp = build(factory, mode, directory, rows)
+    egs = examples(nlp)
+    nlp.initialize(lambda: egs)
+    sgd = make_optimizer(optimizer_name)
+    for step in range(K):
+        training_step(nlp, [egs[i] for i in BATCHES[step % len(BATCHES)]], sgd)
+    pipe = nlp.get_pipe(factory)
+    shim = get_shim(nlp.get_pipe("bert").model if mode == "listener" else pipe.encoder)
+    params = {f"bert.{name}": t.detach().clone() for name, t in checkpoint_tensors(shim.bert).items()}
+    params["classifier.weight"] = torch.as_tensor(np.asarray(pipe.classifier.get_param("W")))
+    params["classifier.bias"] = torch.as_tensor(np.asarray(pipe.classifier.get_param("b")))
+    return params
+
+
+def training_step(nlp, examples, sgd):
+    """One step as `spacy train` runs it (spacy.training.loop.train_while_improving): every
+    component's update first, then every finish_update, then the schedules.
+
+    (`nlp.update(examples, sgd=sgd)` calls each component's finish_update right after its own
+    update, so a shared `bert` component steps before its listeners have sent their gradients:
+    with listeners, it applies them one step late. spaCy's loop does not.)"""
+    nlp.update(examples, sgd=False, drop=0.0, losses={})
+    for _, proc in nlp.pipeline:
+        if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+            proc.finish_update(sgd)
+    sgd.step_schedules()
+
+
+def ner_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in NER_DATA]
+
+
+def cat_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"cats": {r: float(r == c) for r in CAT_ROWS}}) for t, c in CAT_DATA]
+
+
+CASES = {
+    "bert_ner": ("BertForTokenClassification", NER_DATA, ner_batch, NER_ROWS, ner_examples),
+    "bert_textcat": ("BertForSequenceClassification", CAT_DATA, cat_batch, CAT_ROWS, cat_examples),
+}
+
+
+def max_differences(ours, theirs):
+    assert set(theirs) <= set(ours), sorted(set(theirs) - set(ours))
+    return {name: float((ours[name] - theirs[name]).abs().max()) for name in theirs}
+
+
+@pytest.fixture(scope="module")
+def hf_params(ner_dir, cat_dir):
+    cache = {}
+
+    def get(factory):
+        if factory not in cache:
+            class_name, data, make_batch, _, _ = CASES[factory]
+            cache[factory] = hf_trajectory(ner_dir if factory == "bert_ner" else cat_dir, class_name, data, make_batch)
+        return cache[factory]
+
+    return get
+
+
+@pytest.mark.parametrize("mode", ["own", "listener"])
+@pytest.mark.parametrize("factory", ["bert_ner", "bert_textcat"])
+def test_k_steps_equal_the_hugging_face_loop(factory, mode, hf_params, ner_dir, cat_dir):
+    _, _, _, rows, examples = CASES[factory]
+    directory = ner_dir if factory == "bert_ner" else cat_dir
+    theirs = hf_params(factory)
+    ours = our_trajectory(factory, mode, directory, rows, examples, "adamw")
+    diffs = max_differences(ours, theirs)
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= ATOL, f"{worst} differs by {diffs[worst]:.3g} after {K} steps"
+    # and the run moved: the parameters are not simply still at their start
+    start = hf_start(directory, factory)
+    assert max(float((theirs[n] - start[n]).abs().max()) for n in theirs) > 100 * ATOL
+
+
+def hf_start(directory, factory):
+    import transformers
+
+    class_name = CASES[factory][0]
+    model = getattr(transformers, class_name).from_pretrained(str(directory))
+    return {name: p.detach() for name, p in model.named_parameters()}
+
+
+def test_thinc_adam_is_not_the_recipe(hf_params, ner_dir):
+    """The same run with thinc's `Adam.v1` (the old configs) leaves the tolerance."""
+    theirs = hf_params("bert_ner")
+    ours = our_trajectory("bert_ner", "own", ner_dir, NER_ROWS, ner_examples, "thinc")
+    assert max(max_differences(ours, theirs).values()) > 5 * ATOL
+
+
+def test_adamw_step_equals_torch_adamw():
+    """One parameter, several steps with varying gradients: torch's AdamW arithmetic, with
+    decay on weights and none on biases and LayerNorm weights."""
+    rng = np.random.default_rng(0)
+    for name, decayed in (("encoder.layer.0.output.dense.weight", True), ("encoder.layer.0.output.dense.bias", False), ("embeddings.LayerNorm.weight", False), ("W", True), ("b", False)):
+        assert decays(name) is decayed
+        w0 = rng.normal(size=(4, 3)).astype("float32")
+        ours = AdamW(0.01, weight_decay=0.1, max_grad_norm=0.0)
+        param = torch.nn.Parameter(torch.tensor(w0))
+        theirs = torch.optim.AdamW([param], lr=0.01, weight_decay=0.1 if decayed else 0.0, eps=1e-8)
+        w = w0.copy()
+        for _ in range(5):
+            g = (rng.normal(size=w0.shape) * 1e-3).astype("float32")
+            w, _ = ours((1, name), w, g.copy())
+            param.grad = torch.tensor(g)
+            theirs.step()
+        np.testing.assert_allclose(w, param.detach().numpy(), rtol=0, atol=1e-6)
+
+
+def test_user_thinc_optimizer_still_trains(ner_dir):
+    """A plain thinc optimizer is used as given (no global clipping, its own arithmetic)."""
+    nlp = build("bert_ner", "own", ner_dir, NER_ROWS)
+    egs = ner_examples(nlp)
+    nlp.initialize(lambda: egs)
+    sgd = Adam(1e-3)
+    first = nlp.update(egs, sgd=sgd, losses={})["bert_ner"]
+    for _ in range(5):
+        last = nlp.update(egs, sgd=sgd, losses={})["bert_ner"]
+    assert last < first
