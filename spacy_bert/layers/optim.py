@@ -176,13 +176,19 @@ def clip_global_norm(sgd: Optional[Optimizer], model: Model, others: Iterable[Mo
     grads = _gradients([model, *others])
     if not grads:
         return None
-    total = 0.0
-    for g in grads:
-        total += float((g.detach().double() ** 2).sum()) if hasattr(g, "detach") else float((g.astype("float64") ** 2).sum())
-    total = total**0.5
+    total = sum(_squared_norm(g) for g in grads) ** 0.5
     coef = sgd.max_grad_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:
             g *= coef
-    sgd._clipped.update(id(m) for m in others)
+    # Mark only the listening models that had gradients now: under `nlp.update(sgd=...)` the
+    # shared encoder steps before its listeners' backward pass, and those then clip their own.
+    sgd._clipped.update(id(m) for m in others if any(_squared_norm(g) > 0 for g in _gradients([m])))
     return total
+
+
+def _squared_norm(grad) -> float:
+    """Sum of squares of a torch or numpy/cupy gradient, in float64."""
+    if hasattr(grad, "detach"):
+        return float((grad.detach().double() ** 2).sum())
+    return float((grad.astype("float64") ** 2).sum())
