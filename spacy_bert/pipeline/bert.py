@@ -5,7 +5,6 @@
 Other components (spaCy's `ner`, `textcat`, `tagger`, `parser`, `spancat`, ...) use its token
 vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients.
 """
-import weakref
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
@@ -119,7 +118,7 @@ class Bert(TrainablePipe):
         self.model = model
         self.name = name
         self.listener_map: Dict[str, List[BertListener]] = {}
-        self._listening_pipes: Dict[str, Any] = {}  # name -> weakref to the listening component
+        self._listening_models: Dict[str, Model] = {}  # name -> model of the listening component
         self.cfg: Dict[str, Any] = {
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "window": window,
@@ -154,6 +153,7 @@ class Bert(TrainablePipe):
             self.listener_map[component_name].remove(listener)
             if not self.listener_map[component_name]:
                 del self.listener_map[component_name]
+                self._listening_models.pop(component_name, None)
             return True
         return False
 
@@ -164,18 +164,15 @@ class Bert(TrainablePipe):
             for node in component.model.walk():
                 if isinstance(node, BertListener) and node.upstream_name in names:
                     self.add_listener(node, component.name)
-                    # weak: for the global gradient clipping of `finish_update` only
-                    self._listening_pipes[component.name] = weakref.ref(component)
+                    # for the global gradient clipping of `finish_update` (neither spaCy's
+                    # Cython components nor thinc models take weak references)
+                    self._listening_models[component.name] = component.model
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the encoder. With `spacy-bert.AdamW.v1` the encoder's gradients and those of
         the components listening to it are first clipped to one global norm (as one Hugging
         Face model would be); those components then skip their own clipping in this step."""
-        others = []
-        for name in self.listening_components:
-            pipe = self._listening_pipes.get(name, lambda: None)()
-            if pipe is not None and isinstance(getattr(pipe, "model", None), Model):
-                others.append(pipe.model)
+        others = [self._listening_models[name] for name in self.listening_components if name in self._listening_models]
         clip_global_norm(sgd, self.model, others)
         self.model.finish_update(sgd)
 
