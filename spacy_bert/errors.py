@@ -530,6 +530,13 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
+    # ---- training recipe and sequence pooling (E680-E689, helper i10) -------
+    E680 = (
+        "pooling={value!r} is not a pooling of spacy-bert.BertSequenceClassifier.v1; expected one "
+        "of: {expected}. Use \"cls\" (Hugging Face's BertForSequenceClassification) or \"mean\" "
+        "(mean of the pieces' last hidden states, for sentence-transformers checkpoints)."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -592,4 +599,14 @@ class Warnings(metaclass=ErrorsWithCodes):
         "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
         "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
         "(e.g. {used}) to silence this warning."
+    )
+
+    # ---- training recipe and sequence pooling (W680-W689, helper i10) -------
+    W680 = (
+        "{name}: its classifier reads the mean of the pieces' last hidden states (pooling=\"mean\"), "
+        "but the exported BertForSequenceClassification in {path} is run by transformers on the "
+        "pooled [CLS] vector: transformers will NOT reproduce its predictions. Pool the last hidden "
+        "states yourself (mean over the text's pieces, [CLS]/[SEP] excluded) before `classifier`, "
+        "or train with pooling=\"cls\" for a head transformers runs as is. config.json records "
+        "\"spacy_bert_pooling\": \"mean\"."
     )

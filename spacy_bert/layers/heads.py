@@ -178,21 +178,54 @@ def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[
 
 
 # -- sequence classification ---------------------------------------------------------
-def sequence_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+#: How a Doc becomes one vector for the sequence classifier.
+#: "cls": the pooled `[CLS]` (`BertForSequenceClassification`: pooler dense + tanh);
+#: "mean": the mean of the last hidden states of the text's pieces (as sentence-transformers
+#: pools, but without the [CLS] and [SEP] positions, and each piece once across windows).
+SEQUENCE_POOLINGS = ("cls", "mean")
+
+
+def sequence_classifier(encoder: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """Encoder outputs -> logits (n_docs, nO) from the pooled `[CLS]` (the
-    `BertForSequenceClassification` head)."""
-    return _encoder_with_classifier("bert-sequence-classifier", _sequence_forward, encoder, nO)
+    `BertForSequenceClassification` head) or, with `pooling="mean"`, from the mean of the
+    pieces' last hidden states."""
+    if pooling not in SEQUENCE_POOLINGS:
+        raise ValueError(Errors.E680.format(value=pooling, expected=", ".join(SEQUENCE_POOLINGS)))
+    model = _encoder_with_classifier("bert-sequence-classifier", _sequence_forward, encoder, nO)
+    model.attrs["pooling"] = pooling
+    return model
+
+
+def _mean_pieces(model: Model, outputs: List[BertDocOutput]) -> Tuple[Floats2d, List[int]]:
+    """(n_docs, hidden) mean of each Doc's piece states, and each Doc's piece count (a Doc
+    without pieces gives a zero vector)."""
+    xp = model.ops.xp
+    states = [_piece_states(out) for out in outputs]
+    counts = [len(s) for s in states]
+    rows = [s.mean(axis=0) if len(s) else xp.zeros((s.shape[1],), dtype=s.dtype) for s in states]
+    return xp.stack(rows), counts
 
 
 def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
     _run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     outputs, bp_encoder = encoder(docs, is_train)
-    pooled = model.ops.xp.stack([out.pooler_output for out in outputs])  # (n_docs, hidden)
+    mean = model.attrs.get("pooling", "cls") == "mean"
+    if mean:
+        pooled, counts = _mean_pieces(model, outputs)
+    else:
+        pooled = model.ops.xp.stack([out.pooler_output for out in outputs])  # (n_docs, hidden)
     logits, bp_head = head(pooled, is_train)
 
     def backprop(d_logits: Floats2d) -> List[Doc]:
         d_pooled = bp_head(d_logits)
+        if mean:
+            xp = model.ops.xp
+            grads = [
+                BertDocGradient(d_last_hidden_state=xp.broadcast_to(d / max(n, 1), (n, d.shape[0])).astype(d.dtype))
+                for d, n in zip(d_pooled, counts)
+            ]
+            return bp_encoder(grads)
         return bp_encoder([BertDocGradient(d_pooler_output=d) for d in d_pooled])
 
     return logits, backprop
@@ -223,12 +256,17 @@ def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[
 
 
 @registry.architectures("spacy-bert.BertSequenceClassifier.v1")
-def bert_sequence_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+def bert_sequence_classifier_v1(tok2vec: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """`BertForSequenceClassification` as a thinc model: logits (n_docs, nO) per batch.
 
     Args:
         tok2vec (Model): The encoder: `spacy-bert.BertEncoder.v1` or
             `spacy-bert.BertOutputListener.v1` (named as in spaCy's components).
         nO (Optional[int]): Number of labels; the component sets it from its labels.
+        pooling (str): "cls" (default): Hugging Face's pooled `[CLS]`; "mean": the mean of
+            the last hidden states of the text's pieces, for checkpoints whose pooler was never
+            trained (sentence-transformers models such as all-MiniLM-L6-v2). A mean-pooled
+            head exported as `BertForSequenceClassification` is NOT what `transformers` runs
+            (it pools `[CLS]`): export warns (W680).
     """
-    return sequence_classifier(tok2vec, nO)
+    return sequence_classifier(tok2vec, nO, pooling)

@@ -9,13 +9,14 @@ with no missing or unexpected keys. A component that listens to a shared `bert` 
 exported with that component's (fine-tuned) encoder.
 """
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
 from spacy.language import Language
 
 from ..checkpoint import save_pretrained
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..layers.encoder import BertShim, get_shim
 from .bert import Bert
 from .task import BertTaskPipe
@@ -44,4 +45,6 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     tokenizer = (shim if shim is not None else get_shim(pipe.encoder)).tokenizer
     out = Path(output_dir)
     save_pretrained(model, out, tokenizer=tokenizer)
+    if getattr(pipe, "pooling", "cls") != "cls":
+        warnings.warn(Warnings.W680.format(name=name, path=out))
     return out

@@ -180,8 +180,19 @@ class BertTextCategorizer(BertTaskPipe):
         self._resize_classifier()
         return 1
 
+    @property
+    def pooling(self) -> str:
+        """"cls" (Hugging Face's pooled [CLS]) or "mean" (mean of the pieces' last hidden
+        states), from the model's `pooling` setting."""
+        return self.model.attrs.get("pooling", "cls")
+
     def hf_config_overrides(self) -> Dict[str, Any]:
-        return {**super().hf_config_overrides(), "problem_type": MULTI_LABEL if self.cfg["multi_label"] else SINGLE_LABEL}
+        overrides = {**super().hf_config_overrides(), "problem_type": MULTI_LABEL if self.cfg["multi_label"] else SINGLE_LABEL}
+        if self.pooling != "cls":
+            # transformers keeps unknown config fields: a reader of config.json can see that
+            # this head was trained on mean-pooled states, not on the pooled [CLS].
+            overrides["spacy_bert_pooling"] = self.pooling
+        return overrides
 
     def _rows_from_checkpoint(self, config: BertConfig, directory) -> List[str]:
         expected = MULTI_LABEL if self.cfg["multi_label"] else SINGLE_LABEL

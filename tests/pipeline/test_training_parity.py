@@ -118,8 +118,21 @@ def cat_batch(tokenizer, data):
     return enc, torch.tensor([CAT_ROWS.index(c) for _, c in data])
 
 
-def hf_trajectory(directory, class_name, data, make_batch):
-    """The parameters after K steps of the Hugging Face recipe."""
+def mean_pooled_loss(model, enc, labels):
+    """`BertForSequenceClassification` with the classifier on the mean of the text's piece
+    states ([CLS], [SEP] and padding left out) instead of the pooled [CLS]."""
+    states = model.bert(**enc).last_hidden_state
+    mask = enc["attention_mask"].clone()
+    mask[:, 0] = 0  # [CLS]
+    mask[torch.arange(len(mask)), enc["attention_mask"].sum(1) - 1] = 0  # [SEP]
+    pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    logits = model.classifier(model.dropout(pooled))
+    return torch.nn.functional.cross_entropy(logits, labels)
+
+
+def hf_trajectory(directory, class_name, data, make_batch, mean=False):
+    """The parameters after K steps of the Hugging Face recipe (`mean`: the classifier reads
+    mean-pooled piece states)."""
     import transformers
 
     model = getattr(transformers, class_name).from_pretrained(str(directory))
@@ -134,7 +147,8 @@ def hf_trajectory(directory, class_name, data, make_batch):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     for step in range(K):
         enc, labels = make_batch(tokenizer, [data[i] for i in BATCHES[step % len(BATCHES)]])
-        model(**enc, labels=labels).loss.backward()
+        loss = mean_pooled_loss(model, enc, labels) if mean else model(**enc, labels=labels).loss
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -295,3 +309,47 @@ def test_user_thinc_optimizer_still_trains(ner_dir):
     for _ in range(5):
         last = nlp.update(egs, sgd=sgd, losses={})["bert_ner"]
     assert last < first
+
+
+def test_mean_pooled_textcat_equals_the_loop_with_mean_pooling(cat_dir):
+    """`pooling = "mean"`: K steps equal the same recipe on mean-pooled piece states."""
+    theirs = hf_trajectory(cat_dir, "BertForSequenceClassification", CAT_DATA, cat_batch, mean=True)
+    nlp = spacy.blank("en")
+    model = {"@architectures": "spacy-bert.BertSequenceClassifier.v1", "nO": None, "pooling": "mean", "tok2vec": {"@architectures": "spacy-bert.BertEncoder.v1"}}
+    nlp.add_pipe("bert_textcat", config={"checkpoint": str(cat_dir), "window": 64, "stride": 16, "model": model})
+    egs = cat_examples(nlp)
+    nlp.initialize(lambda: egs)
+    sgd = make_optimizer("adamw")
+    for step in range(K):
+        training_step(nlp, [egs[i] for i in BATCHES[step % len(BATCHES)]], sgd)
+    pipe = nlp.get_pipe("bert_textcat")
+    ours = {f"bert.{name}": t.detach().clone() for name, t in checkpoint_tensors(get_shim(pipe.encoder).bert).items()}
+    ours["classifier.weight"] = torch.as_tensor(np.asarray(pipe.classifier.get_param("W")))
+    ours["classifier.bias"] = torch.as_tensor(np.asarray(pipe.classifier.get_param("b")))
+    diffs = max_differences(ours, theirs)
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= ATOL, f"{worst} differs by {diffs[worst]:.3g} after {K} steps"
+
+
+def test_bad_sequence_pooling():
+    from spacy_bert.layers.heads import bert_sequence_classifier_v1
+    from spacy_bert.layers.encoder import BertEncoder
+
+    with pytest.raises(ValueError, match="E680"):
+        bert_sequence_classifier_v1(BertEncoder(), pooling="max")
+
+
+def test_export_of_a_mean_pooled_head_warns(cat_dir, tmp_path):
+    """Export says plainly that transformers pools [CLS], and config.json records the pooling."""
+    import json
+
+    from spacy_bert.pipeline.export import export_component
+
+    nlp = spacy.blank("en")
+    model = {"@architectures": "spacy-bert.BertSequenceClassifier.v1", "nO": None, "pooling": "mean", "tok2vec": {"@architectures": "spacy-bert.BertEncoder.v1"}}
+    nlp.add_pipe("bert_textcat", config={"checkpoint": str(cat_dir), "window": 64, "stride": 16, "model": model})
+    egs = cat_examples(nlp)
+    nlp.initialize(lambda: egs)
+    with pytest.warns(UserWarning, match="W680"):
+        out = export_component(nlp, "bert_textcat", tmp_path / "hf")
+    assert json.loads((out / "config.json").read_text())["spacy_bert_pooling"] == "mean"
