@@ -18,6 +18,7 @@ gradient of the step at once, which thinc's per-parameter optimizer call never s
 components do it in `finish_update` (`clip_global_norm`) before handing the parameters to the
 optimizer. A user's own thinc optimizer (e.g. `Adam.v1`) still works: it gets no global clipping.
 """
+import math
 from typing import Iterable, List, Optional, Set, Tuple
 
 from spacy.util import registry
@@ -177,6 +178,10 @@ def clip_global_norm(sgd: Optional[Optimizer], model: Model, others: Iterable[Mo
     if not grads:
         return None
     total = sum(_squared_norm(g) for g in grads) ** 0.5
+    if not math.isfinite(total):
+        # An overflow under mixed precision: the shim's grad scaler skips this step (as
+        # torch's GradScaler.step would); scaling by 0 would only turn inf into nan.
+        return total
     coef = sgd.max_grad_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:

