@@ -54,6 +54,11 @@ def schedule_factor(step, warmup, total):
     return max(0.0, (total - step) / max(1.0, total - warmup))
 
 
+def loss_curve(losses):
+    """Mean training loss of each run of 10 steps."""
+    return [round(float(np.mean(losses[i : i + 10])), 3) for i in range(0, len(losses), 10)]
+
+
 def word_spans(tags):
     """Entity (start, end, label) over words from IOB2 tags, read as seqeval and our decoder do
     (an I- that does not continue an entity of its type starts one)."""
@@ -108,7 +113,7 @@ def run_hf(args, checkpoint, train, dev, rows):
         return enc
 
     nlp = spacy.blank("en")
-    results, start = [], time.time()
+    results, start, losses = [], time.time(), []
     for epoch in range(args.epochs):
         model.train()
         for batch in batches_of(train, args.batch_size, rng):
@@ -121,7 +126,9 @@ def run_hf(args, checkpoint, train, dev, rows):
                     if w is not None and w not in seen:
                         seen.add(w)
                         labels[r, i] = label2id[tags[w]]
-            model(**enc, labels=labels).loss.backward()
+            loss = model(**enc, labels=labels).loss
+            loss.backward()
+            losses.append(loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
@@ -141,7 +148,8 @@ def run_hf(args, checkpoint, train, dev, rows):
                             tags[w] = rows[int(best[r, j])]
                     predicted.append(word_spans(tags))
         results.append((epoch + 1, (epoch + 1) * steps_per_epoch, score(nlp, dev, predicted), time.time() - start))
-        print(f"hf    epoch {epoch + 1}: step {results[-1][1]}, dev ents_f {100 * results[-1][2]:.1f}, {results[-1][3]:.0f} s", flush=True)
+        print(f"hf    epoch {epoch + 1}: step {results[-1][1]}, dev ents_f {100 * results[-1][2]:.1f}, {results[-1][3]:.0f} s; "
+              f"predicted entities {sum(len(p) for p in predicted)}; train loss per 10 steps {loss_curve(losses)}", flush=True)
     return results
 
 
@@ -182,18 +190,20 @@ def run_ours(args, checkpoint, train, dev, tmp):
     train_examples = list(train_corpus(nlp))
     dev_examples = list(dev_corpus(nlp))
     rng = random.Random(args.seed)
-    results, start, step = [], time.time(), 0
+    results, start, step, losses = [], time.time(), 0, []
     for epoch in range(args.epochs):
         for batch in batches_of(train_examples, args.batch_size, rng):
-            nlp.update(batch, drop=0.1, sgd=False, losses={})
+            losses.append(nlp.update(batch, drop=0.1, sgd=False, losses={})["bert_ner"])
             for _, proc in nlp.pipeline:
                 if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
                     proc.finish_update(optimizer)
             optimizer.step_schedules()
             step += 1
         f = nlp.evaluate(dev_examples)["ents_f"]
+        n_predicted = sum(len(doc.ents) for doc in nlp.pipe(eg.reference.text for eg in dev_examples))
         results.append((epoch + 1, step, f, time.time() - start))
-        print(f"ours  epoch {epoch + 1}: step {step}, dev ents_f {100 * f:.1f}, {results[-1][3]:.0f} s", flush=True)
+        print(f"ours  epoch {epoch + 1}: step {step}, dev ents_f {100 * f:.1f}, {results[-1][3]:.0f} s; "
+              f"predicted entities {n_predicted}; train loss per 10 steps {loss_curve(losses)}", flush=True)
     return results
 
 
