@@ -178,7 +178,12 @@ def run_ours(args, checkpoint, train, dev, tmp):
     config["training"]["seed"] = args.seed
     if args.thinc_adam:
         config["training"]["optimizer"] = {**THINC_ADAM, "learn_rate": config["training"]["optimizer"]["learn_rate"]}
-    config["training"]["optimizer"]["learn_rate"].update({"initial_rate": args.lr, "warmup_steps": int(0.1 * total), "total_steps": total})
+    rate = config["training"]["optimizer"]["learn_rate"]
+    rate.update({"initial_rate": args.lr, "total_steps": total})
+    if "warmup_ratio" in rate:  # spacy-bert.warmup_linear.v1
+        rate["warmup_ratio"] = 0.1
+    else:  # thinc's warmup_linear.v1
+        rate["warmup_steps"] = int(0.1 * total)
     fix_random_seed(args.seed)
     nlp = init_nlp(config)
     from spacy.util import registry
