@@ -268,6 +268,38 @@ class Errors:
         "'checkpoint' in the [components.bert] block of the training config."
     )
 
+    # ---- listener protocol and store_piece_states (E390-E399) --------------
+    E390 = (
+        "The bert component {name!r} has store_piece_states = false, but {components} read "
+        "piece states from it (through spacy-bert.BertOutputListener.v1). Remove the setting "
+        "(the default, null, keeps piece states exactly when a listening component needs them), "
+        "set it to true, or give those components their own encoder."
+    )
+    E391 = (
+        "The listening component {listener!r} sent a gradient to the bert component "
+        "{name!r}, but it is listed in [training] frozen_components, so bert did not wait for "
+        "it. Remove it from frozen_components, or exclude it from nlp.update (exclude=[...])."
+    )
+    E392 = (
+        "The listening component {listener!r} sent a gradient for a batch of the bert component {name!r} "
+        "that has already ended (its encoder backward pass ran, or bert started a new batch). "
+        "Call a listening component's backprop within the same nlp.update as bert's."
+    )
+    E393 = (
+        "The listening component {listener!r} sent a gradient twice for the same batch of the bert "
+        "component {name!r}; each listener backpropagates once per update (call the backprop that its forward pass returned once)."
+    )
+    E394 = (
+        "The listening component {listener!r} sent gradients for {got} Docs, but the batch has {expected}. "
+        "Backpropagate one gradient per Doc the listener was called with."
+    )
+    E395 = (
+        "No piece states on this Doc: the bert component keeps them only with "
+        "store_piece_states = true (or, with the default null, while a listening component such "
+        "as bert_ner reads them). Set store_piece_states = true to keep per-piece hidden states "
+        "in doc._.bert (doc.tensor holds the token vectors either way)."
+    )
+
 
 class Warnings:
     # ---- checkpoint files (W1xx) ------------------------------------------

@@ -3,11 +3,14 @@
     nlp.add_pipe("bert", config={"checkpoint": "path/to/bert"})
 
 Other components (spaCy's `ner`, `textcat`, `tagger`, `parser`, `spancat`, ...) use its token
-vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients.
+vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients; the
+task heads `bert_ner` and `bert_textcat` use its whole outputs through
+`spacy-bert.BertOutputListener.v1`. How gradients of several listeners meet: see
+`layers/shared_gradient.py`.
 """
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 import srsly
 from spacy.language import Language
@@ -16,6 +19,7 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
+import numpy as np
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..checkpoint import load_pretrained, save_pretrained
@@ -23,6 +27,7 @@ from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
 from ..layers.listener import BertListener, BertOutputListener
 from ..layers.pooling import POOLING_MODES
+from ..layers.shared_gradient import SharedGradient
 from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
 from ..tokenization import BertTokenizer
@@ -49,7 +54,7 @@ SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
         "stride": 128,
         "max_batch_items": 2048,
         "pooling": "mean",
-        "store_piece_states": True,
+        "store_piece_states": None,
     },
     default_score_weights={},
 )
@@ -62,7 +67,7 @@ def make_bert(
     stride: int,
     max_batch_items: int,
     pooling: str,
-    store_piece_states: bool,
+    store_piece_states: Optional[bool],
 ) -> "Bert":
     """Create a `bert` component.
 
@@ -72,8 +77,14 @@ def make_bert(
     stride (int): Pieces shared by consecutive windows of a long text (Hugging Face's stride).
     max_batch_items (int): Piece budget of one padded batch (rows x padded length).
     pooling (str): Token vector from its pieces: "mean", "first", "last" or "max".
-    store_piece_states (bool): Keep per-piece hidden states in `doc._.bert` (token vectors in
-        `doc.tensor` are always set). Switch off to keep Docs light.
+    store_piece_states (Optional[bool]): Keep per-piece hidden states (n_pieces, hidden) in
+        `doc._.bert.last_hidden_state`; token vectors in `doc.tensor`, piece ids, offsets and
+        the pooled vector are always set. null (default): only while a listening component
+        reads them (`bert_ner` through `spacy-bert.BertOutputListener.v1`), so a plain
+        `bert` (or one feeding spaCy's `ner`, `textcat`, ... or `bert_textcat`) keeps Docs
+        light (a 300-piece MiniLM Doc would carry ~0.45 MB more through `nlp.pipe(n_process=...)`
+        and `DocBin`). true: always. false: never; a listening component that reads piece
+        states is then an error at `nlp.initialize()` (E390).
     """
     return Bert(
         nlp.vocab,
@@ -102,7 +113,7 @@ class Bert(TrainablePipe):
         stride: int = 128,
         max_batch_items: int = 2048,
         pooling: str = "mean",
-        store_piece_states: bool = True,
+        store_piece_states: Optional[bool] = None,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
@@ -112,6 +123,11 @@ class Bert(TrainablePipe):
         self.model = model
         self.name = name
         self.listener_map: Dict[str, List[BertListener]] = {}
+        # Components listed in [training] frozen_components (read at initialize): their
+        # listeners never send gradients, so no batch waits for them.
+        self.frozen_components: Set[str] = set()
+        # The gradient of the last training batch, until every listener that sends has sent.
+        self._pending: Optional[SharedGradient] = None
         self.cfg: Dict[str, Any] = {
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "window": window,
@@ -156,6 +172,29 @@ class Bert(TrainablePipe):
                 if isinstance(node, BertListener) and node.upstream_name in names:
                     self.add_listener(node, component.name)
 
+    @property
+    def piece_state_readers(self) -> List[str]:
+        """Listening components whose model reads piece states (e.g. `bert_ner`)."""
+        return [c for c in self.listening_components if any(l.attrs.get("needs_piece_states") for l in self.listener_map[c])]
+
+    @property
+    def keeps_piece_states(self) -> bool:
+        """Whether `set_annotations` writes piece states into `doc._.bert` (see the factory's
+        `store_piece_states`)."""
+        setting = self.cfg["store_piece_states"]
+        return bool(self.piece_state_readers) if setting is None else bool(setting)
+
+    def _gradient_senders(self) -> List[BertListener]:
+        """The listeners that will send a gradient for a training batch: grad_factor > 0 and
+        their component not frozen."""
+        return [
+            listener
+            for component in self.listening_components
+            if component not in self.frozen_components
+            for listener in self.listener_map[component]
+            if listener.sends_gradients
+        ]
+
     def _set_listener_width(self, listener: BertListener) -> None:
         listener.set_dim("nO", self.model.get_dim("nO"), force=True)
 
@@ -192,12 +231,13 @@ class Bert(TrainablePipe):
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
         """Set `doc.tensor` (n_tokens, hidden) and `doc._.bert`; numpy arrays only."""
         to_numpy = self.model.ops.to_numpy
-        store = self.cfg["store_piece_states"]
+        store = self.keeps_piece_states
         for doc, out in zip(docs, outputs):
             doc.tensor = to_numpy(out.token_vectors)
             doc._.bert = BertDocData(
-                piece_ids=out.piece_ids,
-                piece_offsets=out.piece_offsets,
+                # int32: half the bytes of int64 in every Doc (vocabularies and texts fit).
+                piece_ids=np.asarray(out.piece_ids, dtype=np.int32),
+                piece_offsets=np.asarray(out.piece_offsets, dtype=np.int32),
                 lengths=out.alignment.lengths,
                 piece_indices=out.alignment.piece_indices,
                 last_hidden_state=to_numpy(out.last_hidden_state) if store else None,
@@ -213,48 +253,74 @@ class Bert(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Encode the batch and hand token vectors to the listeners; the last listener's
-        backprop call runs the encoder's backward pass and (with `sgd`) its update."""
+        """Encode the batch and hand its outputs to the listeners.
+
+        Every listener with grad_factor > 0 (its component not frozen) sends its gradient into
+        one `SharedGradient`; the encoder's backward pass (and, with `sgd`, its update) runs
+        once, when the last of them has sent, or at the next `update` if one never does. With
+        no such listener the batch is encoded without an autograd graph (`predict`)."""
         if losses is None:
             losses = {}
         validate_examples(examples, "Bert.update")
         losses.setdefault(self.name, 0.0)
+        self._end_pending_batch()
         docs = [eg.predicted for eg in examples]
         if not docs:
             return losses
-        set_dropout_rate(self.model, drop)
-        outputs, bp_outputs = self.model.begin_update(docs)
-        gradients = [BertDocGradient() for _ in outputs]
+        senders = self._gradient_senders()
+        if senders:
+            set_dropout_rate(self.model, drop)
+            outputs, bp_outputs = self.model.begin_update(docs)
+        else:
+            outputs, bp_outputs = self.predict(docs), None
 
-        def accumulate_gradient(one_gradients: List[BertDocGradient]) -> List[Doc]:
-            for total, one in zip(gradients, one_gradients):
-                total.add(one)
-                if one.d_token_vectors is not None:
-                    losses[self.name] += float((one.d_token_vectors**2).sum())
-            return []
+        def add_loss(value: float) -> None:
+            losses[self.name] += value
 
-        def backprop(one_gradients: List[BertDocGradient]) -> List[Doc]:
-            accumulate_gradient(one_gradients)
-            bp_outputs(gradients)
-            if sgd is not None:
-                self.finish_update(sgd)
-            return []
+        pending = SharedGradient(
+            len(docs),
+            bp_outputs,
+            expected=[id(listener) for listener in senders],
+            on_loss=add_loss,
+            on_done=None if sgd is None else (lambda: self.finish_update(sgd)),
+            name=self.name,
+        )
+        self._pending = pending
+
+        component_of = {id(listener): name for name, listeners in self.listener_map.items() for listener in listeners}
+
+        def send(listener: BertListener, gradients: List[BertDocGradient]) -> None:
+            pending.send(id(listener), component_of.get(id(listener), listener.name), gradients)
 
         # Every listener gets the whole outputs; token-vector listeners read `token_vectors`,
         # task heads (`BertOutputListener`) read piece states and the pooled output.
         batch_id = BertListener.get_batch_id(docs)
-        for listener in self.listeners[:-1]:
-            listener.receive(batch_id, outputs, accumulate_gradient)
-        if self.listeners:
-            self.listeners[-1].receive(batch_id, outputs, backprop)
+        for listener in self.listeners:
+            listener.receive(batch_id, outputs, send)
         return losses
+
+    def _end_pending_batch(self) -> None:
+        """Backpropagate what the previous batch's listeners sent, if some expected listener
+        never did (its component skipped the update), and release that batch."""
+        if self._pending is not None:
+            self._pending.flush()
+            self._pending = None
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> None:
         """The encoder has no loss of its own: gradients come from the listeners."""
         return None
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
-        """Read the checkpoint (if not read yet) and tell the listeners the vector width."""
+        """Read the checkpoint (if not read yet) and tell the listeners the vector width.
+
+        Raises E390 when `store_piece_states = false` but a listening component reads piece
+        states. With `nlp`, reads `[training] frozen_components`: listeners of frozen
+        components are not waited for in `update`."""
+        readers = self.piece_state_readers
+        if self.cfg["store_piece_states"] is False and readers:
+            raise ValueError(Errors.E390.format(name=self.name, components=", ".join(map(repr, readers))))
+        if nlp is not None:
+            self.frozen_components = set(nlp.config.get("training", {}).get("frozen_components", []) or [])
         ensure_loaded(self.model)
         for listener in self.listeners:
             self._set_listener_width(listener)
