@@ -42,7 +42,7 @@ def test_hidden_states_equal_transformers(minilm_dir):
 
 @pytest.mark.parametrize("pooling", ["first", "last", "max"])
 def test_pooling_modes(tiny_bert_dir, pooling):
-    doc = make_nlp(tiny_bert_dir, pooling=pooling)("Unbelievably tokenized antidisestablishmentarianism!")
+    doc = make_nlp(tiny_bert_dir, pooling=pooling, store_piece_states=True)("Unbelievably tokenized antidisestablishmentarianism!")
     data = doc._.bert
     reduce = {"first": lambda x: x[0], "last": lambda x: x[-1], "max": lambda x: x.max(0)}[pooling]
     for token in doc:
