@@ -98,14 +98,17 @@ class SharedGradient:
             self._release()
 
     def _run(self) -> None:
-        backprop, gradients = self._backprop, self._gradients
+        backprop, gradients, on_done = self._backprop, self._gradients, self._on_done
         self._release()
         backprop(gradients)
-        if self._on_done is not None:
-            self._on_done()
+        if on_done is not None:
+            on_done()
 
     def _release(self) -> None:
-        # Drop the encoder's backprop (it holds the torch graph) and the summed gradients.
+        # Drop the encoder's backprop (it holds the torch graph), the summed gradients and the
+        # callbacks: an ended batch keeps nothing alive (and pickles).
         self._backprop = None
         self._gradients = None
+        self._on_loss = None
+        self._on_done = None
         self.done = True

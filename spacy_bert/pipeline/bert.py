@@ -282,7 +282,7 @@ class Bert(TrainablePipe):
             bp_outputs,
             expected=[id(listener) for listener in senders],
             on_loss=add_loss,
-            on_done=None if sgd is None else (lambda: self.finish_update(sgd)),
+            on_done=None if sgd in (None, False) else (lambda: self.finish_update(sgd)),
             name=self.name,
         )
         self._pending = pending
@@ -305,6 +305,8 @@ class Bert(TrainablePipe):
         if self._pending is not None:
             self._pending.flush()
             self._pending = None
+        for listener in self.listeners:
+            listener.clear()  # outputs of the ended batch that a listener never used
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> None:
         """The encoder has no loss of its own: gradients come from the listeners."""

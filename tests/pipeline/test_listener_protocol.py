@@ -374,3 +374,13 @@ def test_explicit_false_with_a_piece_state_reader_fails_at_initialize(tiny_bert_
     nlp.add_pipe(name, config=config)
     with pytest.raises(ValueError, match=coded("E390", "has store_piece_states = false, but 'bert_ner' read piece states")):
         nlp.initialize(get_examples=lambda: examples(nlp))
+
+
+def test_doc_cleaner_recipe(tiny_bert_dir):
+    """The README's recipe for light Docs after a listening bert_ner: spaCy's doc_cleaner last."""
+    nlp = build(tiny_bert_dir, [("bert_ner", 1.0)])
+    nlp.add_pipe("doc_cleaner", config={"attrs": {"tensor": None, "_.bert": None}})
+    doc = nlp("Alice lives in Paris")
+    assert doc._.bert is None and (doc.tensor is None or doc.tensor.size == 0)
+    assert not any(key[0] == "spacy_bert" for key in doc.user_data if isinstance(key, tuple))
+    assert isinstance(doc.ents, tuple)  # bert_ner ran before the cleaner
