@@ -384,3 +384,40 @@ def test_doc_cleaner_recipe(tiny_bert_dir):
     assert doc._.bert is None and (doc.tensor is None or doc.tensor.size == 0)
     assert not any(key[0] == "spacy_bert" for key in doc.user_data if isinstance(key, tuple))
     assert isinstance(doc.ents, tuple)  # bert_ner ran before the cleaner
+
+
+# -- SharedGradient on its own -------------------------------------------------------------
+def test_shared_gradient_runs_once_when_every_expected_listener_sent():
+    from spacy_bert.layers.shared_gradient import SharedGradient
+
+    runs, losses = [], []
+    shared = SharedGradient(2, runs.append, expected=[1, 2], on_loss=losses.append)
+    ones = [BertDocGradient(d_pooler_output=np.ones(3, "f")) for _ in range(2)]
+    shared.send(1, "a", ones)
+    assert runs == [] and not shared.done
+    shared.send(2, "b", [BertDocGradient(d_token_vectors=np.ones((4, 3), "f")), BertDocGradient()])
+    assert len(runs) == 1 and shared.done
+    total = runs[0]
+    assert np.array_equal(total[0].d_pooler_output, np.ones(3)) and total[1].d_token_vectors is None
+    assert losses == [3.0, 3.0, 12.0]
+    with pytest.raises(ValueError, match=coded("E393", "sent a gradient twice")):
+        shared.send(2, "b", ones)
+    with pytest.raises(ValueError, match=coded("E391", "but it is listed in [training] frozen_components")):
+        shared.send(3, "c", ones)
+
+
+def test_shared_gradient_flush():
+    from spacy_bert.layers.shared_gradient import SharedGradient
+
+    runs = []
+    shared = SharedGradient(1, runs.append, expected=[1, 2], on_loss=lambda value: None)
+    with pytest.raises(ValueError, match=coded("E394", "sent gradients for 2 Docs, but the batch has 1")):
+        shared.send(1, "a", [BertDocGradient(), BertDocGradient()])
+    shared.send(1, "a", [BertDocGradient(d_pooler_output=np.ones(3, "f"))])
+    shared.flush()  # 2 never sent: 1's gradient still reaches the encoder, once
+    assert len(runs) == 1 and shared.done
+    with pytest.raises(ValueError, match=coded("E392", "that has already ended")):
+        shared.send(2, "b", [BertDocGradient()])
+    nothing = SharedGradient(1, runs.append, expected=[1], on_loss=lambda value: None)
+    nothing.flush()  # nobody sent: no backward pass, the graph is just released
+    assert len(runs) == 1 and nothing.done
