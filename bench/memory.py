@@ -94,9 +94,12 @@ def run_one(setup: str, checkpoint: str, n_texts: int, warmup: int, batch_size: 
         words += len(doc)
     rss_warm, peak_warm = memory_kb()
     last = None
-    for doc in nlp.pipe(data[warmup:], batch_size=batch_size):
+    trace = []  # RSS (MB) every `warmup` Docs after warm-up: flat, or still growing?
+    for i, doc in enumerate(nlp.pipe(data[warmup:], batch_size=batch_size), start=1):
         words += len(doc)
         last = doc
+        if i % warmup == 0:
+            trace.append(round(memory_kb()[0] / 1024, 1))
     rss_end, peak_end = memory_kb()
     return {
         "setup": setup,
@@ -107,6 +110,7 @@ def run_one(setup: str, checkpoint: str, n_texts: int, warmup: int, batch_size: 
         "rss_end_mb": rss_end / 1024,
         "peak_end_mb": peak_end / 1024,
         "user_data_bytes_last_doc": len(pickle.dumps(last.user_data)) if last is not None else 0,
+        "rss_trace_mb": trace,
     }
 
 
@@ -131,7 +135,8 @@ def main() -> None:
             out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO).stdout
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{r['setup']:<15} {r['docs']:>6} {r['rss_after_warmup_mb']:>8.1f}M {r['rss_end_mb']:>7.1f}M "
-                  f"{r['peak_after_warmup_mb']:>9.1f}M {r['peak_end_mb']:>8.1f}M {r['user_data_bytes_last_doc']:>13,}B")
+                  f"{r['peak_after_warmup_mb']:>9.1f}M {r['peak_end_mb']:>8.1f}M {r['user_data_bytes_last_doc']:>13,}B"
+                  f"  RSS every {args.warmup}: {' '.join(map(str, r['rss_trace_mb']))}")
 
 
 if __name__ == "__main__":
