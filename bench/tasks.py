@@ -3,9 +3,11 @@
     python bench/tasks.py                                           # 1,000 paragraphs, 3 interleaved repeats
     python bench/tasks.py --n-texts 40 --repeats 1 --max-others 0   # smoke test (busy machine)
     python bench/tasks.py --rows textcat
+    python bench/tasks.py --texts tweets --n-texts 2000
 
-Runs in the benchmark's own virtual environment (see bench/README.md), like pipeline.py, whose
-helpers it uses: the same texts (WikiText-2 paragraphs), the same all-MiniLM-L6-v2 weights,
+Runs in the benchmark's own virtual environment (see bench/README.md), like pipeline.py, with
+the same harness (bench/harness.py): the same text sets (`--texts paragraphs|sentences|tweets`,
+bench/texts.py, with their encoder-work statistics), the same all-MiniLM-L6-v2 weights,
 one fresh subprocess per measurement (load, initialize, warm up on 16 texts, time one pass),
 its peak RSS, interleaved repeats, medians, and the wait for a quiet machine.
 
@@ -33,20 +35,10 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 
-from pipeline import (
-    DEFAULT_TEXTS,
-    LABELS,
-    ForwardMeter,
-    build_nlp,
-    cpu_name,
-    load_texts,
-    model_dir,
-    peak_rss_mib,
-    run_quiet,
-    version,
-)
+from harness import ForwardMeter, cpu_name, model_dir, peak_rss_mib, run_quiet, version
+from pipeline import LABELS, build_nlp
+from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
 
 ROWS = {"ner": "NER", "textcat": "textcat"}
 SIDES = ("ours", "trf", "hf")
@@ -172,7 +164,7 @@ def child_time(side: str, row: str, opts: dict) -> dict:
 
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
-    texts = load_texts(Path(opts["texts"]), opts["n_texts"])
+    texts = load_texts(opts["texts"], opts["n_texts"], opts["data_dir"])
     start = time.perf_counter()
     info = {}
     if side == "hf":
@@ -227,15 +219,20 @@ def print_environment(args, texts, words: int) -> None:
           f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, "
           f"transformers {version('transformers')}, tokenizers {version('tokenizers')}")
     print(f"model {model_dir()}")
-    print(f"texts: {len(texts)} paragraphs of {args.texts}, {words:,} words (spaCy tokens); batch size {args.batch_size}; "
+    print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), {words:,} words (spaCy tokens); batch size {args.batch_size}; "
           f"{args.repeats} repeat(s) interleaved")
     print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-texts", type=int, default=1000, help="paragraphs to run (default 1000)")
-    parser.add_argument("--texts", default=str(DEFAULT_TEXTS), help="WikiText file (default: shared wikitext2 valid)")
+    parser.add_argument("--n-texts", type=int, default=1000, help="texts to run (default 1000)")
+    parser.add_argument("--texts", default=DEFAULT_TEXT_SET, choices=TEXT_SETS,
+                        help="text set: SST-2 sentences, WNUT-17 tweets or WikiText-2 paragraphs (default paragraphs)")
+    parser.add_argument("--data-dir", default=None, help="the datasets folder (default ../shared/data)")
+    parser.add_argument("--no-stats", action="store_true", help="skip the text set's encoder-work statistics")
+    parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=list(SIDES),
+                        help="sides to run (default all; `--sides ours hf` needs no spacy-transformers)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per batch, all sides (default 128)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side, interleaved (default 3)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -253,15 +250,19 @@ def main() -> None:
         print("RESULT " + json.dumps(child_time(job["side"], job["row"], job["opts"])), flush=True)
         return
 
-    texts = load_texts(Path(args.texts), args.n_texts)
+    texts = load_texts(args.texts, args.n_texts, args.data_dir)
     words = spacy_words(texts)
     print_environment(args, texts, words)
-    opts = {"texts": args.texts, "n_texts": args.n_texts, "batch_size": args.batch_size, "threads": args.threads}
-    runs = {(row, side): [] for row in args.rows for side in SIDES}
+    if not args.no_stats:
+        print_encoder_work(texts, args.texts, args.batch_size, BUILD_OPTS["bert_max_batch_items"])
+    opts = {"texts": args.texts, "data_dir": args.data_dir, "n_texts": args.n_texts, "batch_size": args.batch_size,
+            "threads": args.threads}
+    sides = tuple(side for side in SIDES if side in args.sides)
+    runs = {(row, side): [] for row in args.rows for side in sides}
     for repeat in range(args.repeats):
         for row in args.rows:
             # rotate which side goes first
-            order = SIDES[repeat % len(SIDES):] + SIDES[: repeat % len(SIDES)]
+            order = sides[repeat % len(sides):] + sides[: repeat % len(sides)]
             for side in order:
                 r = run_quiet({"side": side, "row": row, "opts": opts}, f"{SIDE_NAMES[side]} {ROWS[row]}", args.max_others, args.retries, script=__file__)
                 r["words"] = words
@@ -282,9 +283,11 @@ def main() -> None:
         f"{sum(r['discarded'] for r in everything)} disturbed run(s) discarded and repeated"
     )
     for row in args.rows:
-        counted = {r["side_words"] for side in ("ours", "trf") for r in runs[row, side]}
+        counted = {r["side_words"] for side in ("ours", "trf") if side in sides for r in runs[row, side]}
         if counted != {words}:
             print(f"WARNING: {ROWS[row]}: the spaCy sides counted {sorted(counted)} words, expected {words}")
+        if "hf" not in sides:
+            continue
         hf = runs[row, "hf"][0]
         print(
             f"{ROWS[row]}: transformers attention {hf['attention']}; {hf['long_texts']} of {len(texts)} texts exceed "
@@ -302,17 +305,23 @@ def main() -> None:
     print("-" * len(header))
     verdicts = []
     for row in args.rows:
-        rate = {s: statistics.median(words / r["seconds"] for r in runs[row, s]) for s in SIDES}
-        rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in SIDES}
-        vs_trf, vs_hf = rate["ours"] / rate["trf"], rate["ours"] / rate["hf"]
+        rate = {s: statistics.median(words / r["seconds"] for r in runs[row, s]) for s in sides}
+        rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
+
+        def cell(values: dict, side: str, width: int, suffix: str = "") -> str:
+            return f"{values[side]:>{width},.0f}{suffix}" if side in values else f"{'-':>{width + len(suffix)}}"
+
+        ratios = {s: rate["ours"] / rate[s] for s in ("trf", "hf") if s in rate and "ours" in rate}
         print(
-            f"{ROWS[row]:<8} {rate['ours']:>9,.0f} {rate['trf']:>9,.0f} {rate['hf']:>9,.0f} {vs_trf:>9.2f}x {vs_hf:>8.2f}x "
-            f"{rss['ours']:>9,.0f} {rss['trf']:>9,.0f} {rss['hf']:>9,.0f}"
+            f"{ROWS[row]:<8} {cell(rate, 'ours', 9)} {cell(rate, 'trf', 9)} {cell(rate, 'hf', 9)} "
+            + (f"{ratios['trf']:>9.2f}x" if "trf" in ratios else f"{'-':>10}") + " "
+            + (f"{ratios['hf']:>8.2f}x" if "hf" in ratios else f"{'-':>9}") + " "
+            f"{cell(rss, 'ours', 9)} {cell(rss, 'trf', 9)} {cell(rss, 'hf', 9)}"
         )
-        verdicts.append(
-            f"{ROWS[row]}: {'met' if vs_trf >= 1.5 else 'NOT met'} vs spacy-transformers ({vs_trf:.2f}x), "
-            f"{'met' if vs_hf >= 1.0 else 'NOT met'} vs transformers ({vs_hf:.2f}x)"
-        )
+        if "trf" in ratios:
+            verdicts.append(f"{ROWS[row]}: {'met' if ratios['trf'] >= 1.5 else 'NOT met'} vs spacy-transformers ({ratios['trf']:.2f}x)")
+        if "hf" in ratios:
+            verdicts.append(f"{ROWS[row]}: {'met' if ratios['hf'] >= 1.0 else 'NOT met'} vs transformers ({ratios['hf']:.2f}x)")
     print("\ngoal (>= 1.5x spacy-transformers, >= 1.0x transformers): " + "; ".join(verdicts))
 
     print("\nencoder work (first run of each):")
@@ -320,7 +329,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for row in args.rows:
-        for side in SIDES:
+        for side in sides:
             r = runs[row, side][0]
             pad = 1 - r["real_positions"] / r["positions"] if r["positions"] else 0.0
             print(

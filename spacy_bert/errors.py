@@ -3,10 +3,28 @@
 Each message shows the offending value and the expected one, and says how to fix it.
 Codes are grouped by layer: E0xx modeling, E1xx checkpoint files, E2xx tokenization,
 E3xx and above the spaCy layers. A released code keeps its meaning.
+
+Both classes use the `ErrorsWithCodes` metaclass, spaCy's style: reading an attribute gives the
+message prefixed with its code, `Errors.E358` -> "[E358] The ...", so every message a user sees
+names its code (search the code in this file or in an issue). Add a message as a class attribute
+`E123 = "text with {fields}"` in the block of its layer or topic; never read `__dict__` to get
+the bare text.
 """
+from typing import Any
 
 
-class Errors:
+class ErrorsWithCodes(type):
+    """spaCy's `spacy.errors.ErrorsWithCodes`, written out here rather than imported: this
+    module is imported by `modeling/` and `tokenization/`, which must not import spaCy."""
+
+    def __getattribute__(cls, code: str) -> Any:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):  # Python's own attributes (__class__, __name__, ...)
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Errors(metaclass=ErrorsWithCodes):
     # ---- modeling (E0xx) -------------------------------------------------
     E001 = (
         "hidden_size ({hidden_size}) is not a multiple of num_attention_heads "
@@ -46,6 +64,64 @@ class Errors:
     )
     E012 = "problem_type {value!r} is not known. Expected one of: {expected}."
 
+    # ---- modeling, moved from inline raises (E020-E029) ---------------------
+    E020 = (
+        "config must be a spacy_bert.BertConfig, got a {type_name}. Build one with "
+        "BertConfig(...) or BertConfig.from_pretrained(directory)."
+    )
+
+    # ---- modeling: input and config checks (hardening, E030-E059) ----------
+    E030 = (
+        "{name} must be a torch.Tensor of integer ids (dtype torch.long or torch.int), got {got}. "
+        "Convert it with torch.as_tensor(ids, dtype=torch.long); float, bool and uint8 tensors are "
+        "not ids."
+    )
+    E031 = (
+        "{name} has shape {shape}, but {expected} with at least one position was expected. Pass a "
+        "batch of encoded texts (an empty text still has [CLS] and [SEP])."
+    )
+    E032 = (
+        "inputs_embeds must be a floating-point torch.Tensor of shape (batch, seq, hidden_size="
+        "{hidden_size}) with seq >= 1, got {got}."
+    )
+    E033 = (
+        "labels must be a torch.Tensor of integer class ids (0..{max_id} for {classes} classes, or "
+        "-100 to ignore a position), got {got}."
+    )
+    E034 = (
+        "labels have shape {shape} ({rows} values expected): one label per row of the logits of "
+        "shape {logits}. Pass labels with the shape of input_ids (token heads) or (batch,)."
+    )
+    E035 = (
+        "labels contain the value {value}, but the head has {classes} classes: valid labels are "
+        "0..{max_id}, or -100 for positions not scored. Check the label ids (config.num_labels)."
+    )
+    E036 = (
+        "attention_mask must be a torch.Tensor of 0/1 values, e.g. of shape (batch, seq) = "
+        "{expected}, got a {type_name}."
+    )
+    E037 = (
+        "The config value {field!r} is nested more than {limit} levels deep; no BERT config nests "
+        "like this. Check the config.json."
+    )
+    E038 = (
+        "{field} keys must be label ids (integers, or strings of integers as config.json writes "
+        "them), got {key!r}."
+    )
+    E039 = (
+        "id2label must number its {count} labels 0..{last} without gaps (the id is the row of the "
+        "classifier), but ids {missing} are missing and {extra} are out of that range. Renumber "
+        "the labels."
+    )
+    E040 = (
+        "{value!r} is not a floating-point dtype. Expected one of {expected} (with or without the "
+        "'torch.' prefix)."
+    )
+    E041 = (
+        "Multi-label classification needs float labels of the logits' shape {expected} "
+        "(1.0 = the label applies), got {got}."
+    )
+
     # ---- checkpoint files (E1xx) ------------------------------------------
     E101 = (
         "Cannot find the checkpoint {name!r}: it is not a local directory{hub}. "
@@ -83,6 +159,38 @@ class Errors:
         "that was trained with these weights."
     )
     E112 = "Cannot save to {path}: it exists and is not a directory."
+
+    # ---- checkpoint files: confinement, size and dtype checks (hardening, E130-E159) ----
+    E130 = (
+        "The shard index {index} maps {tensor!r} to the file {shard!r}, which is not a plain file "
+        "name. Shards must be files directly inside the checkpoint directory {path} (no directory "
+        "part, no '..', not an absolute path); fix the index."
+    )
+    E131 = (
+        "The shard index {index} maps {tensor!r} to {value!r} (a {type_name}); expected the file "
+        "name of a shard as a string, e.g. 'model-00001-of-00002.safetensors'."
+    )
+    E133 = (
+        "The config.json in {path} describes a model of {implied:,} parameters in its embeddings "
+        "and layers, but the weights files hold only {held:,} parameters in all:\n{details}\n"
+        "Refusing to build it. Use the config.json that belongs to these weights."
+    )
+    E134 = (
+        "The config in {path} asks for {labels:,} labels: a label head of {labels:,} x "
+        "({hidden} + 1) = {head:,} parameters, more than the limit of {limit:,} for weights that "
+        "hold {held:,} parameters. Check num_labels / id2label in config.json (or the "
+        "num_labels you passed)."
+    )
+    E135 = (
+        "The checkpoint in {path} stores {count} weight tensor(s) as integers or bools where the "
+        "model has floating-point parameters:\n{details}\nCasting would silently turn them "
+        "into different weights. Use a checkpoint saved in a float dtype (a quantized checkpoint "
+        "must be dequantized first)."
+    )
+    E136 = (
+        "{path} is {size:,} bytes, more than the {limit:,} bytes any BERT config.json needs; "
+        "refusing to parse it. Check that it is the checkpoint's config."
+    )
 
     # ---- tokenization (E2xx) ----------------------------------------------
     E201 = (
@@ -190,7 +298,37 @@ class Errors:
         "{index} {offset} comes after {previous}. Pass the offsets in the order of the pieces, "
         "without reordering or mixing texts."
     )
-    # Warnings of the tokenization layer (kept here with their E2xx neighbours).
+    # ---- batch cuts: layers/batching.py plan_batches (E260-E269) ------------
+    E260 = (
+        "forward_cost={value!r}, but the cost of one encoder forward must be an int >= 0 "
+        "(in padded positions). Use the default FORWARD_COST, or 0 to minimise padding alone."
+    )
+
+    # ---- tokenization, moved from inline raises (E235-E239) ----------------
+    E235 = (
+        "token index {index} is out of range for {n_tokens} tokens. Pass 0 <= index < "
+        "{n_tokens} (or a negative index from the end, as for a list)."
+    )
+    E236 = (
+        "This BatchEncoding holds no tokenizers.Encoding objects, so it cannot answer {what}. "
+        "Use the BatchEncoding that the tokenizer's __call__ returned, not one built from a dict."
+    )
+    E237 = "BatchEncoding has no attribute or key {name!r}; keys: {keys}."
+
+    # ---- tokenization files: vocab.txt / tokenizer.json checks (hardening, E240-E259) ----
+    E240 = (
+        "{path} is not UTF-8 text ({error}). A vocab.txt holds one WordPiece token per line in "
+        "UTF-8; re-save it from the original checkpoint."
+    )
+    E241 = (
+        "The vocabulary in {path} has {problem}. Token ids must be distinct integers 0..n-1 for n "
+        "tokens (ids are rows of the embedding matrix); re-save the tokenizer from the original "
+        "checkpoint."
+    )
+    E242 = (
+        "The added token {token!r} in {path} has the id {value!r}; expected an integer id "
+        "0..{max_id} (added tokens may also extend the vocabulary by one id each, from {size})."
+    )
 
     # ---- layers (E3xx) -----------------------------------------------------
     E301 = (
@@ -268,6 +406,82 @@ class Errors:
         "'checkpoint' in the [components.bert] block of the training config."
     )
 
+    # ---- encoder stages, settings, threads, processes (E370-E379, helper h1) ----
+    E370 = (
+        "The environment variable {env}={value!r} is not a positive integer. Set it to the "
+        "number of torch threads per process (e.g. {env}=4), or unset it to keep torch's default."
+    )
+    E371 = (
+        "Input {index}: the second segment has {segment} pieces, so with window={window} no "
+        "piece of the text fits ({window} - {specials} special tokens - {segment} = {budget}, "
+        "but the text has {n} pieces and at least 1 is needed per window). Shorten the second "
+        "segment (e.g. the question) to at most {maximum} pieces, or raise window."
+    )
+    E372 = (
+        "Input {index}: stride={stride} does not fit the content budget of its windows: "
+        "window={window} minus {specials} special tokens minus the second segment's {segment} "
+        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower stride "
+        "to at most {maximum}, or shorten the second segment."
+    )
+    E373 = (
+        "The BERT model is on {device} in a forked worker process: CUDA cannot be used after "
+        "fork, as with nlp.pipe(..., n_process={n_process}) and a GPU. Use n_process=1 on the GPU "
+        "(batching already keeps it busy), or run the worker processes on the CPU."
+    )
+    E374 = (
+        "The piece hook {hook!r} returned {what} of shape {got}; expected {expected} (the padded "
+        "input_ids' shape). A hook replaces ids in place of others and returns labels beside them."
+    )
+    E375 = (
+        "segments has {got} entries for {expected} inputs; pass one (str or None) per Doc."
+    )
+
+    # ---- heads in torch, saved pipelines, serialised payloads (E38x, brief H1b) -------
+    E380 = (
+        "The masked-LM adapter got {what}: {value}; expected {expected}. Pass labels (batch, seq) "
+        "with -100 at positions not scored, or a boolean `scored` mask of the input's shape."
+    )
+    E381 = (
+        "The head weight {name} has shape {got}, but the model expects {expected}. The head was "
+        "trained for another number of labels or another BERT; use the encoder it was trained with."
+    )
+    E382 = (
+        "{source} gives the dtype {value!r}; expected one of {expected} (a floating-point dtype). "
+        "The saved pipeline was edited or damaged: save it again."
+    )
+    E383 = (
+        "Cannot save the {name!r} component: its weights have not been read yet, and reading its "
+        "checkpoint {checkpoint!r} failed, so the saved pipeline would depend on that checkpoint. "
+        "Make the checkpoint readable (or call nlp.initialize()) before saving. The error was: {error}"
+    )
+    E384 = (
+        "The saved {name!r} component has no weights folder {path}. Loading a saved pipeline never "
+        "reads the original checkpoint ({checkpoint!r}), so the component cannot be restored: copy "
+        "the whole pipeline directory again, or save the pipeline again."
+    )
+    E385 = (
+        "The serialized {name!r} component carries no weights (loaded: false), but it is configured "
+        "with the checkpoint {checkpoint!r}. A saved pipeline never falls back to the original "
+        "checkpoint: serialize the component after its weights are read (nlp.initialize() or first use)."
+    )
+    E386 = (
+        "The saved {name!r} component has labels {labels} but its head file {path} is missing. "
+        "Copy the whole pipeline directory again, or save the pipeline again."
+    )
+    E387 = (
+        "Cannot read the head weights {path} of the {name!r} component: {error}. The file is "
+        "truncated or not a safetensors file; save the pipeline again."
+    )
+    E388 = (
+        "The {name!r} component's cfg lists {n_labels} head rows {labels}, but its head has "
+        "{n_rows} rows{source}. The cfg and the weights come from different saves: save the "
+        "pipeline again (or restore the matching cfg)."
+    )
+    E389 = (
+        "Cannot restore the {name!r} component from bytes: {reason}. Expected the msgpack payload "
+        "that {name!r}.to_bytes() writes (a map with {expected}); nothing from it was executed or loaded."
+    )
+
     # ---- listener protocol and store_piece_states (E390-E399) --------------
     E390 = (
         "The bert component {name!r} has store_piece_states = false, but {components} read "
@@ -300,8 +514,58 @@ class Errors:
         "in doc._.bert (doc.tensor holds the token vectors either way)."
     )
 
+    # ---- spaCy contracts of the pipeline components (E400-E429) ------------
+    E400 = (
+        "The {name!r} component ({factory}) has no checkpoint configured, so there are no weights "
+        "to read. Set its 'checkpoint' to a Hugging Face BERT directory: "
+        "nlp.add_pipe({factory!r}, name={name!r}, config={{'checkpoint': 'path/to/bert'}}), or "
+        "`checkpoint = \"path/to/bert\"` in the [components.{name}] block of the training config."
+    )
+    E401 = (
+        "The {name!r} component has exclusive classes (multi_label = false), but an example has "
+        "{count} positive labels: {cats}. Give each example exactly one category with value 1.0 "
+        "(the others 0.0), or use multi_label = true for independent labels."
+    )
+    E402 = (
+        "The {name!r} component has exclusive classes (multi_label = false), so each gold "
+        "category must be 0.0 or 1.0, but {label!r} is {value!r} in {cats}. Use 1.0 for the "
+        "text's category and 0.0 for the others (soft labels need multi_label = true)."
+    )
+    E403 = (
+        "The {name!r} component (multi_label = true) needs gold category values from 0.0 to "
+        "1.0, but {label!r} is {value!r} in {cats}. Use a probability in [0, 1] for each label."
+    )
+    E404 = (
+        "The {name!r} component ({factory}) was initialized without labels, so it would predict "
+        "nothing. Add labels in one of these ways: pass training examples with {what} to "
+        "nlp.initialize(get_examples); list them in the config, `[initialize.components.{name}] "
+        "labels = [...]` (or component.initialize(get_examples, labels=[...])); or set "
+        "'checkpoint' to a fine-tuned {head} checkpoint whose config.json has id2label."
+    )
+    E405 = "The {name!r} component's labels must be strings, got {value!r} ({type_name})."
+    E406 = (
+        "Cannot shrink a classifier from {old} to {new} outputs: trained rows would be lost. "
+        "Labels can be added, not removed; train a new component for fewer labels."
+    )
+    E408 = (
+        "The bert component has no labels (it is a shared encoder), so add_label({label!r}) "
+        "cannot work. Add the label to the component that predicts it (bert_ner, bert_textcat, ner, ...)."
+    )
+    E409 = (
+        "The {name!r} component ({factory}) cannot read its checkpoint {checkpoint!r}: {error} "
+        "Fix 'checkpoint' in the [components.{name}] block of the config (or "
+        "nlp.add_pipe({factory!r}, config={{'checkpoint': ...}})): a local Hugging Face BERT "
+        "directory with config.json, the weights and the tokenizer files."
+    )
 
-class Warnings:
+
+class Warnings(metaclass=ErrorsWithCodes):
+    # ---- modeling and pipeline contracts (W400-W409) ------------------------
+    W400 = (
+        "BertForMaskedLM expects is_decoder=False: a causal mask hides the right context, so "
+        "masked tokens are predicted from the left only. Set config.is_decoder = False."
+    )
+
     # ---- checkpoint files (W1xx) ------------------------------------------
     W101 = (
         "Loaded {model} from {path} without {count} tensor(s) the checkpoint has, which this "
@@ -312,7 +576,18 @@ class Warnings:
         "initialised fresh: {names}. Train the model before using its predictions."
     )
 
-    # ---- tokenization (W2xx) ---------------------------------------------
+    # ---- checkpoint files: dtype and value checks (hardening, W130-W159) ----
+    W130 = (
+        "The checkpoint in {path} stores {count} tensor(s) in an unusual float dtype, cast to "
+        "{target}: {names}. Checkpoints are normally float32, bfloat16 or float16."
+    )
+    W131 = (
+        "The checkpoint in {path} has NaN or infinite values in {count} tensor(s): {names}. Every "
+        "output that depends on them will be NaN; the file is corrupt or was saved from a "
+        "diverged training run."
+    )
+
+    # ---- spaCy components (W3xx) ------------------------------------------
     W301 = (
         "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
         "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
@@ -322,6 +597,7 @@ class Warnings:
         "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
         "with freshly initialised weights."
     )
+    # ---- tokenization (W2xx) ---------------------------------------------
     W201 = (
         "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
         "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "
@@ -336,4 +612,12 @@ class Warnings:
     W204 = (
         "max_length={max_length} is ignored: padding=True pads to the longest row and truncation "
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
+    )
+
+    # ---- encoder stages and settings (W370-W379, helper h1) -----------------
+    W370 = (
+        "{name}: window={window} is capped at the model's {positions} positions, and "
+        "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
+        "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
+        "(e.g. {used}) to silence this warning."
     )

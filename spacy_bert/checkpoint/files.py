@@ -10,15 +10,18 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import Errors
+from ..json_files import read_json
 
 CONFIG_NAME = "config.json"
+#: Largest config.json read. Real ones are a few kB (a few MB with 100,000 labels).
+MAX_CONFIG_BYTES = 64 * 2**20
 SAFETENSORS_NAME = "model.safetensors"
 SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
 BIN_NAME = "pytorch_model.bin"
@@ -28,24 +31,14 @@ WEIGHT_NAMES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, BIN_NAME, BIN_INDEX_NA
 StateDict = Dict[str, torch.Tensor]
 
 
-def read_json(path: Union[str, os.PathLike], message: str = Errors.E107) -> Dict[str, Any]:
-    """Read a JSON object from `path`; a `ValueError` built from `message` (with `{path}` and
-    `{error}`) when the file is unreadable or not a JSON object."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(message.format(path=path, error=error)) from error
-    if not isinstance(data, dict):
-        raise ValueError(message.format(path=path, error=f"expected a JSON object, got {type(data).__name__}"))
-    return data
-
-
 def read_config_dict(directory: Path) -> Dict[str, Any]:
     """The `config.json` of a checkpoint directory as a dictionary."""
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(Errors.E106.format(path=directory))
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:  # parsing it would cost many times its size in memory
+        raise ValueError(Errors.E136.format(path=path, size=size, limit=MAX_CONFIG_BYTES))
     return read_json(path)
 
 
@@ -71,15 +64,10 @@ def _read_bin(path: Path) -> StateDict:
 
 
 def _read_sharded(directory: Path, index_name: str, read_one) -> StateDict:
-    index = read_json(directory / index_name)
-    weight_map = index.get("weight_map")
-    if not isinstance(weight_map, dict):
-        raise ValueError(Errors.E107.format(path=directory / index_name, error="no 'weight_map' object"))
+    from .shards import shard_paths  # (shards.py reads JSON through this module)
+
     tensors: StateDict = {}
-    for shard in sorted(set(weight_map.values())):
-        shard_path = directory / shard
-        if not shard_path.is_file():
-            raise FileNotFoundError(Errors.E105.format(index=index_name, shard=shard, path=directory))
+    for shard_path in shard_paths(directory, index_name):
         tensors.update(read_one(shard_path))
     return tensors
 
@@ -133,14 +121,20 @@ def vocab_file_sizes(directory: Path) -> List[int]:
     sizes = []
     vocab_txt = directory / "vocab.txt"
     if vocab_txt.is_file():
-        with open(vocab_txt, encoding="utf-8") as f:
-            sizes.append(sum(1 for _ in f))
+        try:
+            with open(vocab_txt, encoding="utf-8") as f:
+                sizes.append(sum(1 for _ in f))
+        except UnicodeDecodeError as error:
+            raise ValueError(Errors.E240.format(path=vocab_txt, error=error)) from error
     tokenizer_json = directory / "tokenizer.json"
     if tokenizer_json.is_file():
         data = read_json(tokenizer_json)
         model = data.get("model")
         vocab = model.get("vocab") if isinstance(model, dict) else None
         if isinstance(vocab, dict):
-            ids = list(vocab.values()) + [t.get("id", -1) for t in data.get("added_tokens", [])]
+            added = data.get("added_tokens")
+            ids = list(vocab.values()) + [t.get("id") for t in added if isinstance(t, dict)] if isinstance(added, list) else list(vocab.values())
+            # Ids that are not ints are the tokenizer's to report (E241, E242); count the others.
+            ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
             sizes.append(max(ids) + 1 if ids else 0)
     return sizes

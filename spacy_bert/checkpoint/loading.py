@@ -8,6 +8,11 @@ Rules (the allow-list):
   does not use (e.g. `cls.*` when loading a pretraining checkpoint into `BertModel`), which are
   dropped and announced (W101), and the `position_ids`/`token_type_ids` buffers, dropped silently.
 - A tokenizer vocabulary larger than `vocab_size` is an error (E111).
+- A config.json that implies a model or label head far bigger than the weights is refused before
+  the model is built (E133, E134; see preflight.py).
+- An integer or bool tensor for a float parameter is an error (E135); float tensors are cast to
+  the parameter's dtype, with a warning (W130) when the checkpoint's dtype is not fp32/bf16/fp16.
+- NaN or infinite values in the weights are announced with the tensor names (W131).
 Nothing is half-loaded: every check runs before the first tensor is copied.
 """
 import os
@@ -21,7 +26,9 @@ import torch
 from ..errors import Errors, Warnings
 from ..modeling import BertConfig, BertModel, BertPreTrainedModel
 from . import keys
-from .files import read_config_dict, read_state_dict, vocab_file_sizes
+from .files import read_config_dict, vocab_file_sizes
+from .layout import read_layout
+from .preflight import check_config_fits_weights
 from .resolve import resolve_checkpoint_dir
 
 ModelT = TypeVar("ModelT", bound=BertPreTrainedModel)
@@ -101,6 +108,35 @@ def _details(items: List[str]) -> str:
     return "\n".join(f"  - {item}" for item in items)
 
 
+#: Float dtypes checkpoints are published in; any other float dtype is cast with a warning.
+USUAL_FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def check_tensor_values(model: torch.nn.Module, to_load: Dict[str, torch.Tensor], source: str) -> None:
+    """Dtypes and values of the tensors about to be copied into `model` (by parameter name).
+
+    Raises E135 for integer/bool tensors where the parameter is a float (a cast would silently
+    turn them into weights); warns W130 for unusual float dtypes and W131 for NaN/inf values.
+    """
+    params = dict(model.named_parameters())
+    not_float, unusual, not_finite = [], [], []
+    for name, tensor in to_load.items():
+        if params[name].is_floating_point() and not tensor.is_floating_point():
+            not_float.append(f"{name}: {str(tensor.dtype).removeprefix('torch.')}")
+            continue
+        if tensor.dtype not in USUAL_FLOAT_DTYPES:
+            unusual.append(f"{name}: {str(tensor.dtype).removeprefix('torch.')}")
+        if not bool(torch.isfinite(tensor).all()):
+            not_finite.append(name)
+    if not_float:
+        raise ValueError(Errors.E135.format(path=source, count=len(not_float), details=_details(not_float)))
+    if unusual:
+        target = str(next(iter(params.values())).dtype).removeprefix("torch.")
+        warnings.warn(Warnings.W130.format(path=source, count=len(unusual), target=target, names=", ".join(unusual[:10])), stacklevel=5)
+    if not_finite:
+        warnings.warn(Warnings.W131.format(path=source, count=len(not_finite), names=", ".join(not_finite[:20])), stacklevel=5)
+
+
 def apply_state_dict(model: BertPreTrainedModel, tensors: Dict[str, torch.Tensor], source: str) -> LoadReport:
     """Strictly load checkpoint tensors into `model` (see the module docstring for the rules)."""
     report, to_load = match_state_dict(model, tensors)
@@ -112,6 +148,7 @@ def apply_state_dict(model: BertPreTrainedModel, tensors: Dict[str, torch.Tensor
         raise ValueError(Errors.E109.format(path=source, model=name, count=len(report.missing), details=_details(report.missing)))
     if report.unexpected:
         raise ValueError(Errors.E110.format(path=source, model=name, count=len(report.unexpected), details=_details(report.unexpected)))
+    check_tensor_values(model, to_load, source)
     with torch.no_grad():
         params = dict(model.named_parameters())
         for param_name, tensor in to_load.items():
@@ -159,12 +196,15 @@ def load_pretrained(
         The model in eval mode, as Hugging Face returns it.
     """
     directory = resolve_checkpoint_dir(name_or_path)
-    if config is None:
-        config = read_config(directory, **config_overrides)
-    elif config_overrides:
-        config = BertConfig.from_dict(config.to_dict(), **config_overrides)
+    raw_config = read_config_dict(directory) if config is None else config.to_dict()
+    # Shapes first (safetensors headers, no weights loaded): a config that asks for a model far
+    # bigger than its weights is refused before anything is allocated.
+    layout, load_tensors = read_layout(directory)
+    check_config_fits_weights(raw_config, config_overrides, layout, str(directory))
+    if config is None or config_overrides:
+        config = BertConfig.from_dict(raw_config, **config_overrides)
     check_vocab_fits(directory, config)
-    tensors = read_state_dict(directory)
+    tensors = load_tensors()
     model_kwargs = {} if add_pooling_layer is None else {"add_pooling_layer": add_pooling_layer}
     model = cls(config, **model_kwargs)
     apply_state_dict(model, tensors, str(directory))

@@ -26,6 +26,17 @@ from .encoder import BertDocGradient, BertDocOutput
 from .listener import require_piece_states
 
 DEFAULT_INITIALIZER_RANGE = 0.02
+#: attrs key of a task model: a zero-argument callable the owning component installs, called
+#: before the model's first use (init or forward) so the component's own lazy load runs (the
+#: encoder and a fine-tuned head from the checkpoint) even when `component.model` is called
+#: directly. Without it the encoder would read the checkpoint alone, as a plain BertModel.
+LOAD_HOOK = "load_weights"
+
+
+def _run_load_hook(model: Model) -> None:
+    hook = model.attrs.get(LOAD_HOOK)
+    if hook is not None:
+        hook()
 
 
 @dataclass
@@ -95,7 +106,7 @@ def resized_linear_head(model: Model, new_nO: int) -> Model[Floats2d, Floats2d]:
     if new_nO == old_nO:
         return model
     if new_nO < old_nO:
-        raise ValueError(f"Cannot shrink a classifier from {old_nO} to {new_nO} outputs.")
+        raise ValueError(Errors.E406.format(old=old_nO, new=new_nO))
     new_W = model.ops.asarray2f(_normal((new_nO, nI), model.attrs["initializer_range"]))
     new_b = model.ops.alloc1f(new_nO)
     new_W[:old_nO] = W
@@ -132,6 +143,7 @@ def _encoder_with_classifier(name: str, forward: Callable, encoder: Model, nO: O
         layers=[encoder, head],
         refs={"encoder": encoder, "classifier": head},
         dims={"nO": nO},
+        attrs={LOAD_HOOK: None},
     )
 
 
@@ -148,6 +160,7 @@ def _piece_states(out: BertDocOutput) -> Floats2d:
 
 
 def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[PieceLogits], Callable]:
+    _run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     outputs, bp_encoder = encoder(docs, is_train)
     states = [_piece_states(out) for out in outputs]
@@ -174,6 +187,7 @@ def sequence_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[
 
 
 def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
+    _run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     outputs, bp_encoder = encoder(docs, is_train)
     pooled = model.ops.xp.stack([out.pooler_output for out in outputs])  # (n_docs, hidden)
@@ -187,6 +201,7 @@ def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Fl
 
 
 def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    _run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     encoder.initialize(X=X)
     if model.maybe_get_dim("nO") is not None:

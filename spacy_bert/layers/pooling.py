@@ -8,6 +8,8 @@ from typing import Callable, Tuple
 from thinc.api import Ops
 from thinc.types import Floats2d, Ints1d
 
+from ..errors import Errors
+
 POOLING_MODES = ("mean", "first", "last", "max")
 
 Backprop = Callable[[Floats2d], Floats2d]
@@ -46,7 +48,7 @@ def pool_pieces(
         pooled, which = ops.reduce_max(gathered, nonempty_lengths)
         back = lambda d: ops.backprop_reduce_max(d, which, nonempty_lengths)  # noqa: E731
     else:
-        raise ValueError(f"Unknown pooling {mode!r}; expected one of {', '.join(POOLING_MODES)}.")
+        raise ValueError(Errors.E352.format(value=mode, expected=", ".join(POOLING_MODES)))
     tokens = ops.alloc2f(n_tokens, width, dtype=piece_states.dtype)
     if pooled.shape[0]:
         tokens[has_pieces] = pooled

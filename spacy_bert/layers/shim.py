@@ -19,10 +19,16 @@ from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchGradScaler, PyTorchShim
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..checkpoint import apply_state_dict, checkpoint_tensors, load_pretrained, resolve_checkpoint_dir
+from ..checkpoint import apply_state_dict, checkpoint_tensors, save_pretrained
+from ..checkpoint.layout import safetensors_bytes_layout
+from ..checkpoint.preflight import check_config_fits_weights
 from ..errors import Errors
-from ..modeling import BertConfig, BertModel
+from ..modeling import BertConfig, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
+from .hf_heads import float_dtype, saved_dtype
+from .loading import load_encoder
+from .payload import read_payload
+from .settings import resolve_threads
 
 
 def _single_threaded_after_fork() -> None:
@@ -33,6 +39,13 @@ def _single_threaded_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_single_threaded_after_fork)
+
+
+def check_not_forked_on_cuda(device: torch.device) -> None:
+    """Raise E373 when a model on CUDA is used in a forked child process (`nlp.pipe(n_process>1)`
+    after the parent used the GPU): CUDA cannot run there, and torch's own error does not say why."""
+    if device.type == "cuda" and torch.cuda._is_in_bad_fork():
+        raise RuntimeError(Errors.E373.format(device=device, n_process="N > 1"))
 
 
 def tokenizer_to_files(tokenizer: BertTokenizer) -> Dict[str, str]:
@@ -50,16 +63,37 @@ def tokenizer_from_files(files: Dict[str, str]) -> BertTokenizer:
 
 
 class BertShim(PyTorchShim):
-    """A `PyTorchShim` whose torch module (a `BertModel`) and tokenizer arrive after construction.
+    """A `PyTorchShim` whose torch module (any `BertPreTrainedModel`) and tokenizer arrive
+    after construction.
+
+    Mixed precision and the grad scaler are decided from the model's device at its first use
+    (not at construction), so `spacy.load()` followed by `require_gpu()` still gets autocast
+    when configured, and the CPU runs fp32 with the scaler off.
 
     Args:
         mixed_precision (bool): Autocast the forward pass to half precision on CUDA.
-        grad_scaler (Optional[PyTorchGradScaler]): Gradient scaler for mixed-precision training.
+        grad_scaler (Optional[PyTorchGradScaler]): A scaler built by the caller, used as given;
+            None: one is made at first use from `grad_scaler_config`.
+        grad_scaler_config (Optional[dict]): Arguments of thinc's `PyTorchGradScaler`; its
+            `enabled` defaults to `mixed_precision` and is off on the CPU.
+        n_threads (Optional[int]): torch threads, applied when a model is set (see
+            `layers/settings.py`: None reads `SPACY_BERT_NUM_THREADS`).
     """
 
-    def __init__(self, mixed_precision: bool = False, grad_scaler: Optional[PyTorchGradScaler] = None) -> None:
-        super().__init__(None, mixed_precision=mixed_precision, grad_scaler=grad_scaler)
+    def __init__(
+        self,
+        mixed_precision: bool = False,
+        grad_scaler: Optional[PyTorchGradScaler] = None,
+        grad_scaler_config: Optional[dict] = None,
+        n_threads: Optional[int] = None,
+    ) -> None:
+        super().__init__(None, mixed_precision=False, grad_scaler=grad_scaler or PyTorchGradScaler(enabled=False))
         self.tokenizer: Optional[BertTokenizer] = None
+        self.n_threads = n_threads
+        self._wants_mixed_precision = bool(mixed_precision)
+        self._grad_scaler_config = dict(grad_scaler_config or {})
+        self._precision_device: Optional[str] = None  # device type the precision was decided for
+        self._own_scaler = grad_scaler is None
 
     # -- state ------------------------------------------------------------------
     @property
@@ -67,48 +101,111 @@ class BertShim(PyTorchShim):
         return self._model is not None
 
     @property
-    def bert(self) -> BertModel:
+    def model(self) -> BertPreTrainedModel:
+        """The torch module the shim runs (a `BertModel` or a `BertFor*` head model)."""
         if self._model is None:
             raise ValueError(Errors.E351)
         return self._model
 
-    def set_model(self, model: BertModel, tokenizer: BertTokenizer) -> None:
-        """Install an encoder and its tokenizer (moved to the current thinc device)."""
+    @property
+    def bert(self) -> BertModel:
+        """The `BertModel` encoder inside the model (the model itself for a `BertModel`)."""
+        model = self.model
+        return model if isinstance(model, BertModel) else model.bert
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether forward passes autocast (decided at first use from the model's device)."""
+        self._decide_precision()
+        return self._mixed_precision
+
+    def set_model(self, model: BertPreTrainedModel, tokenizer: BertTokenizer) -> None:
+        """Install a model and its tokenizer (moved to the current thinc device); apply the
+        thread setting."""
         if tokenizer.vocab_size > model.config.vocab_size:
             raise ValueError(Errors.E111.format(path="the tokenizer", vocab=tokenizer.vocab_size, config=model.config.vocab_size, last=model.config.vocab_size - 1))
+        threads = resolve_threads(self.n_threads)
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        # Ids reaching the model through the shim come from its own tokenizer and padding, so
+        # the device-syncing input checks of `BertModel.forward` are skipped (modeling honours it).
+        model.validate_inputs = False
+        if not isinstance(model, BertModel) and isinstance(getattr(model, "bert", None), BertModel):
+            model.bert.validate_inputs = False
         device = get_torch_default_device()
         self._model = model.to(device)
         self._grad_scaler.to_(device)
+        self._precision_device = None  # decide again at the next use
         self.tokenizer = tokenizer
 
-    def load_checkpoint(self, checkpoint: str) -> None:
-        """Read a Hugging Face checkpoint directory (or hub id): config, weights and tokenizer."""
-        directory = resolve_checkpoint_dir(checkpoint)
-        tokenizer = BertTokenizer.from_pretrained(directory)
-        model = load_pretrained(BertModel, directory)
+    def load_checkpoint(self, checkpoint: str, model_class: Optional[type] = None) -> None:
+        """Read a Hugging Face checkpoint directory (or hub id): config, weights and tokenizer
+        (as `model_class`, default `BertModel`)."""
+        model, tokenizer = load_encoder(checkpoint, model_class or BertModel)
         self.set_model(model, tokenizer)
 
     # -- running ----------------------------------------------------------------
+    def _decide_precision(self) -> None:
+        """Autocast and the grad scaler follow the device the model is on now."""
+        device = self.device
+        if self._precision_device == device.type:
+            return
+        on_cuda = device.type == "cuda"
+        self._mixed_precision = self._wants_mixed_precision and on_cuda
+        if self._own_scaler and (self._grad_scaler_config or self._wants_mixed_precision):
+            args = dict(self._grad_scaler_config)
+            args["enabled"] = bool(args.get("enabled", self._wants_mixed_precision)) and on_cuda
+            self._grad_scaler = PyTorchGradScaler(**args)
+        self._grad_scaler.to_(device)
+        self._precision_device = device.type
+
+    def prepare(self) -> torch.device:
+        """Checks and decisions before a forward pass; returns the model's device."""
+        device = self.device
+        check_not_forked_on_cuda(device)
+        self._decide_precision()
+        return device
+
     def predict(self, inputs: ArgsKwargs) -> Any:
         """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping)."""
-        was_training = self.bert.training
-        self.bert.eval()
+        self.prepare()
+        model = self.model
+        was_training = model.training
+        model.eval()
         try:
             with torch.inference_mode(), self._autocast():
-                return self.bert(*inputs.args, **inputs.kwargs)
+                return model(*inputs.args, **inputs.kwargs)
         finally:
-            self.bert.train(was_training)
+            model.train(was_training)
+
+    def begin_update(self, inputs: ArgsKwargs):
+        self.prepare()
+        return super().begin_update(inputs)
 
     def _autocast(self):
-        if self._mixed_precision and self.bert.device.type == "cuda":
+        if self._mixed_precision and self.device.type == "cuda":
             return torch.autocast(device_type="cuda")
         return contextlib.nullcontext()
 
     def to_device(self, device_type: str, device_id: int) -> None:
         if self._model is not None:
             super().to_device(device_type, device_id)
+            self._precision_device = None
 
     # -- serialisation ----------------------------------------------------------
+    def to_disk(self, directory: Path) -> None:
+        """Write the encoder as a Hugging Face directory (config.json with its dtype,
+        model.safetensors in that dtype, tokenizer files)."""
+        save_pretrained(self.bert, directory, tokenizer=self.tokenizer)
+
+    def from_disk(self, directory: Path) -> "BertShim":
+        """Read `to_disk`'s directory; the encoder keeps the dtype it was saved in."""
+        directory = Path(directory)
+        model, tokenizer = load_encoder(directory)
+        dtype = saved_dtype(directory)
+        self.set_model(model if dtype is None else model.to(dtype), tokenizer)
+        return self
+
     def to_bytes(self) -> bytes:
         if self._model is None:
             return srsly.msgpack_dumps({"loaded": False})
@@ -123,13 +220,29 @@ class BertShim(PyTorchShim):
             }
         )
 
-    def from_bytes(self, bytes_data: bytes) -> "BertShim":
-        msg = srsly.msgpack_loads(bytes_data)
-        if not msg.get("loaded"):
+    def from_bytes(self, bytes_data: bytes, name: str = "bert") -> "BertShim":
+        """Restore `to_bytes`' payload. Anything else (random bytes, a pickle, a field of the
+        wrong type, weights that are not safetensors) is E389, before a model is built.
+
+        name (str): the component, for messages.
+        """
+        msg = read_payload(bytes_data, name, {"loaded": bool})
+        if not msg["loaded"]:
             return self
+        msg = read_payload(bytes_data, name, {"loaded": bool, "config": dict, "tokenizer": dict, "weights": bytes}, optional={"dtype": str})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
+            raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
+        dtype = float_dtype(msg.get("dtype") or "float32", f"The serialized {name!r} component")
+        try:
+            tensors = load_safetensors_bytes(msg["weights"])
+        except Exception as err:  # SafetensorError, or a header that is not JSON
+            raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
+        source = f"the serialized {name!r} component"
+        # A config far bigger than the weights it comes with is refused before anything is allocated.
+        check_config_fits_weights(msg["config"], {}, safetensors_bytes_layout(msg["weights"], source), source)
         config = BertConfig.from_dict(msg["config"])
         model = BertModel(config)
-        apply_state_dict(model, load_safetensors_bytes(msg["weights"]), "serialized pipeline")
-        model = model.to(getattr(torch, msg.get("dtype", "float32")))
+        apply_state_dict(model, tensors, f"the serialized {name!r} component")
+        model = model.to(dtype)
         self.set_model(model, tokenizer_from_files(msg["tokenizer"]))
         return self

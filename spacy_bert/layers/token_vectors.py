@@ -11,6 +11,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .encoder import BertDocGradient, BertEncoder, BertEncoderModel, ensure_loaded
+from .settings import DEFAULT_SETTINGS
 
 
 def token_vectors(encoder: BertEncoderModel, grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:
@@ -49,9 +50,9 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats
 @registry.architectures("spacy-bert.BertTokenVectors.v1")
 def bert_token_vectors_v1(
     checkpoint: Optional[str] = None,
-    window: int = 512,
-    stride: int = 128,
-    max_batch_items: int = 2048,
+    window: int = DEFAULT_SETTINGS.window,
+    stride: int = DEFAULT_SETTINGS.stride,
+    max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
     pooling: str = "mean",
     grad_factor: float = 1.0,
     mixed_precision: bool = False,

@@ -26,18 +26,28 @@ from the (n_windows, positions, width) encoder output; every piece is gathered e
 
 Windows are ordered text by text, left to right. This module imports only the standard
 library and numpy; the plan is plain integer arrays, usable to index numpy or cupy data.
+
+Pairs (`plan_input_windows`): an input may carry a second segment of q pieces (a question)
+that every one of its windows repeats whole, as `[CLS] segment [SEP] text-window [SEP]`. Its
+content budget is C = window - 3 - q, and its windows are laid out exactly as Hugging Face's
+tokenizer lays out `tokenizer(segment, text, truncation="only_second", max_length=window,
+stride=stride, return_overflowing_tokens=True)`: starts 0, step, 2 * step, ... (step = C - stride)
+until a window reaches the text's end, each min(C, n - start) long, so the last one may be
+short (unlike the single-segment layout, which shifts it left). Merging uses the same rule
+(most context, earlier window on ties), and positions count the segment: piece p of a window
+starting at s sits at position q + 2 + p - s.
 """
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from ..errors import Errors
 
-__all__ = ["WindowPlan", "plan_windows"]
+__all__ = ["WindowPlan", "plan_input_windows", "plan_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +60,10 @@ class WindowPlan:
     source_window: List[np.ndarray] — per text, (n_pieces,) int64: for each piece, the index
         of the window where it has the most context.
     source_position: List[np.ndarray] — per text, (n_pieces,) int64: the piece's position
-        inside that window, counting [CLS] as position 0 (so piece p is at p - start + 1).
+        inside that window, counting [CLS] as position 0 (so piece p is at p - start + 1, or
+        at q + 2 + p - start behind a second segment of q pieces).
+    segment_length: Optional[np.ndarray] — (n_windows,) int64 pieces of the second segment
+        in each window (0: no second segment); None means 0 for every window.
 
     Equality is identity (`eq=False`): array fields have no single truth value.
     """
@@ -60,6 +73,7 @@ class WindowPlan:
     length: np.ndarray
     source_window: List[np.ndarray]
     source_position: List[np.ndarray]
+    segment_length: Optional[np.ndarray] = None
 
     @property
     def n_windows(self) -> int:
@@ -73,9 +87,20 @@ class WindowPlan:
 
     @property
     def positions(self) -> np.ndarray:
-        """(n_windows,) int64: encoder positions of each window, [CLS] and [SEP] included
-        (length + 2) — the `lengths` that `plan_batches` takes."""
-        return self.length + 2
+        """(n_windows,) int64: encoder positions of each window, special tokens and second
+        segment included (length + 2, or length + 3 + q for a pair) — the `lengths` that
+        `plan_batches` takes."""
+        if self.segment_length is None:
+            return self.length + 2
+        return self.length + 2 + np.where(self.segment_length > 0, self.segment_length + 1, 0)
+
+    @property
+    def content_offset(self) -> np.ndarray:
+        """(n_windows,) int64: position of each window's first content piece (1 after [CLS],
+        q + 2 behind a second segment of q pieces)."""
+        if self.segment_length is None:
+            return np.ones(len(self.start), dtype=np.int64)
+        return np.where(self.segment_length > 0, self.segment_length + 2, 1)
 
 
 def _check_sizes(window: int, stride: int) -> int:
@@ -161,4 +186,78 @@ def plan_windows(n_pieces: Sequence[int], window: int, stride: int) -> WindowPla
         length=length,
         source_window=[window_of_piece[a:b] for a, b in zip(edges, edges[1:])],
         source_position=[position[a:b] for a, b in zip(edges, edges[1:])],
+    )
+
+
+def _pair_windows(index: int, n: int, q: int, window: int, stride: int):
+    """Hugging Face's only_second windows of one pair input: (starts, lengths, source window,
+    source position), int64 arrays. Raises E371 / E372 when the text cannot be windowed."""
+    budget = window - 3 - q
+    if n <= budget:  # fits whole (also an empty text behind a segment that leaves no room)
+        starts = np.zeros(1, dtype=np.int64)
+        lengths = np.full(1, n, dtype=np.int64)
+    else:
+        if budget < 1:
+            raise ValueError(Errors.E371.format(index=index, segment=q, window=window, specials=3, budget=budget, n=n, maximum=window - 4))
+        if stride >= budget:
+            raise ValueError(Errors.E372.format(index=index, stride=stride, window=window, specials=3, segment=q, budget=budget, maximum=budget - 1))
+        step = budget - stride
+        count = -(-(n - budget) // step) + 1  # windows until one reaches the end
+        starts = np.arange(count, dtype=np.int64) * step
+        lengths = np.minimum(budget, n - starts)
+    pieces = np.arange(n, dtype=np.int64)
+    # (n_windows, n) context of each piece in each window, -1 outside it; argmax takes the
+    # first maximum, i.e. the earlier window on ties.
+    left = pieces[None, :] - starts[:, None]
+    right = (starts + lengths - 1)[:, None] - pieces[None, :]
+    context = np.where((left >= 0) & (right >= 0), np.minimum(left, right), -1)
+    best = np.argmax(context, axis=0) if n else np.zeros(0, dtype=np.int64)
+    return starts, lengths, best.astype(np.int64), pieces - starts[best] + q + 2
+
+
+def plan_input_windows(n_pieces: Sequence[int], segment_lengths: Optional[Sequence[int]], window: int, stride: int) -> WindowPlan:
+    """Plan the windows of inputs whose texts have `n_pieces` pieces and whose second segments
+    have `segment_lengths` pieces (0 or None: no second segment).
+
+    Single-segment inputs get exactly `plan_windows`' layout; pair inputs Hugging Face's
+    only_second layout (module docstring). Windows stay ordered input by input.
+    Raises ValueError: E301-E303 as `plan_windows`; E371 when a second segment leaves no room
+    for a text that needs windows; E372 when stride does not fit a pair's content budget.
+    """
+    _check_sizes(window, stride)
+    counts = _as_counts(n_pieces)
+    segments = np.zeros(len(counts), dtype=np.int64) if segment_lengths is None else _as_counts(segment_lengths)
+    pairs = np.flatnonzero(segments > 0)
+    if not len(pairs):
+        plan = plan_windows(counts, window, stride)
+        return WindowPlan(plan.text_index, plan.start, plan.length, plan.source_window, plan.source_position, np.zeros(plan.n_windows, dtype=np.int64))
+    singles = np.flatnonzero(segments == 0)
+    single_plan = plan_windows(counts[singles], window, stride)
+    single_windows = [np.flatnonzero(single_plan.text_index == k) for k in range(len(singles))]
+    single_of = {int(i): k for k, i in enumerate(singles)}
+    starts, lengths, seg, text_index, source_window, source_position = [], [], [], [], [], []
+    n_before = 0
+    for i, (n, q) in enumerate(zip(counts.tolist(), segments.tolist())):
+        if q == 0:
+            k = single_of[i]
+            rows = single_windows[k]
+            s, L = single_plan.start[rows], single_plan.length[rows]
+            src_w = single_plan.source_window[k] - rows[0]
+            src_p = single_plan.source_position[k]
+        else:
+            s, L, src_w, src_p = _pair_windows(i, n, q, window, stride)
+        starts.append(s)
+        lengths.append(L)
+        seg.append(np.full(len(s), q, dtype=np.int64))
+        text_index.append(np.full(len(s), i, dtype=np.int64))
+        source_window.append(src_w + n_before)
+        source_position.append(src_p)
+        n_before += len(s)
+    return WindowPlan(
+        text_index=np.concatenate(text_index),
+        start=np.concatenate(starts),
+        length=np.concatenate(lengths),
+        source_window=source_window,
+        source_position=source_position,
+        segment_length=np.concatenate(seg),
     )

@@ -7,6 +7,7 @@ from ..errors import Errors
 from .config import BertConfig
 from .embeddings import BertEmbeddings
 from .encoder import BertEncoder, BertPooler
+from .inputs import check_id_tensor, check_input_shape, check_inputs_embeds, check_per_position
 from .masks import cross_attention_mask, self_attention_mask
 from .outputs import BaseModelOutputWithPoolingAndCrossAttentions, PastKeyValues
 from .pretrained import BertPreTrainedModel
@@ -65,6 +66,16 @@ class BertModel(BertPreTrainedModel):
             got = "both" if input_ids is not None else "neither"
             raise ValueError(Errors.E006.format(got=got))
         config = self.config
+        # Shapes and dtypes are metadata: always checked. Id ranges and "is the mask all ones"
+        # read the tensors (a device sync): only while `validate_inputs` is True.
+        validate = self.validate_inputs
+        if input_ids is not None:
+            batch_size, seq_length = check_input_shape("input_ids", check_id_tensor("input_ids", input_ids).shape, 2)
+        else:
+            check_inputs_embeds(inputs_embeds, config.hidden_size)
+            batch_size, seq_length = inputs_embeds.shape[:2]
+        check_per_position("token_type_ids", token_type_ids, batch_size, seq_length)
+        check_per_position("position_ids", position_ids, batch_size, seq_length)
         use_cache = (config.use_cache if use_cache is None else use_cache) and config.is_decoder
         past_length = 0 if past_key_values is None else past_key_values[0][0].shape[2]
         embedding_output = self.embeddings(
@@ -73,8 +84,8 @@ class BertModel(BertPreTrainedModel):
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             past_length=past_length,
+            validate=validate,
         )
-        batch_size, seq_length = embedding_output.shape[:2]
         mask = self_attention_mask(
             attention_mask,
             batch_size=batch_size,
@@ -83,6 +94,7 @@ class BertModel(BertPreTrainedModel):
             causal=config.is_decoder,
             dtype=embedding_output.dtype,
             device=embedding_output.device,
+            drop_full_mask=validate,
         )
         encoder_mask = None
         if encoder_hidden_states is not None:
@@ -92,6 +104,7 @@ class BertModel(BertPreTrainedModel):
                 key_length=encoder_hidden_states.shape[1],
                 dtype=embedding_output.dtype,
                 device=embedding_output.device,
+                drop_full_mask=validate,
             )
         last, cache, hidden_states, attentions, cross_attentions = self.encoder(
             embedding_output,

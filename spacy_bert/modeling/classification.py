@@ -71,6 +71,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output))
         loss = None
         if labels is not None:
+            if not isinstance(labels, torch.Tensor):
+                raise TypeError(Errors.E033.format(got=f"a {type(labels).__name__}", classes=self.num_labels, max_id=self.num_labels - 1))
             labels = labels.to(logits.device)
             problem_type = sequence_problem_type(self.config, labels)
             if problem_type == "regression":
@@ -81,6 +83,10 @@ class BertForSequenceClassification(BertPreTrainedModel):
             elif problem_type == "single_label_classification":
                 loss = cross_entropy(logits, labels)
             else:
+                if labels.shape != logits.shape:
+                    raise ValueError(
+                        Errors.E041.format(expected=tuple(logits.shape), got=f"shape {tuple(labels.shape)}")
+                    )
                 loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         return (
             SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)

@@ -39,6 +39,8 @@ _DEFAULTS: Dict[str, Any] = {
     "tie_word_embeddings": True,
     "architectures": None,
 }
+#: The defaults, for code that reads a raw config.json dictionary (checkpoint/preflight.py).
+DEFAULTS = _DEFAULTS
 
 _INT_FIELDS = (
     "vocab_size",
@@ -50,6 +52,62 @@ _INT_FIELDS = (
     "type_vocab_size",
 )
 _PROB_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+_BOOL_FIELDS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings")
+
+
+def _is_number(value: Any, low: float, high: float) -> bool:
+    """`value` is an int or float (not bool, not NaN) with low <= value <= high, and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return low <= value <= high and value != float("inf")
+
+
+#: Deepest nesting of lists/objects accepted in a config value (real configs nest 2-3 levels).
+MAX_NESTING = 100
+
+
+def _check_depth(name: str, value: Any) -> None:
+    """Refuse a value nested deeper than `MAX_NESTING` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > MAX_NESTING:
+            raise ValueError(Errors.E037.format(field=name, limit=MAX_NESTING))
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _label_id(field: str, key: Any) -> int:
+    """A label id as config.json writes it: an int, or a str of one ("3"); bool is not an id."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+        return int(key)
+    raise ValueError(Errors.E038.format(field=field, key=key))
+
+
+def _label_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(Errors.E003.format(field="num_labels", expected="an integer >= 0", value=value))
+    return value
+
+
+def _label_table(id2label: Any) -> Dict[int, str]:
+    """`id2label` with int keys, which must be exactly 0..n-1: the row of each label in the head."""
+    if not isinstance(id2label, Mapping):
+        raise ValueError(Errors.E003.format(field="id2label", expected="a mapping of id to label", value=id2label))
+    table = {_label_id("id2label", k): str(v) for k, v in id2label.items()}
+    expected = set(range(len(table)))
+    if set(table) != expected:
+        missing = sorted(expected - set(table))[:5]
+        extra = sorted(set(table) - expected)[:5]
+        raise ValueError(Errors.E039.format(count=len(table), last=len(table) - 1, missing=missing, extra=extra))
+    return dict(sorted(table.items()))
 
 
 class BertConfig:
@@ -95,19 +153,25 @@ class BertConfig:
         num_labels: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
+        # A value nested thousands of levels deep (a hostile config.json) would otherwise end
+        # in a RecursionError inside deepcopy or json.
+        for name, value in kwargs.items():
+            _check_depth(name, value)
         for name, default in _DEFAULTS.items():
             setattr(self, name, copy.deepcopy(kwargs.pop(name, default)))
         kwargs.pop("model_type", None)
         if id2label is not None:
-            self.id2label = {int(k): str(v) for k, v in id2label.items()}
+            self.id2label = _label_table(id2label)
         else:
-            n = 2 if num_labels is None else int(num_labels)
+            n = 2 if num_labels is None else _label_count(num_labels)
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
         if label2id is not None and id2label is not None:
-            self.label2id = {str(k): int(v) for k, v in label2id.items()}
+            if not isinstance(label2id, Mapping):
+                raise ValueError(Errors.E003.format(field="label2id", expected="a mapping of label to id", value=label2id))
+            self.label2id = {str(k): _label_id("label2id", v) for k, v in label2id.items()}
         else:
             self.label2id = {v: k for k, v in self.id2label.items()}
-        if num_labels is not None and id2label is not None and int(num_labels) != len(self.id2label):
+        if num_labels is not None and id2label is not None and _label_count(num_labels) != len(self.id2label):
             raise ValueError(
                 Errors.E003.format(
                     field="num_labels",
@@ -144,13 +208,17 @@ class BertConfig:
             raise ValueError(
                 Errors.E001.format(hidden_size=self.hidden_size, num_attention_heads=self.num_attention_heads)
             )
-        if self.hidden_act not in HIDDEN_ACTS:
+        eps = self.layer_norm_eps
+        # eps <= 0 divides by zero on a constant row (padding, zero weights): NaN everywhere.
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < eps < float("inf"):
+            raise ValueError(Errors.E003.format(field="layer_norm_eps", expected="a finite number > 0 (e.g. 1e-12)", value=eps))
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in HIDDEN_ACTS:
             raise ValueError(Errors.E002.format(value=self.hidden_act, expected=", ".join(HIDDEN_ACTS)))
         for name in _PROB_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            if not _is_number(value, 0.0, 1.0):
                 raise ValueError(Errors.E003.format(field=name, expected="a probability in [0, 1]", value=value))
-        if self.classifier_dropout is not None and not 0.0 <= float(self.classifier_dropout) <= 1.0:
+        if self.classifier_dropout is not None and not _is_number(self.classifier_dropout, 0.0, 1.0):
             raise ValueError(
                 Errors.E003.format(field="classifier_dropout", expected="None or a probability", value=self.classifier_dropout)
             )
@@ -164,7 +232,15 @@ class BertConfig:
             )
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(Errors.E012.format(value=self.problem_type, expected=", ".join(PROBLEM_TYPES)))
-        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+        if not _is_number(self.initializer_range, 0.0, float("inf")):
+            raise ValueError(
+                Errors.E003.format(field="initializer_range", expected="a finite number >= 0 (e.g. 0.02)", value=self.initializer_range)
+            )
+        for name in _BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(Errors.E003.format(field=name, expected="true or false", value=getattr(self, name)))
+        pad = self.pad_token_id
+        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < self.vocab_size):
             raise ValueError(
                 Errors.E003.format(
                     field="pad_token_id", expected=f"an id in [0, vocab_size={self.vocab_size})", value=self.pad_token_id
@@ -193,6 +269,8 @@ class BertConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> "BertConfig":
         """Build from a `config.json` dictionary; `overrides` replace fields (e.g. `num_labels=3`)."""
+        for name, value in data.items():
+            _check_depth(name, value)  # before deepcopy, which would recurse as deep
         kwargs = dict(copy.deepcopy(dict(data)))
         if "num_labels" in overrides and "id2label" not in overrides:
             # Asking for another label count replaces the checkpoint's label names.

@@ -6,6 +6,7 @@ from torch import nn
 
 from ..errors import Errors
 from .config import BertConfig
+from .inputs import check_id_range
 
 
 class BertEmbeddings(nn.Module):
@@ -31,6 +32,7 @@ class BertEmbeddings(nn.Module):
         position_ids: Optional[torch.Tensor] = None,
         inputs_embeds: Optional[torch.Tensor] = None,
         past_length: int = 0,
+        validate: bool = True,
     ) -> torch.Tensor:
         """Embed a batch.
 
@@ -40,12 +42,15 @@ class BertEmbeddings(nn.Module):
             position_ids (Optional[LongTensor]): (batch, seq) or (1, seq); `past_length + arange(seq)` when None.
             inputs_embeds (Optional[Tensor]): (batch, seq, hidden) word vectors replacing the lookup.
             past_length (int): Positions already consumed by `past_key_values` (incremental decoding).
+            validate (bool): Check that every id is in range (reads the ids: a device sync).
+                Shapes and dtypes are `BertModel.forward`'s job (see `inputs.py`).
 
         Returns:
             Tensor: (batch, seq, hidden).
         """
         if inputs_embeds is None:
-            self._check_ids(input_ids, self.config.vocab_size, Errors.E004, "vocab_size")
+            if validate:
+                check_id_range(input_ids, self.config.vocab_size, Errors.E004, "vocab_size")
             inputs_embeds = self.word_embeddings(input_ids)
         batch_size, seq_length = inputs_embeds.shape[:2]
         device = inputs_embeds.device
@@ -54,24 +59,14 @@ class BertEmbeddings(nn.Module):
             if past_length + seq_length > limit:
                 raise ValueError(Errors.E005.format(length=past_length + seq_length, limit=limit))
             position_ids = torch.arange(past_length, past_length + seq_length, device=device).unsqueeze(0)
-        elif position_ids.numel() and (int(position_ids.max()) >= limit or int(position_ids.min()) < 0):
+        elif validate and position_ids.numel() and (int(position_ids.max()) >= limit or int(position_ids.min()) < 0):
             raise ValueError(Errors.E005.format(length=int(position_ids.max()) + 1, limit=limit))
         embeddings = inputs_embeds + self.position_embeddings(position_ids)
         if token_type_ids is None:
             # Every position has type 0: add the single row instead of a lookup per position.
             embeddings = embeddings + self.token_type_embeddings.weight[0]
         else:
-            self._check_ids(token_type_ids, self.config.type_vocab_size, Errors.E007, "type_vocab_size")
+            if validate:
+                check_id_range(token_type_ids, self.config.type_vocab_size, Errors.E007, "type_vocab_size")
             embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(embeddings))
-
-    @staticmethod
-    def _check_ids(ids: torch.Tensor, size: int, message: str, size_name: str) -> None:
-        # An out-of-range id would otherwise surface as an opaque IndexError (CPU) or a
-        # device-side assert that poisons the CUDA context (GPU).
-        if ids.numel() == 0:
-            return
-        high, low = int(ids.max()), int(ids.min())
-        if high >= size or low < 0:
-            bad = high if high >= size else low
-            raise ValueError(message.format(value=bad, max_id=size - 1, **{size_name: size}))

@@ -2,11 +2,16 @@
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from .inputs import IGNORE_INDEX, check_class_labels
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over labels != -100. logits (..., classes), labels (...)."""
+    """Mean cross-entropy over labels != -100. logits (..., classes), labels (...).
+
+    Labels are checked first (integer ids in [0, classes) or -100, one per row of logits): an
+    out-of-range label is otherwise an IndexError on the CPU and a device-side assert on CUDA.
+    """
+    labels = check_class_labels(logits, labels)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 

@@ -19,6 +19,8 @@ def _to_additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def _allowed_from_user_mask(mask: torch.Tensor, batch_size: int, key_length: int) -> torch.Tensor:
     """(batch, key) / (batch, query, key) / (batch, 1|heads, query, key) 0-1 mask -> bool (batch, 1|h, q|1, key)."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(Errors.E036.format(type_name=type(mask).__name__, expected=(batch_size, key_length)))
     if mask.dim() == 2 and mask.shape == (batch_size, key_length):
         return mask.bool()[:, None, None, :]
     if mask.dim() == 3 and mask.shape[0] == batch_size and mask.shape[-1] == key_length:
@@ -37,6 +39,7 @@ def self_attention_mask(
     causal: bool,
     dtype: torch.dtype,
     device: torch.device,
+    drop_full_mask: bool = True,
 ) -> Optional[torch.Tensor]:
     """Build the additive self-attention mask, or None when every position may attend everywhere.
 
@@ -46,6 +49,8 @@ def self_attention_mask(
         batch_size (int), query_length (int), past_length (int): Shapes of this step.
         causal (bool): Decoder mode: query i sees keys up to past_length + i.
         dtype, device: Of the attention scores.
+        drop_full_mask (bool): Return None when the mask allows everything, so SDPA can use its
+            unmasked kernel. Finding that out reads the mask (a device sync); False skips it.
 
     Returns:
         Optional[Tensor]: (batch, 1, query|1, key) additive mask, or None.
@@ -53,8 +58,8 @@ def self_attention_mask(
     key_length = past_length + query_length
     allowed = None
     if attention_mask is not None:
-        allowed = _allowed_from_user_mask(attention_mask.to(device), batch_size, key_length)
-        if allowed.all():
+        allowed = _allowed_from_user_mask(attention_mask, batch_size, key_length).to(device)
+        if drop_full_mask and allowed.all():
             allowed = None  # no padding: let SDPA use its unmasked kernel
     if causal and query_length > 1:
         keys = torch.arange(key_length, device=device)
@@ -67,12 +72,18 @@ def self_attention_mask(
 
 
 def cross_attention_mask(
-    encoder_attention_mask: Optional[torch.Tensor], *, batch_size: int, key_length: int, dtype: torch.dtype, device: torch.device
+    encoder_attention_mask: Optional[torch.Tensor],
+    *,
+    batch_size: int,
+    key_length: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    drop_full_mask: bool = True,
 ) -> Optional[torch.Tensor]:
     """Additive mask over the encoder's positions: (batch, 1, 1|query, enc_len) or None."""
     if encoder_attention_mask is None:
         return None
-    allowed = _allowed_from_user_mask(encoder_attention_mask.to(device), batch_size, key_length)
-    if allowed.all():
+    allowed = _allowed_from_user_mask(encoder_attention_mask, batch_size, key_length).to(device)
+    if drop_full_mask and allowed.all():
         return None
     return _to_additive(allowed, dtype)

@@ -7,6 +7,7 @@ from typing import Any, Optional, Type, TypeVar, Union
 import torch
 from torch import nn
 
+from ..errors import Errors
 from .config import BertConfig
 
 ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
@@ -23,11 +24,16 @@ class BertPreTrainedModel(nn.Module):
 
     config_class = BertConfig
     base_model_prefix = "bert"
+    #: Check input values in `forward` (ids in range; and read the attention mask to skip it when
+    #: it has no padding). These checks read tensors, which waits for the device (a sync per
+    #: call on GPU). Callers whose inputs are valid by construction set it to False; shape and
+    #: dtype checks always run. Setting it on a model sets it on every BERT model inside it.
+    _validate_inputs: bool = True
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         if not isinstance(config, BertConfig):
-            raise TypeError(f"config must be a spacy_bert.BertConfig, got {type(config).__name__}")
+            raise TypeError(Errors.E020.format(type_name=type(config).__name__))
         self.config = config
 
     # -- initialisation -------------------------------------------------------
@@ -74,6 +80,18 @@ class BertPreTrainedModel(nn.Module):
             output.weight = self.get_input_embeddings().weight
 
     # -- conveniences ---------------------------------------------------------
+    @property
+    def validate_inputs(self) -> bool:
+        """Whether `forward` checks input values (see `_validate_inputs`). Default True."""
+        return self._validate_inputs
+
+    @validate_inputs.setter
+    def validate_inputs(self, value: bool) -> None:
+        # A head class (e.g. BertForTokenClassification) runs its inner `self.bert`: set both.
+        for module in self.modules():
+            if isinstance(module, BertPreTrainedModel):
+                module.__dict__["_validate_inputs"] = bool(value)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from .bert import BertModel
 from .config import BertConfig
 from .heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
@@ -57,10 +57,12 @@ class BertForPreTraining(BertPreTrainedModel):
         )
         prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
         losses = []
+        # Labels move to the logits' device (as in Hugging Face): a CPU batch of labels may
+        # meet a model on the GPU.
         if labels is not None:
-            losses.append(cross_entropy(prediction_logits, labels))
+            losses.append(cross_entropy(prediction_logits, labels.to(prediction_logits.device)))
         if next_sentence_label is not None:
-            losses.append(cross_entropy(seq_relationship_logits, next_sentence_label))
+            losses.append(cross_entropy(seq_relationship_logits, next_sentence_label.to(seq_relationship_logits.device)))
         return (
             BertForPreTrainingOutput(
                 loss=sum(losses) if losses else None,
@@ -78,7 +80,7 @@ class BertForMaskedLM(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         if config.is_decoder:
-            warnings.warn("BertForMaskedLM expects is_decoder=False: a causal mask hides the right context.")
+            warnings.warn(Warnings.W400)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
@@ -115,7 +117,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         logits = self.cls(out.last_hidden_state)
         return (
             MaskedLMOutput(
-                loss=None if labels is None else cross_entropy(logits, labels),
+                loss=None if labels is None else cross_entropy(logits, labels.to(logits.device)),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,
@@ -155,7 +157,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         logits = self.cls(out.pooler_output)
         return (
             NextSentencePredictorOutput(
-                loss=None if labels is None else cross_entropy(logits, labels),
+                loss=None if labels is None else cross_entropy(logits, labels.to(logits.device)),
                 logits=logits,
                 hidden_states=out.hidden_states,
                 attentions=out.attentions,

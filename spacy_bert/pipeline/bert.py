@@ -22,17 +22,17 @@ from spacy.vocab import Vocab
 import numpy as np
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from ..checkpoint import load_pretrained, save_pretrained
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
 from ..layers.listener import BertListener, BertOutputListener
+from ..layers.merge import to_host
+from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.shared_gradient import SharedGradient
 from ..layers.token_vectors import token_vectors
-from ..modeling import BertModel
-from ..tokenization import BertTokenizer
 from .doc_data import BertDocData, install_extension
-from .settings import validate_encoder_settings
+from .contracts import names_component_on_missing_checkpoint
+from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -42,6 +42,9 @@ grad_scaler_config = {}
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_BERT_MODEL)["model"]
 SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
+MODEL_DIR = "model"
+#: Key of the saved cfg file (not of `self.cfg`) listing the weight folders written beside it.
+WEIGHTS_KEY = "weights_files"
 
 
 @Language.factory(
@@ -50,9 +53,9 @@ SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "pooling": "mean",
         "store_piece_states": None,
     },
@@ -102,6 +105,8 @@ def make_bert(
 class Bert(TrainablePipe):
     """A shared BERT encoder; listeners downstream receive its token vectors and gradients."""
 
+    factory_name = "bert"
+
     def __init__(
         self,
         vocab: Vocab,
@@ -109,9 +114,9 @@ class Bert(TrainablePipe):
         name: str = "bert",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         pooling: str = "mean",
         store_piece_states: Optional[bool] = None,
     ) -> None:
@@ -137,6 +142,7 @@ class Bert(TrainablePipe):
             "store_piece_states": store_piece_states,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
+        self.model.attrs["component"] = name  # named in the encoder's warnings
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
 
@@ -221,27 +227,29 @@ class Bert(TrainablePipe):
         }
 
     # -- running ------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def predict(self, docs: Iterable[Doc]) -> List[BertDocOutput]:
         """Encode a batch of Docs without changing them."""
         docs = list(docs)
         if not docs:
             return []
+        self._require_checkpoint()
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
         """Set `doc.tensor` (n_tokens, hidden) and `doc._.bert`; numpy arrays only."""
-        to_numpy = self.model.ops.to_numpy
-        store = self.keeps_piece_states
-        for doc, out in zip(docs, outputs):
-            doc.tensor = to_numpy(out.token_vectors)
+        # One device-to-host copy per field for the whole batch, not several per Doc.
+        host = to_host(self.model.ops, outputs, with_pieces=self.keeps_piece_states)
+        for doc, out, (tokens, pieces, pooled) in zip(docs, outputs, host):
+            doc.tensor = tokens
             doc._.bert = BertDocData(
                 # int32: half the bytes of int64 in every Doc (vocabularies and texts fit).
                 piece_ids=np.asarray(out.piece_ids, dtype=np.int32),
                 piece_offsets=np.asarray(out.piece_offsets, dtype=np.int32),
                 lengths=out.alignment.lengths,
                 piece_indices=out.alignment.piece_indices,
-                last_hidden_state=to_numpy(out.last_hidden_state) if store else None,
-                pooler_output=to_numpy(out.pooler_output),
+                last_hidden_state=pieces,
+                pooler_output=pooled,
                 n_windows=out.n_windows,
             )
 
@@ -312,6 +320,7 @@ class Bert(TrainablePipe):
         """The encoder has no loss of its own: gradients come from the listeners."""
         return None
 
+    @names_component_on_missing_checkpoint
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width.
 
@@ -321,6 +330,7 @@ class Bert(TrainablePipe):
         readers = self.piece_state_readers
         if self.cfg["store_piece_states"] is False and readers:
             raise ValueError(Errors.E390.format(name=self.name, components=", ".join(map(repr, readers))))
+        self._require_checkpoint()
         if nlp is not None:
             self.frozen_components = set(nlp.config.get("training", {}).get("frozen_components", []) or [])
         ensure_loaded(self.model)
@@ -328,44 +338,82 @@ class Bert(TrainablePipe):
             self._set_listener_width(listener)
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)] if get_examples else None)
 
+    def _require_checkpoint(self) -> None:
+        """E400 naming this component and its config block when there are no weights and no
+        checkpoint to read them from (the encoder's own E353 could only name the layer). Not
+        checked at construction: `spacy.load` and `add_pipe` + `from_bytes` build the component
+        without a checkpoint and then give it its weights."""
+        if not get_shim(self.model).loaded and not self.model.attrs.get("checkpoint"):
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
+
     def add_label(self, label: str) -> int:
-        raise NotImplementedError("The bert component has no labels.")
+        raise NotImplementedError(Errors.E408.format(label=label))
 
     # -- serialisation --------------------------------------------------------------
+    def _read_before_saving(self) -> None:
+        """Read the checkpoint before writing: a saved component carries its weights, never
+        only the path of the checkpoint they would come from (E383)."""
+        if get_shim(self.model).loaded or not self.cfg["checkpoint"]:
+            return
+        try:
+            ensure_loaded(self.model)
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
+        for listener in self.listeners:
+            self._set_listener_width(listener)
+
     def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write `cfg` and, once the weights are read, a Hugging Face directory `model/`
-        (config.json, model.safetensors, tokenizer files): loading never needs the checkpoint."""
+        """Write `cfg` and a Hugging Face directory `model/` (config.json, model.safetensors in
+        the encoder's dtype, tokenizer files), reading the checkpoint first if it was not yet:
+        loading never needs the checkpoint."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        shim = get_shim(self.model)
-        if shim.loaded and "model" not in exclude:
-            save_pretrained(shim.bert, path / "model", tokenizer=shim.tokenizer)
+        written: List[str] = []
+        if "model" not in exclude:
+            self._read_before_saving()
+            shim = get_shim(self.model)
+            if shim.loaded:
+                shim.to_disk(path / MODEL_DIR)
+                written.append(MODEL_DIR)
+        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written})
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
+        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384)."""
         path = ensure_path(path)
-        self.cfg.update(srsly.read_json(path / "cfg"))
+        saved = dict(srsly.read_json(path / "cfg"))
+        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
+        self.cfg.update(saved)
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        model_dir = path / "model"
-        if model_dir.is_dir() and "model" not in exclude:
-            bert = load_pretrained(BertModel, model_dir)
-            get_shim(self.model).set_model(bert, BertTokenizer.from_pretrained(model_dir))
-            ensure_loaded(self.model)
-            for listener in self.listeners:
-                self._set_listener_width(listener)
+        if "model" in exclude:
+            return self
+        model_dir = path / MODEL_DIR
+        if model_dir.is_dir():
+            get_shim(self.model).from_disk(model_dir)
+            self._after_restore()
+        elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
+            raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
         return self
 
+    def _after_restore(self) -> None:
+        ensure_loaded(self.model)
+        for listener in self.listeners:
+            self._set_listener_width(listener)
+
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """msgpack of cfg and the encoder's bytes (reading the checkpoint first if needed)."""
+        self._read_before_saving()
         return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_shim(self.model).to_bytes()})
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
-        msg = srsly.msgpack_loads(bytes_data)
+        """Restore from `to_bytes`: a payload that is not one is E389, one without weights for a
+        component configured with a checkpoint is E385 (it never falls back to the checkpoint)."""
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
         self.cfg.update(msg["cfg"])
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         shim = get_shim(self.model)
-        shim.from_bytes(msg["model"])
+        shim.from_bytes(msg["model"], name=self.name)
         if shim.loaded:
-            ensure_loaded(self.model)
-            for listener in self.listeners:
-                self._set_listener_width(listener)
+            self._after_restore()
+        elif self.cfg["checkpoint"]:
+            raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
         return self

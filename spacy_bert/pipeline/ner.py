@@ -7,6 +7,11 @@ each spaCy token (`token_tags.py`). A fine-tuned Hugging Face token-classificati
 (`architectures: ["BertForTokenClassification"]`, IOB2 `id2label`) predicts at once; an
 encoder-only checkpoint gets a fresh head at `initialize()` from the training labels. Long
 texts are windows (the encoder's), so entities after piece 512 are found.
+
+Entities set earlier in the pipeline (an `entity_ruler` before `bert_ner`) are kept, as spaCy's
+`ner` keeps them: a predicted entity that overlaps one of them is left out of `doc.ents` but
+stays in `doc.spans[spans_key]`, which always holds every prediction (nothing is lost
+silently). `overwrite_ents = true` replaces `doc.ents` with the predictions instead.
 """
 import warnings
 from itertools import islice
@@ -24,6 +29,7 @@ from ..layers.encoder import token_offsets
 from ..layers.heads import PieceLogits
 from ..modeling import BertConfig, BertForTokenClassification
 from .probabilities import softmax
+from .settings import DEFAULT_SETTINGS
 from .task import BertTaskPipe
 from .token_tags import (
     AGGREGATION_STRATEGIES,
@@ -56,11 +62,12 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "aggregation_strategy": "first",
         "spans_key": "bert_ner",
+        "overwrite_ents": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -75,6 +82,7 @@ def make_bert_ner(
     max_batch_items: int,
     aggregation_strategy: str,
     spans_key: str,
+    overwrite_ents: bool,
     scorer: Optional[Callable],
 ) -> "BertNER":
     """Create a `bert_ner` component.
@@ -84,7 +92,11 @@ def make_bert_ner(
         Unused when the model listens to a shared `bert` component.
     window, stride, max_batch_items (int): The own encoder's windows and batches (see `bert`).
     aggregation_strategy (str): How a token's pieces give its label: "first", "average", "max".
-    spans_key (str): `doc.spans` key of the predicted entities (with `attrs["scores"]`).
+    spans_key (str): `doc.spans` key of the predicted entities (with `attrs["scores"]`); it
+        holds every prediction, also those left out of `doc.ents`.
+    overwrite_ents (bool): Replace entities already in `doc.ents` (e.g. from an `entity_ruler`
+        earlier in the pipeline). Default false: keep them, and leave predictions that overlap
+        them out of `doc.ents` (spaCy's `entity_ruler` setting of the same name).
     scorer (Optional[Callable]): Defaults to spaCy's entity scorer (ents_p/r/f, ents_per_type).
     """
     return BertNER(
@@ -97,6 +109,7 @@ def make_bert_ner(
         max_batch_items=max_batch_items,
         aggregation_strategy=aggregation_strategy,
         spans_key=spans_key,
+        overwrite_ents=overwrite_ents,
         scorer=scorer,
     )
 
@@ -105,6 +118,7 @@ class BertNER(BertTaskPipe):
     """Named entities from a BERT token-classification head."""
 
     hf_class = BertForTokenClassification
+    factory_name = "bert_ner"
 
     def __init__(
         self,
@@ -113,11 +127,12 @@ class BertNER(BertTaskPipe):
         name: str = "bert_ner",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         aggregation_strategy: str = "first",
         spans_key: str = "bert_ner",
+        overwrite_ents: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         if aggregation_strategy not in AGGREGATION_STRATEGIES:
@@ -132,6 +147,7 @@ class BertNER(BertTaskPipe):
             max_batch_items=max_batch_items,
             aggregation_strategy=aggregation_strategy,
             spans_key=spans_key,
+            overwrite_ents=bool(overwrite_ents),
         )
         self.scorer = scorer
 
@@ -148,7 +164,7 @@ class BertNER(BertTaskPipe):
     def add_label(self, label: str) -> int:
         """Add an entity type (two head rows, "B-" and "I-"); returns 1 if added, 0 if known."""
         if not isinstance(label, str):
-            raise ValueError(f"Labels must be strings, got {label!r}.")
+            raise ValueError(Errors.E405.format(name=self.name, value=label, type_name=type(label).__name__))
         if label in self.labels:
             return 0
         rows = self.cfg["labels"] or [OUTSIDE]
@@ -165,6 +181,13 @@ class BertNER(BertTaskPipe):
         return rows
 
     # -- running -------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        super()._check_ready()
+        if not self.labels:
+            # A head with the single row "O" (e.g. saved after an initialize without labels by
+            # an older version) would predict no entity at all, silently.
+            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
+
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
         """Entities of each Doc as (start token, end token, label, score); Docs are not changed."""
         docs = list(docs)
@@ -183,11 +206,16 @@ class BertNER(BertTaskPipe):
         return results
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Sequence[List[Tuple[int, int, str, float]]]) -> None:
-        """Set `doc.ents` (other tokens outside) and `doc.spans[spans_key]` with `attrs["scores"]`."""
+        """Set `doc.ents` (other tokens outside) and `doc.spans[spans_key]` with `attrs["scores"]`.
+
+        Without `overwrite_ents`, entities already on the Doc stay, and predictions that overlap
+        them are left out of `doc.ents` (they remain in `doc.spans[spans_key]`).
+        """
         key = self.cfg["spans_key"]
+        overwrite = self.cfg.get("overwrite_ents", False)
         for doc, entities in zip(docs, predictions):
             spans = [Span(doc, start, end, label=label) for start, end, label, _ in entities]
-            doc.set_ents(spans, default="outside")
+            doc.set_ents(spans if overwrite else keep_preset_entities(doc, spans), default="outside")
             group = SpanGroup(doc, name=key, spans=spans)
             group.attrs["scores"] = [score for *_, score in entities]
             doc.spans[key] = group
@@ -261,6 +289,9 @@ class BertNER(BertTaskPipe):
         new = [label for label in labels if label not in self.labels]
         if had_head and new:
             warnings.warn(Warnings.W302.format(name=self.name, labels=new))
+        if not set(labels) | set(self.labels):
+            # A head with only "O" would predict no entity, with no sign that anything is wrong.
+            raise ValueError(Errors.E404.format(name=self.name, factory=self.factory_name, what="entities (doc.ents)", head=self.hf_class.__name__))
         if not had_head:
             self.cfg["labels"] = tag_rows(sorted(set(labels) | set(self.labels)))
         else:
@@ -268,3 +299,15 @@ class BertNER(BertTaskPipe):
                 self.add_label(label)
         self._resize_classifier()
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)])
+
+
+def keep_preset_entities(doc: Doc, predicted: Sequence[Span]) -> List[Span]:
+    """The entities already on `doc` plus the predicted ones that overlap none of them.
+
+    Preset spans keep their label, `kb_id` and `id` (an `entity_ruler` pattern's id).
+    """
+    preset = list(doc.ents)
+    taken = np.zeros(len(doc) + 1, dtype=bool)
+    for span in preset:
+        taken[span.start : span.end] = True
+    return preset + [span for span in predicted if not taken[span.start : span.end].any()]

@@ -4,43 +4,51 @@ A task component's model is `encoder -> classifier` (`layers/heads.py`; the enco
 `[model.tok2vec]` in the config, spaCy's name). The encoder is its own
 BERT (`spacy-bert.BertEncoder.v1`, configured by the component's `checkpoint`, `window`,
 `stride`, `max_batch_items`) or a `spacy-bert.BertOutputListener.v1` on a shared `bert`
-component. The classifier holds the Hugging Face `classifier.weight`/`classifier.bias`.
+component. Which Hugging Face weights form the classifier is `layers/hf_heads.HEAD_PARAMS`
+(`classifier.weight`/`classifier.bias` -> the thinc head's `W`/`b`); every torch conversion
+lives there, so this module handles numpy arrays and thinc layers only.
 
 This class owns:
-- lazy loading: the checkpoint is read at `initialize()` or on first use. If it is a
-  fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
+- lazy loading: the checkpoint is read at `initialize()` or on first use, also when
+  `component.model` is called directly (the model calls back into the component first). If it
+  is a fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
   config.json), the head and its labels (`id2label`) are loaded too, and the component
   predicts without training;
-- conversion to a Hugging Face model (`to_hf_model`), used by export and by `to_disk`, so a
-  saved component's `model/` folder is itself a checkpoint that `transformers` loads;
-- serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle.
+- conversion to a Hugging Face model (`to_hf_model`), used by export; `to_disk` writes the same
+  form, so a saved component's `model/` folder is itself a checkpoint that `transformers` loads;
+- serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle. Saving reads
+  the checkpoint first; loading never reads it: a missing `model/` folder or head file, a
+  payload without weights, or cfg labels that disagree with the head are coded errors.
 """
+import weakref
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import srsly
-import torch
-from safetensors.numpy import load as load_numpy_bytes
-from safetensors.numpy import save as save_numpy_bytes
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
 from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-from ..checkpoint import load_pretrained, resolve_checkpoint_dir, save_pretrained
-from ..checkpoint.files import read_config_dict
+from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
-from ..layers.heads import linear_head_like, resized_linear_head
+from ..layers.heads import LOAD_HOOK, linear_head_like, resized_linear_head
+from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_task_weights, write_task_weights
 from ..layers.listener import BertListener
-from ..modeling import BertConfig, BertModel, BertPreTrainedModel
-from ..tokenization import BertTokenizer
+from ..layers.payload import read_head_file, read_payload, safetensors_arrays, safetensors_bytes
+from ..modeling import BertConfig, BertPreTrainedModel
+from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
 
 ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
 HEAD_FILE = "classifier.safetensors"
+MODEL_DIR = "model"
+#: Key of the saved cfg file (not of `self.cfg`) listing the weight files written beside it, so
+#: a deleted one is named at load instead of silently leaving the component untrained.
+WEIGHTS_KEY = "weights_files"
 
 
 class BertTaskPipe(TrainablePipe):
@@ -51,6 +59,7 @@ class BertTaskPipe(TrainablePipe):
     """
 
     hf_class: Type[BertPreTrainedModel]
+    factory_name: str  # the factory users add (error messages name it and the config block)
 
     def __init__(
         self,
@@ -77,6 +86,20 @@ class BertTaskPipe(TrainablePipe):
             **cfg,
         }
         self._sync_encoder_attrs()
+        self._own_lazy_load()
+
+    def _own_lazy_load(self) -> None:
+        """Make `self.model` call back into this component before its first use, so that
+        `component.model.predict(docs)` reads the fine-tuned head too (not only the encoder).
+        A weak reference: the model must not keep the component alive (or be copied with it)."""
+        ref = weakref.ref(self)
+
+        def load() -> None:
+            pipe = ref()
+            if pipe is not None:
+                pipe._ensure_loaded()
+
+        self.model.attrs[LOAD_HOOK] = load
 
     # -- the parts of the model --------------------------------------------------------
     @property
@@ -96,6 +119,7 @@ class BertTaskPipe(TrainablePipe):
         """Write the component's encoder settings into its own encoder."""
         if self.owns_encoder:
             self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
+            self.encoder.attrs["component"] = self.name  # named in the encoder's warnings
 
     def _read_encoder_attrs(self) -> None:
         """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`
@@ -109,6 +133,7 @@ class BertTaskPipe(TrainablePipe):
         return list(self.cfg["labels"])
 
     # -- loading ----------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
     def _ensure_loaded(self) -> None:
         """Read the checkpoint once (own encoder only): the encoder and, from a fine-tuned
         checkpoint of `hf_class`, the head and its labels."""
@@ -119,17 +144,11 @@ class BertTaskPipe(TrainablePipe):
             return
         checkpoint = self.cfg["checkpoint"]
         if not checkpoint:
-            raise ValueError(Errors.E353.format(name=self.name))
+            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
         directory = resolve_checkpoint_dir(checkpoint)
-        architectures = read_config_dict(directory).get("architectures") or []
-        tokenizer = BertTokenizer.from_pretrained(directory)
-        if self.hf_class.__name__ in architectures:
-            model = load_pretrained(self.hf_class, directory)
-            rows = self._rows_from_checkpoint(model.config, directory)
-            self._install(shim, model, tokenizer, rows)
-        else:
-            shim.set_model(load_pretrained(BertModel, directory), tokenizer)
-            ensure_loaded(self.encoder)
+        weights = read_task_weights(self.hf_class, directory, keep_dtype=False)
+        rows = None if weights.head is None else self._rows_from_checkpoint(weights.config, directory)
+        self._install(shim, weights, rows)
         self._after_load()
 
     def _rows_from_checkpoint(self, config: BertConfig, directory: Path) -> List[str]:
@@ -139,30 +158,36 @@ class BertTaskPipe(TrainablePipe):
     def _after_load(self) -> None:
         """Hook for subclasses, called once the encoder (and maybe the head) is loaded."""
 
-    def _install(self, shim: BertShim, model: BertPreTrainedModel, tokenizer: BertTokenizer, rows: Sequence[str]) -> None:
-        """Put a Hugging Face `hf_class` model's encoder into the shim and its head into the classifier."""
-        bert = model.bert
-        if getattr(bert, "pooler", None) is None:
-            # Token classification has no pooler; our encoder always computes one, so give
-            # it a fresh one (it does not influence the token logits).
-            full = BertModel(bert.config)
-            full.load_state_dict(bert.state_dict(), strict=False)
-            bert = full
-        shim.set_model(bert, tokenizer)
+    def _install(self, shim: BertShim, weights: TaskWeights, rows: Optional[Sequence[str]], source: str = "") -> None:
+        """Put the encoder of `weights` into the shim and, if it has one, its head into the
+        classifier, for the head rows `rows`."""
+        shim.set_model(weights.encoder, weights.tokenizer)
         ensure_loaded(self.encoder)
-        self.set_head(model.classifier.weight.detach().cpu().float().numpy(), model.classifier.bias.detach().cpu().float().numpy(), rows)
-        self.classifier.attrs["initializer_range"] = model.config.initializer_range
+        if weights.head is not None:
+            self.set_head(weights.head, rows, source=source)
+            self.classifier.attrs["initializer_range"] = weights.config.initializer_range
 
-    def set_head(self, W: np.ndarray, b: np.ndarray, rows: Sequence[str]) -> None:
-        """Install classifier weights (W (n_rows, hidden), b (n_rows,)) for the rows `rows`."""
-        head = self.classifier
-        if head.has_param("W") or head.maybe_get_dim("nI") not in (None, W.shape[1]):
-            self._swap_classifier(linear_head_like(head, W, b))
+    def set_head(self, head: Mapping[str, np.ndarray], rows: Sequence[str], source: str = "") -> None:
+        """Install classifier weights for the rows `rows`.
+
+        head (Mapping[str, np.ndarray]): {"W": (n_rows, hidden), "b": (n_rows,)}, the
+            spaCy-side names of `HEAD_PARAMS[hf_class]`.
+        rows (Sequence[str]): the head's row names; their count must match W and b (E388).
+        source (str): where the weights come from, for the error message.
+        """
+        W, b = head["W"], head["b"]
+        if not (W.ndim == 2 and b.shape == (W.shape[0],) and len(rows) == W.shape[0]):
+            raise ValueError(
+                Errors.E388.format(name=self.name, n_labels=len(rows), labels=list(rows), n_rows=W.shape[0] if W.ndim else W.shape, source=source)
+            )
+        classifier = self.classifier
+        if classifier.has_param("W") or classifier.maybe_get_dim("nI") not in (None, W.shape[1]):
+            self._swap_classifier(linear_head_like(classifier, W, b))
         else:
-            head.set_dim("nO", len(rows), force=True)
-            head.set_dim("nI", W.shape[1], force=True)
-            head.set_param("W", head.ops.asarray2f(W))
-            head.set_param("b", head.ops.asarray1f(b))
+            classifier.set_dim("nO", len(rows), force=True)
+            classifier.set_dim("nI", W.shape[1], force=True)
+            classifier.set_param("W", classifier.ops.asarray2f(W))
+            classifier.set_param("b", classifier.ops.asarray1f(b))
         self.model.set_dim("nO", len(rows), force=True)
         self.cfg["labels"] = list(rows)
 
@@ -228,6 +253,15 @@ class BertTaskPipe(TrainablePipe):
         rows = self.head_rows
         return {"id2label": dict(enumerate(rows)), "label2id": {r: i for i, r in enumerate(rows)}}
 
+    def head_weights(self) -> Optional[Dict[str, np.ndarray]]:
+        """The classifier as numpy arrays by spaCy-side name ({"W", "b"}), or None before it
+        has weights."""
+        classifier = self.classifier
+        if not classifier.has_param("W"):
+            return None
+        names = head_params(self.hf_class).values()
+        return {name: classifier.ops.to_numpy(classifier.get_param(name)) for name in names}
+
     def to_hf_model(self, shim: Optional[BertShim] = None) -> BertPreTrainedModel:
         """This component as a Hugging Face `hf_class` model (encoder + classifier, CPU, fp32).
 
@@ -235,90 +269,98 @@ class BertTaskPipe(TrainablePipe):
             component listens); default: the component's own.
         """
         shim = shim if shim is not None else self._encoder_shim()
-        head = self.classifier
-        if not head.has_param("W") or not self.head_rows:
+        head = self.head_weights()
+        if head is None or not self.head_rows:
             raise ValueError(Errors.E363.format(name=self.name, reason="it has no trained head yet (call nlp.initialize() and train it)."))
-        config = BertConfig.from_dict(shim.bert.config.to_dict(), **self.hf_config_overrides())
-        model = self.hf_class(config)
-        encoder_state = {k: v.detach().cpu().float() for k, v in shim.bert.state_dict().items()}
-        missing, unexpected = model.bert.load_state_dict(encoder_state, strict=False)
-        # Token classification has no pooler: the only keys allowed to differ.
-        assert not missing and all(k.startswith("pooler.") for k in unexpected), (missing, unexpected)
-        with torch.no_grad():
-            model.classifier.weight.copy_(torch.from_numpy(head.ops.to_numpy(head.get_param("W"))))
-            model.classifier.bias.copy_(torch.from_numpy(head.ops.to_numpy(head.get_param("b"))))
-        return model.eval()
+        return build_hf_model(self.hf_class, shim.bert, head, self.hf_config_overrides())
 
     # -- serialisation -----------------------------------------------------------------
-    def _head_bytes(self) -> Optional[bytes]:
-        head = self.classifier
-        if not head.has_param("W"):
-            return None
-        return save_numpy_bytes({name: head.ops.to_numpy(head.get_param(name)) for name in ("W", "b")})
-
-    def _head_from_bytes(self, data: Optional[bytes]) -> None:
-        if data is not None:
-            tensors = load_numpy_bytes(data)
-            self.set_head(tensors["W"], tensors["b"], self.cfg["labels"])
+    def _read_before_saving(self) -> None:
+        """Read the checkpoint before writing (own encoder): a saved component must carry its
+        weights, never only the path of the checkpoint they would come from (E383)."""
+        if not self.owns_encoder or get_shim(self.encoder).loaded or not self.cfg["checkpoint"]:
+            return
+        try:
+            self._ensure_loaded()
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
         """Write `cfg` and the weights. With an own encoder, `model/` is a Hugging Face
-        checkpoint of `hf_class` (config.json with id2label, model.safetensors, tokenizer);
-        a listening component writes its classifier only (`classifier.safetensors`)."""
+        checkpoint of `hf_class` (config.json with id2label, model.safetensors, tokenizer; the
+        encoder in its own dtype); a listening component writes its classifier only
+        (`classifier.safetensors`). The checkpoint is read first if it was not yet."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._read_encoder_attrs()
-        srsly.write_json(path / "cfg", self.cfg)
-        if "model" in exclude:
-            return
-        if self.owns_encoder:
-            shim = get_shim(self.encoder)
-            if shim.loaded and self.classifier.has_param("W"):
-                save_pretrained(self.to_hf_model(shim), path / "model", tokenizer=shim.tokenizer)
-            elif shim.loaded:
-                save_pretrained(shim.bert, path / "model", tokenizer=shim.tokenizer)
-        else:
-            data = self._head_bytes()
-            if data is not None:
-                (path / HEAD_FILE).write_bytes(data)
+        written: List[str] = []
+        if "model" not in exclude:
+            self._read_before_saving()
+            head = self.head_weights()
+            if self.owns_encoder:
+                shim = get_shim(self.encoder)
+                if shim.loaded:
+                    overrides = self.hf_config_overrides() if head is not None else None
+                    write_task_weights(self.hf_class, path / MODEL_DIR, shim.bert, shim.tokenizer, head, overrides)
+                    written.append(MODEL_DIR)
+            elif head is not None:
+                (path / HEAD_FILE).write_bytes(safetensors_bytes(head))
+                written.append(HEAD_FILE)
+        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written})
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertTaskPipe":
+        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384, E386)."""
         path = ensure_path(path)
-        self.cfg.update(srsly.read_json(path / "cfg"))
+        saved = dict(srsly.read_json(path / "cfg"))
+        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
+        self.cfg.update(saved)
         self._sync_encoder_attrs()
         if "model" in exclude:
             return self
-        model_dir = path / "model"
-        if self.owns_encoder and model_dir.is_dir():
-            tokenizer = BertTokenizer.from_pretrained(model_dir)
-            architectures = read_config_dict(model_dir).get("architectures") or []
-            if self.hf_class.__name__ in architectures:
-                model = load_pretrained(self.hf_class, model_dir)
-                self._install(get_shim(self.encoder), model, tokenizer, self.cfg["labels"])
-            else:
-                get_shim(self.encoder).set_model(load_pretrained(BertModel, model_dir), tokenizer)
-                ensure_loaded(self.encoder)
-        elif (path / HEAD_FILE).is_file():
-            self._head_from_bytes((path / HEAD_FILE).read_bytes())
+        model_dir = path / MODEL_DIR
+        if self.owns_encoder:
+            if model_dir.is_dir():
+                weights = read_task_weights(self.hf_class, model_dir, keep_dtype=True)
+                self._install(get_shim(self.encoder), weights, self.cfg["labels"], source=f" in {model_dir}")
+            elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
+                raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
+        else:
+            head_file = path / HEAD_FILE
+            if head_file.is_file():
+                head = read_head_file(head_file, self.name, head_params(self.hf_class).values())
+                self.set_head(head, self.cfg["labels"], source=f" in {head_file}")
+            elif written and HEAD_FILE in written:
+                raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))
         self._after_load()
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """msgpack of cfg, the head (safetensors bytes) and the own encoder (the shim's bytes);
+        the checkpoint is read first if it was not yet. Never pickle."""
         self._read_encoder_attrs()
-        msg: Dict[str, Any] = {"cfg": self.cfg, "head": self._head_bytes()}
+        self._read_before_saving()
+        head = self.head_weights()
+        msg: Dict[str, Any] = {"cfg": self.cfg, "head": None if head is None else safetensors_bytes(head)}
         if self.owns_encoder:
             msg["encoder"] = get_shim(self.encoder).to_bytes()
         return srsly.msgpack_dumps(msg)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertTaskPipe":
-        msg = srsly.msgpack_loads(bytes_data)
+        """Restore from `to_bytes`; a payload that is not one (random bytes, other objects) is
+        E389 before anything is loaded; an own encoder without weights is E385."""
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, "head": (bytes, type(None))}, optional={"encoder": bytes})
         self.cfg.update(msg["cfg"])
         self._sync_encoder_attrs()
-        if self.owns_encoder and msg.get("encoder") is not None:
+        if self.owns_encoder:
             shim = get_shim(self.encoder)
-            shim.from_bytes(msg["encoder"])
+            if msg.get("encoder") is not None:
+                shim.from_bytes(msg["encoder"], name=self.name)
             if shim.loaded:
                 ensure_loaded(self.encoder)
-        self._head_from_bytes(msg.get("head"))
+            elif self.cfg["checkpoint"]:
+                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+        if msg["head"] is not None:
+            head = safetensors_arrays(msg["head"], self.name, head_params(self.hf_class).values())
+            self.set_head(head, self.cfg["labels"], source=" in the serialized head")
         self._after_load()
         return self

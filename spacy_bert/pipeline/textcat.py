@@ -9,6 +9,12 @@ Hugging Face's: pooled `[CLS]` -> dropout -> linear. A text longer than the mode
 windows and classified from the mean of its windows' pooled outputs, which equals the mean of
 the windows' logits (the classifier is affine): every window counts, weighted equally, and a
 text that fits one window gets exactly what `transformers` computes.
+
+Gold categories are validated as spaCy's `textcat` and `textcat_multilabel` do, in
+`initialize` and `get_loss` (so in `update` before any weight changes): with exclusive classes each value is 0 or 1 and at most one is 1
+(E401, E402; an example with no positive label is allowed and ignored in the loss, as in
+spaCy); with independent labels each value is in [0, 1] (E403; soft targets are allowed, which
+binary cross-entropy supports).
 """
 import warnings
 from itertools import islice
@@ -27,6 +33,7 @@ from thinc.types import Floats2d
 from ..errors import Errors, Warnings
 from ..modeling import BertConfig, BertForSequenceClassification
 from .probabilities import sigmoid, softmax
+from .settings import DEFAULT_SETTINGS
 from .task import BertTaskPipe
 
 DEFAULT_TEXTCAT_MODEL = """
@@ -65,9 +72,9 @@ def make_textcat_scorer() -> Callable:
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "window": 512,
-        "stride": 128,
-        "max_batch_items": 2048,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "multi_label": False,
         "threshold": 0.5,
         "scorer": {"@scorers": "spacy-bert.textcat_scorer.v1"},
@@ -124,6 +131,7 @@ class BertTextCategorizer(BertTaskPipe):
     """Text categories from a BERT sequence-classification head."""
 
     hf_class = BertForSequenceClassification
+    factory_name = "bert_textcat"
 
     def __init__(
         self,
@@ -132,9 +140,9 @@ class BertTextCategorizer(BertTaskPipe):
         name: str = "bert_textcat",
         *,
         checkpoint: Optional[str] = None,
-        window: int = 512,
-        stride: int = 128,
-        max_batch_items: int = 2048,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         multi_label: bool = False,
         threshold: float = 0.5,
         scorer: Optional[Callable] = None,
@@ -165,7 +173,7 @@ class BertTextCategorizer(BertTaskPipe):
 
     def add_label(self, label: str) -> int:
         if not isinstance(label, str):
-            raise ValueError(f"Labels must be strings, got {label!r}.")
+            raise ValueError(Errors.E405.format(name=self.name, value=label, type_name=type(label).__name__))
         if label in self.labels:
             return 0
         self.cfg["labels"] = list(self.labels) + [label]
@@ -184,10 +192,10 @@ class BertTextCategorizer(BertTaskPipe):
         return super()._rows_from_checkpoint(config, directory)
 
     def _check_labels(self, labels: Sequence[str]) -> None:
+        if not labels:
+            raise ValueError(Errors.E404.format(name=self.name, factory=self.factory_name, what="categories (doc.cats)", head=self.hf_class.__name__))
         if not self.cfg["multi_label"] and len(labels) < 2:
             raise ValueError(Errors.E360.format(name=self.name, count=len(labels), labels=list(labels)))
-        if self.cfg["multi_label"] and len(labels) < 1:
-            raise ValueError(Errors.E358.format(name=self.name, head=self.hf_class.__name__))
 
     # -- running -------------------------------------------------------------------------
     def _scores(self, logits: np.ndarray) -> np.ndarray:
@@ -208,6 +216,25 @@ class BertTextCategorizer(BertTaskPipe):
                 doc.cats[label] = float(score)
 
     # -- training ------------------------------------------------------------------------
+    def _validate_categories(self, examples: Iterable[Example]) -> None:
+        """Refuse gold cats the loss cannot honour (spaCy's `textcat._validate_categories`):
+        exclusive classes take 0/1 values with at most one 1 (an argmax over two positives
+        would silently train on one of them); independent labels take values in [0, 1]."""
+        multi_label = self.cfg["multi_label"]
+        for eg in examples:
+            cats = eg.reference.cats
+            for label, value in cats.items():
+                if multi_label:
+                    ok = isinstance(value, (int, float, np.number)) and 0.0 <= value <= 1.0
+                    if not ok:
+                        raise ValueError(Errors.E403.format(name=self.name, label=label, value=value, cats=dict(cats)))
+                elif value not in (0, 1):
+                    raise ValueError(Errors.E402.format(name=self.name, label=label, value=value, cats=dict(cats)))
+            if not multi_label:
+                positive = [label for label, value in cats.items() if value == 1]
+                if len(positive) > 1:
+                    raise ValueError(Errors.E401.format(name=self.name, count=len(positive), cats=dict(cats)))
+
     def _truths(self, examples: Sequence[Example]) -> Tuple[np.ndarray, np.ndarray]:
         """(n_docs, n_labels) gold values and a mask of the known ones (missing cats are 0)."""
         truths = np.zeros((len(examples), len(self.labels)), dtype="float64")
@@ -223,6 +250,7 @@ class BertTextCategorizer(BertTaskPipe):
         """Hugging Face's losses: cross-entropy (exclusive) or binary cross-entropy with logits
         (multi-label), averaged over the batch; returns (loss, d_logits)."""
         examples = list(examples)
+        self._validate_categories(examples)
         truths, known = self._truths(examples)
         x = self.model.ops.to_numpy(logits).astype(np.float64)
         if self.cfg["multi_label"]:
@@ -254,6 +282,7 @@ class BertTextCategorizer(BertTaskPipe):
         """Read the checkpoint (if not yet), take labels from `labels` or the examples' cats,
         and create (or extend) the head. Exclusive classes need at least two labels."""
         validate_get_examples(get_examples, "BertTextCategorizer.initialize")
+        self._validate_categories(get_examples())
         self._ensure_loaded()
         if labels is None:
             found: List[str] = []

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import Errors
 from ..tokenization import PieceAlignment
 
 OUTSIDE = "O"
@@ -117,7 +118,7 @@ def token_probabilities(probs: np.ndarray, tp: TokenPieces, strategy: str) -> np
         first[1:] = owner_sorted[1:] != owner_sorted[:-1]
         out[owner_sorted[first]] = probs[tp.owned_pieces[order[first]]]
     else:
-        raise ValueError(strategy)
+        raise ValueError(Errors.E362.format(value=strategy, expected=", ".join(AGGREGATION_STRATEGIES)))
     return out
 
 

@@ -77,7 +77,7 @@ class PieceAlignment:
         negative counts from the end, as in a list)."""
         i = operator.index(token_index)
         if not -self.n_tokens <= i < self.n_tokens:
-            raise IndexError(f"token index {i} out of range for {self.n_tokens} tokens")
+            raise IndexError(Errors.E235.format(index=i, n_tokens=self.n_tokens))
         i %= self.n_tokens
         return self.piece_indices[self.token_starts[i] : self.token_starts[i + 1]]
 

@@ -55,9 +55,7 @@ class BatchEncoding(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(
-                f"BatchEncoding has no attribute or key {name!r}; keys: {sorted(self.keys())}"
-            ) from None
+            raise AttributeError(Errors.E237.format(name=name, keys=sorted(self.keys()))) from None
 
     def __getitem__(self, key: Any) -> Any:
         # As in Hugging Face: an int indexes the encodings, a str the inputs.
@@ -81,7 +79,7 @@ class BatchEncoding(dict):
 
     def _encoding(self, batch_index: int) -> Any:
         if self._encodings is None:
-            raise ValueError("This BatchEncoding holds no tokenizers.Encoding objects.")
+            raise ValueError(Errors.E236.format(what=f"encoding {batch_index}"))
         return self._encodings[batch_index]
 
     def convert_to_tensors(self, tensor_type: str) -> "BatchEncoding":

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..checkpoint.files import read_json as read_json_object
 from ..errors import Errors
+from ..json_files import read_json as read_json_object
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,9 +65,13 @@ def load_vocab(path: PathLike) -> Dict[str, int]:
     id is the line number, and a token listed twice keeps its last line.
     """
     vocab: Dict[str, int] = collections.OrderedDict()
-    with open(path, "r", encoding="utf-8") as reader:
-        for index, line in enumerate(reader.readlines()):
-            vocab[line.rstrip("\n")] = index
+    try:
+        with open(path, "r", encoding="utf-8") as reader:
+            lines = reader.readlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(Errors.E240.format(path=path, error=error)) from error
+    for index, line in enumerate(lines):
+        vocab[line.rstrip("\n")] = index
     return vocab
 
 
@@ -122,7 +126,7 @@ def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:
         for key in SPECIAL_TOKEN_KEYS:
             if special_map.get(key):
                 options[key] = _token_content(special_map[key])
-    added_tokens = _added_tokens_from_config(config)
+    added_tokens = _added_tokens_from_config(config, directory / CONFIG_FILE)
 
     tokenizer_json = directory / TOKENIZER_FILE
     vocab_txt = directory / VOCAB_FILE
@@ -132,7 +136,7 @@ def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:
         for key, value in file_options.items():
             options.setdefault(key, value)
         if not added_tokens:
-            added_tokens = _added_tokens_from_json(data)
+            added_tokens = _added_tokens_from_json(data, tokenizer_json, len(vocab))
         return TokenizerFiles(vocab, options, added_tokens, tokenizer_json)
     if vocab_txt.is_file():
         return TokenizerFiles(load_vocab(vocab_txt), options, added_tokens, vocab_txt)
@@ -213,18 +217,42 @@ def _options_from_config(config: Mapping[str, Any]) -> Dict[str, Any]:
     return options
 
 
-def _added_tokens_from_config(config: Mapping[str, Any]) -> List[AddedTokenSpec]:
+def _added_tokens_from_config(config: Mapping[str, Any], path: Path) -> List[AddedTokenSpec]:
     decoder = config.get("added_tokens_decoder") or {}
     specs = []
     for index, token in decoder.items():
         token = token if isinstance(token, dict) else {"content": str(token)}
-        specs.append(_spec(int(index), token))
+        # (No vocabulary size is known here; the tokenizer checks the id against it, E216.)
+        specs.append(_spec(_added_token_id(index, token, path, 2**31), token))
     return sorted(specs, key=lambda spec: spec["id"])
 
 
-def _added_tokens_from_json(data: Mapping[str, Any]) -> List[AddedTokenSpec]:
-    specs = [_spec(int(token["id"]), token) for token in data.get("added_tokens") or []]
+def _added_tokens_from_json(data: Mapping[str, Any], path: Path, size: int) -> List[AddedTokenSpec]:
+    tokens = data.get("added_tokens") or []
+    specs = [
+        _spec(_added_token_id(token.get("id") if isinstance(token, Mapping) else None, token, path, size + len(tokens)), token)
+        for token in tokens
+    ]
     return sorted(specs, key=lambda spec: spec["id"])
+
+
+def _added_token_id(value: Any, token: Any, path: Path, limit: int) -> int:
+    """An added token's id: an int (or a str of one, as tokenizer_config.json keys are) below `limit`."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        content = token.get("content") if isinstance(token, Mapping) else token
+        raise ValueError(Errors.E242.format(token=content, path=path, value=value, max_id=limit - 1, size=limit))
+    return value
+
+
+def _check_vocab_ids(vocab: Mapping[Any, Any], path: Path) -> None:
+    """Every id of a tokenizer.json vocabulary an int in [0, len(vocab)) (the rows of the embeddings)."""
+    size = len(vocab)
+    for token, index in vocab.items():
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+            problem = f"the token {token!r} with the id {index!r}, outside 0..{size - 1}"
+            raise ValueError(Errors.E241.format(path=path, problem=problem))
 
 
 def _spec(index: int, token: Mapping[str, Any]) -> AddedTokenSpec:
@@ -257,4 +285,5 @@ def _read_wordpiece_json(data: Mapping[str, Any], path: Path) -> Tuple[Dict[str,
                                  ("handle_chinese_chars", "tokenize_chinese_chars"), ("clean_text", "clean_text")):
             if json_key in normalizer:
                 options[option] = normalizer[json_key]
-    return {str(token): int(index) for token, index in vocab.items()}, options
+    _check_vocab_ids(vocab, path)
+    return {str(token): index for token, index in vocab.items()}, options

@@ -1,4 +1,5 @@
-"""Length-sorted batches under a piece budget, and their padded encoder inputs."""
+"""Length-sorted batches under a piece budget (the min-cost cuts and the greedy fill), and their
+padded encoder inputs."""
 from typing import List
 
 import numpy as np
@@ -6,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_bert.layers.batching import pad_windows, padding_ratio, plan_batches
+from spacy_bert.errors import Errors
+from spacy_bert.layers.batching import (
+    FORWARD_COST,
+    batches_cost,
+    greedy_batches,
+    pad_windows,
+    padding_ratio,
+    plan_batches,
+)
 from spacy_bert.layers.windows import plan_windows
 
 CLS, SEP, PAD = 101, 102, 0
@@ -16,7 +25,7 @@ def as_lists(groups) -> List[List[int]]:
     return [g.tolist() for g in groups]
 
 
-def check_groups(lengths, budget, groups) -> None:
+def check_groups(lengths, budget, groups, greedy: bool) -> None:
     lengths = np.asarray(lengths, dtype=np.int64)
     flat = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
     # Every window in exactly one group.
@@ -29,32 +38,33 @@ def check_groups(lengths, budget, groups) -> None:
         if len(group) * longest > budget:
             # Only a lone window longer than the budget may exceed it.
             assert len(group) == 1 and longest > budget
-        if i + 1 < len(groups):
+        if greedy and i + 1 < len(groups):
             # Greedy: the next window would not have fitted.
             assert (len(group) + 1) * longest > budget
 
 
-# ---- plan_batches ------------------------------------------------------------------------
+# ---- greedy_batches (the budget fill plan_batches did before the min-cost cuts) -----------
 
 
 def test_hand_example():
-    groups = plan_batches([5, 3, 8, 2], max_batch_items=10)
+    groups = greedy_batches([5, 3, 8, 2], max_batch_items=10)
     # Sorted: 8 (index 2), 5 (0), 3 (1), 2 (3). 8 fills a group alone; 2 * 5 = 10 fits; 2 alone.
     assert as_lists(groups) == [[2], [0, 1], [3]]
 
 
 def test_oversize_window_is_its_own_group():
-    groups = plan_batches([3, 20, 3, 3], max_batch_items=10)
+    groups = greedy_batches([3, 20, 3, 3], max_batch_items=10)
     assert as_lists(groups) == [[1], [0, 2, 3]]
 
 
 def test_ties_keep_their_order():
-    assert as_lists(plan_batches([4, 4, 4, 4, 4], max_batch_items=8)) == [[0, 1], [2, 3], [4]]
+    assert as_lists(greedy_batches([4, 4, 4, 4, 4], max_batch_items=8)) == [[0, 1], [2, 3], [4]]
 
 
-def test_no_windows_and_numpy_input():
-    assert plan_batches([], max_batch_items=100) == []
-    assert as_lists(plan_batches(np.array([2, 7], dtype=np.int32), max_batch_items=100)) == [[1, 0]]
+@pytest.mark.parametrize("planner", [greedy_batches, plan_batches])
+def test_no_windows_and_numpy_input(planner):
+    assert planner([], max_batch_items=100) == []
+    assert as_lists(planner(np.array([2, 7], dtype=np.int32), max_batch_items=100)) == [[1, 0]]
 
 
 @pytest.mark.parametrize(
@@ -65,14 +75,16 @@ def test_no_windows_and_numpy_input():
         ([3, -1], 10, r"lengths\[1\] = -1.*int >= 0"),
     ],
 )
-def test_errors_name_the_values(lengths, budget, match):
+@pytest.mark.parametrize("planner", [greedy_batches, plan_batches])
+def test_errors_name_the_values(planner, lengths, budget, match):
     with pytest.raises(ValueError, match=match):
-        plan_batches(lengths, max_batch_items=budget)
+        planner(lengths, max_batch_items=budget)
 
 
-def test_float_lengths_are_rejected():
+@pytest.mark.parametrize("planner", [greedy_batches, plan_batches])
+def test_float_lengths_are_rejected(planner):
     with pytest.raises(TypeError):
-        plan_batches([3.5], max_batch_items=10)
+        planner([3.5], max_batch_items=10)
 
 
 @settings(max_examples=300, deadline=None)
@@ -80,11 +92,118 @@ def test_float_lengths_are_rejected():
     lengths=st.lists(st.integers(0, 600), max_size=80),
     budget=st.integers(1, 3000),
 )
-def test_plan_batches_properties(lengths, budget):
-    groups = plan_batches(lengths, max_batch_items=budget)
-    check_groups(lengths, budget, groups)
+def test_greedy_batches_properties(lengths, budget):
+    groups = greedy_batches(lengths, max_batch_items=budget)
+    check_groups(lengths, budget, groups, greedy=True)
     ratio = padding_ratio(lengths, groups)
     assert 0.0 <= ratio < 1.0
+
+
+# ---- plan_batches: min padded positions + forward_cost per forward ---------------------------
+
+
+def test_min_cost_hand_example():
+    # Sorted: 8 (index 2), 5 (0), 3 (1), 2 (3); budget 10 allows [5, 3] or [3, 2].
+    # Greedy [8] [5, 3] [2]: 8 + 10 + 2 positions; [8] [5] [3, 2]: 8 + 5 + 6, same 3 forwards.
+    assert as_lists(plan_batches([5, 3, 8, 2], max_batch_items=10)) == [[2], [0], [1, 3]]
+    assert batches_cost([5, 3, 8, 2], plan_batches([5, 3, 8, 2], 10)) == 19 + 3 * FORWARD_COST
+    assert batches_cost([5, 3, 8, 2], greedy_batches([5, 3, 8, 2], 10)) == 20 + 3 * FORWARD_COST
+    # Free forwards: no padding at all, one window per forward.
+    assert as_lists(plan_batches([5, 3, 8, 2], 10, forward_cost=0)) == [[2], [0], [1], [3]]
+
+
+def test_min_cost_trades_padding_against_forwards():
+    # 4 windows of 10 and 4 of 2, budget 80: one forward pads the 2s to 10 (32 padded
+    # positions); two forwards pad nothing. Two forwards win when a forward costs less than 32.
+    lengths = [10, 10, 10, 10, 2, 2, 2, 2]
+    assert as_lists(plan_batches(lengths, 80, forward_cost=31)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert as_lists(plan_batches(lengths, 80, forward_cost=33)) == [[0, 1, 2, 3, 4, 5, 6, 7]]
+
+
+def test_min_cost_oversize_window_is_its_own_group():
+    groups = plan_batches([3, 20, 3, 3], max_batch_items=10)
+    assert as_lists(groups) == [[1], [0, 2, 3]]
+    assert as_lists(plan_batches([30, 20], max_batch_items=10, forward_cost=10**6)) == [[0], [1]]
+
+
+@pytest.mark.parametrize("cost,error", [(-1, ValueError), (1.5, TypeError), ("32", TypeError)])
+def test_forward_cost_errors_name_the_value(cost, error):
+    with pytest.raises(error) as info:
+        plan_batches([3, 4], max_batch_items=10, forward_cost=cost)
+    # Errors.E260 as raised (with its "[E260] " prefix once errors.py carries codes).
+    assert str(info.value) == Errors.E260.format(value=cost)
+    assert f"forward_cost={cost!r}" in str(info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 600), max_size=80),
+    budget=st.integers(1, 3000),
+    cost=st.integers(0, 500),
+)
+def test_plan_batches_properties(lengths, budget, cost):
+    """Each window in exactly one group, consecutive runs of the sorted order, the budget
+    respected (a lone oversize window excepted), and never costlier than the greedy fill."""
+    groups = plan_batches(lengths, max_batch_items=budget, forward_cost=cost)
+    check_groups(lengths, budget, groups, greedy=False)
+    assert 0.0 <= padding_ratio(lengths, groups) < 1.0
+    greedy = greedy_batches(lengths, max_batch_items=budget)
+    assert batches_cost(lengths, groups, cost) <= batches_cost(lengths, greedy, cost)
+
+
+def set_partitions(items):
+    """Every partition of `items` (list) into non-empty groups."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for partition in set_partitions(rest):
+        yield [[first]] + partition
+        for k in range(len(partition)):
+            yield partition[:k] + [[first] + partition[k]] + partition[k + 1 :]
+
+
+def brute_force_cost(lengths, budget, cost) -> int:
+    """The least cost over every grouping of the windows (not only consecutive runs of the
+    sorted order) in which each group fits the budget or is a single window."""
+    best = None
+    for partition in set_partitions(list(range(len(lengths)))):
+        total = 0
+        for group in partition:
+            padded = len(group) * max(lengths[i] for i in group)
+            if len(group) > 1 and padded > budget:
+                break
+            total += padded + cost
+        else:
+            best = total if best is None else min(best, total)
+    return best if best is not None else 0
+
+
+def test_set_partitions_counts():
+    # Bell numbers: the brute force really sees every grouping.
+    assert [sum(1 for _ in set_partitions(list(range(n)))) for n in range(7)] == [1, 1, 2, 5, 15, 52, 203]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=7),
+    budget=st.integers(1, 120),
+    cost=st.integers(0, 60),
+)
+def test_plan_batches_is_optimal_on_small_inputs(lengths, budget, cost):
+    groups = plan_batches(lengths, max_batch_items=budget, forward_cost=cost)
+    assert batches_cost(lengths, groups, cost) == brute_force_cost(lengths, budget, cost)
+
+
+def test_plan_batches_is_fast_enough():
+    """O(n * k): 2,000 short windows (k up to 2048 // 10) in well under a second."""
+    import time
+
+    lengths = np.random.default_rng(1).integers(10, 40, size=2000)
+    start = time.perf_counter()
+    groups = plan_batches(lengths, max_batch_items=2048)
+    assert time.perf_counter() - start < 2.0
+    assert batches_cost(lengths, groups) <= batches_cost(lengths, greedy_batches(lengths, 2048))
 
 
 def naive_batches(lengths, budget) -> List[np.ndarray]:
@@ -101,11 +220,12 @@ def naive_batches(lengths, budget) -> List[np.ndarray]:
     return groups
 
 
-def test_padding_far_lower_than_unsorted():
+@pytest.mark.parametrize("planner", [greedy_batches, plan_batches])
+def test_padding_far_lower_than_unsorted(planner):
     rng = np.random.default_rng(0)
     # Window positions as texts give them: many short, a long tail, capped at 512.
     lengths = (np.clip(rng.lognormal(4.0, 1.0, size=2000).astype(int), 1, 510) + 2).tolist()
-    sorted_ratio = padding_ratio(lengths, plan_batches(lengths, max_batch_items=4096))
+    sorted_ratio = padding_ratio(lengths, planner(lengths, max_batch_items=4096))
     naive_ratio = padding_ratio(lengths, naive_batches(lengths, 4096))
     assert sorted_ratio < 0.1 and naive_ratio > 0.4
     assert sorted_ratio < naive_ratio / 5
@@ -157,16 +277,18 @@ def test_pad_windows_empty_group_and_mismatched_texts():
     window=st.integers(3, 20),
     data=st.data(),
     budget=st.integers(1, 200),
+    greedy=st.booleans(),
 )
-def test_windows_batches_and_merge_end_to_end(n_pieces, window, data, budget):
+def test_windows_batches_and_merge_end_to_end(n_pieces, window, data, budget, greedy):
     """Plan windows, batch them, pad them, run an identity "encoder" and merge: each text's
     piece ids come back exactly, in order."""
     stride = data.draw(st.integers(0, window - 3), label="stride")
     rng = np.random.default_rng(sum(n_pieces) + window)
     piece_ids = [rng.integers(1000, 2000, size=n) for n in n_pieces]
     plan = plan_windows(n_pieces, window=window, stride=stride)
-    groups = plan_batches(plan.positions, max_batch_items=budget)
-    check_groups(plan.positions, budget, groups)
+    planner = greedy_batches if greedy else plan_batches
+    groups = planner(plan.positions, max_batch_items=budget)
+    check_groups(plan.positions, budget, groups, greedy=greedy)
     # The encoder output of every window, padded to the global maximum so it can be indexed
     # as (window, position): here the input ids themselves.
     output = np.full((plan.n_windows, window), -1, dtype=np.int64)

@@ -111,7 +111,7 @@ def test_bad_options(uncased_vocab_file):
 ])
 def test_non_str_input(uncased, text, name, type_name):
     ours, _ = uncased
-    with pytest.raises(TypeError, match=rf"^{name} must be .*, got a {type_name}"):
+    with pytest.raises(TypeError, match=rf"^\[E207\] {name} must be .*, got a {type_name}"):
         ours(text)
 
 

@@ -1,0 +1,131 @@
+"""Stages 2-4 up to the model: *plan* windows and batches, *hook* piece ids, *run* the model.
+
+`run_inputs` is where a component that needs per-window outputs stops (QA keeps each window's
+logits; masked-LM scores hooked pieces): it returns the encodings, the window plan and, per
+padded batch, the model's own output object, with the mapping window -> (batch, row).
+`merge.py` continues from there for the token-level components.
+
+Host and device: padding and hooks run on numpy; each batch is copied to the device once
+(ids, mask, type ids, labels); outputs stay on the device as torch tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from thinc.shims.pytorch import ArgsKwargs
+
+from .batching import PaddedBatch, pad_inputs, plan_batches
+from .encode import EncodedInputs, encode_inputs
+from .hooks import PieceHook, apply_hook
+from .settings import EncoderSettings
+from .shim import BertShim
+from .windows import WindowPlan, plan_input_windows
+
+__all__ = ["WindowOutputs", "plan_inputs", "run_batches", "run_inputs"]
+
+
+@dataclass
+class WindowOutputs:
+    """The model's outputs for every window of a batch of inputs.
+
+    Attributes:
+        batches (List[PaddedBatch]): the padded inputs, one per encoder call.
+        outputs (List[Any]): the model's output object per batch (e.g. `last_hidden_state`
+            (batch, length, hidden), `start_logits`, `logits`), torch tensors on the device.
+        labels (List[Optional[torch.Tensor]]): per batch, a hook's labels (batch, length) int64
+            on the model's device, or None.
+        batch_of_window (np.ndarray): (n_windows,) int64 the batch of each window.
+        row_of_window (np.ndarray): (n_windows,) int64 its row in that batch.
+    """
+
+    batches: List[PaddedBatch]
+    outputs: List[Any]
+    labels: List[Optional[torch.Tensor]]
+    batch_of_window: np.ndarray
+    row_of_window: np.ndarray
+    _torch_backprop: Optional[Callable] = field(default=None, repr=False)
+
+    def backward(self, tensors: Sequence[torch.Tensor], grad_tensors: Sequence[torch.Tensor]) -> None:
+        """One backward pass from output `tensors` of any batches with their gradients (so the
+        grad scaler unscales once per update). Only after `run_batches(..., is_train=True)`."""
+        assert self._torch_backprop is not None, "backward() needs outputs computed with is_train=True"
+        self._torch_backprop(ArgsKwargs(args=(list(tensors),), kwargs={"grad_tensors": list(grad_tensors)}))
+
+
+def plan_inputs(encoded: EncodedInputs, settings: EncoderSettings, tokenizer) -> Tuple[WindowPlan, List[PaddedBatch]]:
+    """*plan*: windows (`plan_input_windows`) and length-sorted padded batches under
+    `settings.max_batch_items` (`plan_batches`)."""
+    segments = encoded.segment_lengths
+    plan = plan_input_windows(encoded.n_pieces, segments if segments.any() else None, settings.window, settings.stride)
+    groups = plan_batches(plan.positions, settings.max_batch_items)
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    batches = [pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, group, cls_id, sep_id, pad_id) for group in groups]
+    return plan, batches
+
+
+def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, is_train: bool, pass_labels: bool = False) -> WindowOutputs:
+    """*run*: each padded batch through the shim's model (any `BertPreTrainedModel`).
+
+    Args:
+        shim (BertShim): holds the model.
+        batches (Sequence[PaddedBatch]): from `plan_inputs` (maybe hooked).
+        n_windows (int): windows in the plan (size of the window -> batch mapping).
+        is_train (bool): keep the autograd graph (`WindowOutputs.backward`) or run under
+            inference mode.
+        pass_labels (bool): give a batch's hook labels to the model as `labels=` (its output
+            then carries the loss, e.g. `BertForMaskedLM`).
+    """
+    device = shim.prepare()
+    outputs: List[Any] = []
+    labels: List[Optional[torch.Tensor]] = []
+    batch_of_window = np.zeros(n_windows, dtype=np.int64)
+    row_of_window = np.zeros(n_windows, dtype=np.int64)
+    torch_backprop = None
+    for b, batch in enumerate(batches):
+        kwargs = {
+            "input_ids": torch.from_numpy(batch.input_ids).to(device),
+            "attention_mask": torch.from_numpy(batch.attention_mask).to(device),
+        }
+        if batch.token_type_ids.any():  # all zeros is the model's default: no copy needed
+            kwargs["token_type_ids"] = torch.from_numpy(batch.token_type_ids).to(device)
+        batch_labels = None if batch.labels is None else torch.from_numpy(batch.labels).to(device)
+        if pass_labels and batch_labels is not None:
+            kwargs["labels"] = batch_labels
+        if is_train:
+            out, torch_backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=kwargs))
+        else:
+            out = shim.predict(ArgsKwargs(args=(), kwargs=kwargs))
+        outputs.append(out)
+        labels.append(batch_labels)
+        batch_of_window[batch.windows] = b
+        row_of_window[batch.windows] = np.arange(len(batch.windows))
+    return WindowOutputs(batches, outputs, labels, batch_of_window, row_of_window, torch_backprop)
+
+
+def run_inputs(
+    shim: BertShim,
+    settings: EncoderSettings,
+    texts: Sequence[str],
+    segments: Optional[Sequence[Optional[str]]] = None,
+    *,
+    hook: Optional[PieceHook] = None,
+    rng: Optional[np.random.Generator] = None,
+    is_train: bool = False,
+    pass_labels: bool = False,
+) -> Tuple[EncodedInputs, WindowPlan, WindowOutputs]:
+    """encode -> plan -> hook -> run for a batch of inputs (texts and optional second segments).
+
+    `settings` must already fit the model (`EncoderSettings.fit_to`). A `hook` (PieceHook)
+    replaces piece ids of every padded batch (with `rng`, default a fresh
+    `np.random.default_rng()`), and its labels come back in `WindowOutputs.labels`.
+    """
+    encoded = encode_inputs(shim.tokenizer, texts, segments)
+    plan, batches = plan_inputs(encoded, settings, shim.tokenizer)
+    if hook is not None:
+        rng = rng if rng is not None else np.random.default_rng()
+        for batch in batches:
+            apply_hook(hook, batch, rng)
+    return encoded, plan, run_batches(shim, batches, plan.n_windows, is_train, pass_labels)

@@ -1,0 +1,106 @@
+"""`EncoderSettings`: the one place the encoder's window, stride, batch budget and threads are
+defaulted and validated (the `bert` component, the task components and the registered encoder
+architectures all take their defaults from `DEFAULT_SETTINGS`).
+
+Threads: torch's intra-op thread count is process-wide, so it is one setting for the process,
+not per component: `n_threads` (None = take the environment variable `SPACY_BERT_NUM_THREADS`,
+and when that is unset leave torch's default) is applied whenever a model is installed in a
+shim (`BertShim.set_model`), i.e. at `initialize()`, at load, and on first use.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Optional
+
+from ..errors import Errors, Warnings
+
+__all__ = ["DEFAULT_SETTINGS", "EncoderSettings", "THREADS_ENV", "resolve_threads"]
+
+#: Environment variable read for the torch thread count when `n_threads` is None.
+THREADS_ENV = "SPACY_BERT_NUM_THREADS"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How the encoder cuts texts into windows and windows into batches.
+
+    Attributes:
+        window (int): Positions per window, [CLS]/[SEP] (and a second segment) included; capped
+            at the model's `max_position_embeddings` when larger (see `fit_to`).
+        stride (int): Pieces shared by consecutive windows (Hugging Face's stride: the overlap).
+        max_batch_items (int): Padded positions of one encoder call (rows x padded length).
+        n_threads (Optional[int]): torch threads for the process; None: `SPACY_BERT_NUM_THREADS`
+            or torch's default.
+    """
+
+    window: int = 512
+    stride: int = 128
+    max_batch_items: int = 2048
+    n_threads: Optional[int] = None
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> "EncoderSettings":
+        """The settings stored in a model's `attrs` (missing keys take the defaults)."""
+        return cls(
+            window=int(attrs.get("window", cls.window)),
+            stride=int(attrs.get("stride", cls.stride)),
+            max_batch_items=int(attrs.get("max_batch_items", cls.max_batch_items)),
+            n_threads=attrs.get("n_threads"),
+        )
+
+    def validate(self, name: str) -> "EncoderSettings":
+        """Raise E354 naming component `name` (str) for a value that cannot work; return self."""
+        fields = (
+            ("window", self.window, self.window >= 3, "at least 3 ([CLS], one piece, [SEP])"),
+            ("stride", self.stride, 0 <= self.stride < self.window - 2, f"0 <= stride < window - 2 = {self.window - 2}"),
+            ("max_batch_items", self.max_batch_items, self.max_batch_items >= 1, "a positive number"),
+            ("n_threads", self.n_threads, self.n_threads is None or self.n_threads >= 1, "None or a positive number"),
+        )
+        for field, value, ok, expected in fields:
+            if not ok:
+                raise ValueError(Errors.E354.format(name=name, field=field, value=value, expected=expected))
+        return self
+
+    def fit_to(self, max_positions: int, name: str = "bert") -> "EncoderSettings":
+        """These settings for a model with `max_positions` (int) positions.
+
+        A window larger than the model is capped at `max_positions` (a config written for 512
+        positions runs on a smaller model). If the stride then leaves a window no room to
+        advance, it cannot be kept: it becomes a quarter of the window's content and W370 says
+        so, with the values to configure to silence it.
+        """
+        if self.window <= max_positions:
+            return self
+        content = max_positions - 2
+        if self.stride < content:
+            return replace(self, window=max_positions)
+        stride = content // 4
+        warnings.warn(
+            Warnings.W370.format(name=name, window=self.window, stride=self.stride, positions=max_positions, used=stride, maximum=content - 1),
+            UserWarning,
+            stacklevel=3,
+        )
+        return replace(self, window=max_positions, stride=stride)
+
+
+#: The defaults, written once (components' default configs and architectures read them here).
+DEFAULT_SETTINGS = EncoderSettings()
+
+
+def resolve_threads(n_threads: Optional[int]) -> Optional[int]:
+    """The torch thread count to apply: `n_threads`, else `SPACY_BERT_NUM_THREADS`, else None
+    (leave torch's choice). Raises E370 for an environment value that is not a positive int."""
+    if n_threads is not None:
+        return int(n_threads)
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(Errors.E370.format(env=THREADS_ENV, value=value))
+    return threads
