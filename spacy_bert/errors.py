@@ -566,9 +566,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "answer_start (or the text) of that answer; answers are never dropped silently."
     )
     E608 = (
-        "The SQuAD file {path} is not SQuAD JSON: {reason}. Expected "
-        "{{'data': [{{'paragraphs': [{{'context': str, 'qas': [{{'id', 'question', 'answers': "
-        "[{{'text', 'answer_start'}}]}}]}}]}}]}} (v1.1 or v2.0)."
+        "The SQuAD file {path} is not SQuAD JSON: {reason}. Expected SQuAD v1.1 or v2.0: an "
+        "object whose 'data' lists articles, each with 'paragraphs' holding a 'context' string "
+        "and 'qas' (each with 'id', 'question' and 'answers' of 'text' and 'answer_start')."
     )
     E609 = (
         "The bert-qa model is trained through its component (bert_qa.update computes Hugging "

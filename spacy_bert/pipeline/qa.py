@@ -420,7 +420,7 @@ class BertQuestionAnswerer(TrainablePipe):
         return losses
 
     def get_loss(self, examples, scores):
-        raise NotImplementedError("bert_qa computes its loss in torch inside update()")
+        raise ValueError(Errors.E609)
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not yet); an encoder-only checkpoint gets a fresh head."""
