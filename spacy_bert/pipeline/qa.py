@@ -434,6 +434,12 @@ class BertQuestionAnswerer(TrainablePipe):
         self._check_ready()
         return qa_hf_model(self.model)
 
+    @property
+    def tokenizer(self):
+        """The component's tokenizer (after loading)."""
+        self._ensure_loaded()
+        return qa_shim(self.model).tokenizer
+
     def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
         """cfg.json and `model/`, a Hugging Face `BertForQuestionAnswering` directory."""
         path = ensure_path(path)
