@@ -483,6 +483,10 @@ def window_labels(windows: QAWindows, spans: Sequence[Optional[Tuple[int, int]]]
 
     spans: per pair, the gold answer's char [start, end) or None (unanswerable).
     Returns (start_positions, end_positions), each (n_windows,) int64.
+
+    One deliberate difference: when the answer starts in a window's last context piece,
+    run_qa.py's start loop walks on over [SEP] and padding (their offsets are (0, 0)) and labels
+    the window's last position; here the scan stops at the context's end and labels that piece.
     """
     plan = windows.plan
     starts = np.zeros(plan.n_windows, dtype=np.int64)
