@@ -222,3 +222,16 @@ def test_official_normalisation_and_scores():
     scores = squad_scores(egs)  # c has no prediction: 0
     assert scores["qa_exact"] == pytest.approx(2 / 3) and scores["qa_f1"] == pytest.approx(2 / 3)
     assert scores["qa_has_ans_exact"] == 0.5 and scores["qa_no_ans_exact"] == 1.0
+
+
+def test_bad_gold_answers_and_evaluate_without_qa(qa_checkpoint):
+    nlp = make_nlp(qa_checkpoint[1])
+    context = "Mira Holt built it."
+    for bad in ({"start": 0, "end": 4, "answer": "Holt"}, "Mira Holt"):
+        eg = example(nlp, context, [("a", "Who?")], {"a": [bad]})
+        with raises_code("E610", match="'a'"):
+            nlp.update([eg])
+    from spacy_bert.pipeline.qa_evaluate import evaluate_qa
+
+    with raises_code("E611"):
+        evaluate_qa(spacy.blank("en"), "unused.json")
