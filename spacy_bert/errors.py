@@ -558,6 +558,56 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
+    # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
+    E600 = (
+        "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
+        "is an encoder only. Call nlp.initialize() and train it, or use a fine-tuned "
+        "BertForQuestionAnswering checkpoint (architectures: ['BertForQuestionAnswering'])."
+    )
+    E601 = (
+        "The {name!r} component (bert_qa) owns its encoder, but its model is {model!r}{listener}. "
+        "A shared bert component encodes the context without the question, so QA cannot listen "
+        "to it. Use the default model: [components.{name}.model] @architectures = "
+        "\"spacy-bert.BertQuestionAnswering.v1\" and set 'checkpoint'."
+    )
+    E602 = "The {name!r} component: {field} = {value!r} cannot work; expected {expected}."
+    E603 = (
+        "The {name!r} component (bert_qa) has no checkpoint to read. Set 'checkpoint' in its "
+        "[components.{name}] block (or nlp.add_pipe('bert_qa', config={{'checkpoint': ...}}))."
+    )
+    E604 = (
+        "doc._.questions must be a list of questions (str or {{'id': str, 'question': str}}), "
+        "got {value!r} ({type_name}){where}. Example: doc._.questions = ['Who?', "
+        "{{'id': 'q2', 'question': 'When?'}}]."
+    )
+    E605 = (
+        "Question {qid!r} in doc._.questions is empty{where}: {value!r}. Every question needs "
+        "text; remove it or fill it in."
+    )
+    E606 = (
+        "doc._.questions has the id {qid!r} more than once{where}; answers are keyed by id, so "
+        "each id must be unique. Give each question its own 'id'."
+    )
+    E607 = (
+        "The SQuAD file {path} has an answer that is not at its answer_start in question "
+        "{qid!r}: context[{start}:{end}] is {found!r}, the answer text is {text!r}. Fix "
+        "answer_start (or the text) of that answer; answers are never dropped silently."
+    )
+    E608 = (
+        "The SQuAD file {path} is not SQuAD JSON: {reason}. Expected SQuAD v1.1 or v2.0: an "
+        "object whose 'data' lists articles, each with 'paragraphs' holding a 'context' string "
+        "and 'qas' (each with 'id', 'question' and 'answers' of 'text' and 'answer_start')."
+    )
+    E609 = (
+        "The bert-qa model is trained through its component (bert_qa.update computes Hugging "
+        "Face's loss in torch); model.begin_update is not supported."
+    )
+    E610 = (
+        "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
+        "'answer': str}} with answer == doc.text[start:end], got {value!r}."
+    )
+    E611 = "Cannot export {name!r}: {reason}"
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -620,4 +670,11 @@ class Warnings(metaclass=ErrorsWithCodes):
         "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
         "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
         "(e.g. {used}) to silence this warning."
+    )
+
+    # ---- bert_qa (W600-W609, helper i12) ---------------------------------
+    W600 = (
+        "{name}: {count} question(s) have more than max_question_len={limit} pieces and were "
+        "cut to {limit} pieces (the model sees only their start): ids {ids}. Shorten them, or "
+        "raise max_question_len (each window then holds less context)."
     )

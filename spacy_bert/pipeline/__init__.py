@@ -4,5 +4,7 @@ from .doc_data import BertDocData
 from .export import export_component
 from .ner import BertNER, make_bert_ner
 from .textcat import BertTextCategorizer, make_bert_textcat
+from .qa import BertQuestionAnswerer, ask, make_bert_qa
+from . import qa_squad  # noqa: F401  (registers spacy-bert.SquadCorpus.v1)
 
-__all__ = ["Bert", "BertDocData", "BertNER", "BertTextCategorizer", "export_component", "make_bert", "make_bert_ner", "make_bert_textcat"]
+__all__ = ["Bert", "BertDocData", "BertNER", "BertTextCategorizer", "export_component", "make_bert", "make_bert_ner", "make_bert_textcat", "BertQuestionAnswerer", "ask", "make_bert_qa"]
