@@ -268,6 +268,28 @@ class Errors:
         "'checkpoint' in the [components.bert] block of the training config."
     )
 
+    # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
+    E500 = (
+        "spacy-bert.warmup_linear.v1: total_steps must be a positive integer, got {value!r}. "
+        "The configs set total_steps = ${{training.max_steps}}: with max_steps = 0 (train by "
+        "epochs) set [training.optimizer.learn_rate] total_steps to the number of steps you expect."
+    )
+    E501 = "spacy-bert.warmup_linear.v1: warmup_ratio must be in [0, 1), got {value!r} (e.g. 0.1)."
+    E502 = "spacy-bert.warmup_linear.v1: initial_rate must be >= 0, got {value!r} (e.g. 0.0001)."
+    E503 = (
+        "init-config: cannot find the checkpoint {checkpoint!r}: {error} Pass a local Hugging Face "
+        "BERT directory (with config.json), or a hub id while online."
+    )
+    E504 = (
+        "init-config: the checkpoint {checkpoint!r} has no readable config.json at {path}. A Hugging "
+        "Face BERT directory holds config.json, the weights and vocab.txt."
+    )
+    E505 = (
+        "init-config: the checkpoint {checkpoint!r} is not a BERT: {path} has model_type {value!r}, "
+        "expected 'bert'. spacy-bert runs the Hugging Face BERT family only."
+    )
+    E506 = "init-config: unknown task {value!r}. Expected one of: {expected}."
+
 
 class Warnings:
     # ---- checkpoint files (W1xx) ------------------------------------------
@@ -304,4 +326,10 @@ class Warnings:
     W204 = (
         "max_length={max_length} is ignored: padding=True pads to the longest row and truncation "
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
+    )
+
+    # ---- project, CLI, configs, packaging, similarity (W5xx, issue 11) -----
+    W500 = (
+        "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
+        "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
     )
