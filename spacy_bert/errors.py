@@ -289,6 +289,13 @@ class Errors:
         "expected 'bert'. spacy-bert runs the Hugging Face BERT family only."
     )
     E506 = "init-config: unknown task {value!r}. Expected one of: {expected}."
+    E510 = (
+        "Assets not ready: {problems}. Online, run again (or `python -m spacy project assets .`); "
+        "offline, take them from a directory DIR that holds the same files: add "
+        "`--vars.{var} DIR` to `spacy project run` or `spacy project assets` (a local path works "
+        "in place of the URL; the checksums are the same)."
+    )
+    E511 = "fetch-assets: {dests} are not assets of project.yml. Its assets are: {known}."
 
 
 class Warnings:

@@ -4,7 +4,7 @@ Importing this package registers every command on `bert_cli` and adds the group 
 """
 from spacy.cli._util import app
 
-from . import annotate, convert, export, init_config, similarity  # noqa: F401  (register the commands)
+from . import annotate, convert, export, fetch_assets, init_config, similarity  # noqa: F401  (register the commands)
 from ._app import bert_cli
 
 app.add_typer(bert_cli)

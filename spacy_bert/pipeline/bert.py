@@ -28,6 +28,7 @@ from ..modeling import BertModel
 from ..tokenization import BertTokenizer
 from .doc_data import BertDocData, install_extension
 from .settings import validate_encoder_settings
+from .similarity import set_sentence_vectors
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -50,6 +51,7 @@ SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
         "max_batch_items": 2048,
         "pooling": "mean",
         "store_piece_states": True,
+        "set_vectors": False,
     },
     default_score_weights={},
 )
@@ -63,6 +65,7 @@ def make_bert(
     max_batch_items: int,
     pooling: str,
     store_piece_states: bool,
+    set_vectors: bool,
 ) -> "Bert":
     """Create a `bert` component.
 
@@ -74,6 +77,8 @@ def make_bert(
     pooling (str): Token vector from its pieces: "mean", "first", "last" or "max".
     store_piece_states (bool): Keep per-piece hidden states in `doc._.bert` (token vectors in
         `doc.tensor` are always set). Switch off to keep Docs light.
+    set_vectors (bool): Set `doc.vector` / `span.vector` and similarity hooks (sentence-transformers'
+        mean pooling; one more forward pass per Doc, see pipeline/similarity.py).
     """
     return Bert(
         nlp.vocab,
@@ -85,6 +90,7 @@ def make_bert(
         max_batch_items=max_batch_items,
         pooling=pooling,
         store_piece_states=store_piece_states,
+        set_vectors=set_vectors,
     )
 
 
@@ -103,6 +109,7 @@ class Bert(TrainablePipe):
         max_batch_items: int = 2048,
         pooling: str = "mean",
         store_piece_states: bool = True,
+        set_vectors: bool = False,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
@@ -119,6 +126,7 @@ class Bert(TrainablePipe):
             "max_batch_items": max_batch_items,
             "pooling": pooling,
             "store_piece_states": store_piece_states,
+            "set_vectors": set_vectors,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         self.model.attrs["replace_listener"] = self._replace_listener
@@ -204,6 +212,8 @@ class Bert(TrainablePipe):
                 pooler_output=to_numpy(out.pooler_output),
                 n_windows=out.n_windows,
             )
+        if self.cfg.get("set_vectors"):
+            set_sentence_vectors(docs, self.model)
 
     def update(
         self,
