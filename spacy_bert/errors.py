@@ -314,6 +314,18 @@ class Errors(metaclass=ErrorsWithCodes):
         "in place of the URL; the checksums are the same)."
     )
     E511 = "fetch-assets: {dests} are not assets of project.yml. Its assets are: {known}."
+    E520 = (
+        "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
+        "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "
+        "CUDA 12; [cuda11x] for CUDA 11) and a CUDA build of torch, e.g. pip install torch "
+        "--index-url https://download.pytorch.org/whl/cu126. Without a GPU, use --gpu-id -1."
+    )
+    E521 = (
+        "--gpu-id {gpu_id} asks for a GPU, but none is usable here: CuPy is installed but finds no "
+        "CUDA device, or torch {torch} is not a CUDA build (torch.version.cuda = {cuda}). Check "
+        "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x] or [cuda11x]) and a CUDA "
+        "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
+    )
 
 
 class Warnings(metaclass=ErrorsWithCodes):

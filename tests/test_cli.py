@@ -165,3 +165,32 @@ def test_listed_steps_are_the_tasks():
     assert list(TASKS) == ["ner", "ner-listener", "textcat", "textcat-multilabel"]
     assert list(itertools.chain.from_iterable(t.pipeline for t in TASKS.values())) == [
         "bert_ner", "bert", "ner", "bert_textcat", "bert_textcat"]
+
+
+# -- GPU request without CuPy / CUDA --------------------------------------------------------------
+@pytest.mark.parametrize("argv,gpu", [
+    (["train", "c.cfg", "--gpu-id", "0"], 0),
+    (["train", "c.cfg", "--gpu-id=1"], 1),
+    (["evaluate", "m", "d", "-g", "0"], 0),
+    (["train", "c.cfg", "--gpu-id", "-1"], -1),
+    (["train", "c.cfg"], None),
+    (["bert", "init-config", "x", "-g", "0"], None),  # not a spaCy command with --gpu-id
+    (["train", "c.cfg", "--gpu-id", "x"], None),  # spaCy reports this one itself
+])
+def test_gpu_request_is_read_from_the_command_line(argv, gpu):
+    from spacy_bert.cli.gpu import requested_gpu
+
+    assert requested_gpu(argv) == gpu
+
+
+def test_gpu_run_without_cupy_gives_a_coded_message(tmp_path):
+    from thinc.util import has_cupy_gpu
+
+    if has_cupy_gpu:
+        pytest.skip("this machine can use a GPU")
+    result = run("-m", "spacy", "train", str(REPO / "configs" / "ner.cfg"), "--gpu-id", "0",
+                 "--paths.train", "x", "--paths.dev", "y", check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1
+    assert ("[E520]" in output and 'pip install "spacy-bert[cuda12x]"' in output) or "[E521]" in output
+    assert "Traceback" not in output
