@@ -66,6 +66,8 @@ def test_workflow_runs_on_a_tiny_slice(workflow, tmp_path, shared_dir, tiny_bert
     assert 0.0 <= metrics[keys[0]] <= 1.0
     assert (cwd / "packages" / f"{package}-0.0.1" / "dist" / f"{package}-0.0.1.tar.gz").is_file()
     assert "Fetched assets/" in result.stdout  # from the mirror, checksums checked
+    if workflow == "textcat":
+        run_readme_example("## `bert_textcat`", cwd)
 
 
 def test_all_is_every_workflow(tmp_path):
@@ -118,3 +120,23 @@ def test_demo_runs_offline_on_committed_data(tmp_path, tiny_bert_dir):
     html = (cwd / "displacy" / "wnut17-demo.html").read_text(encoding="utf-8")
     assert "<html" in html and sentences[0].split()[0] in html
     assert "Training pipeline" in result.stdout
+    run_readme_example("## `bert_ner`", cwd)  # the README's example loads what the demo trained
+
+
+def readme_python(heading: str) -> str:
+    """The first ```python block after `heading` in the README (the README's examples run here)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    after = text[text.index(heading):]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start:after.index("```", start)]
+
+
+def run_readme_example(heading: str, cwd: Path) -> None:
+    env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", readme_python(heading)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_readme_bert_example_runs(tmp_path):
+    run_readme_example("## The `bert` component", tmp_path)
