@@ -1,7 +1,6 @@
 """project.yml: `spacy project run` on a tiny slice of each workflow (tiny checkpoint, a few
 steps, data from the ../shared mirror through the `*_base` vars), offline; the assets step with
 and without a mirror; the demo workflow on its committed data."""
-import json
 import os
 import shutil
 import subprocess

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import jinja2
-import srsly
+import typer
 from thinc.api import Config
+from wasabi import msg
 
 from ..errors import Errors, Warnings
+from ._app import bert_cli
 from .config_template import TEMPLATE
 
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
@@ -150,11 +152,6 @@ def render_config(
 
 
 # ---- the command ---------------------------------------------------------------------------
-import typer  # noqa: E402  (kept with the command, below the logic it wraps)
-from wasabi import msg  # noqa: E402
-
-from ._app import bert_cli  # noqa: E402
-
 
 @bert_cli.command("init-config")
 def init_config_cli(
@@ -169,13 +166,13 @@ def init_config_cli(
     spaCy's components): ner, ner-listener, textcat, textcat-multilabel."""
     try:
         hf_config = check_checkpoint(checkpoint)
-        spec_note = head_note(TASKS[task], hf_config) if task in TASKS else None
+        note = head_note(TASKS[task], hf_config) if task in TASKS else None
         text = render_config(task, checkpoint=checkpoint, gpu=gpu, train=train, dev=dev,
                              filename=None if str(output_file) == "-" else str(output_file))
     except ValueError as error:
         msg.fail(str(error), exits=1)
-    if spec_note:
-        msg.warn(spec_note)
+    if note:
+        msg.warn(note)
     if str(output_file) == "-":
         sys.stdout.write(text)
         return

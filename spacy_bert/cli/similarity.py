@@ -7,7 +7,7 @@ hidden states, L2-normalised, as sentence-transformers computes them for that mo
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import typer
 
