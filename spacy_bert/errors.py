@@ -3,28 +3,10 @@
 Each message shows the offending value and the expected one, and says how to fix it.
 Codes are grouped by layer: E0xx modeling, E1xx checkpoint files, E2xx tokenization,
 E3xx and above the spaCy layers. A released code keeps its meaning.
-
-Both classes use the `ErrorsWithCodes` metaclass, spaCy's style: reading an attribute gives the
-message prefixed with its code, `Errors.E358` -> "[E358] The ...", so every message a user sees
-names its code (search the code in this file or in an issue). Add a message as a class attribute
-`E123 = "text with {fields}"` in the block of its layer or topic; never read `__dict__` to get
-the bare text.
 """
-from typing import Any
 
 
-class ErrorsWithCodes(type):
-    """spaCy's `spacy.errors.ErrorsWithCodes`, written out here rather than imported: this
-    module is imported by `modeling/` and `tokenization/`, which must not import spaCy."""
-
-    def __getattribute__(cls, code: str) -> Any:
-        msg = super().__getattribute__(code)
-        if code.startswith("__"):  # Python's own attributes (__class__, __name__, ...)
-            return msg
-        return f"[{code}] {msg}"
-
-
-class Errors(metaclass=ErrorsWithCodes):
+class Errors:
     # ---- modeling (E0xx) -------------------------------------------------
     E001 = (
         "hidden_size ({hidden_size}) is not a multiple of num_attention_heads "
@@ -328,7 +310,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
 
 
-class Warnings(metaclass=ErrorsWithCodes):
+class Warnings:
     # ---- checkpoint files (W1xx) ------------------------------------------
     W101 = (
         "Loaded {model} from {path} without {count} tensor(s) the checkpoint has, which this "
