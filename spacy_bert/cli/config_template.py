@@ -54,7 +54,9 @@ stride = 128
 # piece budget of one padded batch (rows x padded length)
 max_batch_items = 2048
 pooling = "mean"
-store_piece_states = false
+# per-piece hidden states in doc._.bert: null keeps them only while a listening component reads
+# them (bert_ner); spaCy's ner reads token vectors (doc.tensor), so Docs stay light
+store_piece_states = null
 
 [components.bert.model]
 @architectures = "spacy-bert.BertEncoder.v1"
