@@ -2,7 +2,8 @@
 from .bert import Bert, make_bert
 from .doc_data import BertDocData
 from .export import export_component
+from .fill_mask import BertFillMask, make_bert_fill_mask
 from .ner import BertNER, make_bert_ner
 from .textcat import BertTextCategorizer, make_bert_textcat
 
-__all__ = ["Bert", "BertDocData", "BertNER", "BertTextCategorizer", "export_component", "make_bert", "make_bert_ner", "make_bert_textcat"]
+__all__ = ["Bert", "BertDocData", "BertFillMask", "BertNER", "BertTextCategorizer", "export_component", "make_bert", "make_bert_fill_mask", "make_bert_ner", "make_bert_textcat"]
