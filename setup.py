@@ -38,6 +38,7 @@ setup(
             "bert = spacy_bert.pipeline.bert:make_bert",
             "bert_ner = spacy_bert.pipeline.ner:make_bert_ner",
             "bert_textcat = spacy_bert.pipeline.textcat:make_bert_textcat",
+            "bert_fill_mask = spacy_bert.pipeline.fill_mask:make_bert_fill_mask",
         ],
         "spacy_architectures": [
             "spacy-bert.BertEncoder.v1 = spacy_bert.layers.encoder:bert_encoder_v1",
@@ -46,8 +47,12 @@ setup(
             "spacy-bert.BertOutputListener.v1 = spacy_bert.layers.listener:bert_output_listener_v1",
             "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads:bert_token_classifier_v1",
             "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads:bert_sequence_classifier_v1",
+            "spacy-bert.MaskedLM.v1 = spacy_bert.layers.masked_lm:masked_lm_v1",
         ],
-        "spacy_scorers": ["spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer"],
+        "spacy_scorers": [
+            "spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer",
+            "spacy-bert.fill_mask_scorer.v1 = spacy_bert.pipeline.fill_mask:make_fill_mask_scorer",
+        ],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
     },
     classifiers=[

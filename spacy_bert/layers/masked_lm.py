@@ -26,8 +26,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 import torch
+from spacy.util import registry
+from thinc.api import Model
 
-from ..checkpoint import load_pretrained
+from ..checkpoint import load_pretrained, save_pretrained
 from ..checkpoint.files import read_config_dict
 from ..errors import Errors, Warnings
 from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel
@@ -381,25 +383,16 @@ def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] =
     """The (empty) thinc model of `bert_fill_mask`: a `BertShim` that will hold a
     `BertForMaskedLM` / `BertForPreTraining`. The component calls `fill_masks`, `mlm_update`
     and `mlm_evaluate` on the shim; the model's own forward is not used."""
-    from thinc.api import Model
-
     def forward(model, docs, is_train):
         raise NotImplementedError("bert_fill_mask runs its shim through spacy_bert.layers.masked_lm, not model.predict")
 
     return Model("bert-masked-lm", forward, attrs={}, shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)])
 
 
+@registry.architectures("spacy-bert.MaskedLM.v1")
 def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None):
+    """The model of `bert_fill_mask` (checkpoint, windows and objective are the component's settings)."""
     return MaskedLM(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
-
-
-def _register() -> None:
-    from spacy.util import registry
-
-    registry.architectures("spacy-bert.MaskedLM.v1", func=masked_lm_v1)
-
-
-_register()
 
 
 def model_class_name(shim: BertShim) -> str:
@@ -415,6 +408,4 @@ def install_masked_lm(shim: BertShim, directory: Path, needs_nsp: bool, name: st
 def save_masked_lm(shim: BertShim, directory: Path) -> None:
     """Write the shim's masked-LM model as a Hugging Face directory (`BertForMaskedLM` or
     `BertForPreTraining`, tied decoder written once, tokenizer files), fp32 or its own dtype."""
-    from ..checkpoint import save_pretrained
-
     save_pretrained(shim.model, Path(directory), tokenizer=shim.tokenizer)
