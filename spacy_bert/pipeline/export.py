@@ -1,11 +1,12 @@
-"""Export a trained `bert_ner` / `bert_textcat` as a Hugging Face checkpoint directory.
+"""Export a trained `bert_ner` / `bert_textcat` / `bert_fill_mask` as a Hugging Face checkpoint directory.
 
     from spacy_bert.pipeline.export import export_component
     export_component(nlp, "bert_ner", "out/ner-hf")   # or: spacy bert export PIPELINE bert_ner OUT
 
 The directory (config.json with id2label/label2id, model.safetensors, tokenizer files) loads
 in `transformers.AutoModelForTokenClassification` / `AutoModelForSequenceClassification`
-with no missing or unexpected keys. A component that listens to a shared `bert` component is
+with no missing or unexpected keys (`bert_fill_mask`: `AutoModelForMaskedLM`, or
+`BertForPreTraining` after MLM + NSP training). A component that listens to a shared `bert` component is
 exported with that component's (fine-tuned) encoder.
 """
 import os
@@ -18,6 +19,7 @@ from ..checkpoint import save_pretrained
 from ..errors import Errors
 from ..layers.encoder import BertShim, get_shim
 from .bert import Bert
+from .fill_mask import BertFillMask
 from .task import BertTaskPipe
 
 
@@ -37,6 +39,8 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     if name not in nlp.pipe_names:
         raise ValueError(Errors.E363.format(name=name, reason=f"no such component; the pipeline has {nlp.pipe_names}."))
     pipe = nlp.get_pipe(name)
+    if isinstance(pipe, BertFillMask):  # BertForMaskedLM / BertForPreTraining, tied decoder
+        return pipe.export(output_dir)
     if not isinstance(pipe, BertTaskPipe):
         raise ValueError(Errors.E363.format(name=name, reason=f"it is a {type(pipe).__name__}, not a bert_ner or bert_textcat component."))
     shim = None if pipe.owns_encoder else _shared_encoder(nlp, name, pipe.encoder.upstream_name)

@@ -34,6 +34,7 @@ import math
 import tempfile
 import warnings
 import zlib
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -317,10 +318,8 @@ class BertFillMask(TrainablePipe):
         return MaskPieces(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"])
 
     def _texts(self, examples: Sequence[Example]) -> List[str]:
-        texts = [eg.reference.text for eg in examples if eg.reference.text.strip()]
-        if not texts:
-            raise ValueError(Errors.E633.format(name=self.name, n_docs=len(examples)))
-        return texts
+        """The texts to train on (whitespace-only lines, e.g. WikiText's blank lines, skipped)."""
+        return [eg.reference.text for eg in examples if eg.reference.text.strip()]
 
     def _sentences(self, doc: Doc) -> List[str]:
         if not doc.has_annotation("SENT_START"):
@@ -383,8 +382,11 @@ class BertFillMask(TrainablePipe):
         if not examples:
             return losses
         self._ensure_loaded()
+        texts = self._texts(examples)
+        if not texts:
+            return losses  # a batch of blank lines: nothing to learn from
         pairs = self.nsp_pairs([eg.reference for eg in examples], self._rng) if self.cfg["objective"] == "mlm+nsp" else None
-        texts = [] if pairs is not None else self._texts(examples)
+        texts = [] if pairs is not None else texts
         loss, _ = mlm_update(self.shim, self.settings(), texts, self._hook(), self._rng, pairs)
         if sgd is not None:
             self.finish_update(sgd)
@@ -398,7 +400,12 @@ class BertFillMask(TrainablePipe):
         """Read the checkpoint; seed the masking generator from numpy's global state, which
         `spacy train` sets from `[system] seed` (so a run repeats)."""
         validate_get_examples(get_examples, "BertFillMask.initialize")
+        sample = list(islice(get_examples(), 1000))
+        if not self._texts(sample):
+            raise ValueError(Errors.E633.format(name=self.name, n_docs=len(sample)))
         self._ensure_loaded()
+        if self.cfg["objective"] == "mlm+nsp":
+            self.nsp_pairs([eg.reference for eg in sample], np.random.default_rng(0))  # E634 now, not at step 1
         self._rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
