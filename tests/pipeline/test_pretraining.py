@@ -185,7 +185,7 @@ def test_overfitting_IO(tmp_path, tiny_bert_dir):
     with pytest.warns(UserWarning, match="W630"):
         nlp.initialize(lambda: egs)
     optimizer = Adam(0.005)
-    for _ in range(300):
+    for _ in range(500):
         nlp.update(egs, sgd=optimizer)
     queries = ["red apples grow on [MASK] .", "blue whales swim through [MASK] .", "tall giraffes eat green [MASK] ."]
     expected = ["trees", "oceans", "leaves"]
@@ -196,7 +196,9 @@ def test_overfitting_IO(tmp_path, tiny_bert_dir):
     loaded = spacy.load(tmp_path / "pipeline")
     assert [d._.fill_mask for d in loaded.pipe(queries)] == [d._.fill_mask for d in docs]
     scores = loaded.evaluate(egs)
-    assert scores == loaded.evaluate(egs)  # deterministic masking: same numbers twice
+    again = loaded.evaluate(egs)
+    keys = ("mlm_acc", "mlm_loss", "mlm_ppl", "nsp_acc")
+    assert {k: scores[k] for k in keys} == {k: again[k] for k in keys}  # deterministic masking
     assert 0.0 <= scores["mlm_acc"] <= 1.0 and scores["mlm_ppl"] > 1.0
 
 
