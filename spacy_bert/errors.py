@@ -565,6 +565,14 @@ class Errors(metaclass=ErrorsWithCodes):
         "(a Hugging Face masked-LM directory): the pipeline was saved incompletely. Save it again "
         "with nlp.to_disk()."
     )
+    E637 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a text with exactly one "
+        "[MASK] (the slot the candidate words fill); got {n} in {text!r}."
+    )
+    E638 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a non-empty list of "
+        "non-blank candidate words; got {candidates!r}."
+    )
 
 
 class Warnings(metaclass=ErrorsWithCodes):

@@ -409,3 +409,70 @@ def save_masked_lm(shim: BertShim, directory: Path) -> None:
     """Write the shim's masked-LM model as a Hugging Face directory (`BertForMaskedLM` or
     `BertForPreTraining`, tied decoder written once, tokenizer files), fp32 or its own dtype."""
     save_pretrained(shim.model, Path(directory), tokenizer=shim.tokenizer)
+
+
+# -- beyond Hugging Face: whole-word candidates ------------------------------------------------------
+def score_word_candidates(
+    shim: BertShim,
+    settings: EncoderSettings,
+    text: str,
+    candidates: Sequence[str],
+) -> List[Tuple[List[int], float]]:
+    """Joint log-probability of each candidate word in the one `[MASK]` of `text`.
+
+    The mask becomes as many `[MASK]` pieces as the candidate has, and the pieces are scored
+    left to right by the chain rule (the pseudo-likelihood of Salazar et al. 2020, decoded
+    in order): log P(w) = sum_i log P(p_i | context, p_<i, masks for p_>i). A one-piece
+    candidate gets exactly Hugging Face's fill-mask score (n = 1). All (candidate, step)
+    inputs run as padded batches; each input is the window of at most `settings.window`
+    positions centred on the mask (the context a long text has).
+
+    Returns, per candidate, (its piece ids, log-probability).
+    """
+    tokenizer = shim.tokenizer
+    mask_id = tokenizer.mask_token_id
+    ids = np.asarray(encode_inputs(tokenizer, [text]).piece_ids[0], dtype=np.int64)
+    where = np.flatnonzero(ids == mask_id)
+    assert len(where) == 1, "the caller checks that the text has exactly one mask"
+    m = int(where[0])
+    pieces = [np.asarray(encode_inputs(tokenizer, [c]).piece_ids[0], dtype=np.int64) for c in candidates]
+    rows: List[np.ndarray] = []
+    targets: List[Tuple[int, int, int]] = []  # (candidate, scored position, target id)
+    for c, word in enumerate(pieces):
+        n = len(word)
+        budget = settings.window - 2
+        context = max(0, budget - n)
+        left = ids[max(0, m - context // 2) : m]
+        right = ids[m + 1 : m + 1 + (context - len(left))]
+        left = ids[max(0, m - (context - len(right))) : m]  # give unused right room to the left
+        for i in range(n):
+            seq = np.concatenate([[tokenizer.cls_token_id], left, word[:i], np.full(n - i, mask_id), right, [tokenizer.sep_token_id]])
+            rows.append(seq.astype(np.int64))
+            targets.append((c, 1 + len(left) + i, int(word[i])))
+    log_probs = np.zeros(len(pieces), dtype=np.float64)
+    if not rows:
+        return [(w.tolist(), float("-inf") if not len(w) else 0.0) for w in pieces]
+    device = shim.prepare()
+    model = shim.model
+    head = mlm_prediction_head(model)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    try:
+        for group in plan_batches(lengths, settings.max_batch_items):
+            width = int(lengths[group].max())
+            input_ids = np.full((len(group), width), tokenizer.pad_token_id, dtype=np.int64)
+            for r, g in enumerate(group.tolist()):
+                input_ids[r, : lengths[g]] = rows[g]
+            attention = (np.arange(width) < lengths[group][:, None]).astype(np.int64)
+            positions = torch.tensor([targets[g][1] for g in group.tolist()], device=device)
+            target_ids = torch.tensor([targets[g][2] for g in group.tolist()], device=device)
+            with torch.inference_mode(), _autocast(shim, device):
+                hidden = model.bert(torch.from_numpy(input_ids).to(device), attention_mask=torch.from_numpy(attention).to(device)).last_hidden_state
+                picked = hidden[torch.arange(len(group), device=device), positions]  # (rows, hidden)
+                scores = head(picked).float().log_softmax(-1).gather(1, target_ids[:, None])[:, 0]
+            for g, value in zip(group.tolist(), scores.cpu().numpy().tolist()):
+                log_probs[targets[g][0]] += value
+    finally:
+        model.train(was_training)
+    return [(w.tolist(), float(lp) if len(w) else float("-inf")) for w, lp in zip(pieces, log_probs)]

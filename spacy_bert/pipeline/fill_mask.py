@@ -63,6 +63,7 @@ from ..layers.masked_lm import (
     mlm_update,
     model_class_name,
     save_masked_lm,
+    score_word_candidates,
 )
 from ..layers.payload import read_payload
 from ..layers.settings import EncoderSettings
@@ -277,6 +278,36 @@ class BertFillMask(TrainablePipe):
             return [[] for _ in texts]
         filled = fill_masks(self.shim, self.settings(), texts, top_k, ids)
         return [self._entries(f) for f in filled]
+
+    def score_words(self, text: str, candidates: Sequence[str]) -> List[Dict[str, Any]]:
+        """Rank whole candidate words for the one `[MASK]` of `text`, multi-piece words scored
+        jointly (beyond Hugging Face, whose `targets` keep only a word's first piece).
+
+        Returns one dict per candidate, best first: {"word", "pieces" (their strings),
+        "score" (the joint probability), "log_prob", "sequence" (the text with the word in
+        place of the mask)}. A one-piece word's score equals Hugging Face's fill-mask score.
+        Raises E637 when `text` does not hold exactly one mask, E638 for no candidates.
+        """
+        tokenizer = self.tokenizer
+        n_masks = int(sum(1 for i in tokenizer.encode_batch_with_offsets([text])[0][0] if i == tokenizer.mask_token_id))
+        if n_masks != 1:
+            raise ValueError(Errors.E637.format(name=self.name, n=n_masks, text=text[:200]))
+        words = [c for c in candidates if isinstance(c, str) and c.strip()]
+        if not words or len(words) != len(list(candidates)):
+            raise ValueError(Errors.E638.format(name=self.name, candidates=list(candidates)[:20]))
+        scored = score_word_candidates(self.shim, self.settings(), text, words)
+        mask = tokenizer.mask_token
+        out = [
+            {
+                "word": word,
+                "pieces": tokenizer.convert_ids_to_tokens(ids),
+                "score": math.exp(log_prob),
+                "log_prob": log_prob,
+                "sequence": text.replace(mask, word, 1),
+            }
+            for word, (ids, log_prob) in zip(words, scored)
+        ]
+        return sorted(out, key=lambda d: -d["log_prob"])
 
     def _entries(self, filled: FilledMasks) -> List[Dict[str, Any]]:
         tokenizer = self.shim.tokenizer

@@ -198,3 +198,50 @@ def test_bad_bytes_are_a_coded_error(nlp):
 
     with raises_code("E389"):
         nlp.get_pipe("bert_fill_mask").from_bytes(srsly.msgpack_dumps({"cfg": {}, "files": {"../x": b"1"}}))
+
+
+# -- beyond Hugging Face: whole words of several pieces, scored jointly --------------------------------
+def test_score_words_one_piece_equals_transformers_targets(nlp, hf_fill):
+    text = ONE_MASK[0]
+    words = ["paris", "london", "lyon"]
+    ours = {d["word"]: d["score"] for d in nlp.get_pipe("bert_fill_mask").score_words(text, words)}
+    for expected in hf_fill(text, targets=words):
+        assert abs(ours[expected["token_str"]] - expected["score"]) <= 1e-5
+
+
+def test_score_words_multi_piece_is_the_chain_rule_of_transformers(nlp, splade_dir):
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    tok = AutoTokenizer.from_pretrained(str(splade_dir))
+    model = BertForMaskedLM.from_pretrained(str(splade_dir)).eval()
+    text = "At the zoo we saw a tall [MASK] eating leaves."
+    word = "giraffes"
+    pieces = tok(word, add_special_tokens=False)["input_ids"]
+    assert len(pieces) > 1
+    expected = 0.0
+    enc = tok(text.replace("[MASK]", "[MASK]" * len(pieces)), return_tensors="pt")
+    first = enc["input_ids"][0].tolist().index(tok.mask_token_id)
+    for i in range(len(pieces)):
+        # step i: the first i pieces in place (as ids: decoding "gi##raf" would re-tokenize)
+        ids = enc["input_ids"].clone()
+        ids[0, first : first + i] = torch.tensor(pieces[:i], dtype=ids.dtype)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=enc["attention_mask"]).logits[0, first + i]
+        expected += float(logits.log_softmax(-1)[pieces[i]])
+    ours = nlp.get_pipe("bert_fill_mask").score_words(text, [word, "dogs"])
+    by_word = {d["word"]: d for d in ours}
+    assert abs(by_word[word]["log_prob"] - expected) <= 1e-4
+    assert by_word[word]["pieces"] == tok.convert_ids_to_tokens(pieces)
+    assert by_word[word]["sequence"] == "At the zoo we saw a tall giraffes eating leaves."
+
+
+@pytest.mark.parametrize("text,code", [("no mask here", "E637"), ("[MASK] and [MASK]", "E637")])
+def test_score_words_needs_one_mask(nlp, text, code):
+    with raises_code(code):
+        nlp.get_pipe("bert_fill_mask").score_words(text, ["x"])
+
+
+def test_score_words_needs_candidates(nlp):
+    with raises_code("E638"):
+        nlp.get_pipe("bert_fill_mask").score_words(ONE_MASK[0], ["  "])
