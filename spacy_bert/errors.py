@@ -565,6 +565,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "(a Hugging Face masked-LM directory): the pipeline was saved incompletely. Save it again "
         "with nlp.to_disk()."
     )
+    E639 = (
+        "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.masked_lm). "
+        "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
+    )
     E637 = (
         "The {name!r} component (bert_fill_mask): score_words() needs a text with exactly one "
         "[MASK] (the slot the candidate words fill); got {n} in {text!r}."

@@ -384,7 +384,7 @@ def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] =
     `BertForMaskedLM` / `BertForPreTraining`. The component calls `fill_masks`, `mlm_update`
     and `mlm_evaluate` on the shim; the model's own forward is not used."""
     def forward(model, docs, is_train):
-        raise NotImplementedError("bert_fill_mask runs its shim through spacy_bert.layers.masked_lm, not model.predict")
+        raise NotImplementedError(Errors.E639.format(name="bert_fill_mask", what="model.predict / model.begin_update"))
 
     return Model("bert-masked-lm", forward, attrs={}, shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)])
 

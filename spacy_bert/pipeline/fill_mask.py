@@ -3,7 +3,7 @@
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_fill_mask", config={"checkpoint": "../shared/models/splade-tiny"})
     doc = nlp("The capital of France is [MASK].")
-    doc._.fill_mask   # [{"start": 25, "end": 31, "predictions": [{"score", "token", "token_str", "sequence"}, ...]}]
+    doc._.fill_mask   # [{"start": 25, "end": 31, "predictions": [{"score", "token", "token_str", "sequence"}...]}]
     doc[5]._.fill_mask  # the same predictions, on the token that is the mask
 
 Predictions follow Hugging Face's `FillMaskPipeline`: `top_k` (default 5) per mask,
@@ -425,7 +425,7 @@ class BertFillMask(TrainablePipe):
         return losses
 
     def get_loss(self, examples, scores):
-        raise NotImplementedError("bert_fill_mask computes its loss in torch (update)")
+        raise NotImplementedError(Errors.E639.format(name=self.name, what="get_loss"))
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint; seed the masking generator from numpy's global state, which
