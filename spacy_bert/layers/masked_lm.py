@@ -47,6 +47,7 @@ __all__ = [
     "MLM_CLASSES",
     "MaskedLMStats",
     "PairInputs",
+    "WholeWordMask",
     "fill_masks",
     "load_masked_lm",
     "mlm_evaluate",
@@ -246,15 +247,79 @@ def plan_mlm_batches(
     settings: EncoderSettings,
     texts: Sequence[str],
     pairs: Optional[PairInputs] = None,
+    word_starts: Optional[Sequence[np.ndarray]] = None,
 ) -> List[Tuple[PaddedBatch, Optional[np.ndarray]]]:
-    """Padded batches of the texts' windows (MLM) or of NSP pairs: (batch, NSP labels or None)."""
+    """Padded batches of the texts' windows (MLM) or of NSP pairs: (batch, NSP labels or None).
+
+    word_starts (Optional[Sequence[np.ndarray]]): per text, the sorted char starts of its
+        words (spaCy tokens); then each batch gets `word_ids` (batch, length) int64, a
+        batch-wide id of the word of each piece, -1 on special positions (whole-word masking).
+    """
     if pairs is not None:
         lengths = np.array([len(a) + len(b) + 3 for a, b in zip(pairs.a_ids, pairs.b_ids)], dtype=np.int64)
         return [(pad_pairs(pairs, tokenizer, group), pairs.labels[group]) for group in plan_batches(lengths, settings.max_batch_items)]
     encoded = encode_inputs(tokenizer, texts)
     plan = plan_input_windows(encoded.n_pieces, None, settings.window, settings.stride)
     groups = plan_batches(plan.positions, settings.max_batch_items)
-    return [(pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, g, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id), None) for g in groups]
+    batches = [pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, g, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id) for g in groups]
+    if word_starts is not None:
+        # word of each piece: the last word starting at or before the piece's first char;
+        # ids are offset per text so that words of different texts never share an id.
+        offset = np.cumsum([0] + [len(w) for w in word_starts])
+        piece_words = [
+            np.searchsorted(np.asarray(starts, dtype=np.int64), offsets[:, 0], side="right") - 1 + offset[t]
+            for t, (starts, offsets) in enumerate(zip(word_starts, encoded.piece_offsets))
+        ]
+        for batch in batches:
+            word_ids = np.full(batch.input_ids.shape, -1, dtype=np.int64)
+            for row, w in enumerate(batch.windows.tolist()):
+                t, start, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
+                word_ids[row, 1 : 1 + n] = piece_words[t][start : start + n]
+            batch.word_ids = word_ids
+    return [(batch, None) for batch in batches]
+
+
+class WholeWordMask:
+    """Whole-word masking: each word (spaCy token) is chosen with `probability`, and all its
+    pieces are scored; the 80/10/10 choice is made once per word, so a chosen word's pieces
+    all become [MASK], all random pieces, or all stay (BERT's whole-word release kept the
+    80/10/10 rule; Hugging Face's v5 collator masks 100 %: we keep BERT's).
+
+    Called as `hook(input_ids, attention_mask, special_mask, rng, word_ids)`; returns
+    (input_ids, labels) like `MaskPieces`.
+    """
+
+    def __init__(self, mask_id: int, vocab_size: int, probability: float = 0.15, mask_fraction: float = 0.8, random_fraction: float = 0.1) -> None:
+        self.mask_id = int(mask_id)
+        self.vocab_size = int(vocab_size)
+        self.probability = float(probability)
+        self.mask_fraction = float(mask_fraction)
+        self.random_fraction = float(random_fraction)
+
+    def __call__(self, input_ids, attention_mask, special_mask, rng, word_ids):
+        words, inverse = np.unique(word_ids, return_inverse=True)
+        inverse = inverse.reshape(word_ids.shape)
+        chosen_word = rng.random(len(words)) < self.probability
+        kind = rng.random(len(words))
+        chosen = chosen_word[inverse] & ~special_mask & (word_ids >= 0)
+        draw = kind[inverse]
+        labels = np.where(chosen, input_ids, IGNORE_INDEX)
+        to_mask = chosen & (draw < self.mask_fraction)
+        to_random = chosen & (draw >= self.mask_fraction) & (draw < self.mask_fraction + self.random_fraction)
+        new_ids = np.where(to_mask, self.mask_id, input_ids)
+        new_ids = np.where(to_random, rng.integers(0, self.vocab_size, size=input_ids.shape), new_ids)
+        return new_ids.astype(np.int64), labels.astype(np.int64)
+
+
+def hook_batch(hook, batch: PaddedBatch, rng: np.random.Generator) -> PaddedBatch:
+    """`apply_hook`, passing the batch's `word_ids` to a `WholeWordMask`."""
+    if isinstance(hook, WholeWordMask):
+        word_ids = getattr(batch, "word_ids", None)
+        if word_ids is None:  # NSP pairs: words are not tracked there, pieces are the words
+            word_ids = np.where(batch.special_mask, -1, np.arange(batch.input_ids.size).reshape(batch.input_ids.shape))
+        words = word_ids
+        return apply_hook(lambda ids, mask, special, r: hook(ids, mask, special, r, words), batch, rng)
+    return apply_hook(hook, batch, rng)
 
 
 def _batch_losses(model: MLMModel, batch: PaddedBatch, nsp_labels: Optional[np.ndarray], device, top_k: int = 1):
@@ -289,20 +354,21 @@ def mlm_update(
     hook: PieceHook,
     rng: np.random.Generator,
     pairs: Optional[PairInputs] = None,
-    hooks_by_batch: Optional[Sequence[PieceHook]] = None,
+    word_starts: Optional[Sequence[np.ndarray]] = None,
 ) -> Tuple[float, MaskedLMStats]:
     """One MLM (+NSP) forward and backward over `texts` (or `pairs`); gradients accumulate in
     the shim's model (thinc's `finish_update` applies them).
 
     The loss is Hugging Face's: mean cross-entropy over all masked pieces of the update, plus,
     with `pairs`, the mean NSP cross-entropy over the pairs (`BertForPreTraining`'s sum).
+    `word_starts` (per text, char starts of its words) is needed by a `WholeWordMask` hook.
     Returns (loss, stats).
     """
     device = shim.prepare()
     model = shim.model
-    batches = plan_mlm_batches(shim.tokenizer, settings, texts, pairs)
-    for i, (batch, _) in enumerate(batches):
-        apply_hook(hooks_by_batch[i] if hooks_by_batch is not None else hook, batch, rng)
+    batches = plan_mlm_batches(shim.tokenizer, settings, texts, pairs, word_starts)
+    for batch, _ in batches:
+        hook_batch(hook, batch, rng)
     n_masked = sum(int((b.labels != IGNORE_INDEX).sum()) for b, _ in batches)
     n_pairs = 0 if pairs is None else len(pairs.labels)
     stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
@@ -340,6 +406,7 @@ def mlm_evaluate(
     hooks: Sequence[PieceHook],
     seeds: Sequence[int],
     pairs: Optional[PairInputs] = None,
+    word_starts: Optional[Sequence[np.ndarray]] = None,
 ) -> MaskedLMStats:
     """Masked-LM statistics without gradients; text i is masked with its own generator seeded
     by `seeds[i]` (a stable checksum of the text), so two evaluations mask identically
@@ -356,12 +423,12 @@ def mlm_evaluate(
             for i in items:
                 rng = np.random.default_rng(int(seeds[i]))
                 if pairs is None:
-                    batches = plan_mlm_batches(shim.tokenizer, settings, [texts[i]])
+                    batches = plan_mlm_batches(shim.tokenizer, settings, [texts[i]], None, None if word_starts is None else [word_starts[i]])
                 else:
                     one = PairInputs([pairs.a_ids[i]], [pairs.b_ids[i]], pairs.labels[i : i + 1])
                     batches = plan_mlm_batches(shim.tokenizer, settings, [], one)
                 for batch, nsp_labels in batches:
-                    apply_hook(hook, batch, rng)
+                    hook_batch(hook, batch, rng)
                     result, nsp_logits = _batch_losses(model, batch, nsp_labels, device)
                     n = int((batch.labels != IGNORE_INDEX).sum())
                     if n:

@@ -57,6 +57,7 @@ from ..layers.masked_lm import (
     FilledMasks,
     MaskedLMStats,
     PairInputs,
+    WholeWordMask,
     fill_masks,
     install_masked_lm,
     mlm_evaluate,
@@ -120,6 +121,7 @@ def make_fill_mask_scorer() -> Callable:
         "targets": None,
         "objective": "mlm",
         "mlm_probability": 0.15,
+        "whole_word": False,
         "scorer": {"@scorers": "spacy-bert.fill_mask_scorer.v1"},
     },
     default_score_weights={"mlm_acc": 1.0, "mlm_loss": None, "mlm_ppl": None, "nsp_acc": None},
@@ -136,6 +138,7 @@ def make_bert_fill_mask(
     targets: Optional[List[str]],
     objective: str,
     mlm_probability: float,
+    whole_word: bool,
     scorer: Optional[Callable],
 ) -> "BertFillMask":
     """Create a `bert_fill_mask` component (and make the tokenizer keep "[MASK]" whole).
@@ -145,11 +148,12 @@ def make_bert_fill_mask(
     window, stride, max_batch_items (int): windows and batches (see `bert`).
     top_k (int): predictions per mask. targets (Optional[List[str]]): rank only these.
     objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
+    whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
     """
     nlp.tokenizer.add_special_case(MASK_TEXT, [{ORTH: MASK_TEXT}])
     return BertFillMask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
-        top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, scorer=scorer,
+        top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
     )
 
 
@@ -177,6 +181,7 @@ class BertFillMask(TrainablePipe):
         targets: Optional[Sequence[str]] = None,
         objective: str = "mlm",
         mlm_probability: float = 0.15,
+        whole_word: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
@@ -193,6 +198,7 @@ class BertFillMask(TrainablePipe):
             "targets": None if targets is None else list(targets),
             "objective": objective,
             "mlm_probability": mlm_probability,
+            "whole_word": bool(whole_word),
         }
         self._validate_cfg()
         self._rng = np.random.default_rng()
@@ -344,13 +350,25 @@ class BertFillMask(TrainablePipe):
                     span[0]._.fill_mask = entry["predictions"]
 
     # -- training ------------------------------------------------------------------------------
-    def _hook(self) -> MaskPieces:
+    def _hook(self):
+        """BERT's masking: `MaskPieces`, or `WholeWordMask` with `whole_word = true`."""
         tokenizer = self.tokenizer
-        return MaskPieces(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"])
+        cls = WholeWordMask if self.cfg["whole_word"] else MaskPieces
+        return cls(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"])
+
+    def _word_starts(self, docs: Sequence[Doc]) -> Optional[List[np.ndarray]]:
+        """Per Doc, the char starts of its tokens (the words of whole-word masking), or None."""
+        if not self.cfg["whole_word"]:
+            return None
+        return [np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc)) for doc in docs]
 
     def _texts(self, examples: Sequence[Example]) -> List[str]:
         """The texts to train on (whitespace-only lines, e.g. WikiText's blank lines, skipped)."""
-        return [eg.reference.text for eg in examples if eg.reference.text.strip()]
+        return [doc.text for doc in self._docs(examples)]
+
+    @staticmethod
+    def _docs(examples: Sequence[Example]) -> List[Doc]:
+        return [eg.reference for eg in examples if eg.reference.text.strip()]
 
     def _sentences(self, doc: Doc) -> List[str]:
         if not doc.has_annotation("SENT_START"):
@@ -418,7 +436,8 @@ class BertFillMask(TrainablePipe):
             return losses  # a batch of blank lines: nothing to learn from
         pairs = self.nsp_pairs([eg.reference for eg in examples], self._rng) if self.cfg["objective"] == "mlm+nsp" else None
         texts = [] if pairs is not None else texts
-        loss, _ = mlm_update(self.shim, self.settings(), texts, self._hook(), self._rng, pairs)
+        words = None if pairs is not None else self._word_starts(self._docs(examples))
+        loss, _ = mlm_update(self.shim, self.settings(), texts, self._hook(), self._rng, pairs, words)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -459,7 +478,8 @@ class BertFillMask(TrainablePipe):
             if pairs is not None:
                 seeds = [int(rng.integers(2**31)) for _ in range(len(pairs.labels))]
                 nsp_stats = mlm_evaluate(self.shim, self.settings(), [], [hook], seeds, pairs)
-        stats = mlm_evaluate(self.shim, self.settings(), texts, [hook], [text_seed(t) for t in texts])
+        words = self._word_starts(self._docs(examples))
+        stats = mlm_evaluate(self.shim, self.settings(), texts, [hook], [text_seed(t) for t in texts], None, words)
         if self.cfg["objective"] == "mlm+nsp" and pairs is not None:
             stats.n_pairs, stats.nsp_correct, stats.nsp_loss_sum = nsp_stats.n_pairs, nsp_stats.nsp_correct, nsp_stats.nsp_loss_sum
         return self.scorer(examples, stats=stats) if self.scorer else {}

@@ -257,3 +257,52 @@ def test_a_million_character_line_trains_in_windows(tiny_bert_dir):
         nlp.initialize(lambda: egs)
         losses = nlp.update(egs, sgd=Adam(1e-4))
     assert np.isfinite(losses["bert_fill_mask"]) and losses["bert_fill_mask"] > 0
+
+
+def test_whole_word_masking_by_spacy_tokens(tiny_bert_dir):
+    nlp = fill_mask_nlp(tiny_bert_dir, window=64, stride=8, whole_word=True)
+    pipe = nlp.get_pipe("bert_fill_mask")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe._ensure_loaded()
+    tokenizer = pipe.tokenizer
+    # words of several pieces (giraffes -> gi ##raf ##fe ##s), so whole-word masking shows
+    docs = [nlp.make_doc("Tall giraffes and unbelievably huge hippopotamuses wander. " * (i % 5 + 1)) for i in range(1000)]
+    hook = pipe._hook()
+    batches = [b for b, _ in plan_mlm_batches(tokenizer, pipe.settings(), [d.text for d in docs], None, pipe._word_starts(docs))]
+    rng = np.random.default_rng(0)
+    words = chosen_words = 0
+    kinds = {"mask": 0, "random": 0, "kept": 0}
+    for batch in batches:
+        original = batch.input_ids.copy()
+        ids, labels = hook(batch.input_ids, batch.attention_mask, batch.special_mask, rng, batch.word_ids)
+        assert not (labels != IGNORE_INDEX)[batch.special_mask].any()
+        for word in np.unique(batch.word_ids[batch.word_ids >= 0]):
+            at = batch.word_ids == word
+            scored = labels[at] != IGNORE_INDEX
+            assert scored.all() or not scored.any()  # a word is scored whole or not at all
+            words += 1
+            if scored.all():
+                chosen_words += 1
+                if (ids[at] == tokenizer.mask_token_id).all():
+                    kinds["mask"] += 1
+                elif (ids[at] == original[at]).all():
+                    kinds["kept"] += 1
+                else:
+                    kinds["random"] += 1
+    assert words > 20_000
+    assert abs(chosen_words / words - 0.15) <= 0.01
+    assert abs(kinds["mask"] / chosen_words - 0.8) <= 0.02
+    assert abs(kinds["random"] / chosen_words - 0.1) <= 0.02
+
+
+def test_whole_word_training_runs(tiny_bert_dir):
+    fix_random_seed(0)
+    nlp = fill_mask_nlp(tiny_bert_dir, window=64, stride=8, whole_word=True)
+    egs = examples(nlp, TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nlp.initialize(lambda: egs)
+        losses = nlp.update(egs, sgd=Adam(1e-3))
+        scores = nlp.evaluate(egs)
+    assert np.isfinite(losses["bert_fill_mask"]) and scores["mlm_acc"] is not None
