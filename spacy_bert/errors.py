@@ -647,9 +647,9 @@ class Warnings(metaclass=ErrorsWithCodes):
     W630 = (
         "{name}: the checkpoint {path} (architectures: {architectures}) has no {heads} head: "
         "a fresh one is initialised (as Hugging Face does, the decoder tied to the word "
-        "embeddings) for {cls}. Its predictions are random until the component is trained "
-        "(spacy train configs/pretrain.cfg); load a checkpoint with a masked-LM head to fill "
-        "masks right away."
+        "embeddings) for {cls}. The fresh head is random until the component is trained "
+        "(spacy train configs/pretrain.cfg); to fill masks right away, load a checkpoint that "
+        "has the head."
     )
     W631 = (
         "{name}: the target {target!r} is not in the model vocabulary; scoring its first piece "
