@@ -8,7 +8,7 @@ numpy arrays and Python numbers. The model sits in a `BertShim` (a `BertForMaske
 Fill-mask (`fill_masks`): every `[MASK]` piece of a text is scored in the window where it has
 the most context (`windows.py`), so a mask at piece 5,000 sees context on both sides. Only the
 windows holding a mask run, and only their mask positions are projected onto the vocabulary
-(`mlm.score_masked_positions`); what leaves torch is (n_masks, k) ids and probabilities.
+(as `mlm.score_masked_positions` does); what leaves torch is (n_masks, k) ids and probabilities.
 
 Training (`mlm_update`): the texts' windows are padded into batches, a `PieceHook` (BERT's
 80/10/10 `MaskPieces`) corrupts them on the host, and each batch runs forward and backward at
@@ -38,7 +38,7 @@ from ..tokenization import BertTokenizer
 from .batching import PaddedBatch, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import IGNORE_INDEX, PieceHook, apply_hook
-from .mlm import mlm_prediction_head, score_masked_positions
+from .mlm import mlm_prediction_head
 from .settings import EncoderSettings
 from .shim import BertShim
 from .windows import plan_input_windows
@@ -322,17 +322,22 @@ def hook_batch(hook, batch: PaddedBatch, rng: np.random.Generator) -> PaddedBatc
     return apply_hook(hook, batch, rng)
 
 
-def _batch_losses(model: MLMModel, batch: PaddedBatch, nsp_labels: Optional[np.ndarray], device, top_k: int = 1):
-    """(MaskedLMResult, NSP logits or None) of one hooked batch."""
-    inputs = _to_device(batch, device)
-    out = model.bert(**inputs)
-    head = mlm_prediction_head(model)
-    labels = torch.from_numpy(batch.labels).to(device)
-    result = score_masked_positions(head, out.last_hidden_state, labels=labels, top_k=top_k)
-    nsp_logits = None
-    if nsp_labels is not None:
-        nsp_logits = model.cls.seq_relationship(out.pooler_output)
-    return result, nsp_logits
+def _batch_losses(model: MLMModel, batch: PaddedBatch, nsp_labels: Optional[np.ndarray], device):
+    """(MLM loss or None, masked pieces, top-1 hits, NSP logits or None) of one hooked batch.
+
+    Only the masked positions are projected onto the vocabulary; top-1 is an argmax of the
+    logits (no softmax over the vocabulary: training needs no probabilities)."""
+    out = model.bert(**_to_device(batch, device))
+    scored = torch.from_numpy(batch.labels != IGNORE_INDEX).to(device)
+    n = int(scored.sum())
+    loss, correct = None, 0
+    if n:
+        targets = torch.from_numpy(batch.labels).to(device)[scored]
+        logits = mlm_prediction_head(model)(out.last_hidden_state[scored])  # (n, vocab)
+        loss = cross_entropy(logits, targets)
+        correct = int((logits.detach().argmax(-1) == targets).sum())
+    nsp_logits = model.cls.seq_relationship(out.pooler_output) if nsp_labels is not None else None
+    return loss, n, correct, nsp_logits
 
 
 @dataclass
@@ -374,16 +379,15 @@ def mlm_update(
     stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
     model.train()
     for batch, nsp_labels in batches:
-        n_batch = int((batch.labels != IGNORE_INDEX).sum())
-        if n_batch == 0 and nsp_labels is None:
+        if not (batch.labels != IGNORE_INDEX).any() and nsp_labels is None:
             continue  # nothing scored in this batch (very short texts)
         with _autocast(shim, device):
-            result, nsp_logits = _batch_losses(model, batch, nsp_labels, device)
+            mlm_loss, n_batch, correct, nsp_logits = _batch_losses(model, batch, nsp_labels, device)
         loss = torch.zeros((), device=device)
         if n_batch:
-            loss = loss + result.loss * (n_batch / n_masked)
-            stats.loss_sum += float(result.loss.detach()) * n_batch
-            stats.correct += int((result.top_ids[:, 0] == torch.from_numpy(batch.labels).to(device)[batch_scored(batch, device)]).sum())
+            loss = loss + mlm_loss * (n_batch / n_masked)
+            stats.loss_sum += float(mlm_loss.detach()) * n_batch
+            stats.correct += correct
         if nsp_logits is not None:
             target = torch.from_numpy(nsp_labels).to(device)
             nsp_loss = cross_entropy(nsp_logits, target)
@@ -393,10 +397,6 @@ def mlm_update(
         loss.backward()
     total = (stats.loss_sum / max(n_masked, 1)) + (stats.nsp_loss_sum / n_pairs if n_pairs else 0.0)
     return total, stats
-
-
-def batch_scored(batch: PaddedBatch, device) -> torch.Tensor:
-    return torch.from_numpy(batch.labels != IGNORE_INDEX).to(device)
 
 
 def mlm_evaluate(
@@ -429,12 +429,11 @@ def mlm_evaluate(
                     batches = plan_mlm_batches(shim.tokenizer, settings, [], one)
                 for batch, nsp_labels in batches:
                     hook_batch(hook, batch, rng)
-                    result, nsp_logits = _batch_losses(model, batch, nsp_labels, device)
-                    n = int((batch.labels != IGNORE_INDEX).sum())
+                    mlm_loss, n, correct, nsp_logits = _batch_losses(model, batch, nsp_labels, device)
                     if n:
                         stats.n_masked += n
-                        stats.loss_sum += float(result.loss) * n
-                        stats.correct += int((result.top_ids[:, 0] == torch.from_numpy(batch.labels).to(device)[batch_scored(batch, device)]).sum())
+                        stats.loss_sum += float(mlm_loss) * n
+                        stats.correct += correct
                     if nsp_logits is not None:
                         target = torch.from_numpy(nsp_labels).to(device)
                         stats.n_pairs += len(nsp_labels)
