@@ -245,3 +245,20 @@ def test_score_words_needs_one_mask(nlp, text, code):
 def test_score_words_needs_candidates(nlp):
     with raises_code("E638"):
         nlp.get_pipe("bert_fill_mask").score_words(ONE_MASK[0], ["  "])
+
+
+def test_spliced_sequences_equal_full_decodes(nlp):
+    from spacy_bert.pipeline.fill_mask import SequenceSplicer
+
+    pipe = nlp.get_pipe("bert_fill_mask")
+    tokenizer = pipe.tokenizer
+    text = 'He said: "don\'t [MASK] it", I \'m sure [MASK] n\'t (or \'s) ... un##known [MASK]!'
+    ids = np.array([tokenizer.cls_token_id, *tokenizer.encode_batch_with_offsets([text])[0][0], tokenizer.sep_token_id])
+    splicer = SequenceSplicer(tokenizer, ids)
+    rng = np.random.default_rng(0)
+    for position in range(1, len(ids) - 1):
+        for token in [*rng.integers(0, tokenizer.vocab_size, 20).tolist(), *tokenizer.convert_tokens_to_ids(["'", ".", "##s", "n", "'s", ",", "do", "not"])]:
+            seq = ids.copy()
+            seq[position] = token
+            assert splicer.sequence(position, token) == tokenizer.decode(seq), (position, token)
+    assert splicer.exact
