@@ -15,6 +15,10 @@ model, top 5, each warmed up once, CPU threads as the environment says:
   `sequence`: the loop is the floor of what transformers needs, so the ratio is conservative).
 
 Prints one JSON line per side and the ratios ours / batched and ours / pipeline.
+
+Measured 2026-12-01, shared 2-core CPU under load, OMP_NUM_THREADS=1, splade-tiny, 200 texts
+x 100 words, 2 masks each: ours 218 masks/s, batched loop 24, pipeline 37 (9.1x the batched
+loop, 5.9x the pipeline): the batched loop projects every padded position onto the vocabulary.
 """
 import argparse
 import json
