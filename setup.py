@@ -45,6 +45,7 @@ setup(
             "bert_ner = spacy_bert.pipeline.ner:make_bert_ner",
             "bert_textcat = spacy_bert.pipeline.textcat:make_bert_textcat",
             "bert_qa = spacy_bert.pipeline.qa:make_bert_qa",
+            "bert_fill_mask = spacy_bert.pipeline.fill_mask:make_bert_fill_mask",
         ],
         "spacy_architectures": [
             "spacy-bert.BertEncoder.v1 = spacy_bert.layers.encoder:bert_encoder_v1",
@@ -54,10 +55,12 @@ setup(
             "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads:bert_token_classifier_v1",
             "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads:bert_sequence_classifier_v1",
             "spacy-bert.BertQuestionAnswering.v1 = spacy_bert.pipeline.qa:bert_question_answering_v1",
+            "spacy-bert.MaskedLM.v1 = spacy_bert.layers.masked_lm:masked_lm_v1",
         ],
         "spacy_scorers": [
             "spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer",
             "spacy-bert.qa_scorer.v1 = spacy_bert.pipeline.qa:make_qa_scorer",
+            "spacy-bert.fill_mask_scorer.v1 = spacy_bert.pipeline.fill_mask:make_fill_mask_scorer",
         ],
         "spacy_readers": ["spacy-bert.SquadCorpus.v1 = spacy_bert.pipeline.qa_squad:squad_corpus_v1"],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],

@@ -654,6 +654,55 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E611 = "Cannot export {name!r}: {reason}"
 
+    # ---- bert_fill_mask and MLM/NSP pretraining (E630-E659, issue 13) ------
+    E630 = (
+        "The {name!r} component (bert_fill_mask): {field}={value!r} is not valid; expected "
+        "{expected}. Fix it in the [components.{name}] block of the config."
+    )
+    E631 = (
+        "The {name!r} component (bert_fill_mask): none of the targets {targets!r} can be scored: "
+        "each is neither a vocabulary entry nor tokenizes to any piece. Pass at least one word of "
+        "the model's vocabulary (e.g. 'paris'), or targets=None to rank the whole vocabulary."
+    )
+    E632 = (
+        "The {name!r} component (bert_fill_mask) has no model yet: set 'checkpoint' in the "
+        "[components.{name}] block (a Hugging Face BERT directory), then call nlp.initialize()."
+    )
+    E633 = (
+        "The {name!r} component (bert_fill_mask) got {n_docs} document(s) with no text to "
+        "pretrain on (every text is empty or whitespace). Check the corpus in [corpora.train] "
+        "and [paths.train]: it must hold raw text, one document per line or JSONL {{'text': ...}}."
+    )
+    E634 = (
+        "The {name!r} component (bert_fill_mask) trains objective 'mlm+nsp', but this batch of "
+        "{n_docs} document(s) has {n_multi} with at least two sentences and {n_sources} "
+        "document(s) to draw a random sentence B from (needs >= 1 and >= 2). Next-sentence "
+        "prediction needs documents of several sentences (one document per line or paragraph, "
+        "not one sentence per line) and batches of several documents; or set objective = \"mlm\"."
+    )
+    E635 = (
+        "The {name!r} component (bert_fill_mask) has no {what} to export: it holds a "
+        "{cls} model. Export needs a trained or loaded masked-LM model (call nlp.initialize())."
+    )
+    E636 = (
+        "The {name!r} component (bert_fill_mask): the saved folder {path} has no model/ folder "
+        "(a Hugging Face masked-LM directory): the pipeline was saved incompletely. Save it again "
+        "with nlp.to_disk()."
+    )
+    E639 = (
+        "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.masked_lm). "
+        "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
+    )
+    E637 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a text with exactly one "
+        "[MASK] (the slot the candidate words fill); got {n} in {text!r}."
+    )
+    E638 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a non-empty list of "
+        "non-blank candidate words; got {candidates!r}."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -729,4 +778,22 @@ class Warnings(metaclass=ErrorsWithCodes):
         "{name}: {count} question(s) have more than max_question_len={limit} pieces and were "
         "cut to {limit} pieces (the model sees only their start): ids {ids}. Shorten them, or "
         "raise max_question_len (each window then holds less context)."
+    )
+
+    # ---- bert_fill_mask and MLM/NSP pretraining (W630-W639, issue 13) ------
+    W630 = (
+        "{name}: the checkpoint {path} (architectures: {architectures}) has no {heads} head: "
+        "a fresh one is initialised (as Hugging Face does, the decoder tied to the word "
+        "embeddings) for {cls}. The fresh head is random until the component is trained "
+        "(spacy train configs/pretrain.cfg); to fill masks right away, load a checkpoint that "
+        "has the head."
+    )
+    W631 = (
+        "{name}: the target {target!r} is not in the model vocabulary; scoring its first piece "
+        "{piece!r} instead (as Hugging Face's fill-mask pipeline does). Pass vocabulary entries "
+        "as targets, or use score_words() to score a multi-piece word as a whole."
+    )
+    W632 = (
+        "{name}: the target {target!r} tokenizes to no piece at all and is ignored (as Hugging "
+        "Face's fill-mask pipeline does)."
     )

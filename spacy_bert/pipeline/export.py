@@ -1,4 +1,4 @@
-"""Export a trained `bert_ner` / `bert_textcat` / `bert_qa` as a Hugging Face checkpoint directory.
+"""Export a trained `bert_ner` / `bert_textcat` / `bert_qa` / `bert_fill_mask` as a Hugging Face checkpoint directory.
 
     from spacy_bert.pipeline.export import export_component
     export_component(nlp, "bert_ner", "out/ner-hf")   # or: spacy bert export PIPELINE bert_ner OUT
@@ -6,7 +6,8 @@
 The directory (config.json with id2label/label2id, model.safetensors, tokenizer files) loads
 in `transformers.AutoModelForTokenClassification` / `AutoModelForSequenceClassification` /
 `AutoModelForQuestionAnswering`
-with no missing or unexpected keys. A component that listens to a shared `bert` component is
+with no missing or unexpected keys (`bert_fill_mask`: `AutoModelForMaskedLM`, or
+`BertForPreTraining` after MLM + NSP training). A component that listens to a shared `bert` component is
 exported with that component's (fine-tuned) encoder.
 """
 import os
@@ -20,6 +21,7 @@ from ..errors import Errors
 from ..layers.encoder import BertShim, get_shim
 from .bert import Bert
 from .qa import BertQuestionAnswerer
+from .fill_mask import BertFillMask
 from .task import BertTaskPipe
 
 
@@ -44,6 +46,8 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
         out = Path(output_dir)
         save_pretrained(pipe.to_hf_model(), out, tokenizer=pipe.tokenizer)
         return out
+    if isinstance(pipe, BertFillMask):  # BertForMaskedLM / BertForPreTraining, tied decoder
+        return pipe.export(output_dir)
     if not isinstance(pipe, BertTaskPipe):
         raise ValueError(Errors.E363.format(name=name, reason=f"it is a {type(pipe).__name__}, not a bert_ner or bert_textcat component."))
     shim = None if pipe.owns_encoder else _shared_encoder(nlp, name, pipe.encoder.upstream_name)
