@@ -530,6 +530,23 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
+    # ---- inference precision (E660-E679, helper i14) ------------------------
+    E660 = (
+        "The {name!r} component's precision is {value!r}, which is not one of {expected}. Set "
+        "`precision = \"int8\"` (or another of them) in its [components.{name}] block, pass "
+        "config={{'precision': ...}} to nlp.add_pipe, or call spacy_bert.pipeline.set_precision(nlp, ...)."
+    )
+    E661 = (
+        "The {name!r} component asks for precision 'int8', but this torch build has no quantized "
+        "CPU engine (supported engines: {engines}; int8 needs one of {needed}). Use precision "
+        "'auto' (which picks what this machine runs) or 'float32'."
+    )
+    E662 = (
+        "Cannot set the precision of component {name!r} ({factory}): it is not a spacy-bert "
+        "component with its own encoder. Pass names=[...] of bert, bert_ner or bert_textcat "
+        "components (precisions: {expected})."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -592,4 +609,15 @@ class Warnings(metaclass=ErrorsWithCodes):
         "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
         "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
         "(e.g. {used}) to silence this warning."
+    )
+
+    # ---- inference precision (W660-W669, helper i14) ------------------------
+    W660 = (
+        "{name}: precision {value!r} has no {device} path, so prediction runs in {used} on this "
+        "device. {hint}"
+    )
+    W661 = (
+        "{name}: precision 'bfloat16' on a CPU without native bf16 instructions (flags "
+        "avx512_bf16/amx_bf16 absent): torch emulates it, several times slower than float32. "
+        "Use precision 'auto' (int8 or float32 here) or 'int8' for speed on this CPU."
     )
