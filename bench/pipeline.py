@@ -338,21 +338,30 @@ def print_precision_table(runs: dict, rows, sides) -> None:
 
     ours = [s for s in sides if s.startswith("ours")]
     print("\nprecision rows (same runs, same texts; medians):")
-    header = f"{'pipeline':<16} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+    header = (f"{'pipeline':<16} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+              f"   {'words/cpu-s':>11} {'/ our fp32':>10} {'/ spacy-trf':>11}")
     print(header)
     print("-" * len(header))
     verdicts = []
     for row in rows:
         rate = {s: statistics.median(r["words"] / r["seconds"] for r in runs[row, s]) for s in sides}
         rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
+        # words per CPU-second: the work each side needs, less sensitive than words/s to how much of
+        # a busy machine a run happened to get (the runs are single-threaded with --threads 1)
+        cpu = {s: statistics.median(r["words"] / r["cpu_s"] for r in runs[row, s]) for s in sides}
+
+        def per_cpu(side: str) -> str:
+            vs_trf = f"{cpu[side] / cpu['theirs']:>10.2f}x" if "theirs" in cpu else f"{'-':>11}"
+            return f"   {fmt_rate(cpu[side]):>11} {cpu[side] / cpu['ours']:>9.2f}x {vs_trf}"
+
         if "theirs" in sides:
-            print(f"{ROWS[row]:<16} {'spacy-trf':<10} {fmt_rate(rate['theirs']):>9} {rate['theirs'] / rate['ours']:>9.2f}x {1.0:>10.2f}x {rss['theirs']:>5,.0f} MiB")
+            print(f"{ROWS[row]:<16} {'spacy-trf':<10} {fmt_rate(rate['theirs']):>9} {rate['theirs'] / rate['ours']:>9.2f}x {1.0:>10.2f}x {rss['theirs']:>5,.0f} MiB" + per_cpu("theirs"))
         for side in ours:
             vs_trf = rate[side] / rate["theirs"] if "theirs" in rate else None
             print(
                 f"{ROWS[row]:<16} {side_precision(side):<10} {fmt_rate(rate[side]):>9} {rate[side] / rate['ours']:>9.2f}x "
                 + (f"{vs_trf:>10.2f}x" if vs_trf is not None else f"{'-':>11}")
-                + f" {rss[side]:>5,.0f} MiB"
+                + f" {rss[side]:>5,.0f} MiB" + per_cpu(side)
             )
             speedup = rate[side] / rate["ours"]
             if side_precision(side) == "int8":

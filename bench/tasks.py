@@ -240,18 +240,23 @@ def print_environment(args, texts, words: int) -> None:
 def print_precision_rows(runs: dict, rows, sides, words: int) -> None:
     """Each of our precisions against our fp32 and spacy-transformers fp32 (words/s, peak RSS)."""
     print("\nprecision rows (same runs, same texts; medians):")
-    header = f"{'row':<8} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+    header = (f"{'row':<8} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+              f"   {'words/cpu-s':>11} {'/ our fp32':>10} {'/ spacy-trf':>11}")
     print(header)
     print("-" * len(header))
     verdicts = []
     for row in rows:
         rate = {s: statistics.median(words / r["seconds"] for r in runs[row, s]) for s in sides}
         rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
+        # words per CPU-second: less sensitive than words/s to how much of a busy machine a run got
+        cpu = {s: statistics.median(words / r["cpu_s"] for r in runs[row, s]) for s in sides}
         for side in (s for s in sides if s.startswith("ours")):
+            cpu_vs_trf = f"{cpu[side] / cpu['trf']:>10.2f}x" if "trf" in cpu else f"{'-':>11}"
             vs_trf = rate[side] / rate["trf"] if "trf" in rate else None
             print(
                 f"{ROWS[row]:<8} {side_precision(side):<10} {rate[side]:>9,.0f} {rate[side] / rate['ours']:>9.2f}x "
                 + (f"{vs_trf:>10.2f}x" if vs_trf is not None else f"{'-':>11}") + f" {rss[side]:>5,.0f} MiB"
+                + f"   {cpu[side]:>11,.0f} {cpu[side] / cpu['ours']:>9.2f}x {cpu_vs_trf}"
             )
             if side_precision(side) == "int8":
                 speedup = rate[side] / rate["ours"]

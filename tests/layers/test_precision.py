@@ -284,3 +284,13 @@ def test_minilm_int8_hidden_states(minilm, minilm_batch):
     mean = lambda h: (h * mask).sum(1) / mask.sum(1)  # noqa: E731
     sentence = torch.nn.functional.cosine_similarity(mean(out.last_hidden_state), mean(ref.last_hidden_state), dim=-1)
     assert sentence.min() >= 0.95, sentence  # measured 0.967 ("ok", batched with long texts)
+
+
+def test_int8_prediction_shows_no_warnings(tiny_bert_dir, tiny_batch):
+    """Loading and predicting in int8 shows users no deprecation (or other) warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shim = shim_for(tiny_bert_dir, "int8")
+        predict(shim, tiny_batch)
+        predict(shim, tiny_batch)
+    assert isinstance(shim._prediction.model.encoder.layer[0].output.dense, Int8Linear)
