@@ -703,6 +703,23 @@ class Errors(metaclass=ErrorsWithCodes):
         "non-blank candidate words; got {candidates!r}."
     )
 
+    # ---- inference precision (E660-E679, helper i14) ------------------------
+    E660 = (
+        "The {name!r} component's precision is {value!r}, which is not one of {expected}. Set "
+        "`precision = \"int8\"` (or another of them) in its [components.{name}] block, pass "
+        "config={{'precision': ...}} to nlp.add_pipe, or call spacy_bert.pipeline.set_precision(nlp, ...)."
+    )
+    E661 = (
+        "The {name!r} component asks for precision 'int8', but this torch build has no quantized "
+        "CPU engine (supported engines: {engines}; int8 needs one of {needed}). Use precision "
+        "'auto' (which picks what this machine runs) or 'float32'."
+    )
+    E662 = (
+        "Cannot set the precision of component {name!r} ({factory}): it is not a spacy-bert "
+        "component with its own encoder. Pass names=[...] of bert, bert_ner or bert_textcat "
+        "components (precisions: {expected})."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -796,4 +813,15 @@ class Warnings(metaclass=ErrorsWithCodes):
     W632 = (
         "{name}: the target {target!r} tokenizes to no piece at all and is ignored (as Hugging "
         "Face's fill-mask pipeline does)."
+    )
+
+    # ---- inference precision (W660-W669, helper i14) ------------------------
+    W660 = (
+        "{name}: precision {value!r} has no {device} path, so prediction runs in {used} on this "
+        "device. {hint}"
+    )
+    W661 = (
+        "{name}: precision 'bfloat16' on a CPU without native bf16 instructions (flags "
+        "avx512_bf16/amx_bf16 absent): torch emulates it, several times slower than float32. "
+        "Use precision 'auto' (int8 or float32 here) or 'int8' for speed on this CPU."
     )

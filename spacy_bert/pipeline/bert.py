@@ -29,6 +29,7 @@ from ..layers.merge import to_host
 from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.shared_gradient import SharedGradient
+from ..layers.precision import DEFAULT_PRECISION, check_precision
 from ..layers.token_vectors import token_vectors
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
@@ -60,6 +61,7 @@ WEIGHTS_KEY = "weights_files"
         "pooling": "mean",
         "store_piece_states": None,
         "set_vectors": False,
+        "precision": DEFAULT_PRECISION,
     },
     default_score_weights={},
 )
@@ -74,6 +76,7 @@ def make_bert(
     pooling: str,
     store_piece_states: Optional[bool],
     set_vectors: bool,
+    precision: str,
 ) -> "Bert":
     """Create a `bert` component.
 
@@ -93,6 +96,9 @@ def make_bert(
         states is then an error at `nlp.initialize()` (E390).
     set_vectors (bool): Set `doc.vector` / `span.vector` and similarity hooks (sentence-transformers'
         mean pooling; one more forward pass per Doc, see pipeline/similarity.py).
+    precision (str): Prediction arithmetic: "float32" (default, identical to Hugging Face),
+        "int8" (CPU), "bfloat16", "float16" (GPU) or "auto" (what this machine runs fastest; see
+        `spacy_bert/layers/precision.py`). Training always runs fp32; weights are saved in fp32.
     """
     return Bert(
         nlp.vocab,
@@ -105,6 +111,7 @@ def make_bert(
         pooling=pooling,
         store_piece_states=store_piece_states,
         set_vectors=set_vectors,
+        precision=precision,
     )
 
 
@@ -125,7 +132,8 @@ class Bert(TrainablePipe):
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         pooling: str = "mean",
         store_piece_states: Optional[bool] = None,
-    set_vectors: bool,
+        set_vectors: bool = False,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
@@ -151,8 +159,23 @@ class Bert(TrainablePipe):
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         self.model.attrs["component"] = name  # named in the encoder's warnings
+        # Not in `cfg` (which `from_disk` restores over the constructor's values): the setting
+        # lives in the pipeline's config, so `spacy.load(..., config={...precision...})` wins.
+        self.model.attrs["precision"] = check_precision(precision, name)
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
+
+    # -- precision -------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The prediction precision setting (see `set_precision`)."""
+        return self.model.attrs["precision"]
+
+    def set_precision(self, precision: str) -> None:
+        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
+        "float16", "auto"; E660 otherwise). Weights stay fp32; `spacy_bert.pipeline.set_precision(nlp,
+        ...)` also records it in the pipeline's config, so `nlp.to_disk` keeps it."""
+        self.model.attrs["precision"] = check_precision(precision, self.name)
 
     # -- listeners (spaCy's ListenedToComponent protocol) -----------------------
     @property
