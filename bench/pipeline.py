@@ -6,6 +6,7 @@
     python bench/pipeline.py --profile-only --cprofile 25              # where our time goes
     python bench/pipeline.py --texts sentences --n-texts 2000          # short texts (also: tweets)
     python bench/pipeline.py --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
+    python bench/pipeline.py --precisions float32 int8 bfloat16 --no-profile   # precision rows
 
 Runs in the benchmark's own virtual environment, which has spacy-transformers (never a
 dependency of spacy_bert); see bench/README.md for how to make it. `--ours-only` runs our
@@ -23,6 +24,11 @@ fill, for `plan_batches` and for sorting 4 `nlp.pipe` batches at once (`--no-sta
     theirs: transformer (TransformerModel.v3, strided_spans 128/96, max_batch_items 4096: the
             spacy-transformers defaults) + ner (the same parser on spacy-transformers.TransformerListener.v1,
             reduce_mean pooling)
+
+`--precisions` adds one of our sides per precision (the `bert` component's `precision`
+setting: int8, bfloat16, auto; fp32 is always run, as the baseline), in the same interleaved
+runs on the same texts, and a table of each against our fp32 and spacy-transformers fp32,
+with its peak RSS and the CPU flags that decide what is native (avx512_bf16, amx_bf16, VNNI).
 
 The ner heads are untrained (4 labels, initialized from 4 examples): we measure speed only.
 Each measurement is a fresh subprocess (load, initialize, warm up on a few texts, then time one
@@ -59,6 +65,27 @@ from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encod
 LABELS = ("PER", "ORG", "LOC", "MISC")
 ROWS = {"pipeline": "encoder + ner", "encoder": "encoder alone"}
 ENCODER_PIPE = {"ours": "bert", "theirs": "transformer"}
+PRECISIONS = ("float32", "int8", "bfloat16", "auto")
+#: CPU flags that decide which precisions are native (shown with the results).
+PRECISION_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
+
+
+def ours_side(precision: str) -> str:
+    """Our side's name for `precision`: "ours" (fp32, the baseline) or "ours-<precision>"."""
+    return "ours" if precision == "float32" else f"ours-{precision}"
+
+
+def side_precision(side: str) -> str:
+    """The `precision` of our side `side` (see `ours_side`)."""
+    return side.partition("-")[2] or "float32"
+
+
+def precision_flags() -> str:
+    from spacy_bert.layers.precision import auto_precision, cpu_flags
+
+    flags = cpu_flags()
+    shown = " ".join(f for f in PRECISION_FLAGS if f in flags) or "none of " + " ".join(PRECISION_FLAGS)
+    return f"CPU flags: {shown}; precision 'auto' resolves to {auto_precision('cpu')} here"
 
 
 # -- child: one pipeline in its own process ---------------------------------------------------
@@ -70,8 +97,9 @@ def build_nlp(side: str, row: str, opts: dict, texts):
     spacy.util.fix_random_seed(0)
     nlp = spacy.blank("en")
     directory = model_dir()
-    if side == "ours":
-        nlp.add_pipe("bert", config={"checkpoint": directory, "max_batch_items": opts["bert_max_batch_items"]})
+    if side.startswith("ours"):
+        config = {"checkpoint": directory, "max_batch_items": opts["bert_max_batch_items"], "precision": side_precision(side)}
+        nlp.add_pipe("bert", config=config)
         listener = {"@architectures": "spacy-bert.BertListener.v1", "grad_factor": 1.0, "upstream": "*"}
     else:
         nlp.add_pipe(
@@ -117,7 +145,7 @@ def build_nlp(side: str, row: str, opts: dict, texts):
         doc = nlp.make_doc(text)
         examples.append(Example.from_dict(doc, {"entities": [(0, len(doc[0].text), LABELS[i % len(LABELS)])]}))
     nlp.initialize(lambda: examples)
-    if side == "ours" and opts["dtype"] != "float32":
+    if side.startswith("ours") and opts["dtype"] != "float32":
         import torch
         from spacy_bert.layers.encoder import get_shim
 
@@ -126,10 +154,12 @@ def build_nlp(side: str, row: str, opts: dict, texts):
 
 
 def torch_module(nlp, side: str):
-    if side == "ours":
+    if side.startswith("ours"):
         from spacy_bert.layers.encoder import get_shim
 
-        return get_shim(nlp.get_pipe("bert").model).bert
+        # The module that predicts: the encoder itself in fp32, else its int8/bf16 copy (built
+        # at the warm-up, kept while the weights do not change).
+        return get_shim(nlp.get_pipe("bert").model).prediction_model()
     return nlp.get_pipe("transformer").model.transformer
 
 
@@ -296,7 +326,54 @@ def print_environment(args, texts) -> None:
     print(f"ours: bert window 512 stride 128 max_batch_items {args.bert_max_batch_items}, dtype {args.dtype}; "
           f"theirs: strided_spans {args.trf_window}/{args.trf_stride}, max_batch_items 4096, fp32")
     print(f"ner (both): TransitionBasedParser.v2 hidden_width 64 maxout_pieces 2 use_upper false, {len(LABELS)} labels, untrained")
+    print(precision_flags())
     print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+
+
+def print_precision_table(runs: dict, rows, sides) -> None:
+    """words/s and peak RSS of each of our precisions against our fp32 and spacy-transformers fp32,
+    with the issue's goals (int8 >= 1.6x our fp32 and >= 2.5x spacy-transformers; bf16 >= 1.6x our
+    fp32 where the CPU has native bf16)."""
+    from spacy_bert.layers.precision import NATIVE_BF16_FLAGS, cpu_flags
+
+    ours = [s for s in sides if s.startswith("ours")]
+    print("\nprecision rows (same runs, same texts; medians):")
+    header = (f"{'pipeline':<16} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+              f"   {'words/cpu-s':>11} {'/ our fp32':>10} {'/ spacy-trf':>11}")
+    print(header)
+    print("-" * len(header))
+    verdicts = []
+    for row in rows:
+        rate = {s: statistics.median(r["words"] / r["seconds"] for r in runs[row, s]) for s in sides}
+        rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
+        # words per CPU-second: the work each side needs, less sensitive than words/s to how much of
+        # a busy machine a run happened to get (the runs are single-threaded with --threads 1)
+        cpu = {s: statistics.median(r["words"] / r["cpu_s"] for r in runs[row, s]) for s in sides}
+
+        def per_cpu(side: str) -> str:
+            vs_trf = f"{cpu[side] / cpu['theirs']:>10.2f}x" if "theirs" in cpu else f"{'-':>11}"
+            return f"   {fmt_rate(cpu[side]):>11} {cpu[side] / cpu['ours']:>9.2f}x {vs_trf}"
+
+        if "theirs" in sides:
+            print(f"{ROWS[row]:<16} {'spacy-trf':<10} {fmt_rate(rate['theirs']):>9} {rate['theirs'] / rate['ours']:>9.2f}x {1.0:>10.2f}x {rss['theirs']:>5,.0f} MiB" + per_cpu("theirs"))
+        for side in ours:
+            vs_trf = rate[side] / rate["theirs"] if "theirs" in rate else None
+            print(
+                f"{ROWS[row]:<16} {side_precision(side):<10} {fmt_rate(rate[side]):>9} {rate[side] / rate['ours']:>9.2f}x "
+                + (f"{vs_trf:>10.2f}x" if vs_trf is not None else f"{'-':>11}")
+                + f" {rss[side]:>5,.0f} MiB" + per_cpu(side)
+            )
+            speedup = rate[side] / rate["ours"]
+            if side_precision(side) == "int8":
+                goal = speedup >= 1.6 and (vs_trf is None or vs_trf >= 2.5)
+                verdicts.append(f"{ROWS[row]} int8: {'met' if goal else 'NOT met'} ({speedup:.2f}x our fp32"
+                                + (f", {vs_trf:.2f}x spacy-trf)" if vs_trf is not None else ")"))
+            if side_precision(side) == "bfloat16":
+                native = bool(cpu_flags() & NATIVE_BF16_FLAGS)
+                verdicts.append(f"{ROWS[row]} bf16: " + (f"{'met' if speedup >= 1.6 else 'NOT met'} ({speedup:.2f}x our fp32)" if native
+                                                          else f"{speedup:.2f}x our fp32 (no native bf16 on this CPU: goal not applicable)"))
+    if verdicts:
+        print("goals (int8 >= 1.6x our fp32 and >= 2.5x spacy-trf; bf16 >= 1.6x our fp32 with native bf16): " + "; ".join(verdicts))
 
 
 def fmt_rate(x: float) -> str:
@@ -316,6 +393,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per pipeline, interleaved (default 3)")
     parser.add_argument("--rows", nargs="+", default=["pipeline", "encoder"], choices=list(ROWS))
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="our encoder's dtype")
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=list(PRECISIONS),
+                        help="our bert's `precision` settings to run, each its own side (float32 always runs: the baseline)")
     parser.add_argument("--bert-max-batch-items", type=int, default=2048, help="our bert's max_batch_items (default 2048, its default)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (default: torch's)")
     parser.add_argument("--trf-window", type=int, default=128, help="spacy-transformers strided_spans window")
@@ -339,7 +418,8 @@ def main() -> None:
     print_environment(args, texts)
     if not args.no_stats:
         print_encoder_work(texts, args.texts, args.batch_size, args.bert_max_batch_items)
-    sides = ("ours",) if args.ours_only else ("theirs", "ours")
+    base_sides = ("ours",) if args.ours_only else ("theirs", "ours")
+    sides = base_sides + tuple(ours_side(p) for p in args.precisions if p != "float32")
     opts = {
         "texts": args.texts,
         "data_dir": args.data_dir,
@@ -362,7 +442,7 @@ def main() -> None:
                                        args.max_others, args.retries, script=__file__)
                     runs[row, side].append(result)
                     print(
-                        f"run {repeat + 1}/{args.repeats} {side:<6} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
+                        f"run {repeat + 1}/{args.repeats} {side:<13} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
                         f"({result['seconds']:.1f} s, cpu {result['cpu_s'] / result['seconds']:.2f} cores, "
                         f"others {result['other_cores']:.2f} cores, steal {result['steal']:.1%}, peak RSS {result['peak_rss_mib']:,.0f} MiB)",
                         flush=True,
@@ -398,8 +478,10 @@ def main() -> None:
             else:
                 theirs, ratio, theirs_rss = f"{'-':>17}", f"{'-':>6}", f"{'-':>18}"
             print(f"{name:<34} {theirs} {fmt_rate(rate['ours']):>17} {ratio} {theirs_rss} {rss['ours']:>10,.0f} MiB")
+        if len(sides) > len(base_sides):
+            print_precision_table(runs, args.rows, sides)
         print("\nencoder work (first run of each):")
-        header = f"{'pipeline':<22} {'forwards':>8} {'positions':>10} {'per word':>8} {'padding':>8} {'forward share':>13}"
+        header = f"{'pipeline':<30} {'forwards':>8} {'positions':>10} {'per word':>8} {'padding':>8} {'forward share':>13}"
         print(header)
         print("-" * len(header))
         for row in args.rows:
@@ -407,7 +489,7 @@ def main() -> None:
                 r = runs[row, side][0]
                 pad = 1 - r["real_positions"] / r["positions"] if r["positions"] else 0.0
                 print(
-                    f"{side + ' ' + ROWS[row]:<22} {r['forwards']:>8} {r['positions']:>10,} {r['positions'] / r['words']:>8.2f} "
+                    f"{side + ' ' + ROWS[row]:<30} {r['forwards']:>8} {r['positions']:>10,} {r['positions'] / r['words']:>8.2f} "
                     f"{pad:>7.1%} {r['forward_s'] / r['seconds']:>12.1%}"
                 )
         print("(positions: encoder input positions incl. padding and window overlap; padding: share of them masked out;")
@@ -418,7 +500,7 @@ def main() -> None:
         results = {
             side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile",
                             args.max_others, args.retries, script=__file__)
-            for side in sides
+            for side in base_sides
         }
         print(
             "machine during the profile runs: other processes busy "

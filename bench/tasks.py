@@ -4,6 +4,7 @@
     python bench/tasks.py --n-texts 40 --repeats 1 --max-others 0   # smoke test (busy machine)
     python bench/tasks.py --rows textcat
     python bench/tasks.py --texts tweets --n-texts 2000
+    python bench/tasks.py --precisions float32 int8 bfloat16        # our precision rows
 
 Runs in the benchmark's own virtual environment (see bench/README.md), like pipeline.py, with
 the same harness (bench/harness.py): the same text sets (`--texts paragraphs|sentences|tweets`,
@@ -26,6 +27,10 @@ or per-text (textcat) predictions, tokenization included:
              NER: argmax over the logits, then one label per word (its first piece, via
              `word_ids()`); textcat: softmax, then a {label: probability} dict per text.
 
+`--precisions` adds one of our sides per `precision` setting of `bert_ner`/`bert_textcat`
+(int8, bfloat16, auto; our fp32 is the baseline), run interleaved with the others, and a table
+of each against our fp32 and spacy-transformers fp32 with its peak RSS (pipeline.py's).
+
 The heads are untrained (ours and spaCy's initialized from 4 examples): speed only.
 words = spaCy tokens of the texts (`spacy.blank("en")`), the same unit for all three sides;
 the hf side's own words (its pre-tokenizer's) are counted too and shown for reference.
@@ -37,7 +42,7 @@ import statistics
 import time
 
 from harness import ForwardMeter, cpu_name, model_dir, peak_rss_mib, run_quiet, version
-from pipeline import LABELS, build_nlp
+from pipeline import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision
 from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
 
 ROWS = {"ner": "NER", "textcat": "textcat"}
@@ -72,6 +77,11 @@ def init_examples(nlp, texts, row: str):
     return examples
 
 
+def side_name(side: str) -> str:
+    """The printed name of a side ("ours-int8" -> "ours int8")."""
+    return SIDE_NAMES.get(side) or side.replace("-", " ")
+
+
 def build_spacy(side: str, row: str, opts: dict, texts):
     """The spaCy pipeline of one side, initialized; returns (nlp, the torch encoder module)."""
     import spacy
@@ -103,10 +113,12 @@ def build_spacy(side: str, row: str, opts: dict, texts):
     spacy.util.fix_random_seed(0)
     nlp = spacy.blank("en")
     name = "bert_ner" if row == "ner" else "bert_textcat"
-    pipe = nlp.add_pipe(name, config={"checkpoint": model_dir()})
+    pipe = nlp.add_pipe(name, config={"checkpoint": model_dir(), "precision": side_precision(side)})
     examples = init_examples(nlp, texts, row)
     nlp.initialize(lambda: examples)
-    return nlp, get_shim(pipe.encoder).bert
+    # The module that predicts: the encoder in fp32, else its int8/bf16 copy (kept while the
+    # weights do not change, so the warm-up and the timed pass run this one).
+    return nlp, get_shim(pipe.encoder).prediction_model()
 
 
 def build_hf(row: str, opts: dict, texts):
@@ -221,7 +233,38 @@ def print_environment(args, texts, words: int) -> None:
     print(f"model {model_dir()}")
     print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), {words:,} words (spaCy tokens); batch size {args.batch_size}; "
           f"{args.repeats} repeat(s) interleaved")
+    print(precision_flags())
     print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+
+
+def print_precision_rows(runs: dict, rows, sides, words: int) -> None:
+    """Each of our precisions against our fp32 and spacy-transformers fp32 (words/s, peak RSS)."""
+    print("\nprecision rows (same runs, same texts; medians):")
+    header = (f"{'row':<8} {'precision':<10} {'words/s':>9} {'/ our fp32':>10} {'/ spacy-trf':>11} {'peak RSS':>9}"
+              f"   {'words/cpu-s':>11} {'/ our fp32':>10} {'/ spacy-trf':>11}")
+    print(header)
+    print("-" * len(header))
+    verdicts = []
+    for row in rows:
+        rate = {s: statistics.median(words / r["seconds"] for r in runs[row, s]) for s in sides}
+        rss = {s: max(r["peak_rss_mib"] for r in runs[row, s]) for s in sides}
+        # words per CPU-second: less sensitive than words/s to how much of a busy machine a run got
+        cpu = {s: statistics.median(words / r["cpu_s"] for r in runs[row, s]) for s in sides}
+        for side in (s for s in sides if s.startswith("ours")):
+            cpu_vs_trf = f"{cpu[side] / cpu['trf']:>10.2f}x" if "trf" in cpu else f"{'-':>11}"
+            vs_trf = rate[side] / rate["trf"] if "trf" in rate else None
+            print(
+                f"{ROWS[row]:<8} {side_precision(side):<10} {rate[side]:>9,.0f} {rate[side] / rate['ours']:>9.2f}x "
+                + (f"{vs_trf:>10.2f}x" if vs_trf is not None else f"{'-':>11}") + f" {rss[side]:>5,.0f} MiB"
+                + f"   {cpu[side]:>11,.0f} {cpu[side] / cpu['ours']:>9.2f}x {cpu_vs_trf}"
+            )
+            if side_precision(side) == "int8":
+                speedup = rate[side] / rate["ours"]
+                goal = speedup >= 1.6 and (vs_trf is None or vs_trf >= 2.5)
+                verdicts.append(f"{ROWS[row]} int8: {'met' if goal else 'NOT met'} ({speedup:.2f}x our fp32"
+                                + (f", {vs_trf:.2f}x spacy-trf)" if vs_trf is not None else ")"))
+    if verdicts:
+        print("goal (int8 >= 1.6x our fp32 and >= 2.5x spacy-trf): " + "; ".join(verdicts))
 
 
 def main() -> None:
@@ -233,6 +276,8 @@ def main() -> None:
     parser.add_argument("--no-stats", action="store_true", help="skip the text set's encoder-work statistics")
     parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=list(SIDES),
                         help="sides to run (default all; `--sides ours hf` needs no spacy-transformers)")
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=list(PRECISIONS),
+                        help="our components' `precision` settings, each its own side (float32 always runs with `ours`)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per batch, all sides (default 128)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side, interleaved (default 3)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -258,17 +303,19 @@ def main() -> None:
     opts = {"texts": args.texts, "data_dir": args.data_dir, "n_texts": args.n_texts, "batch_size": args.batch_size,
             "threads": args.threads}
     sides = tuple(side for side in SIDES if side in args.sides)
+    if "ours" in sides:
+        sides = ("ours",) + tuple(ours_side(p) for p in args.precisions if p != "float32") + sides[1:]
     runs = {(row, side): [] for row in args.rows for side in sides}
     for repeat in range(args.repeats):
         for row in args.rows:
             # rotate which side goes first
             order = sides[repeat % len(sides):] + sides[: repeat % len(sides)]
             for side in order:
-                r = run_quiet({"side": side, "row": row, "opts": opts}, f"{SIDE_NAMES[side]} {ROWS[row]}", args.max_others, args.retries, script=__file__)
+                r = run_quiet({"side": side, "row": row, "opts": opts}, f"{side_name(side)} {ROWS[row]}", args.max_others, args.retries, script=__file__)
                 r["words"] = words
                 runs[row, side].append(r)
                 print(
-                    f"run {repeat + 1}/{args.repeats} {ROWS[row]:<7} {SIDE_NAMES[side]:<12} {words / r['seconds']:>8,.0f} words/s "
+                    f"run {repeat + 1}/{args.repeats} {ROWS[row]:<7} {side_name(side):<14} {words / r['seconds']:>8,.0f} words/s "
                     f"({r['seconds']:.1f} s, cpu {r['cpu_s'] / r['seconds']:.2f} cores, others {r['other_cores']:.2f} cores, "
                     f"steal {r['steal']:.1%}, peak RSS {r['peak_rss_mib']:,.0f} MiB)",
                     flush=True,
@@ -283,7 +330,7 @@ def main() -> None:
         f"{sum(r['discarded'] for r in everything)} disturbed run(s) discarded and repeated"
     )
     for row in args.rows:
-        counted = {r["side_words"] for side in ("ours", "trf") if side in sides for r in runs[row, side]}
+        counted = {r["side_words"] for side in sides if side != "hf" for r in runs[row, side]}
         if counted != {words}:
             print(f"WARNING: {ROWS[row]}: the spaCy sides counted {sorted(counted)} words, expected {words}")
         if "hf" not in sides:
@@ -324,6 +371,9 @@ def main() -> None:
             verdicts.append(f"{ROWS[row]}: {'met' if ratios['hf'] >= 1.0 else 'NOT met'} vs transformers ({ratios['hf']:.2f}x)")
     print("\ngoal (>= 1.5x spacy-transformers, >= 1.0x transformers): " + "; ".join(verdicts))
 
+    if any(side.startswith("ours-") for side in sides):
+        print_precision_rows(runs, args.rows, sides, words)
+
     print("\nencoder work (first run of each):")
     header = f"{'side':<22} {'forwards':>8} {'positions':>10} {'per word':>8} {'padding':>8} {'forward share':>13} {'outputs':>8}"
     print(header)
@@ -333,7 +383,7 @@ def main() -> None:
             r = runs[row, side][0]
             pad = 1 - r["real_positions"] / r["positions"] if r["positions"] else 0.0
             print(
-                f"{ROWS[row] + ' ' + SIDE_NAMES[side]:<22} {r['forwards']:>8} {r['positions']:>10,} {r['positions'] / words:>8.2f} "
+                f"{ROWS[row] + ' ' + side_name(side):<22} {r['forwards']:>8} {r['positions']:>10,} {r['positions'] / words:>8.2f} "
                 f"{pad:>7.1%} {r['forward_s'] / r['seconds']:>12.1%} {r['outputs']:>8,}"
             )
     print("(positions: encoder input positions incl. padding and window overlap; padding: share of them masked out;")

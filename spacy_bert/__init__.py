@@ -8,4 +8,13 @@ from .modeling import *  # noqa: F401,F403
 from .modeling import __all__ as _modeling_all
 from .tokenization import BertTokenizer
 
-__all__ = ["__version__", "BertTokenizer", *_modeling_all]
+__all__ = ["__version__", "BertTokenizer", "ask", *_modeling_all]
+
+
+def ask(nlp, context, questions):
+    """Answer `questions` (list of str or {"id", "question"}) about `context` (str) with a
+    pipeline that has a `bert_qa` component; returns the Doc (`doc._.answers`,
+    `doc.spans["bert_qa"]`). See `spacy_bert.pipeline.qa.ask`."""
+    from .pipeline.qa import ask as _ask  # spaCy is imported only when QA is used
+
+    return _ask(nlp, context, questions)

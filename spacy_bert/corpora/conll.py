@@ -6,6 +6,7 @@ sentences with a line holding a single tab, which spaCy's converter does not tre
 so it merges them into one Doc of 46,486 tokens.
 """
 import warnings
+from itertools import islice
 from pathlib import Path
 from typing import Iterator, List, Tuple, Union
 
@@ -53,12 +54,16 @@ def conll_to_docs(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
         warnings.warn(f"{path}: {repaired} 'I-' tag(s) did not continue an entity; each started a new entity.")
 
 
-def convert_conll(input_path: Union[str, Path], output_path: Union[str, Path]) -> Tuple[int, int]:
-    """Write `input_path` (CoNLL NER) to `output_path` (.spacy). Returns (docs, entities)."""
+def convert_conll(input_path: Union[str, Path], output_path: Union[str, Path], limit: int = 0) -> Tuple[int, int]:
+    """Write `input_path` (CoNLL NER) to `output_path` (.spacy). Returns (docs, entities).
+
+    limit (int): keep only the first `limit` sentences (0 = all), for quick checks.
+    """
     import spacy
 
     nlp = spacy.blank("en")
-    docs = list(conll_to_docs(input_path, nlp.vocab))
+    docs = conll_to_docs(input_path, nlp.vocab)
+    docs = list(islice(docs, limit) if limit > 0 else docs)
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=docs, store_user_data=False).to_disk(output_path)
     return len(docs), sum(len(doc.ents) for doc in docs)

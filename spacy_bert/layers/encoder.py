@@ -25,6 +25,7 @@ from ..errors import Errors
 from .merge import merge_windows, token_offsets
 from .outputs import BertDocGradient, BertDocOutput
 from .pooling import POOLING_MODES
+from .precision import DEFAULT_PRECISION, check_precision
 from .run import run_inputs
 from .settings import DEFAULT_SETTINGS, EncoderSettings
 from .shim import BertShim
@@ -54,6 +55,7 @@ def BertEncoder(
     mixed_precision: bool = False,
     grad_scaler_config: Optional[dict] = None,
     n_threads: Optional[int] = DEFAULT_SETTINGS.n_threads,
+    precision: str = DEFAULT_PRECISION,
 ) -> BertEncoderModel:
     """Build the (empty) encoder model; weights arrive from `checkpoint` or from bytes.
 
@@ -64,7 +66,9 @@ def BertEncoder(
         mixed_precision (bool): Half-precision autocast on CUDA (decided at first use from the
             model's device; fp32 on the CPU).
         grad_scaler_config (Optional[dict]): Arguments of thinc's `PyTorchGradScaler`.
+        precision (str): Prediction precision, see `layers/precision.py` (training stays fp32).
     """
+    check_precision(precision, "bert-encoder")
     if pooling not in POOLING_MODES:
         raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
     return Model(
@@ -79,8 +83,9 @@ def BertEncoder(
             "max_batch_items": max_batch_items,
             "pooling": pooling,
             "n_threads": n_threads,
+            "precision": precision,
         },
-        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, n_threads=n_threads)],
+        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, n_threads=n_threads, precision=precision)],
     )
 
 
@@ -89,8 +94,11 @@ def get_shim(model: Model) -> BertShim:
 
 
 def ensure_loaded(model: Model) -> BertShim:
-    """Read the checkpoint if the weights are not there yet; set `nO` to the hidden size."""
+    """Read the checkpoint if the weights are not there yet; set `nO` to the hidden size; hand
+    the model's prediction precision (attrs["precision"], set by the component) to the shim."""
     shim = get_shim(model)
+    shim.name = model.attrs.get("component", model.name)
+    shim.precision = model.attrs.get("precision", DEFAULT_PRECISION)
     if not shim.loaded:
         checkpoint = model.attrs.get("checkpoint")
         if not checkpoint:

@@ -23,6 +23,7 @@ from thinc.types import Floats2d
 from ..errors import Errors
 from ..tokenization import PieceAlignment
 from .encoder import BertDocGradient, BertDocOutput
+from .listener import require_piece_states
 
 DEFAULT_INITIALIZER_RANGE = 0.02
 #: attrs key of a task model: a zero-argument callable the owning component installs, called
@@ -148,6 +149,7 @@ def _encoder_with_classifier(name: str, forward: Callable, encoder: Model, nO: O
 
 def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
+    require_piece_states(encoder)  # a shared `bert` keeps piece states on the Docs for it
     return _encoder_with_classifier("bert-piece-classifier", _piece_forward, encoder, nO)
 
 

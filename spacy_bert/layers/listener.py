@@ -6,9 +6,15 @@
   `[CLS]`, alignment) to the BERT task heads (`bert_ner`, `bert_textcat`).
 
 The listener works like spaCy's `Tok2VecListener`: during `nlp.update` the upstream `bert`
-component hands each listener the batch's token vectors and a callback that backpropagates
-into the shared encoder (scaled by `grad_factor`); when predicting, the listener reads the
-token vectors the `bert` component stored in `doc.tensor`.
+component hands each listener the batch's outputs and a callback into the batch's
+`SharedGradient` (`shared_gradient.py`). Every listener with `grad_factor > 0` sends its scaled
+gradient there, and the encoder's backward pass runs once, when all of them have sent; a
+listener with `grad_factor = 0` sends nothing and never holds up or swallows the others. A
+listener forgets the batch once it has backpropagated. When predicting, the listener reads
+what the `bert` component stored on the Docs (`doc.tensor`, `doc._.bert`).
+
+Backprop returns one zero (n_tokens, width) array per Doc (Docs have no gradient), as spaCy's
+listener does, so the layer composes in thinc combinators such as `concatenate`.
 """
 from typing import Callable, Iterable, List, Optional, Tuple
 
@@ -37,26 +43,51 @@ class BertListener(Model):
     name = "bert-listener"
 
     def __init__(self, upstream_name: str = "*", grad_factor: float = 1.0, width: Optional[int] = None) -> None:
-        Model.__init__(self, name=self.name, forward=self.forward_function(), dims={"nO": width}, attrs={"grad_factor": grad_factor})
+        Model.__init__(
+            self,
+            name=self.name,
+            forward=self.forward_function(),
+            dims={"nO": width},
+            attrs={"grad_factor": grad_factor, "needs_piece_states": False},
+        )
         self.upstream_name = upstream_name
         self._batch_id: Optional[int] = None
         self._outputs: Optional[List[BertDocOutput]] = None
-        self._backprop: Optional[Callable[[List[BertDocGradient]], List[Doc]]] = None
+        self._backprop: Optional[Callable[["BertListener", List[BertDocGradient]], None]] = None
 
     @staticmethod
     def forward_function() -> Callable:
         return forward
+
+    @property
+    def sends_gradients(self) -> bool:
+        """Whether a training batch through this listener sends a gradient into the encoder."""
+        return self.attrs["grad_factor"] != 0.0
 
     @classmethod
     def get_batch_id(cls, docs: Iterable[Doc]) -> int:
         """A content hash of a batch, to check the listener gets the batch it was sent."""
         return sum(sum(token.orth for token in doc) + len(doc.text) for doc in docs)
 
-    def receive(self, batch_id: int, outputs: List[BertDocOutput], backprop: Callable) -> None:
-        """Store a training batch's encoder outputs and the callback into the shared encoder."""
+    def receive(self, batch_id: int, outputs: List[BertDocOutput], backprop: Callable[["BertListener", List[BertDocGradient]], None]) -> None:
+        """Store a training batch's encoder outputs and the callback into the shared encoder.
+
+        Args:
+            batch_id (int): `get_batch_id` of the batch's Docs.
+            outputs (List[BertDocOutput]): The encoder's outputs, one per Doc.
+            backprop (Callable): `backprop(listener, gradients)` sends this listener's
+                grad_factor-scaled `BertDocGradient`s (one per Doc) into the shared gradient.
+        """
         self._batch_id = batch_id
         self._outputs = outputs
         self._backprop = backprop
+
+    def clear(self) -> None:
+        """Forget the stored batch (spacy-transformers' `backprop_and_clear`), so no batch
+        outlives its update."""
+        self._batch_id = None
+        self._outputs = None
+        self._backprop = None
 
     def verify_inputs(self, docs: List[Doc]) -> None:
         if self._batch_id is None and self._outputs is None:
@@ -65,32 +96,45 @@ class BertListener(Model):
         if batch_id != self._batch_id:
             raise ValueError(SpacyErrors.E953.format(id1=batch_id, id2=self._batch_id))
 
+    def take_batch(self, docs: List[Doc]) -> Tuple[List[BertDocOutput], Callable[[List[BertDocGradient]], None]]:
+        """The stored outputs for `docs` and a callback that sends their gradient upstream once
+        (scaled by grad_factor; nothing is sent when it is 0). The listener clears the batch
+        when the callback runs."""
+        self.verify_inputs(docs)
+        outputs, send, grad_factor = self._outputs, self._backprop, self.attrs["grad_factor"]
 
-def _scaled(upstream_backprop: Callable, grad_factor: float) -> Callable[[List[BertDocGradient]], List[Doc]]:
-    def backprop(gradients: List[BertDocGradient]) -> List[Doc]:
-        if grad_factor == 0.0:
-            return []
-        if grad_factor != 1.0:
-            gradients = [
-                BertDocGradient(
-                    **{k: None if v is None else v * grad_factor for k, v in vars(g).items()}
-                )
-                for g in gradients
-            ]
-        return upstream_backprop(gradients)
+        def send_upstream(gradients: List[BertDocGradient]) -> None:
+            if self._outputs is outputs:
+                self.clear()
+            if grad_factor == 0.0:
+                return
+            if grad_factor != 1.0:
+                gradients = [_scale(g, grad_factor) for g in gradients]
+            send(self, gradients)
 
-    return backprop
+        return outputs, send_upstream
+
+
+def _scale(gradient: BertDocGradient, factor: float) -> BertDocGradient:
+    return BertDocGradient(**{k: None if v is None else v * factor for k, v in vars(gradient).items()})
+
+
+def _zero_gradients(model: Model, docs: List[Doc], width: Optional[int]) -> List[Floats2d]:
+    """What a listener's backprop returns: one zero (n_tokens, width) array per Doc, as
+    spaCy's `Tok2VecListener` does, so thinc combinators (`concatenate`, `add`) can sum it."""
+    return [model.ops.alloc2f(len(doc), width or 0) for doc in docs]
 
 
 def forward(model: BertListener, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     if is_train and model._batch_id is not None:
-        model.verify_inputs(docs)
-        upstream_backprop = _scaled(model._backprop, model.attrs["grad_factor"])
+        outputs, send_upstream = model.take_batch(docs)
+        width = outputs[0].token_vectors.shape[1] if outputs else model.maybe_get_dim("nO")
 
-        def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
-            return upstream_backprop([BertDocGradient(d_token_vectors=d) for d in d_outputs])
+        def backprop(d_outputs: List[Floats2d]) -> List[Floats2d]:
+            send_upstream([BertDocGradient(d_token_vectors=d) for d in d_outputs])
+            return _zero_gradients(model, docs, width)
 
-        return [out.token_vectors for out in model._outputs], backprop
+        return [out.token_vectors for out in outputs], backprop
     # Predicting, or training with a frozen (annotating) `bert`: read what it stored.
     outputs = []
     width = model.maybe_get_dim("nO")
@@ -102,15 +146,15 @@ def forward(model: BertListener, docs: List[Doc], is_train: bool) -> Tuple[List[
             outputs.append(model.ops.alloc2f(len(doc), width or 0))
         else:
             outputs.append(model.ops.asarray2f(doc.tensor))
-    return outputs, lambda d_outputs: []
+    return outputs, lambda d_outputs: _zero_gradients(model, docs, width)
 
 
 class BertOutputListener(BertListener):
     """A listener that passes on the whole `BertDocOutput` of each Doc (for task heads).
 
     When predicting it rebuilds the outputs from `doc._.bert` and `doc.tensor`, so the `bert`
-    component must run before it (with `store_piece_states = true` for heads that read
-    piece states).
+    component must run before it. A head that reads piece states marks its listener with
+    `require_piece_states`, and the `bert` component then keeps them on the Docs.
     """
 
     name = "bert-output-listener"
@@ -120,11 +164,25 @@ class BertOutputListener(BertListener):
         return output_forward
 
 
+def require_piece_states(encoder: Model) -> None:
+    """Mark `encoder` as read for its piece states (`last_hidden_state`), as the token
+    classification head does: a shared `bert` then keeps them on the Docs (or, with
+    `store_piece_states = false`, refuses at initialize)."""
+    if isinstance(encoder, BertOutputListener):
+        encoder.attrs["needs_piece_states"] = True
+
+
 def output_forward(model: BertOutputListener, docs: List[Doc], is_train: bool) -> Tuple[List[BertDocOutput], Callable]:
+    width = model.maybe_get_dim("nO")
     if is_train and model._batch_id is not None:
-        model.verify_inputs(docs)
-        return model._outputs, _scaled(model._backprop, model.attrs["grad_factor"])
-    return [_stored_output(model, doc) for doc in docs], lambda gradients: []
+        outputs, send_upstream = model.take_batch(docs)
+
+        def backprop(gradients: List[BertDocGradient]) -> List[Floats2d]:
+            send_upstream(gradients)
+            return _zero_gradients(model, docs, width)
+
+        return outputs, backprop
+    return [_stored_output(model, doc) for doc in docs], lambda gradients: _zero_gradients(model, docs, width)
 
 
 def _stored_output(model: Model, doc: Doc) -> BertDocOutput:

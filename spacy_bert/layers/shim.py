@@ -28,6 +28,7 @@ from ..tokenization import BertTokenizer
 from .hf_heads import float_dtype, saved_dtype
 from .loading import load_encoder
 from .payload import read_payload
+from .precision import DEFAULT_PRECISION, check_precision, prediction_model, resolve_precision, weights_fingerprint
 from .settings import resolve_threads
 
 
@@ -62,6 +63,24 @@ def tokenizer_from_files(files: Dict[str, str]) -> BertTokenizer:
         return BertTokenizer.from_pretrained(tmp)
 
 
+class _PredictionCache:
+    """The shim's prediction model in its precision, with what it was built from. Never copied
+    or pickled with the shim (a copy rebuilds its own at first use)."""
+
+    def __init__(self) -> None:
+        self.key: Optional[tuple] = None
+        self.model: Optional[BertPreTrainedModel] = None
+
+    def clear(self) -> None:
+        self.key, self.model = None, None
+
+    def __deepcopy__(self, memo: dict) -> "_PredictionCache":
+        return _PredictionCache()
+
+    def __getstate__(self) -> dict:
+        return {"key": None, "model": None}
+
+
 class BertShim(PyTorchShim):
     """A `PyTorchShim` whose torch module (any `BertPreTrainedModel`) and tokenizer arrive
     after construction.
@@ -78,6 +97,8 @@ class BertShim(PyTorchShim):
             `enabled` defaults to `mixed_precision` and is off on the CPU.
         n_threads (Optional[int]): torch threads, applied when a model is set (see
             `layers/settings.py`: None reads `SPACY_BERT_NUM_THREADS`).
+        precision (str): Prediction precision (`layers/precision.py`): "float32", "int8",
+            "bfloat16", "float16" or "auto". Training (`begin_update`) always runs the fp32 model.
     """
 
     def __init__(
@@ -86,6 +107,7 @@ class BertShim(PyTorchShim):
         grad_scaler: Optional[PyTorchGradScaler] = None,
         grad_scaler_config: Optional[dict] = None,
         n_threads: Optional[int] = None,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         super().__init__(None, mixed_precision=False, grad_scaler=grad_scaler or PyTorchGradScaler(enabled=False))
         self.tokenizer: Optional[BertTokenizer] = None
@@ -94,6 +116,9 @@ class BertShim(PyTorchShim):
         self._grad_scaler_config = dict(grad_scaler_config or {})
         self._precision_device: Optional[str] = None  # device type the precision was decided for
         self._own_scaler = grad_scaler is None
+        self.name = "bert"  # the component, for messages (set by the encoder)
+        self._precision = check_precision(precision, self.name)
+        self._prediction = _PredictionCache()
 
     # -- state ------------------------------------------------------------------
     @property
@@ -119,6 +144,33 @@ class BertShim(PyTorchShim):
         self._decide_precision()
         return self._mixed_precision
 
+    @property
+    def precision(self) -> str:
+        """The prediction precision setting ("float32", "int8", "bfloat16", "float16", "auto")."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._precision = check_precision(value, self.name)
+
+    @property
+    def precision_used(self) -> str:
+        """What the setting resolves to on the model's current device (see `resolve_precision`)."""
+        return resolve_precision(self._precision, self.device.type, self.name)
+
+    def prediction_model(self) -> BertPreTrainedModel:
+        """The model `predict` runs: the fp32 model, or a copy in the resolved precision, built
+        at first use and rebuilt when the setting, the device or the fp32 weights change."""
+        model = self.model
+        device_type = self.device.type
+        key = (self._precision, device_type, weights_fingerprint(model))
+        if self._prediction.key != key:
+            self._prediction.clear()  # release the old copy before building the next
+            used = resolve_precision(self._precision, device_type, self.name)
+            self._prediction.model = prediction_model(model, used)
+            self._prediction.key = key
+        return self._prediction.model
+
     def set_model(self, model: BertPreTrainedModel, tokenizer: BertTokenizer) -> None:
         """Install a model and its tokenizer (moved to the current thinc device); apply the
         thread setting."""
@@ -136,6 +188,7 @@ class BertShim(PyTorchShim):
         self._model = model.to(device)
         self._grad_scaler.to_(device)
         self._precision_device = None  # decide again at the next use
+        self._prediction.clear()
         self.tokenizer = tokenizer
 
     def load_checkpoint(self, checkpoint: str, model_class: Optional[type] = None) -> None:
@@ -167,9 +220,10 @@ class BertShim(PyTorchShim):
         return device
 
     def predict(self, inputs: ArgsKwargs) -> Any:
-        """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping)."""
+        """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping), by
+        the model in the configured precision (`prediction_model`)."""
         self.prepare()
-        model = self.model
+        model = self.prediction_model()
         was_training = model.training
         model.eval()
         try:
@@ -179,8 +233,16 @@ class BertShim(PyTorchShim):
             model.train(was_training)
 
     def begin_update(self, inputs: ArgsKwargs):
+        """Training forward pass: always the fp32 model (never the prediction copy)."""
         self.prepare()
         return super().begin_update(inputs)
+
+    def finish_update(self, optimizer) -> None:
+        """thinc's update; the prediction copy is dropped (its weights are now old: thinc's
+        optimiser may update the fp32 weights in place through numpy, invisible to torch's
+        version counters)."""
+        super().finish_update(optimizer)
+        self._prediction.clear()
 
     def _autocast(self):
         if self._mixed_precision and self.device.type == "cuda":
@@ -191,6 +253,7 @@ class BertShim(PyTorchShim):
         if self._model is not None:
             super().to_device(device_type, device_id)
             self._precision_device = None
+            self._prediction.clear()
 
     # -- serialisation ----------------------------------------------------------
     def to_disk(self, directory: Path) -> None:

@@ -3,11 +3,14 @@
     nlp.add_pipe("bert", config={"checkpoint": "path/to/bert"})
 
 Other components (spaCy's `ner`, `textcat`, `tagger`, `parser`, `spancat`, ...) use its token
-vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients.
+vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients; the
+task heads `bert_ner` and `bert_textcat` use its whole outputs through
+`spacy-bert.BertOutputListener.v1`. How gradients of several listeners meet: see
+`layers/shared_gradient.py`.
 """
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 import srsly
 from spacy.language import Language
@@ -16,6 +19,7 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
+import numpy as np
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
@@ -25,10 +29,13 @@ from ..layers.optim import clip_global_norm
 from ..layers.merge import to_host
 from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
+from ..layers.shared_gradient import SharedGradient
+from ..layers.precision import DEFAULT_PRECISION, check_precision
 from ..layers.token_vectors import token_vectors
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
+from .similarity import set_sentence_vectors
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -53,7 +60,9 @@ WEIGHTS_KEY = "weights_files"
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
         "pooling": "mean",
-        "store_piece_states": True,
+        "store_piece_states": None,
+        "set_vectors": False,
+        "precision": DEFAULT_PRECISION,
     },
     default_score_weights={},
 )
@@ -66,7 +75,9 @@ def make_bert(
     stride: int,
     max_batch_items: int,
     pooling: str,
-    store_piece_states: bool,
+    store_piece_states: Optional[bool],
+    set_vectors: bool,
+    precision: str,
 ) -> "Bert":
     """Create a `bert` component.
 
@@ -76,8 +87,19 @@ def make_bert(
     stride (int): Pieces shared by consecutive windows of a long text (Hugging Face's stride).
     max_batch_items (int): Piece budget of one padded batch (rows x padded length).
     pooling (str): Token vector from its pieces: "mean", "first", "last" or "max".
-    store_piece_states (bool): Keep per-piece hidden states in `doc._.bert` (token vectors in
-        `doc.tensor` are always set). Switch off to keep Docs light.
+    store_piece_states (Optional[bool]): Keep per-piece hidden states (n_pieces, hidden) in
+        `doc._.bert.last_hidden_state`; token vectors in `doc.tensor`, piece ids, offsets and
+        the pooled vector are always set. null (default): only while a listening component
+        reads them (`bert_ner` through `spacy-bert.BertOutputListener.v1`), so a plain
+        `bert` (or one feeding spaCy's `ner`, `textcat`, ... or `bert_textcat`) keeps Docs
+        light (a 300-piece MiniLM Doc would carry ~0.45 MB more through `nlp.pipe(n_process=...)`
+        and `DocBin`). true: always. false: never; a listening component that reads piece
+        states is then an error at `nlp.initialize()` (E390).
+    set_vectors (bool): Set `doc.vector` / `span.vector` and similarity hooks (sentence-transformers'
+        mean pooling; one more forward pass per Doc, see pipeline/similarity.py).
+    precision (str): Prediction arithmetic: "float32" (default, identical to Hugging Face),
+        "int8" (CPU), "bfloat16", "float16" (GPU) or "auto" (what this machine runs fastest; see
+        `spacy_bert/layers/precision.py`). Training always runs fp32; weights are saved in fp32.
     """
     return Bert(
         nlp.vocab,
@@ -89,6 +111,8 @@ def make_bert(
         max_batch_items=max_batch_items,
         pooling=pooling,
         store_piece_states=store_piece_states,
+        set_vectors=set_vectors,
+        precision=precision,
     )
 
 
@@ -108,7 +132,9 @@ class Bert(TrainablePipe):
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         pooling: str = "mean",
-        store_piece_states: bool = True,
+        store_piece_states: Optional[bool] = None,
+        set_vectors: bool = False,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         if pooling not in POOLING_MODES:
@@ -119,6 +145,11 @@ class Bert(TrainablePipe):
         self.name = name
         self.listener_map: Dict[str, List[BertListener]] = {}
         self._listening_models: Dict[str, Model] = {}  # name -> model of the listening component
+        # Components listed in [training] frozen_components (read at initialize): their
+        # listeners never send gradients, so no batch waits for them.
+        self.frozen_components: Set[str] = set()
+        # The gradient of the last training batch, until every listener that sends has sent.
+        self._pending: Optional[SharedGradient] = None
         self.cfg: Dict[str, Any] = {
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "window": window,
@@ -126,11 +157,27 @@ class Bert(TrainablePipe):
             "max_batch_items": max_batch_items,
             "pooling": pooling,
             "store_piece_states": store_piece_states,
+            "set_vectors": set_vectors,
         }
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         self.model.attrs["component"] = name  # named in the encoder's warnings
+        # Not in `cfg` (which `from_disk` restores over the constructor's values): the setting
+        # lives in the pipeline's config, so `spacy.load(..., config={...precision...})` wins.
+        self.model.attrs["precision"] = check_precision(precision, name)
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
+
+    # -- precision -------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The prediction precision setting (see `set_precision`)."""
+        return self.model.attrs["precision"]
+
+    def set_precision(self, precision: str) -> None:
+        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
+        "float16", "auto"; E660 otherwise). Weights stay fp32; `spacy_bert.pipeline.set_precision(nlp,
+        ...)` also records it in the pipeline's config, so `nlp.to_disk` keeps it."""
+        self.model.attrs["precision"] = check_precision(precision, self.name)
 
     # -- listeners (spaCy's ListenedToComponent protocol) -----------------------
     @property
@@ -176,6 +223,29 @@ class Bert(TrainablePipe):
         clip_global_norm(sgd, self.model, others)
         self.model.finish_update(sgd)
 
+    @property
+    def piece_state_readers(self) -> List[str]:
+        """Listening components whose model reads piece states (e.g. `bert_ner`)."""
+        return [c for c in self.listening_components if any(l.attrs.get("needs_piece_states") for l in self.listener_map[c])]
+
+    @property
+    def keeps_piece_states(self) -> bool:
+        """Whether `set_annotations` writes piece states into `doc._.bert` (see the factory's
+        `store_piece_states`)."""
+        setting = self.cfg["store_piece_states"]
+        return bool(self.piece_state_readers) if setting is None else bool(setting)
+
+    def _gradient_senders(self) -> List[BertListener]:
+        """The listeners that will send a gradient for a training batch: grad_factor > 0 and
+        their component not frozen."""
+        return [
+            listener
+            for component in self.listening_components
+            if component not in self.frozen_components
+            for listener in self.listener_map[component]
+            if listener.sends_gradients
+        ]
+
     def _set_listener_width(self, listener: BertListener) -> None:
         listener.set_dim("nO", self.model.get_dim("nO"), force=True)
 
@@ -214,18 +284,21 @@ class Bert(TrainablePipe):
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
         """Set `doc.tensor` (n_tokens, hidden) and `doc._.bert`; numpy arrays only."""
         # One device-to-host copy per field for the whole batch, not several per Doc.
-        host = to_host(self.model.ops, outputs, with_pieces=self.cfg["store_piece_states"])
+        host = to_host(self.model.ops, outputs, with_pieces=self.keeps_piece_states)
         for doc, out, (tokens, pieces, pooled) in zip(docs, outputs, host):
             doc.tensor = tokens
             doc._.bert = BertDocData(
-                piece_ids=out.piece_ids,
-                piece_offsets=out.piece_offsets,
+                # int32: half the bytes of int64 in every Doc (vocabularies and texts fit).
+                piece_ids=np.asarray(out.piece_ids, dtype=np.int32),
+                piece_offsets=np.asarray(out.piece_offsets, dtype=np.int32),
                 lengths=out.alignment.lengths,
                 piece_indices=out.alignment.piece_indices,
                 last_hidden_state=pieces,
                 pooler_output=pooled,
                 n_windows=out.n_windows,
             )
+        if self.cfg.get("set_vectors"):
+            set_sentence_vectors(docs, self.model)
 
     def update(
         self,
@@ -235,41 +308,60 @@ class Bert(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Encode the batch and hand token vectors to the listeners; the last listener's
-        backprop call runs the encoder's backward pass and (with `sgd`) its update."""
+        """Encode the batch and hand its outputs to the listeners.
+
+        Every listener with grad_factor > 0 (its component not frozen) sends its gradient into
+        one `SharedGradient`; the encoder's backward pass (and, with `sgd`, its update) runs
+        once, when the last of them has sent, or at the next `update` if one never does. With
+        no such listener the batch is encoded without an autograd graph (`predict`)."""
         if losses is None:
             losses = {}
         validate_examples(examples, "Bert.update")
         losses.setdefault(self.name, 0.0)
+        self._end_pending_batch()
         docs = [eg.predicted for eg in examples]
         if not docs:
             return losses
-        set_dropout_rate(self.model, drop)
-        outputs, bp_outputs = self.model.begin_update(docs)
-        gradients = [BertDocGradient() for _ in outputs]
+        senders = self._gradient_senders()
+        if senders:
+            set_dropout_rate(self.model, drop)
+            outputs, bp_outputs = self.model.begin_update(docs)
+        else:
+            outputs, bp_outputs = self.predict(docs), None
 
-        def accumulate_gradient(one_gradients: List[BertDocGradient]) -> List[Doc]:
-            for total, one in zip(gradients, one_gradients):
-                total.add(one)
-                if one.d_token_vectors is not None:
-                    losses[self.name] += float((one.d_token_vectors**2).sum())
-            return []
+        def add_loss(value: float) -> None:
+            losses[self.name] += value
 
-        def backprop(one_gradients: List[BertDocGradient]) -> List[Doc]:
-            accumulate_gradient(one_gradients)
-            bp_outputs(gradients)
-            if sgd is not None:
-                self.finish_update(sgd)
-            return []
+        pending = SharedGradient(
+            len(docs),
+            bp_outputs,
+            expected=[id(listener) for listener in senders],
+            on_loss=add_loss,
+            on_done=None if sgd in (None, False) else (lambda: self.finish_update(sgd)),
+            name=self.name,
+        )
+        self._pending = pending
+
+        component_of = {id(listener): name for name, listeners in self.listener_map.items() for listener in listeners}
+
+        def send(listener: BertListener, gradients: List[BertDocGradient]) -> None:
+            pending.send(id(listener), component_of.get(id(listener), listener.name), gradients)
 
         # Every listener gets the whole outputs; token-vector listeners read `token_vectors`,
         # task heads (`BertOutputListener`) read piece states and the pooled output.
         batch_id = BertListener.get_batch_id(docs)
-        for listener in self.listeners[:-1]:
-            listener.receive(batch_id, outputs, accumulate_gradient)
-        if self.listeners:
-            self.listeners[-1].receive(batch_id, outputs, backprop)
+        for listener in self.listeners:
+            listener.receive(batch_id, outputs, send)
         return losses
+
+    def _end_pending_batch(self) -> None:
+        """Backpropagate what the previous batch's listeners sent, if some expected listener
+        never did (its component skipped the update), and release that batch."""
+        if self._pending is not None:
+            self._pending.flush()
+            self._pending = None
+        for listener in self.listeners:
+            listener.clear()  # outputs of the ended batch that a listener never used
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> None:
         """The encoder has no loss of its own: gradients come from the listeners."""
@@ -277,8 +369,17 @@ class Bert(TrainablePipe):
 
     @names_component_on_missing_checkpoint
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
-        """Read the checkpoint (if not read yet) and tell the listeners the vector width."""
+        """Read the checkpoint (if not read yet) and tell the listeners the vector width.
+
+        Raises E390 when `store_piece_states = false` but a listening component reads piece
+        states. With `nlp`, reads `[training] frozen_components`: listeners of frozen
+        components are not waited for in `update`."""
+        readers = self.piece_state_readers
+        if self.cfg["store_piece_states"] is False and readers:
+            raise ValueError(Errors.E390.format(name=self.name, components=", ".join(map(repr, readers))))
         self._require_checkpoint()
+        if nlp is not None:
+            self.frozen_components = set(nlp.config.get("training", {}).get("frozen_components", []) or [])
         ensure_loaded(self.model)
         for listener in self.listeners:
             self._set_listener_width(listener)

@@ -22,15 +22,16 @@ class BertDocData:
     """The BERT view of one Doc.
 
     Attributes:
-        piece_ids (np.ndarray): (n_pieces,) int64 WordPiece ids of `doc.text`, no special tokens.
-        piece_offsets (np.ndarray): (n_pieces, 2) int64 char [start, end) of each piece.
+        piece_ids (np.ndarray): (n_pieces,) int32 WordPiece ids of `doc.text`, no special tokens.
+        piece_offsets (np.ndarray): (n_pieces, 2) int32 char [start, end) of each piece.
         lengths (np.ndarray): (n_tokens,) int32 pieces of each spaCy token (0 for whitespace
             tokens and characters the normaliser removes).
         piece_indices (np.ndarray): (lengths.sum(),) int32 the pieces of each token, token-major
             (thinc `Ragged` layout: `Ragged(last_hidden_state[piece_indices], lengths)`).
         last_hidden_state (Optional[np.ndarray]): (n_pieces, hidden) float32, each piece from the
-            window where it has the most context; None when the component's
-            `store_piece_states` is false.
+            window where it has the most context; None unless the component keeps piece
+            states (`store_piece_states`: true, or null while a listening component such as
+            `bert_ner` reads them).
         pooler_output (np.ndarray): (hidden,) the pooled `[CLS]` vector (mean over windows).
         n_windows (int): windows the text was encoded in.
     """
@@ -51,7 +52,7 @@ class BertDocData:
     def as_ragged(self) -> Ragged:
         """The piece states of each token as a thinc `Ragged` ((lengths.sum(), hidden) data)."""
         if self.last_hidden_state is None:
-            raise ValueError(Errors.E407)
+            raise ValueError(Errors.E395)
         return Ragged(self.last_hidden_state[self.piece_indices], self.lengths)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -1,11 +1,13 @@
-"""Export a trained `bert_ner` / `bert_textcat` as a Hugging Face checkpoint directory.
+"""Export a trained `bert_ner` / `bert_textcat` / `bert_qa` / `bert_fill_mask` as a Hugging Face checkpoint directory.
 
     from spacy_bert.pipeline.export import export_component
     export_component(nlp, "bert_ner", "out/ner-hf")   # or: spacy bert export PIPELINE bert_ner OUT
 
 The directory (config.json with id2label/label2id, model.safetensors, tokenizer files) loads
-in `transformers.AutoModelForTokenClassification` / `AutoModelForSequenceClassification`
-with no missing or unexpected keys. A component that listens to a shared `bert` component is
+in `transformers.AutoModelForTokenClassification` / `AutoModelForSequenceClassification` /
+`AutoModelForQuestionAnswering`
+with no missing or unexpected keys (`bert_fill_mask`: `AutoModelForMaskedLM`, or
+`BertForPreTraining` after MLM + NSP training). A component that listens to a shared `bert` component is
 exported with that component's (fine-tuned) encoder.
 """
 import os
@@ -19,6 +21,8 @@ from ..checkpoint import save_pretrained
 from ..errors import Errors, Warnings
 from ..layers.encoder import BertShim, get_shim
 from .bert import Bert
+from .qa import BertQuestionAnswerer
+from .fill_mask import BertFillMask
 from .task import BertTaskPipe
 
 
@@ -38,6 +42,13 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     if name not in nlp.pipe_names:
         raise ValueError(Errors.E363.format(name=name, reason=f"no such component; the pipeline has {nlp.pipe_names}."))
     pipe = nlp.get_pipe(name)
+    if isinstance(pipe, BertQuestionAnswerer):
+        # bert_qa holds a whole BertForQuestionAnswering (its own encoder, qa_outputs head)
+        out = Path(output_dir)
+        save_pretrained(pipe.to_hf_model(), out, tokenizer=pipe.tokenizer)
+        return out
+    if isinstance(pipe, BertFillMask):  # BertForMaskedLM / BertForPreTraining, tied decoder
+        return pipe.export(output_dir)
     if not isinstance(pipe, BertTaskPipe):
         raise ValueError(Errors.E363.format(name=name, reason=f"it is a {type(pipe).__name__}, not a bert_ner or bert_textcat component."))
     shim = None if pipe.owns_encoder else _shared_encoder(nlp, name, pipe.encoder.upstream_name)

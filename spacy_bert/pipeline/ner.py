@@ -27,6 +27,7 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
 from ..layers.heads import PieceLogits
+from ..layers.precision import DEFAULT_PRECISION
 from ..modeling import BertConfig, BertForTokenClassification
 from .probabilities import softmax
 from .settings import DEFAULT_SETTINGS
@@ -65,6 +66,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "precision": DEFAULT_PRECISION,
         "aggregation_strategy": "first",
         "spans_key": "bert_ner",
         "overwrite_ents": False,
@@ -80,6 +82,7 @@ def make_bert_ner(
     window: int,
     stride: int,
     max_batch_items: int,
+    precision: str,
     aggregation_strategy: str,
     spans_key: str,
     overwrite_ents: bool,
@@ -91,6 +94,8 @@ def make_bert_ner(
         or a fine-tuned `BertForTokenClassification` (then it predicts without training).
         Unused when the model listens to a shared `bert` component.
     window, stride, max_batch_items (int): The own encoder's windows and batches (see `bert`).
+    precision (str): The own encoder's prediction arithmetic (see `bert`): "float32" (default),
+        "int8", "bfloat16", "float16" or "auto". Training runs fp32; the head always runs fp32.
     aggregation_strategy (str): How a token's pieces give its label: "first", "average", "max".
     spans_key (str): `doc.spans` key of the predicted entities (with `attrs["scores"]`); it
         holds every prediction, also those left out of `doc.ents`.
@@ -107,6 +112,7 @@ def make_bert_ner(
         window=window,
         stride=stride,
         max_batch_items=max_batch_items,
+        precision=precision,
         aggregation_strategy=aggregation_strategy,
         spans_key=spans_key,
         overwrite_ents=overwrite_ents,
@@ -130,6 +136,7 @@ class BertNER(BertTaskPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        precision: str = DEFAULT_PRECISION,
         aggregation_strategy: str = "first",
         spans_key: str = "bert_ner",
         overwrite_ents: bool = False,
@@ -145,6 +152,7 @@ class BertNER(BertTaskPipe):
             window=window,
             stride=stride,
             max_batch_items=max_batch_items,
+            precision=precision,
             aggregation_strategy=aggregation_strategy,
             spans_key=spans_key,
             overwrite_ents=bool(overwrite_ents),

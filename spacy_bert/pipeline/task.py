@@ -40,6 +40,7 @@ from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_tas
 from ..layers.listener import BertListener
 from ..layers.optim import clip_global_norm
 from ..layers.payload import read_head_file, read_payload, safetensors_arrays, safetensors_bytes
+from ..layers.precision import DEFAULT_PRECISION, check_precision
 from ..modeling import BertConfig, BertPreTrainedModel
 from .contracts import names_component_on_missing_checkpoint
 from .settings import validate_encoder_settings
@@ -72,12 +73,16 @@ class BertTaskPipe(TrainablePipe):
         window: int,
         stride: int,
         max_batch_items: int,
+        precision: str = DEFAULT_PRECISION,
         **cfg: Any,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
         self.vocab = vocab
         self.model = model
         self.name = name
+        # Not in `cfg` (which `from_disk` restores over the constructor's values): the setting
+        # lives in the pipeline's config, so `spacy.load(..., config={...precision...})` wins.
+        self._precision = check_precision(precision, name)
         self.cfg: Dict[str, Any] = {
             "labels": [],
             "checkpoint": None if checkpoint is None else str(checkpoint),
@@ -121,12 +126,28 @@ class BertTaskPipe(TrainablePipe):
         if self.owns_encoder:
             self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
             self.encoder.attrs["component"] = self.name  # named in the encoder's warnings
+            self.encoder.attrs["precision"] = self._precision
 
     def _read_encoder_attrs(self) -> None:
         """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`
         it is a copy of the shared `bert` component's, with that component's settings."""
         if self.owns_encoder:
             self.cfg.update({key: self.encoder.attrs[key] for key in ENCODER_SETTINGS if key in self.encoder.attrs})
+            self._precision = self.encoder.attrs.get("precision", self._precision)
+
+    # -- precision ----------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The own encoder's prediction precision setting (see `set_precision`). A component
+        listening to a shared `bert` component predicts in that component's precision."""
+        return self._precision
+
+    def set_precision(self, precision: str) -> None:
+        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
+        "float16", "auto"; E660 otherwise). Weights and the head stay fp32;
+        `spacy_bert.pipeline.set_precision(nlp, ...)` also records it in the pipeline's config."""
+        self._precision = check_precision(precision, self.name)
+        self._sync_encoder_attrs()
 
     @property
     def head_rows(self) -> List[str]:

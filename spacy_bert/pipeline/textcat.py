@@ -31,6 +31,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
+from ..layers.precision import DEFAULT_PRECISION
 from ..modeling import BertConfig, BertForSequenceClassification
 from .probabilities import sigmoid, softmax
 from .settings import DEFAULT_SETTINGS
@@ -75,6 +76,7 @@ def make_textcat_scorer() -> Callable:
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "precision": DEFAULT_PRECISION,
         "multi_label": False,
         "threshold": 0.5,
         "scorer": {"@scorers": "spacy-bert.textcat_scorer.v1"},
@@ -100,6 +102,7 @@ def make_bert_textcat(
     window: int,
     stride: int,
     max_batch_items: int,
+    precision: str,
     multi_label: bool,
     threshold: float,
     scorer: Optional[Callable],
@@ -109,6 +112,8 @@ def make_bert_textcat(
     checkpoint (Optional[str]): Hugging Face BERT directory (or hub id when online): an encoder,
         or a fine-tuned `BertForSequenceClassification` (then it predicts without training).
     window, stride, max_batch_items (int): The own encoder's windows and batches (see `bert`).
+    precision (str): The own encoder's prediction arithmetic (see `bert`): "float32" (default),
+        "int8", "bfloat16", "float16" or "auto". Training runs fp32; the head always runs fp32.
     multi_label (bool): Independent labels (sigmoid) instead of exclusive classes (softmax).
     threshold (float): Score from which a label counts as predicted (multi-label scoring).
     scorer (Optional[Callable]): Defaults to spaCy's category scores.
@@ -121,6 +126,7 @@ def make_bert_textcat(
         window=window,
         stride=stride,
         max_batch_items=max_batch_items,
+        precision=precision,
         multi_label=multi_label,
         threshold=threshold,
         scorer=scorer,
@@ -143,6 +149,7 @@ class BertTextCategorizer(BertTaskPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        precision: str = DEFAULT_PRECISION,
         multi_label: bool = False,
         threshold: float = 0.5,
         scorer: Optional[Callable] = None,
@@ -157,6 +164,7 @@ class BertTextCategorizer(BertTaskPipe):
             window=window,
             stride=stride,
             max_batch_items=max_batch_items,
+            precision=precision,
             multi_label=bool(multi_label),
             threshold=float(threshold),
         )

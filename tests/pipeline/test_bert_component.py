@@ -20,7 +20,7 @@ def make_nlp(checkpoint, **config):
 def test_hidden_states_equal_transformers(minilm_dir):
     import transformers
 
-    nlp = make_nlp(minilm_dir)
+    nlp = make_nlp(minilm_dir, store_piece_states=True)
     doc = nlp(TEXT)
     tokenizer = transformers.BertTokenizer.from_pretrained(str(minilm_dir))
     reference = transformers.BertModel.from_pretrained(str(minilm_dir)).eval()
@@ -42,7 +42,7 @@ def test_hidden_states_equal_transformers(minilm_dir):
 
 @pytest.mark.parametrize("pooling", ["first", "last", "max"])
 def test_pooling_modes(tiny_bert_dir, pooling):
-    doc = make_nlp(tiny_bert_dir, pooling=pooling)("Unbelievably tokenized antidisestablishmentarianism!")
+    doc = make_nlp(tiny_bert_dir, pooling=pooling, store_piece_states=True)("Unbelievably tokenized antidisestablishmentarianism!")
     data = doc._.bert
     reduce = {"first": lambda x: x[0], "last": lambda x: x[-1], "max": lambda x: x.max(0)}[pooling]
     for token in doc:
@@ -51,7 +51,7 @@ def test_pooling_modes(tiny_bert_dir, pooling):
 
 def test_long_document_is_windowed_not_truncated(tiny_bert_dir):
     words = [f"word{i % 97}" if i % 13 else "Paris" for i in range(10_000)]
-    doc = make_nlp(tiny_bert_dir)(Doc(spacy.blank("en").vocab, words=words))
+    doc = make_nlp(tiny_bert_dir, store_piece_states=True)(Doc(spacy.blank("en").vocab, words=words))
     data = doc._.bert
     n_pieces = len(data.piece_ids)
     assert n_pieces > 10_000 and data.n_windows > n_pieces // 62
@@ -65,7 +65,7 @@ def test_windows_match_a_direct_run_inside_their_span(tiny_bert_dir):
     from spacy_bert import BertModel, BertTokenizer
 
     text = " ".join(f"token{i}" for i in range(200))
-    doc = make_nlp(tiny_bert_dir, window=64, stride=16)(text)
+    doc = make_nlp(tiny_bert_dir, window=64, stride=16, store_piece_states=True)(text)
     tokenizer = BertTokenizer.from_pretrained(tiny_bert_dir)
     model = BertModel.from_pretrained(tiny_bert_dir)
     ids = doc._.bert.piece_ids
@@ -102,7 +102,7 @@ def test_store_piece_states_off(tiny_bert_dir):
 
 
 def test_doc_data_survives_docbin_and_pickle(tiny_bert_dir):
-    nlp = make_nlp(tiny_bert_dir)
+    nlp = make_nlp(tiny_bert_dir, store_piece_states=True)
     doc = nlp(TEXT)
     restored = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
     assert np.array_equal(restored._.bert.last_hidden_state, doc._.bert.last_hidden_state)

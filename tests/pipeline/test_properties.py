@@ -21,7 +21,7 @@ TEXTS = st.one_of(
 @pytest.fixture(scope="module")
 def nlp(tiny_bert_dir):
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert", config={"checkpoint": str(tiny_bert_dir), "window": 24, "stride": 6})
+    nlp.add_pipe("bert", config={"checkpoint": str(tiny_bert_dir), "window": 24, "stride": 6, "store_piece_states": True})
     nlp.initialize()
     return nlp
 

@@ -1,0 +1,227 @@
+"""The Jinja template `spacy bert init-config` renders (one for every task, like spaCy's
+`quickstart_training.jinja`). `configs/*.cfg` are this template rendered with the defaults."""
+
+TEMPLATE = """\
+{%- set c = component -%}
+# {{ title }}
+# Written by: python -m spacy bert init-config {{ filename }} --task {{ task }}{{ " --gpu" if gpu else "" }}
+#
+# Data (the project's layout: assets/ holds the raw files, corpus/ the .spacy files; see project.yml):
+{%- for line in data_commands %}
+#   {{ line }}
+{%- endfor %}
+#   python -m spacy train {{ filename }} --output training/{{ dataset }} \\
+#       --paths.train corpus/{{ dataset }}/train.spacy --paths.dev corpus/{{ dataset }}/dev.spacy --gpu-id {{ 0 if gpu else -1 }}
+#
+{%- if task in ("ner", "ner-listener") %}
+# (Not `spacy convert -c ner`: WNUT-17's train file separates most sentences with a line
+# holding a tab, and spaCy's converter merges those 2,394 sentences into one 46k-token Doc.)
+#
+{%- endif %}
+# paths.checkpoint: a local Hugging Face BERT directory or a hub id; {{ checkpoint_note }}.
+# training.max_steps also sets the learning-rate schedule: warm-up over warmup_ratio of the
+# steps, then linear decay to 0 at max_steps, so `--training.max_steps 20` is a sensible short run.
+
+[paths]
+train = {{ train }}
+dev = {{ dev }}
+checkpoint = {{ checkpoint }}
+vectors = null
+init_tok2vec = null
+
+[system]
+gpu_allocator = "pytorch"
+seed = 0
+
+[nlp]
+lang = "en"
+pipeline = {{ pipeline }}
+batch_size = 64
+disabled = []
+before_creation = null
+after_creation = null
+after_pipeline_creation = null
+tokenizer = {"@tokenizers":"spacy.Tokenizer.v1"}
+
+[components]
+{% if task == "ner-listener" %}
+[components.bert]
+factory = "bert"
+checkpoint = ${paths.checkpoint}
+# positions per window ([CLS]/[SEP] included) and pieces shared by consecutive windows
+window = 512
+stride = 128
+# piece budget of one padded batch (rows x padded length)
+max_batch_items = 2048
+pooling = "mean"
+# per-piece hidden states in doc._.bert: null keeps them only while a listening component reads
+# them (bert_ner); spaCy's ner reads token vectors (doc.tensor), so Docs stay light
+store_piece_states = null
+
+[components.bert.model]
+@architectures = "spacy-bert.BertEncoder.v1"
+# half-precision autocast on CUDA with a gradient scaler (on the CPU the same config runs fp32)
+mixed_precision = {{ mixed_precision }}
+grad_scaler_config = {}
+
+[components.ner]
+factory = "ner"
+incorrect_spans_key = null
+moves = null
+scorer = {"@scorers":"spacy.ner_scorer.v1"}
+update_with_oracle_cut_size = 100
+
+[components.ner.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+extra_state_tokens = false
+hidden_width = 64
+maxout_pieces = 2
+use_upper = false
+nO = null
+
+[components.ner.model.tok2vec]
+@architectures = "spacy-bert.BertListener.v1"
+grad_factor = 1.0
+upstream = "bert"
+{% else %}
+[components.{{ c }}]
+factory = "{{ c }}"
+checkpoint = ${paths.checkpoint}
+# positions per window ([CLS]/[SEP] included), pieces shared by consecutive windows,
+# piece budget of one padded batch
+window = 512
+stride = 128
+max_batch_items = 2048
+{%- if task == "ner" %}
+# how a token's pieces give its label: "first" (as Hugging Face trains), "average", "max"
+aggregation_strategy = "first"
+spans_key = "bert_ner"
+{%- elif task == "textcat" %}
+# exclusive classes: softmax over the labels (spaCy's textcat contract)
+multi_label = false
+threshold = 0.5
+{%- else %}
+# independent labels: sigmoid per label, threshold for scoring (spaCy's textcat_multilabel contract)
+multi_label = true
+threshold = 0.5
+{%- endif %}
+
+[components.{{ c }}.model]
+@architectures = "{{ "spacy-bert.BertTokenClassifier.v1" if task == "ner" else "spacy-bert.BertSequenceClassifier.v1" }}"
+nO = null
+
+# The component's own BERT. To share one encoder instead, add a `bert` component before
+# this one and use: @architectures = "spacy-bert.BertOutputListener.v1", upstream = "bert"
+[components.{{ c }}.model.tok2vec]
+@architectures = "spacy-bert.BertEncoder.v1"
+# half-precision autocast on CUDA with a gradient scaler (on the CPU the same config runs fp32)
+mixed_precision = {{ mixed_precision }}
+grad_scaler_config = {}
+{% endif %}
+[corpora]
+
+[corpora.dev]
+@readers = "spacy.Corpus.v1"
+path = ${paths.dev}
+max_length = 0
+gold_preproc = false
+limit = 0
+augmenter = null
+
+[corpora.train]
+@readers = "spacy.Corpus.v1"
+path = ${paths.train}
+max_length = 0
+gold_preproc = false
+limit = 0
+augmenter = null
+
+[training]
+# optimizer step every N batches (effective batch = N x batcher size)
+accumulate_gradient = 1
+dev_corpus = "corpora.dev"
+train_corpus = "corpora.train"
+seed = ${system.seed}
+gpu_allocator = ${system.gpu_allocator}
+dropout = 0.1
+patience = 1600
+max_epochs = 0
+max_steps = {{ max_steps }}
+eval_frequency = 200
+frozen_components = []
+annotating_components = []
+before_to_disk = null
+before_update = null
+
+[training.batcher]
+{%- if task == "ner-listener" %}
+@batchers = "spacy.batch_by_padded.v1"
+discard_oversize = false
+size = {{ batch_size }}
+buffer = 256
+get_length = null
+{%- else %}
+@batchers = "spacy.batch_by_words.v1"
+discard_oversize = false
+size = {{ batch_size }}
+tolerance = 0.2
+get_length = null
+{%- endif %}
+
+[training.logger]
+@loggers = "spacy.ConsoleLogger.v1"
+progress_bar = false
+
+# Hugging Face's fine-tuning recipe: torch AdamW, weight decay 0.01 except on biases and
+# LayerNorm weights, the gradient norm over all parameters clipped to 1.0 (thinc's Adam.v1
+# clips each parameter on its own and decays biases and LayerNorm weights too).
+[training.optimizer]
+@optimizers = "spacy-bert.AdamW.v1"
+beta1 = 0.9
+beta2 = 0.999
+eps = 0.00000001
+weight_decay = 0.01
+max_grad_norm = 1.0
+use_averages = false
+
+# linear warm-up over warmup_ratio of the steps, then linear decay to 0 at total_steps
+[training.optimizer.learn_rate]
+@schedules = "spacy-bert.warmup_linear.v1"
+initial_rate = {{ initial_rate }}
+warmup_ratio = 0.1
+total_steps = ${training.max_steps}
+
+[training.score_weights]
+{%- if task in ("ner", "ner-listener") %}
+ents_f = 1.0
+ents_p = 0.0
+ents_r = 0.0
+ents_per_type = null
+{%- else %}
+cats_score = 1.0
+cats_score_desc = null
+cats_micro_p = null
+cats_micro_r = null
+cats_micro_f = null
+cats_macro_p = null
+cats_macro_r = null
+cats_macro_f = null
+cats_macro_auc = null
+cats_f_per_type = null
+{%- endif %}
+
+[pretraining]
+
+[initialize]
+vectors = ${paths.vectors}
+init_tok2vec = ${paths.init_tok2vec}
+vocab_data = null
+lookups = null
+before_init = null
+after_init = null
+
+[initialize.components]
+
+[initialize.tokenizer]
+"""

@@ -1,0 +1,279 @@
+"""The question-answering model on the torch side: per-window start/end logits and HF's loss.
+
+`BertQuestionAnsweringModel` is a thinc model around a `BertShim` that holds a whole
+`BertForQuestionAnswering` (encoder + `qa_outputs`). Its input is a list of (context,
+question) pairs; it runs the encoder stages with the question as the second segment
+(`[CLS] question [SEP] context-window [SEP]`, Hugging Face's `truncation="only_second"` windows,
+`layers/windows.py`) and returns every window's logits, never merged (`QAWindows`): candidates
+are ranked across windows by the component (`pipeline/qa_decode.py`).
+
+Training (`qa_train_step`) computes Hugging Face's loss in torch: the mean over features
+(windows) of (cross-entropy(start) + cross-entropy(end)) / 2, each softmax over the window's
+real positions. (Hugging Face's `run_qa.py` pads every feature to 384 and its softmax then also
+covers padding positions; ours masks padding out, which equals Hugging Face on unpadded
+features and does not depend on how windows are batched.)
+
+Serialisation keeps the whole model: a Hugging Face directory (`save_pretrained`) on disk and
+msgpack (config, tokenizer files, safetensors weights) in bytes; never pickle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import srsly
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from thinc.api import Model
+
+from ..checkpoint import apply_state_dict, checkpoint_tensors, resolve_checkpoint_dir, save_pretrained
+from ..checkpoint.layout import safetensors_bytes_layout
+from ..checkpoint.preflight import check_config_fits_weights
+from ..errors import Errors
+from ..modeling import BertConfig, BertForQuestionAnswering, BertModel
+from ..tokenization import BertTokenizer
+from .encode import EncodedInputs, encode_inputs
+from .hf_heads import build_hf_model, read_task_weights
+from .payload import read_payload
+from .run import WindowOutputs, plan_inputs, run_batches
+from .settings import EncoderSettings
+from .shim import BertShim, tokenizer_from_files, tokenizer_to_files
+from .windows import WindowPlan
+
+__all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
+
+#: attrs key: True once the model has a QA head (fine-tuned checkpoint, `initialize`, or a load).
+HAS_HEAD = "has_head"
+
+
+@dataclass
+class QAWindows:
+    """Every window's logits for a batch of (context, question) pairs.
+
+    Attributes:
+        encoded (EncodedInputs): per pair, the context's pieces (ids, char offsets) and the
+            question's ids (after truncation to `max_question_len`).
+        plan (WindowPlan): the windows (`text_index` = the pair, `start`/`length` in context
+            pieces, `content_offset` = position of the first context piece).
+        start_logits (List[np.ndarray]): per window (positions,) float32, [CLS] at 0.
+        end_logits (List[np.ndarray]): per window (positions,) float32.
+        truncated (List[int]): indices of the pairs whose question was truncated.
+        word_start (List[np.ndarray]): per pair (n_pieces,) bool: the piece starts a word (not
+            a `##` continuation), for Hugging Face's word-aligned answers.
+    """
+
+    encoded: EncodedInputs
+    plan: WindowPlan
+    start_logits: List[np.ndarray]
+    end_logits: List[np.ndarray]
+    truncated: List[int]
+    word_start: List[np.ndarray]
+
+
+def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+    """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
+
+    The component writes its settings into `attrs` (checkpoint, max_seq_len, doc_stride,
+    max_question_len, max_batch_items, n_threads, component).
+    """
+    return Model(
+        "bert-qa",
+        _forward,
+        attrs={HAS_HEAD: False, "component": "bert_qa"},
+        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)],
+    )
+
+
+def qa_shim(model: Model) -> BertShim:
+    return model.shims[0]
+
+
+def load_qa_checkpoint(model: Model, checkpoint: str) -> bool:
+    """Read a Hugging Face directory into the model; returns whether it had a QA head.
+
+    A fine-tuned `BertForQuestionAnswering` (`architectures` in config.json) brings its
+    `qa_outputs` (the head table `HEAD_PARAMS` names them); an encoder-only checkpoint gets no
+    head until `init_head` (the component's `initialize`)."""
+    directory = resolve_checkpoint_dir(checkpoint)
+    weights = read_task_weights(BertForQuestionAnswering, directory, keep_dtype=False)
+    _install(model, weights.encoder, weights.tokenizer, weights.head)
+    return weights.head is not None
+
+
+def _install(model: Model, encoder: BertModel, tokenizer: BertTokenizer, head) -> None:
+    if head is None:
+        config = encoder.config
+        rng = np.random.default_rng()
+        # Hugging Face's fresh Linear: normal(0, initializer_range), zero bias.
+        head = {
+            "W": rng.normal(0.0, config.initializer_range, size=(2, config.hidden_size)).astype(np.float32),
+            "b": np.zeros(2, dtype=np.float32),
+        }
+    else:
+        model.attrs[HAS_HEAD] = True
+    qa_model = build_hf_model(BertForQuestionAnswering, encoder, head, {"num_labels": 2})
+    qa_model.bert.to(encoder.dtype)
+    qa_shim(model).set_model(qa_model.train(False), tokenizer)
+
+
+def init_head(model: Model) -> None:
+    """Mark the (freshly initialised) head as the one to train (`initialize`)."""
+    model.attrs[HAS_HEAD] = True
+
+
+def settings_of(model: Model) -> EncoderSettings:
+    """The window settings fitted to the loaded model's positions (W370 when capped)."""
+    shim = qa_shim(model)
+    settings = EncoderSettings(
+        window=int(model.attrs["max_seq_len"]),
+        stride=int(model.attrs["doc_stride"]),
+        max_batch_items=int(model.attrs["max_batch_items"]),
+    )
+    return settings.fit_to(shim.bert.config.max_position_embeddings, model.attrs.get("component", "bert_qa"))
+
+
+def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
+    tokens = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    return np.fromiter((not t.startswith("##") for t in tokens), dtype=bool, count=len(tokens))
+
+
+def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> Tuple[EncodedInputs, List[int], List[np.ndarray]]:
+    shim = qa_shim(model)
+    encoded = encode_inputs(shim.tokenizer, contexts, questions)
+    limit = int(model.attrs["max_question_len"])
+    truncated = [i for i, ids in enumerate(encoded.segment_ids) if len(ids) > limit]
+    for i in truncated:  # Hugging Face's fast path never truncates; we cut with a warning (the component's)
+        encoded.segment_ids[i] = encoded.segment_ids[i][:limit]
+    word_start = [_word_starts(shim.tokenizer, ids) for ids in encoded.piece_ids]
+    return encoded, truncated, word_start
+
+
+def _run(model: Model, contexts: Sequence[str], questions: Sequence[str], is_train: bool):
+    shim = qa_shim(model)
+    encoded, truncated, word_start = _encode(model, contexts, questions)
+    plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer)
+    # plan_inputs lays out single-segment windows when no pair has a question; every pair here has one.
+    run = run_batches(shim, batches, plan.n_windows, is_train)
+    return encoded, truncated, word_start, plan, run
+
+
+def _window_logits(plan: WindowPlan, run: WindowOutputs) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+    host = [(out.start_logits.detach().float().cpu().numpy(), out.end_logits.detach().float().cpu().numpy()) for out in run.outputs]
+    starts, ends = [], []
+    for w in range(plan.n_windows):
+        b, r, n = int(run.batch_of_window[w]), int(run.row_of_window[w]), int(plan.positions[w])
+        starts.append(host[b][0][r, :n].copy())
+        ends.append(host[b][1][r, :n].copy())
+    return starts, ends
+
+
+def qa_forward(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> QAWindows:
+    """Per-window logits of each (context, question) pair (inference mode).
+
+    contexts, questions (Sequence[str]): one context and one non-empty question per pair.
+    """
+    encoded, truncated, word_start, plan, run = _run(model, contexts, questions, is_train=False)
+    starts, ends = _window_logits(plan, run)
+    return QAWindows(encoded, plan, starts, ends, truncated, word_start)
+
+
+def _forward(model: Model, X: Sequence[Tuple[str, str]], is_train: bool) -> Tuple[QAWindows, Callable]:
+    if is_train:
+        raise ValueError(Errors.E609)
+    windows = qa_forward(model, [c for c, _ in X], [q for _, q in X])
+    return windows, lambda dY: []
+
+
+LabelFn = Callable[[QAWindows], Tuple[np.ndarray, np.ndarray]]
+
+
+def qa_train_step(model: Model, contexts: Sequence[str], questions: Sequence[str], label_fn: LabelFn) -> Tuple[float, QAWindows]:
+    """One forward with dropout, Hugging Face's loss in torch, one backward (gradients stay on
+    the torch parameters until the component's `finish_update`).
+
+    label_fn: QAWindows -> (start_positions, end_positions), each (n_windows,) int64 positions
+        inside each window ([CLS] = 0: no answer in that window).
+    Returns (loss, windows) with the loss as a float.
+    """
+    encoded, truncated, word_start, plan, run = _run(model, contexts, questions, is_train=True)
+    starts, ends = _window_logits(plan, run)
+    windows = QAWindows(encoded, plan, starts, ends, truncated, word_start)
+    start_positions, end_positions = label_fn(windows)
+    loss = qa_loss(plan, run, start_positions, end_positions)
+    run.backward([loss], [torch.ones_like(loss)])
+    return float(loss.detach()), windows
+
+
+def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, end_positions: np.ndarray) -> torch.Tensor:
+    """Mean over windows of (CE(start) + CE(end)) / 2, padding masked out of each softmax; a
+    differentiable () tensor. Positions (n_windows,) int64 index each window's positions."""
+    total_start = total_end = None
+    for b, (batch, out) in enumerate(zip(run.batches, run.outputs)):
+        rows = batch.windows
+        device = out.start_logits.device
+        pad = torch.from_numpy(batch.attention_mask == 0).to(device)
+        s_target = torch.from_numpy(np.asarray(start_positions)[rows].astype(np.int64)).to(device)
+        e_target = torch.from_numpy(np.asarray(end_positions)[rows].astype(np.int64)).to(device)
+        s_logits = out.start_logits.float().masked_fill(pad, torch.finfo(torch.float32).min)
+        e_logits = out.end_logits.float().masked_fill(pad, torch.finfo(torch.float32).min)
+        s = torch.nn.functional.cross_entropy(s_logits, s_target, reduction="sum")
+        e = torch.nn.functional.cross_entropy(e_logits, e_target, reduction="sum")
+        total_start = s if total_start is None else total_start + s
+        total_end = e if total_end is None else total_end + e
+    return (total_start + total_end) / (2 * plan.n_windows)
+
+
+# -- serialisation ---------------------------------------------------------------------
+def qa_to_disk(model: Model, directory: Path) -> None:
+    """The whole `BertForQuestionAnswering` as a Hugging Face directory (transformers loads it)."""
+    shim = qa_shim(model)
+    save_pretrained(shim.model, directory, tokenizer=shim.tokenizer)
+
+
+def qa_from_disk(model: Model, directory: Path) -> None:
+    load_qa_checkpoint(model, str(directory))
+
+
+def qa_to_bytes(model: Model) -> bytes:
+    shim = qa_shim(model)
+    if not shim.loaded:
+        return srsly.msgpack_dumps({"loaded": False})
+    tensors = {name: t.detach().cpu().contiguous() for name, t in checkpoint_tensors(shim.model).items()}
+    return srsly.msgpack_dumps(
+        {
+            "loaded": True,
+            "has_head": bool(model.attrs[HAS_HEAD]),
+            "config": shim.model.config.to_dict(),
+            "tokenizer": tokenizer_to_files(shim.tokenizer),
+            "weights": save_safetensors_bytes(tensors),
+        }
+    )
+
+
+def qa_from_bytes(model: Model, data: bytes, name: str) -> bool:
+    """Restore `qa_to_bytes`' payload (E389 for anything else); returns whether it held weights."""
+    msg = read_payload(data, name, {"loaded": bool})
+    if not msg["loaded"]:
+        return False
+    msg = read_payload(data, name, {"loaded": bool, "has_head": bool, "config": dict, "tokenizer": dict, "weights": bytes})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
+        raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
+    source = f"the serialized {name!r} component"
+    try:
+        tensors = load_safetensors_bytes(msg["weights"])
+    except Exception as err:  # SafetensorError, or a header that is not JSON
+        raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
+    check_config_fits_weights(msg["config"], {}, safetensors_bytes_layout(msg["weights"], source), source)
+    qa_model = BertForQuestionAnswering(BertConfig.from_dict(msg["config"]))
+    apply_state_dict(qa_model, tensors, source)
+    qa_shim(model).set_model(qa_model.train(False), tokenizer_from_files(msg["tokenizer"]))
+    model.attrs[HAS_HEAD] = msg["has_head"]
+    return True
+
+
+def qa_hf_model(model: Model) -> BertForQuestionAnswering:
+    """The held model (export writes it with `save_pretrained`)."""
+    return qa_shim(model).model

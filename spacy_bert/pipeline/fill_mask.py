@@ -1,0 +1,614 @@
+"""`bert_fill_mask`: fill `[MASK]` with a BERT masked-LM head, and pretrain it with `spacy train`.
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": "../shared/models/splade-tiny"})
+    doc = nlp("The capital of France is [MASK].")
+    doc._.fill_mask   # [{"start": 25, "end": 31, "predictions": [{"score", "token", "token_str", "sequence"}...]}]
+    doc[5]._.fill_mask  # the same predictions, on the token that is the mask
+
+Predictions follow Hugging Face's `FillMaskPipeline`: `top_k` (default 5) per mask,
+probabilities over the full vocabulary, each mask predicted independently (the others stay
+`[MASK]`), `targets` restrict the ranking without renormalising (a target that is not one
+vocabulary entry is replaced by its first piece, W631), and `sequence` is the decoded input
+with the prediction in place (special tokens skipped when the text has one mask, kept when
+it has several: Hugging Face's rule). Unlike Hugging Face, a text longer than the model is
+windowed (a mask at piece 5,000 sees context on both sides) and a text without a mask is left
+alone (Hugging Face raises).
+
+Tokens: the factory adds a special case so spaCy's tokenizer keeps "[MASK]" as one token
+when it stands between spaces or punctuation ("(", "[MASK].", "\"[MASK]\""). Where the
+tokenizer still splits or glues it ("[MASK][MASK]", "a[MASK]b"), the component retokenizes
+the Doc so that each mask is one token before it writes `token._.fill_mask`.
+
+Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Face's
+`DataCollatorForLanguageModeling` (15 % of the non-special pieces, 80 % [MASK], 10 % a random
+piece, 10 % unchanged; seeded from `[system] seed`); `"mlm+nsp"` adds next-sentence pairs
+built from the batch's documents (BERT's recipe, label 0 = continuation, 1 = random).
+The loss is Hugging Face's (`BertForMaskedLM` / `BertForPreTraining`), computed in torch
+(`layers/masked_lm.py`). Scores: `mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`, with masking
+seeded by a CRC-32 of each text, so two evaluations of one model give the same numbers.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+import warnings
+import zlib
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Sentencizer, TrainablePipe
+from spacy.symbols import ORTH
+from spacy.tokens import Doc, Token
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import SimpleFrozenList, ensure_path, registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from ..checkpoint import resolve_checkpoint_dir
+from ..errors import Errors, Warnings
+from ..layers.encoder import get_shim
+from ..layers.hooks import MaskPieces
+from ..layers.masked_lm import (
+    FilledMasks,
+    MaskedLMStats,
+    PairInputs,
+    WholeWordMask,
+    fill_masks,
+    install_masked_lm,
+    mlm_evaluate,
+    mlm_update,
+    model_class_name,
+    save_masked_lm,
+    score_word_candidates,
+)
+from ..layers.payload import read_payload
+from ..tokenization.wordpiece import clean_up_tokenization
+from ..layers.settings import EncoderSettings
+from .contracts import names_component_on_missing_checkpoint
+from .settings import DEFAULT_SETTINGS, validate_encoder_settings
+
+MASK_TEXT = "[MASK]"
+OBJECTIVES = ("mlm", "mlm+nsp")
+MODEL_DIR = "model"
+DEFAULT_FILL_MASK_MODEL = """
+[model]
+@architectures = "spacy-bert.MaskedLM.v1"
+mixed_precision = false
+grad_scaler_config = {}
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_FILL_MASK_MODEL)["model"]
+
+if not Doc.has_extension("fill_mask"):
+    Doc.set_extension("fill_mask", default=None)
+if not Token.has_extension("fill_mask"):
+    Token.set_extension("fill_mask", default=None)
+
+
+@registry.scorers("spacy-bert.fill_mask_scorer.v1")
+def make_fill_mask_scorer() -> Callable:
+    """`mlm_acc` (top-1 on the masked pieces), `mlm_loss` (mean cross-entropy), `mlm_ppl`
+    (exp of it), `nsp_acc` (None without NSP), from the statistics `BertFillMask.score`
+    computes with deterministic masking."""
+
+    def score(examples: Iterable[Example], *, stats: Optional[MaskedLMStats] = None, **kwargs: Any) -> Dict[str, Any]:
+        if stats is None or stats.n_masked == 0:
+            return {"mlm_acc": None, "mlm_loss": None, "mlm_ppl": None, "nsp_acc": None}
+        loss = stats.loss_sum / stats.n_masked
+        return {
+            "mlm_acc": stats.correct / stats.n_masked,
+            "mlm_loss": loss,
+            "mlm_ppl": math.exp(min(loss, 700.0)),
+            "nsp_acc": stats.nsp_correct / stats.n_pairs if stats.n_pairs else None,
+        }
+
+    return score
+
+
+@Language.factory(
+    "bert_fill_mask",
+    assigns=["doc._.fill_mask", "token._.fill_mask"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "checkpoint": None,
+        "window": DEFAULT_SETTINGS.window,
+        "stride": DEFAULT_SETTINGS.stride,
+        "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "top_k": 5,
+        "targets": None,
+        "objective": "mlm",
+        "mlm_probability": 0.15,
+        "whole_word": False,
+        "scorer": {"@scorers": "spacy-bert.fill_mask_scorer.v1"},
+    },
+    default_score_weights={"mlm_acc": 1.0, "mlm_loss": None, "mlm_ppl": None, "nsp_acc": None},
+)
+def make_bert_fill_mask(
+    nlp: Language,
+    name: str,
+    model: Model,
+    checkpoint: Optional[str],
+    window: int,
+    stride: int,
+    max_batch_items: int,
+    top_k: int,
+    targets: Optional[List[str]],
+    objective: str,
+    mlm_probability: float,
+    whole_word: bool,
+    scorer: Optional[Callable],
+) -> "BertFillMask":
+    """Create a `bert_fill_mask` component (and make the tokenizer keep "[MASK]" whole).
+
+    checkpoint (Optional[str]): Hugging Face BERT directory: a `BertForMaskedLM` /
+        `BertForPreTraining` (predicts right away), or a plain encoder (fresh head, W630).
+    window, stride, max_batch_items (int): windows and batches (see `bert`).
+    top_k (int): predictions per mask. targets (Optional[List[str]]): rank only these.
+    objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
+    whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
+    """
+    nlp.tokenizer.add_special_case(MASK_TEXT, [{ORTH: MASK_TEXT}])
+    return BertFillMask(
+        nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
+        top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
+    )
+
+
+def text_seed(text: str) -> int:
+    """A stable seed for `text` (CRC-32 of its UTF-8 bytes; Python's `hash` is salted per process)."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+class BertFillMask(TrainablePipe):
+    """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
+
+    factory_name = "bert_fill_mask"
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "bert_fill_mask",
+        *,
+        checkpoint: Optional[str] = None,
+        window: int = DEFAULT_SETTINGS.window,
+        stride: int = DEFAULT_SETTINGS.stride,
+        max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        top_k: int = 5,
+        targets: Optional[Sequence[str]] = None,
+        objective: str = "mlm",
+        mlm_probability: float = 0.15,
+        whole_word: bool = False,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        validate_encoder_settings(name, window, stride, max_batch_items)
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "window": window,
+            "stride": stride,
+            "max_batch_items": max_batch_items,
+            "top_k": top_k,
+            "targets": None if targets is None else list(targets),
+            "objective": objective,
+            "mlm_probability": mlm_probability,
+            "whole_word": bool(whole_word),
+        }
+        self._validate_cfg()
+        self._rng = np.random.default_rng()
+        self._sentencizer = Sentencizer()
+        self._target_cache: Dict[Tuple[str, ...], np.ndarray] = {}
+
+    def _validate_cfg(self) -> None:
+        cfg = self.cfg
+        checks = (
+            ("top_k", cfg["top_k"], isinstance(cfg["top_k"], int) and not isinstance(cfg["top_k"], bool) and cfg["top_k"] >= 1, "an int >= 1"),
+            ("objective", cfg["objective"], cfg["objective"] in OBJECTIVES, f"one of {list(OBJECTIVES)}"),
+            ("mlm_probability", cfg["mlm_probability"], isinstance(cfg["mlm_probability"], (int, float)) and 0.0 < cfg["mlm_probability"] < 1.0, "a number in (0, 1)"),
+            ("targets", cfg["targets"], cfg["targets"] is None or (len(cfg["targets"]) > 0 and all(isinstance(t, str) for t in cfg["targets"])), "None or a non-empty list of strings"),
+        )
+        for field, value, ok, expected in checks:
+            if not ok:
+                raise ValueError(Errors.E630.format(name=self.name, field=field, value=value, expected=expected))
+
+    # -- loading ---------------------------------------------------------------------------
+    @property
+    def shim(self):
+        return get_shim(self.model)
+
+    @names_component_on_missing_checkpoint
+    def _ensure_loaded(self) -> None:
+        shim = self.shim
+        if shim.loaded:
+            return
+        if not self.cfg["checkpoint"]:
+            raise ValueError(Errors.E632.format(name=self.name))
+        directory = resolve_checkpoint_dir(self.cfg["checkpoint"])
+        install_masked_lm(shim, directory, self.cfg["objective"] == "mlm+nsp", self.name)
+
+    def settings(self) -> EncoderSettings:
+        self._ensure_loaded()
+        settings = EncoderSettings(window=self.cfg["window"], stride=self.cfg["stride"], max_batch_items=self.cfg["max_batch_items"])
+        return settings.fit_to(self.shim.bert.config.max_position_embeddings, self.name)
+
+    @property
+    def tokenizer(self):
+        self._ensure_loaded()
+        return self.shim.tokenizer
+
+    # -- targets -----------------------------------------------------------------------------
+    def target_ids(self, targets: Optional[Sequence[str]]) -> Optional[np.ndarray]:
+        """Hugging Face's `get_target_ids`: a vocabulary entry as is; otherwise its first piece
+        (W631); a target with no piece is dropped (W632); none left is E631. Deduplicated."""
+        if targets is None:
+            return None
+        key = tuple(targets)
+        if key not in self._target_cache:
+            tokenizer = self.tokenizer
+            vocab = tokenizer.get_vocab()
+            ids: List[int] = []
+            for target in targets:
+                id_ = vocab.get(target)
+                if id_ is None:
+                    pieces = tokenizer.encode_batch_with_offsets([target])[0][0]
+                    if not pieces:
+                        warnings.warn(Warnings.W632.format(name=self.name, target=target))
+                        continue
+                    id_ = int(pieces[0])
+                    warnings.warn(Warnings.W631.format(name=self.name, target=target, piece=tokenizer.convert_ids_to_tokens(id_)))
+                ids.append(int(id_))
+            if not ids:
+                raise ValueError(Errors.E631.format(name=self.name, targets=list(targets)))
+            self._target_cache[key] = np.array(sorted(set(ids)), dtype=np.int64)
+        return self._target_cache[key]
+
+    # -- predicting ----------------------------------------------------------------------------
+    def fill(self, texts: Sequence[str], top_k: Optional[int] = None, targets: Optional[Sequence[str]] = None) -> List[List[Dict[str, Any]]]:
+        """Per text, one entry per mask in text order: {"start", "end", "predictions"} with
+        Hugging Face's prediction dicts. `top_k` / `targets` default to the component's."""
+        texts = list(texts)
+        if not texts:
+            return []
+        top_k = self.cfg["top_k"] if top_k is None else top_k
+        if not (isinstance(top_k, int) and top_k >= 1):
+            raise ValueError(Errors.E630.format(name=self.name, field="top_k", value=top_k, expected="an int >= 1"))
+        targets = self.cfg["targets"] if targets is None else targets
+        ids = self.target_ids(targets)
+        if not any(MASK_TEXT in t or (self.shim.loaded and self.shim.tokenizer.mask_token in t) for t in texts):
+            return [[] for _ in texts]
+        filled = fill_masks(self.shim, self.settings(), texts, top_k, ids)
+        return [self._entries(f) for f in filled]
+
+    def score_words(self, text: str, candidates: Sequence[str]) -> List[Dict[str, Any]]:
+        """Rank whole candidate words for the one `[MASK]` of `text`, multi-piece words scored
+        jointly (beyond Hugging Face, whose `targets` keep only a word's first piece).
+
+        Returns one dict per candidate, best first: {"word", "pieces" (their strings),
+        "score" (the joint probability), "log_prob", "sequence" (the text with the word in
+        place of the mask)}. A one-piece word's score equals Hugging Face's fill-mask score.
+        Raises E637 when `text` does not hold exactly one mask, E638 for no candidates.
+        """
+        tokenizer = self.tokenizer
+        n_masks = int(sum(1 for i in tokenizer.encode_batch_with_offsets([text])[0][0] if i == tokenizer.mask_token_id))
+        if n_masks != 1:
+            raise ValueError(Errors.E637.format(name=self.name, n=n_masks, text=text[:200]))
+        words = [c for c in candidates if isinstance(c, str) and c.strip()]
+        if not words or len(words) != len(list(candidates)):
+            raise ValueError(Errors.E638.format(name=self.name, candidates=list(candidates)[:20]))
+        scored = score_word_candidates(self.shim, self.settings(), text, words)
+        mask = tokenizer.mask_token
+        out = [
+            {
+                "word": word,
+                "pieces": tokenizer.convert_ids_to_tokens(ids),
+                "score": math.exp(log_prob),
+                "log_prob": log_prob,
+                "sequence": text.replace(mask, word, 1),
+            }
+            for word, (ids, log_prob) in zip(words, scored)
+        ]
+        return sorted(out, key=lambda d: -d["log_prob"])
+
+    def _entries(self, filled: FilledMasks) -> List[Dict[str, Any]]:
+        """Hugging Face's prediction dicts for the masks of one text."""
+        tokenizer = self.shim.tokenizer
+        single = len(filled.pieces) == 1
+        tokens = np.concatenate([[tokenizer.cls_token_id], filled.piece_ids, [tokenizer.sep_token_id]])
+        token_strs: Dict[int, str] = {}
+        fast = None if single else SequenceSplicer(tokenizer, tokens)
+        entries = []
+        for j, piece in enumerate(filled.pieces.tolist()):
+            predictions = []
+            for score, token in zip(filled.scores[j].tolist(), filled.ids[j].tolist()):
+                if token not in token_strs:
+                    token_strs[token] = tokenizer.decode([token])
+                if fast is not None and fast.exact:
+                    sequence = fast.sequence(piece + 1, token)
+                else:
+                    seq = tokens.copy()
+                    seq[piece + 1] = token
+                    sequence = tokenizer.decode(seq, skip_special_tokens=single)
+                predictions.append({"score": score, "token": token, "token_str": token_strs[token], "sequence": sequence})
+            start, end = filled.offsets[j].tolist()
+            entries.append({"start": start, "end": end, "predictions": predictions})
+        return entries
+
+    def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
+        return self.fill([doc.text for doc in docs])
+
+    def set_annotations(self, docs: Sequence[Doc], entries: List[List[Dict[str, Any]]]) -> None:
+        for doc, doc_entries in zip(docs, entries):
+            doc._.fill_mask = doc_entries
+            if not doc_entries:
+                continue
+            isolate_spans(doc, [(e["start"], e["end"]) for e in doc_entries])
+            for entry in doc_entries:
+                span = doc.char_span(entry["start"], entry["end"])
+                if span is not None and len(span) == 1:
+                    span[0]._.fill_mask = entry["predictions"]
+
+    # -- training ------------------------------------------------------------------------------
+    def _hook(self):
+        """BERT's masking: `MaskPieces`, or `WholeWordMask` with `whole_word = true`."""
+        tokenizer = self.tokenizer
+        cls = WholeWordMask if self.cfg["whole_word"] else MaskPieces
+        return cls(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"])
+
+    def _word_starts(self, docs: Sequence[Doc]) -> Optional[List[np.ndarray]]:
+        """Per Doc, the char starts of its tokens (the words of whole-word masking), or None."""
+        if not self.cfg["whole_word"]:
+            return None
+        return [np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc)) for doc in docs]
+
+    def _texts(self, examples: Sequence[Example]) -> List[str]:
+        """The texts to train on (whitespace-only lines, e.g. WikiText's blank lines, skipped)."""
+        return [doc.text for doc in self._docs(examples)]
+
+    @staticmethod
+    def _docs(examples: Sequence[Example]) -> List[Doc]:
+        return [eg.reference for eg in examples if eg.reference.text.strip()]
+
+    def _sentences(self, doc: Doc) -> List[str]:
+        if not doc.has_annotation("SENT_START"):
+            doc = self._sentencizer(doc.copy())
+        return [s.text for s in doc.sents if s.text.strip()]
+
+    def nsp_pairs(self, docs: Sequence[Doc], rng: np.random.Generator) -> PairInputs:
+        """BERT's NSP data: per document of >= 2 sentences, A = its first k sentences (k
+        random), B = the rest (label 0) or, half of the time, sentences from a random other
+        document (label 1); the longer side is cut, from its front or back at random, until
+        `[CLS] A [SEP] B [SEP]` fits the window."""
+        sents = [self._sentences(doc) for doc in docs]
+        multi = [i for i, s in enumerate(sents) if len(s) >= 2]
+        sources = [i for i, s in enumerate(sents) if s]
+        if not multi or len(sources) < 2:
+            raise ValueError(Errors.E634.format(name=self.name, n_docs=len(docs), n_multi=len(multi), n_sources=len(sources)))
+        a_texts, b_texts, labels = [], [], []
+        for i in multi:
+            k = int(rng.integers(1, len(sents[i])))
+            a_texts.append(" ".join(sents[i][:k]))
+            if rng.random() < 0.5:
+                b_texts.append(" ".join(sents[i][k:]))
+                labels.append(0)
+            else:
+                others = [j for j in sources if j != i]
+                other = sents[others[int(rng.integers(len(others)))]]
+                start = int(rng.integers(len(other)))
+                b_texts.append(" ".join(other[start:]))
+                labels.append(1)
+        tokenizer = self.tokenizer
+        budget = self.settings().window - 3
+        encoded = tokenizer.encode_batch_with_offsets(a_texts + b_texts)
+        a_ids = [np.asarray(ids, dtype=np.int64) for ids, _ in encoded[: len(a_texts)]]
+        b_ids = [np.asarray(ids, dtype=np.int64) for ids, _ in encoded[len(a_texts) :]]
+        for n in range(len(a_ids)):
+            a, b = a_ids[n], b_ids[n]
+            while len(a) + len(b) > budget:
+                longer_is_a = len(a) > len(b)
+                side = a if longer_is_a else b
+                side = side[1:] if rng.random() < 0.5 else side[:-1]
+                a, b = (side, b) if longer_is_a else (a, side)
+            a_ids[n], b_ids[n] = a, b
+        return PairInputs(a_ids, b_ids, np.asarray(labels, dtype=np.int64))
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One MLM (or MLM + NSP) step on the examples' texts. Dropout is the checkpoint's
+        (`hidden_dropout_prob`, as in Hugging Face's training), not `drop`."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "BertFillMask.update")
+        if not examples:
+            return losses
+        self._ensure_loaded()
+        texts = self._texts(examples)
+        if not texts:
+            return losses  # a batch of blank lines: nothing to learn from
+        pairs = self.nsp_pairs([eg.reference for eg in examples], self._rng) if self.cfg["objective"] == "mlm+nsp" else None
+        texts = [] if pairs is not None else texts
+        words = None if pairs is not None else self._word_starts(self._docs(examples))
+        loss, _ = mlm_update(self.shim, self.settings(), texts, self._hook(), self._rng, pairs, words)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples, scores):
+        raise NotImplementedError(Errors.E639.format(name=self.name, what="get_loss"))
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        """Read the checkpoint; seed the masking generator from numpy's global state, which
+        `spacy train` sets from `[system] seed` (so a run repeats)."""
+        validate_get_examples(get_examples, "BertFillMask.initialize")
+        sample = list(islice(get_examples(), 1000))
+        if not self._texts(sample):
+            raise ValueError(Errors.E633.format(name=self.name, n_docs=len(sample)))
+        self._ensure_loaded()
+        if self.cfg["objective"] == "mlm+nsp":
+            self.nsp_pairs([eg.reference for eg in sample], np.random.default_rng(0))  # E634 now, not at step 1
+        self._rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        """MLM (+NSP) statistics of the reference texts, masked deterministically (each text
+        with a generator seeded by its CRC-32), turned into scores by the scorer."""
+        examples = list(examples)
+        validate_examples(examples, "BertFillMask.score")
+        texts = [eg.reference.text for eg in examples if eg.reference.text.strip()]
+        if not texts:
+            return self.scorer(examples, stats=None) if self.scorer else {}
+        self._ensure_loaded()
+        hook = self._hook()
+        if self.cfg["objective"] == "mlm+nsp":
+            docs = [eg.reference for eg in examples]
+            rng = np.random.default_rng(text_seed("\n".join(texts)))
+            try:
+                pairs = self.nsp_pairs(docs, rng)
+            except ValueError:
+                pairs = None
+            if pairs is not None:
+                seeds = [int(rng.integers(2**31)) for _ in range(len(pairs.labels))]
+                nsp_stats = mlm_evaluate(self.shim, self.settings(), [], [hook], seeds, pairs)
+        words = self._word_starts(self._docs(examples))
+        stats = mlm_evaluate(self.shim, self.settings(), texts, [hook], [text_seed(t) for t in texts], None, words)
+        if self.cfg["objective"] == "mlm+nsp" and pairs is not None:
+            stats.n_pairs, stats.nsp_correct, stats.nsp_loss_sum = nsp_stats.n_pairs, nsp_stats.nsp_correct, nsp_stats.nsp_loss_sum
+        return self.scorer(examples, stats=stats) if self.scorer else {}
+
+    # -- export and serialisation ----------------------------------------------------------------
+    def export(self, output_dir) -> Path:
+        """Write the model as a Hugging Face `BertForMaskedLM` / `BertForPreTraining` directory."""
+        self._ensure_loaded()
+        out = Path(output_dir)
+        save_masked_lm(self.shim, out)
+        return out
+
+    @property
+    def hf_class_name(self) -> str:
+        self._ensure_loaded()
+        return model_class_name(self.shim)
+
+    def to_disk(self, path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg", self.cfg)
+        if "model" not in exclude:
+            self._ensure_loaded()
+            save_masked_lm(self.shim, path / MODEL_DIR)
+
+    def from_disk(self, path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertFillMask":
+        path = ensure_path(path)
+        self.cfg.update(srsly.read_json(path / "cfg"))
+        self._validate_cfg()
+        if "model" not in exclude:
+            if not (path / MODEL_DIR).is_dir():
+                raise ValueError(Errors.E636.format(name=self.name, path=path))
+            install_masked_lm(self.shim, path / MODEL_DIR, self.cfg["objective"] == "mlm+nsp", self.name)
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """msgpack of cfg and the files of the saved model directory (safetensors, JSON, text)."""
+        self._ensure_loaded()
+        with tempfile.TemporaryDirectory() as tmp:
+            save_masked_lm(self.shim, Path(tmp))
+            files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+        return srsly.msgpack_dumps({"cfg": self.cfg, "files": files})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertFillMask":
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, "files": dict})
+        self.cfg.update(msg["cfg"])
+        self._validate_cfg()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in msg["files"].items():
+                if not isinstance(name, str) or not isinstance(data, bytes) or Path(name).name != name or name.startswith("."):
+                    raise ValueError(Errors.E389.format(name=self.name, reason=f"its file entry {name!r} is not a plain file name with bytes", expected="'files': {name: bytes}"))
+                (Path(tmp) / name).write_bytes(data)
+            install_masked_lm(self.shim, Path(tmp), self.cfg["objective"] == "mlm+nsp", self.name)
+        return self
+
+
+def isolate_spans(doc: Doc, spans: Sequence[Tuple[int, int]]) -> None:
+    """Retokenize `doc` so that each char span (start, end) is exactly one token: tokens that
+    a span boundary cuts are split there, then the tokens inside a span are merged. Needed
+    where spaCy's tokenizer glues or splits the mask ("[MASK][MASK]", "a[MASK]b")."""
+    if all((s := doc.char_span(a, b)) is not None and len(s) == 1 for a, b in spans):
+        return
+    cuts = sorted({c for span in spans for c in span})
+    with doc.retokenize() as retokenizer:
+        for token in doc:
+            start, end = token.idx, token.idx + len(token.text)
+            inner = [c - start for c in cuts if start < c < end]
+            if not inner:
+                continue
+            bounds = [0, *inner, len(token.text)]
+            orths = [token.text[a:b] for a, b in zip(bounds, bounds[1:])]
+            heads = [(token, i) for i in range(len(orths))]
+            retokenizer.split(token, orths, heads=heads)  # the last piece keeps the whitespace
+    with doc.retokenize() as retokenizer:
+        for a, b in spans:
+            span = doc.char_span(a, b)
+            if span is not None and len(span) > 1:
+                retokenizer.merge(span)
+
+
+#: tokenizers' WordPiece decoder with cleanup=True applies these to each token's text.
+_DECODER_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+class SequenceSplicer:
+    """Hugging Face's multi-mask `sequence` (decode with special tokens kept) for one token
+    replaced, in time linear in the text instead of one full decode per prediction (a Doc
+    with 1,000 masks needs 5,000 sequences).
+
+    WordPiece decoding is per token: each token's text depends only on the token and on
+    whether it is the first ("##" glued, else a leading space; then the decoder's cleanup),
+    and the tokenizer's `clean_up_tokenization` runs once over the joined text. So the text
+    before and after the replaced position is decoded once and spliced. The first splice is
+    checked against a full decode (`exact`); where they differ the caller decodes in full.
+    """
+
+    def __init__(self, tokenizer, tokens: np.ndarray) -> None:
+        self.tokenizer = tokenizer
+        self.tokens = tokens
+        self.parts = [self.piece_text(t, i == 0) for i, t in enumerate(tokenizer.convert_ids_to_tokens(tokens.tolist()))]
+        self.prefix_ends = np.cumsum([0] + [len(p) for p in self.parts])
+        self.text = "".join(self.parts)
+        self.exact = True
+        self._checked = False
+
+    @staticmethod
+    def piece_text(token: str, first: bool) -> str:
+        if not first:
+            token = token[2:] if token.startswith("##") else " " + token
+        for old, new in _DECODER_CLEANUP:
+            token = token.replace(old, new)
+        return token
+
+    def sequence(self, position: int, token_id: int) -> str:
+        start, end = self.prefix_ends[position], self.prefix_ends[position + 1]
+        token = self.tokenizer.convert_ids_to_tokens([token_id])[0]
+        text = self.text[:start] + self.piece_text(token, position == 0) + self.text[end:]
+        if self.tokenizer.clean_up_tokenization_spaces:
+            text = clean_up_tokenization(text)
+        if not self._checked:
+            self._checked = True
+            seq = self.tokens.copy()
+            seq[position] = token_id
+            self.exact = text == self.tokenizer.decode(seq, skip_special_tokens=False)
+            if not self.exact:
+                return self.tokenizer.decode(seq, skip_special_tokens=False)
+        return text

@@ -1,0 +1,517 @@
+"""`bert_qa`: extractive question answering (`BertForQuestionAnswering`) as a spaCy component.
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bert_qa", config={"checkpoint": "path/to/bert-finetuned-squad"})
+    doc = spacy_bert.pipeline.qa.ask(nlp, context, ["Who founded it?", "When?"])
+    doc._.answers      # {"0": [{"score", "start", "end", "answer"}], "1": [...]}
+    doc.spans["bert_qa"]  # the best answer of each answered question, label_ = question id
+
+The Doc is the context; `doc._.questions` holds the questions (str, or {"id", "question"}; ids
+default to the question's index, as a string). A Doc without `_.questions` passes unchanged.
+
+Windows are Hugging Face's (`tokenizer(question, context, truncation="only_second",
+max_length=max_seq_len, stride=doc_stride, return_overflowing_tokens=True)`): the question in
+every window, the context in overlapping windows, nothing dropped. A question longer than
+`max_question_len` pieces is cut there with a warning (W600) that counts them. Per-window logits
+are never merged: candidates of all windows are ranked together (`qa_decode.py`).
+
+`scoring` (default "squad"): "squad" is `run_qa.py`'s post-processing, the one Hugging Face's
+published SQuAD EM/F1 are computed with, so `spacy train` / `evaluate-qa` numbers compare with
+theirs, and its `max_answer_len` of 30 pieces keeps long answers; "pipeline" is transformers 4.x's
+`QuestionAnsweringPipeline` (scores are p_start * p_end, answers widened to whole words).
+
+The component owns its encoder: a shared `bert` component would encode the context without
+the question, so a listener model is an error (E601). Training uses `run_qa.py`'s features:
+one per (question, window), labelled with the pieces of the first and last answer character of
+the first gold answer, or [CLS] when the window does not hold the whole answer or the question
+is unanswerable; the loss is Hugging Face's (computed in torch, `layers/qa.py`).
+"""
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import srsly
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import SimpleFrozenList, ensure_path, registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from ..errors import Errors, Warnings
+from ..layers.listener import BertListener
+from ..layers.payload import read_payload
+from ..layers.qa import (
+    HAS_HEAD,
+    BertQuestionAnsweringModel,
+    QAWindows,
+    init_head,
+    load_qa_checkpoint,
+    qa_forward,
+    qa_from_bytes,
+    qa_from_disk,
+    qa_hf_model,
+    qa_shim,
+    qa_to_bytes,
+    qa_to_disk,
+    qa_train_step,
+)
+from .contracts import names_component_on_missing_checkpoint
+from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
+from .qa_metrics import squad_scores
+
+for _ext in ("questions", "answers"):
+    if not Doc.has_extension(_ext):
+        Doc.set_extension(_ext, default=None)
+
+SCORING_MODES = ("squad", "pipeline")
+MODEL_DIR = "model"
+
+DEFAULT_QA_MODEL = """
+[model]
+@architectures = "spacy-bert.BertQuestionAnswering.v1"
+mixed_precision = false
+grad_scaler_config = {}
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_QA_MODEL)["model"]
+
+
+@registry.architectures("spacy-bert.BertQuestionAnswering.v1")
+def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+    """`BertForQuestionAnswering` as a thinc model: (context, question) pairs -> per-window logits.
+    Its own encoder (no listener); the component writes the checkpoint and window settings."""
+    return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+
+
+@registry.scorers("spacy-bert.qa_scorer.v1")
+def make_qa_scorer() -> Callable:
+    """SQuAD's official metrics on `doc._.answers` (predicted) vs the reference's gold answers."""
+
+    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        return squad_scores(examples)
+
+    return score
+
+
+@Language.factory(
+    "bert_qa",
+    assigns=["doc._.answers", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "checkpoint": None,
+        "max_seq_len": 384,
+        "doc_stride": 128,
+        "max_question_len": 64,
+        "max_batch_items": 4096,
+        "scoring": "squad",
+        "top_k": 1,
+        "handle_impossible": False,
+        "max_answer_len": None,
+        "n_best_size": 20,
+        "null_score_diff_threshold": 0.0,
+        "spans_key": "bert_qa",
+        "scorer": {"@scorers": "spacy-bert.qa_scorer.v1"},
+    },
+    default_score_weights={
+        "qa_f1": 1.0,
+        "qa_exact": 0.0,
+        "qa_has_ans_exact": None,
+        "qa_has_ans_f1": None,
+        "qa_no_ans_exact": None,
+        "qa_no_ans_f1": None,
+    },
+)
+def make_bert_qa(
+    nlp: Language,
+    name: str,
+    model: Model,
+    checkpoint: Optional[str],
+    max_seq_len: int,
+    doc_stride: int,
+    max_question_len: int,
+    max_batch_items: int,
+    scoring: str,
+    top_k: int,
+    handle_impossible: bool,
+    max_answer_len: Optional[int],
+    n_best_size: int,
+    null_score_diff_threshold: float,
+    spans_key: str,
+    scorer: Optional[Callable],
+) -> "BertQuestionAnswerer":
+    """Create a `bert_qa` component.
+
+    checkpoint (Optional[str]): Hugging Face BERT directory: a fine-tuned
+        `BertForQuestionAnswering` (predicts at once) or an encoder (head made at initialize).
+    max_seq_len, doc_stride, max_question_len (int): Hugging Face's window settings (positions
+        per window with question and specials; pieces shared by windows; question pieces kept).
+    max_batch_items (int): Padded positions per encoder call.
+    scoring (str): "squad" (run_qa.py, default) or "pipeline" (QuestionAnsweringPipeline).
+    top_k (int): Answers kept per question.
+    handle_impossible (bool): Allow the null answer (SQuAD v2.0).
+    max_answer_len (Optional[int]): Longest answer in pieces; None: 30 (squad) / 15 (pipeline).
+    n_best_size (int), null_score_diff_threshold (float): run_qa.py's settings (squad mode).
+    spans_key (str): Key of `doc.spans` for the best answers.
+    """
+    return BertQuestionAnswerer(
+        nlp.vocab, model, name, checkpoint=checkpoint, max_seq_len=max_seq_len, doc_stride=doc_stride,
+        max_question_len=max_question_len, max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
+        handle_impossible=handle_impossible, max_answer_len=max_answer_len, n_best_size=n_best_size,
+        null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
+    )
+
+
+def ask(nlp: Language, context: str, questions: Sequence[Any]) -> Doc:
+    """Answer `questions` (str or {"id", "question"}) about `context` (str) with `nlp`: the Doc
+    with `_.answers` and `doc.spans` set."""
+    doc = nlp.make_doc(context)
+    doc._.questions = list(questions)
+    return nlp(doc)
+
+
+def _where(doc: Doc) -> str:
+    text = doc.text
+    return f" (in the Doc starting {text[:40]!r})" if text else " (in an empty Doc)"
+
+
+def read_questions(doc: Doc) -> Optional[List[Tuple[str, str]]]:
+    """(id, question) pairs of `doc._.questions`; None when it is not set. Raises E604 (type),
+    E605 (empty question), E606 (duplicate id)."""
+    value = doc._.questions
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise ValueError(Errors.E604.format(value=value, type_name=type(value).__name__, where=_where(doc)))
+    pairs: List[Tuple[str, str]] = []
+    seen = set()
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            qid, question = str(i), item
+        elif isinstance(item, dict) and isinstance(item.get("question"), str) and isinstance(item.get("id", str(i)), (str, int)):
+            qid, question = str(item.get("id", i)), item["question"]
+        else:
+            raise ValueError(Errors.E604.format(value=item, type_name=type(item).__name__, where=f" at index {i}{_where(doc)}"))
+        if not question.strip():
+            raise ValueError(Errors.E605.format(qid=qid, value=question, where=_where(doc)))
+        if qid in seen:
+            raise ValueError(Errors.E606.format(qid=qid, where=_where(doc)))
+        seen.add(qid)
+        pairs.append((qid, question))
+    return pairs
+
+
+class BertQuestionAnswerer(TrainablePipe):
+    """Answers questions about each Doc from a BERT question-answering head."""
+
+    factory_name = "bert_qa"
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "bert_qa",
+        *,
+        checkpoint: Optional[str] = None,
+        max_seq_len: int = 384,
+        doc_stride: int = 128,
+        max_question_len: int = 64,
+        max_batch_items: int = 4096,
+        scoring: str = "squad",
+        top_k: int = 1,
+        handle_impossible: bool = False,
+        max_answer_len: Optional[int] = None,
+        n_best_size: int = 20,
+        null_score_diff_threshold: float = 0.0,
+        spans_key: str = "bert_qa",
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        listeners = [node.name for node in model.walk() if isinstance(node, BertListener)]
+        if model.name != "bert-qa" or listeners:
+            listener = f" with the listener {listeners[0]!r}" if listeners else ""
+            raise ValueError(Errors.E601.format(name=name, model=model.name, listener=listener))
+        checks = (
+            ("scoring", scoring, scoring in SCORING_MODES, f"one of {SCORING_MODES}"),
+            ("top_k", top_k, isinstance(top_k, int) and top_k >= 1, "a positive int"),
+            ("max_question_len", max_question_len, isinstance(max_question_len, int) and max_question_len >= 1, "a positive int"),
+            ("max_seq_len", max_seq_len, isinstance(max_seq_len, int) and max_seq_len >= 4, "an int of at least 4"),
+            ("doc_stride", doc_stride, isinstance(doc_stride, int) and 0 <= doc_stride < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
+            ("max_batch_items", max_batch_items, isinstance(max_batch_items, int) and max_batch_items >= 1, "a positive int"),
+            ("max_answer_len", max_answer_len, max_answer_len is None or (isinstance(max_answer_len, int) and max_answer_len >= 1), "None or a positive int"),
+            ("n_best_size", n_best_size, isinstance(n_best_size, int) and n_best_size >= 1, "a positive int"),
+        )
+        for field, value, ok, expected in checks:
+            if not ok:
+                raise ValueError(Errors.E602.format(name=name, field=field, value=value, expected=expected))
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "max_seq_len": max_seq_len,
+            "doc_stride": doc_stride,
+            "max_question_len": max_question_len,
+            "max_batch_items": max_batch_items,
+            "scoring": scoring,
+            "top_k": top_k,
+            "handle_impossible": bool(handle_impossible),
+            "max_answer_len": max_answer_len,
+            "n_best_size": n_best_size,
+            "null_score_diff_threshold": float(null_score_diff_threshold),
+            "spans_key": spans_key,
+        }
+        self._sync_attrs()
+
+    def _sync_attrs(self) -> None:
+        keys = ("checkpoint", "max_seq_len", "doc_stride", "max_question_len", "max_batch_items")
+        self.model.attrs.update({key: self.cfg[key] for key in keys})
+        self.model.attrs["component"] = self.name
+
+    @property
+    def decode_settings(self) -> DecodeSettings:
+        cfg = self.cfg
+        return DecodeSettings(
+            scoring=cfg["scoring"], top_k=cfg["top_k"], handle_impossible=cfg["handle_impossible"],
+            max_answer_len=cfg["max_answer_len"], n_best_size=cfg["n_best_size"],
+            null_score_diff_threshold=cfg["null_score_diff_threshold"],
+        )
+
+    # -- loading ----------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
+    def _ensure_loaded(self) -> None:
+        if qa_shim(self.model).loaded:
+            return
+        if not self.cfg["checkpoint"]:
+            raise ValueError(Errors.E603.format(name=self.name))
+        load_qa_checkpoint(self.model, self.cfg["checkpoint"])
+
+    def _check_ready(self) -> None:
+        self._ensure_loaded()
+        if not self.model.attrs[HAS_HEAD]:
+            raise ValueError(Errors.E600.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+
+    # -- running ----------------------------------------------------------------------
+    def _pairs(self, docs: Sequence[Doc]) -> List[Tuple[int, str, str]]:
+        """(doc index, question id, question) of every question of Docs with a context."""
+        pairs = []
+        for i, doc in enumerate(docs):
+            questions = read_questions(doc)
+            if questions and doc.text.strip():
+                pairs.extend((i, qid, q) for qid, q in questions)
+        return pairs
+
+    def run_windows(self, contexts: Sequence[str], questions: Sequence[str]) -> QAWindows:
+        """Per-window logits of (context, question) pairs; warns (W600) for cut questions."""
+        self._check_ready()
+        windows = qa_forward(self.model, contexts, questions)
+        self._warn_truncated(windows, [str(i) for i in range(len(questions))])
+        return windows
+
+    def _warn_truncated(self, windows: QAWindows, ids: Sequence[str]) -> None:
+        if windows.truncated:
+            warnings.warn(
+                Warnings.W600.format(name=self.name, count=len(windows.truncated), limit=self.cfg["max_question_len"], ids=[ids[i] for i in windows.truncated][:10]),
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def predict(self, docs: Iterable[Doc]) -> List[Optional[Dict[str, List[Dict]]]]:
+        """Per Doc, {question id: answers} (None for a Doc without `_.questions`)."""
+        docs = list(docs)
+        results: List[Optional[Dict[str, List[Dict]]]] = []
+        for doc in docs:
+            questions = read_questions(doc)
+            results.append(None if questions is None else {qid: [] for qid, _ in questions})
+        pairs = self._pairs(docs)
+        if not pairs:
+            return results
+        self._check_ready()
+        contexts = [docs[i].text for i, _, _ in pairs]
+        windows = qa_forward(self.model, contexts, [q for _, _, q in pairs])
+        self._warn_truncated(windows, [qid for _, qid, _ in pairs])
+        for p, answers in enumerate(self.decode(windows, contexts)):
+            i, qid, _ = pairs[p]
+            results[i][qid] = answers
+        return results
+
+    def decode(self, windows: QAWindows, contexts: Sequence[str]) -> List[List[Dict]]:
+        """Answers of each pair of `windows` (the configured scoring mode)."""
+        settings = self.decode_settings
+        decode = decode_squad if settings.scoring == "squad" else decode_pipeline
+        by_pair: List[List[WindowView]] = [[] for _ in contexts]
+        plan = windows.plan
+        for w in range(plan.n_windows):
+            i, s, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
+            by_pair[i].append(
+                WindowView(
+                    windows.start_logits[w], windows.end_logits[w], int(plan.content_offset[w]),
+                    windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
+                )
+            )
+        return [decode(context, views, settings) for context, views in zip(contexts, by_pair)]
+
+    def set_annotations(self, docs: Sequence[Doc], predictions: Sequence[Optional[Dict[str, List[Dict]]]]) -> None:
+        key = self.cfg["spans_key"]
+        for doc, answers in zip(docs, predictions):
+            if answers is None:
+                continue
+            doc._.answers = answers
+            questions = dict(read_questions(doc) or [])
+            spans, scores, asked = [], [], []
+            for qid, found in answers.items():
+                if not found or not found[0]["answer"]:
+                    continue
+                best = found[0]
+                span = doc.char_span(best["start"], best["end"], label=qid, alignment_mode="expand")
+                if span is None:
+                    continue
+                spans.append(span)
+                scores.append(best["score"])
+                asked.append(questions.get(qid, ""))
+            group = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores, "questions": asked})
+            doc.spans[key] = group
+
+    # -- training ---------------------------------------------------------------------
+    def _gold(self, example: Example, qid: str) -> List[Dict]:
+        gold = example.reference._.answers or {}
+        answers = gold.get(qid, [])
+        text = example.reference.text
+        if not isinstance(answers, list):
+            raise ValueError(Errors.E610.format(qid=qid, value=answers))
+        for a in answers:
+            ok = isinstance(a, dict) and isinstance(a.get("start"), int) and isinstance(a.get("end"), int) and text[a["start"] : a["end"]] == a.get("answer")
+            if not ok:
+                raise ValueError(Errors.E610.format(qid=qid, value=a))
+        return answers
+
+    def _training_pairs(self, examples: Sequence[Example]) -> Tuple[List[str], List[str], List[Optional[Tuple[int, int]]]]:
+        contexts, questions, spans = [], [], []
+        for eg in examples:
+            pairs = read_questions(eg.predicted)
+            if not pairs or not eg.predicted.text.strip():
+                continue
+            for qid, question in pairs:
+                gold = self._gold(eg, qid)
+                contexts.append(eg.predicted.text)
+                questions.append(question)
+                # run_qa.py trains on the first gold answer; none: unanswerable.
+                spans.append((gold[0]["start"], gold[0]["end"]) if gold else None)
+        return contexts, questions, spans
+
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None, losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        """One step on run_qa.py's features with Hugging Face's loss (dropout: the checkpoint's
+        hidden/attention dropout, as in transformers)."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "BertQuestionAnswerer.update")
+        contexts, questions, spans = self._training_pairs(examples)
+        if not contexts:
+            return losses
+        self._check_ready()
+        loss, windows = qa_train_step(self.model, contexts, questions, lambda w: window_labels(w, spans))
+        self._warn_truncated(windows, [str(i) for i in range(len(questions))])
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples, scores):
+        raise ValueError(Errors.E609)
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        """Read the checkpoint (if not yet); an encoder-only checkpoint gets a fresh head."""
+        validate_get_examples(get_examples, "BertQuestionAnswerer.initialize")
+        self._ensure_loaded()
+        init_head(self.model)
+
+    # -- Hugging Face form and serialisation --------------------------------------------
+    def to_hf_model(self):
+        """The component as a Hugging Face `BertForQuestionAnswering` (export)."""
+        self._check_ready()
+        return qa_hf_model(self.model)
+
+    @property
+    def tokenizer(self):
+        """The component's tokenizer (after loading)."""
+        self._ensure_loaded()
+        return qa_shim(self.model).tokenizer
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """cfg.json and `model/`, a Hugging Face `BertForQuestionAnswering` directory."""
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.cfg["checkpoint"]:
+            self._ensure_loaded()
+        has_head = bool(self.model.attrs[HAS_HEAD])
+        loaded = qa_shim(self.model).loaded
+        if loaded:
+            qa_to_disk(self.model, path / MODEL_DIR)
+        srsly.write_json(path / "cfg", {**self.cfg, "has_head": has_head, "saved_model": loaded})
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertQuestionAnswerer":
+        path = ensure_path(path)
+        cfg = srsly.read_json(path / "cfg")
+        has_head, saved = cfg.pop("has_head", False), cfg.pop("saved_model", False)
+        self.cfg.update(cfg)
+        self._sync_attrs()
+        if saved:
+            qa_from_disk(self.model, path / MODEL_DIR)
+            self.model.attrs[HAS_HEAD] = bool(has_head)
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        if self.cfg["checkpoint"]:
+            self._ensure_loaded()
+        return srsly.msgpack_dumps({"cfg": self.cfg, "model": qa_to_bytes(self.model)})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertQuestionAnswerer":
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
+        self.cfg.update(msg["cfg"])
+        self._sync_attrs()
+        qa_from_bytes(self.model, msg["model"], self.name)
+        return self
+
+
+def window_labels(windows: QAWindows, spans: Sequence[Optional[Tuple[int, int]]]) -> Tuple[np.ndarray, np.ndarray]:
+    """run_qa.py's `prepare_train_features` labels: per window, the positions of the pieces that
+    hold the answer's first and last characters, or 0 ([CLS]) when the window does not contain
+    the whole answer or there is none.
+
+    spans: per pair, the gold answer's char [start, end) or None (unanswerable).
+    Returns (start_positions, end_positions), each (n_windows,) int64.
+
+    One deliberate difference: when the answer starts in a window's last context piece,
+    run_qa.py's start loop walks on over [SEP] and padding (their offsets are (0, 0)) and labels
+    the window's last position; here the scan stops at the context's end and labels that piece.
+    """
+    plan = windows.plan
+    starts = np.zeros(plan.n_windows, dtype=np.int64)
+    ends = np.zeros(plan.n_windows, dtype=np.int64)
+    for w in range(plan.n_windows):
+        i = int(plan.text_index[w])
+        span = spans[i]
+        n = int(plan.length[w])
+        if span is None or n == 0:
+            continue
+        start_char, end_char = span
+        s = int(plan.start[w])
+        offsets = windows.encoded.piece_offsets[i][s : s + n]
+        if not (offsets[0, 0] <= start_char and offsets[n - 1, 1] >= end_char):
+            continue
+        # Hugging Face: move right while the piece starts at or before start_char, then back one;
+        # move left while the piece ends at or after end_char, then forward one.
+        k = 0
+        while k < n and offsets[k, 0] <= start_char:
+            k += 1
+        first = k - 1
+        k = n - 1
+        while k >= 0 and offsets[k, 1] >= end_char:
+            k -= 1
+        last = k + 1
+        c = int(plan.content_offset[w])
+        starts[w], ends[w] = c + first, c + last
+    return starts, ends

@@ -1,0 +1,196 @@
+"""`spacy bert ...` / `python -m spacy_bert ...`: the command list, `init-config` (configs/ are
+what it writes; each task's config passes `spacy debug config` and trains), and the learning-rate
+schedule tied to `training.max_steps`."""
+import itertools
+import json
+import re
+import subprocess
+import sys
+from itertools import islice
+
+import pytest
+from thinc.api import Config, registry
+
+import spacy_bert.pipeline  # noqa: F401  registers spacy-bert.warmup_linear.v1 (entry points may be stale)
+from spacy_bert.cli.init_config import DEFAULT_CHECKPOINT, TASKS, check_checkpoint, render_config
+from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
+from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the tiny random checkpoint fixture)
+from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
+
+COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "export",
+            "init-config", "similarity", "annotate", "fetch-assets"]
+
+
+def run(*args, check=True, timeout=300):
+    import os
+
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **ONE_THREAD_ENV}, cwd=REPO)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+# -- the command group -------------------------------------------------------------------------
+@pytest.mark.parametrize("prefix", [["-m", "spacy", "bert"], ["-m", "spacy_bert"]])
+def test_help_lists_every_command(prefix):
+    out = run(*prefix, "--help").stdout
+    for command in COMMANDS:
+        assert re.search(rf"\b{command}\b", out), (command, out)
+
+
+def test_main_alias_runs_the_same_command(tmp_path):
+    spacy_out = run("-m", "spacy", "bert", "init-config", "-", "--task", "textcat").stdout
+    alias_out = run("-m", "spacy_bert", "init-config", "-", "--task", "textcat").stdout
+    assert spacy_out == alias_out == render_config("textcat")
+
+
+# -- the schedule ------------------------------------------------------------------------------
+def schedule(**kwargs):
+    return list(islice(registry.schedules.get("spacy-bert.warmup_linear.v1")(**kwargs), kwargs["total_steps"] + 2))
+
+
+def test_schedule_warms_up_then_decays_to_zero_at_total_steps():
+    rates = schedule(initial_rate=1.0, total_steps=20, warmup_ratio=0.1)
+    assert rates[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])  # the first step already learns
+    assert all(a > b for a, b in zip(rates[2:20], rates[3:20]))
+    assert rates[20:] == [0.0, 0.0]
+    assert schedule(initial_rate=2.0, total_steps=5, warmup_ratio=0.0)[:2] == pytest.approx([2.0, 1.6])
+
+
+@pytest.mark.parametrize("kwargs,code", [
+    (dict(initial_rate=1e-4, total_steps=0), "E500"),
+    (dict(initial_rate=1e-4, total_steps=10, warmup_ratio=1.0), "E501"),
+    (dict(initial_rate=-1.0, total_steps=10), "E502"),
+])
+def test_schedule_rejects_bad_settings(kwargs, code):
+    with pytest.raises(ValueError, match=code):
+        registry.schedules.get("spacy-bert.warmup_linear.v1")(**kwargs)
+
+
+@pytest.mark.parametrize("name", sorted({task.filename for task in TASKS.values()}))
+def test_configs_tie_the_schedule_to_max_steps(name):
+    config = Config().from_disk(REPO / "configs" / name, overrides={"training.max_steps": 20})
+    rate = config["training"]["optimizer"]["learn_rate"]
+    assert rate["@schedules"] == "spacy-bert.warmup_linear.v1"
+    assert rate["total_steps"] == 20
+
+
+def test_short_run_learns_from_the_first_step(tmp_path, shared_dir, tiny_bert_dir):
+    """`spacy train configs/ner.cfg --training.max_steps 20` starts at a learning rate above 0
+    (it printed 0.0 with fixed 200/2000 warm-up/decay steps) and its loss moves."""
+    train, dev = wnut_slice(shared_dir, tmp_path)
+    out = run_spacy("train", str(REPO / "configs" / "ner.cfg"), "--output", str(tmp_path / "out"),
+                    "--paths.train", str(train), "--paths.dev", str(dev), "--paths.checkpoint", str(tiny_bert_dir),
+                    "--training.max_steps", "20", "--training.eval_frequency", "10", "--gpu-id", "-1")
+    initial = float(re.search(r"Initial learn rate: ([0-9.e-]+)", out).group(1))
+    assert initial == pytest.approx(1e-4 / 3)  # 2 warm-up steps: 1/3 of the peak on step 0
+    losses = [float(m) for m in re.findall(r"^\s*\d+\s+(?:10|20)\s+([0-9.]+)", out, re.M)]
+    assert len(losses) == 2 and losses[0] > 0, out
+
+
+# -- init-config -------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", TASKS)
+def test_configs_dir_is_what_init_config_writes(task, tmp_path):
+    expected = (REPO / "configs" / TASKS[task].filename).read_text(encoding="utf-8")
+    assert render_config(task) == expected
+    # and through the command, with the default (packaged) checkpoint checked on the way
+    written = tmp_path / "configs" / TASKS[task].filename
+    run("-m", "spacy", "bert", "init-config", str(written), "--task", task)
+    assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{tmp_path}/configs/")
+
+
+def test_gpu_config_uses_mixed_precision_and_larger_batches():
+    cpu = Config().from_str(render_config("ner"), interpolate=False)
+    gpu = Config().from_str(render_config("ner", gpu=True), interpolate=False)
+    assert cpu["components"]["bert_ner"]["model"]["tok2vec"]["mixed_precision"] is False
+    assert gpu["components"]["bert_ner"]["model"]["tok2vec"]["mixed_precision"] is True
+    assert gpu["training"]["batcher"]["size"] > cpu["training"]["batcher"]["size"]
+    listener = Config().from_str(render_config("ner-listener", gpu=True), interpolate=False)
+    assert listener["components"]["bert"]["model"]["mixed_precision"] is True
+
+
+def test_checkpoint_is_read_and_checked(tmp_path, tiny_bert_dir):
+    assert check_checkpoint(DEFAULT_CHECKPOINT)["hidden_size"] == 384  # offline: the packaged copy
+    assert check_checkpoint(str(tiny_bert_dir))["hidden_size"] == 32
+    with pytest.raises(ValueError, match="E503"):
+        check_checkpoint(str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="E504"):
+        check_checkpoint(str(tmp_path / "empty"))
+    (tmp_path / "gpt").mkdir()
+    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ValueError, match="E505.*gpt2"):
+        check_checkpoint(str(tmp_path / "gpt"))
+    with pytest.raises(ValueError, match="E506"):
+        render_config("qa-nope")
+
+
+def test_init_config_command_fails_clearly(tmp_path):
+    result = run("-m", "spacy", "bert", "init-config", str(tmp_path / "x.cfg"), "--checkpoint", str(tmp_path / "nowhere"), check=False)
+    assert result.returncode == 1
+    assert "E503" in result.stdout + result.stderr and "nowhere" in result.stdout + result.stderr
+    assert not (tmp_path / "x.cfg").exists()
+
+
+def _corpus(task, shared_dir, tmp_path):
+    if task in ("ner", "ner-listener"):
+        return wnut_slice(shared_dir, tmp_path)
+    if task == "textcat":
+        records = list(islice(read_sst2(shared_dir / "data" / "sst2" / "dev.tsv"), 40))
+    else:
+        goemotions = shared_dir / "data" / "goemotions"
+        records = list(islice(read_goemotions(goemotions / "dev.tsv", goemotions / "labels.txt"), 40))
+    train, dev = tmp_path / "train.spacy", tmp_path / "dev.spacy"
+    write_textcat_docbin(records[:30], train)
+    write_textcat_docbin(records[30:], dev)
+    return train, dev
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tmp_path, shared_dir, tiny_bert_dir):
+    train, dev = _corpus(task, shared_dir, tmp_path)
+    config = tmp_path / "config.cfg"
+    run("-m", "spacy", "bert", "init-config", str(config), "--task", task, "--checkpoint", str(tiny_bert_dir),
+        "--train", str(train), "--dev", str(dev))
+    assert Config().from_disk(config, interpolate=False)["paths"]["checkpoint"] == str(tiny_bert_dir)
+    run_spacy("debug", "config", str(config))
+    out = run_spacy("train", str(config), "--output", str(tmp_path / "out"), "--training.max_steps", "3",
+                    "--training.eval_frequency", "3", "--gpu-id", "-1")
+    assert "Saved pipeline to output directory" in out
+    assert (tmp_path / "out" / "model-best" / "config.cfg").is_file()
+
+
+def test_listed_steps_are_the_tasks():
+    assert list(TASKS) == ["ner", "ner-listener", "textcat", "textcat-multilabel"]
+    assert list(itertools.chain.from_iterable(t.pipeline for t in TASKS.values())) == [
+        "bert_ner", "bert", "ner", "bert_textcat", "bert_textcat"]
+
+
+# -- GPU request without CuPy / CUDA --------------------------------------------------------------
+@pytest.mark.parametrize("argv,gpu", [
+    (["train", "c.cfg", "--gpu-id", "0"], 0),
+    (["train", "c.cfg", "--gpu-id=1"], 1),
+    (["evaluate", "m", "d", "-g", "0"], 0),
+    (["train", "c.cfg", "--gpu-id", "-1"], -1),
+    (["train", "c.cfg"], None),
+    (["bert", "init-config", "x", "-g", "0"], None),  # not a spaCy command with --gpu-id
+    (["train", "c.cfg", "--gpu-id", "x"], None),  # spaCy reports this one itself
+])
+def test_gpu_request_is_read_from_the_command_line(argv, gpu):
+    from spacy_bert.cli.gpu import requested_gpu
+
+    assert requested_gpu(argv) == gpu
+
+
+def test_gpu_run_without_cupy_gives_a_coded_message(tmp_path):
+    from thinc.util import has_cupy_gpu
+
+    if has_cupy_gpu:
+        pytest.skip("this machine can use a GPU")
+    result = run("-m", "spacy", "train", str(REPO / "configs" / "ner.cfg"), "--gpu-id", "0",
+                 "--paths.train", "x", "--paths.dev", "y", check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1
+    assert ("[E520]" in output and 'pip install "spacy-bert[cuda12x]"' in output) or "[E521]" in output
+    assert "Traceback" not in output

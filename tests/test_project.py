@@ -1,0 +1,141 @@
+"""project.yml: `spacy project run` on a tiny slice of each workflow (tiny checkpoint, a few
+steps, data from the ../shared mirror through the `*_base` vars), offline; the assets step with
+and without a mirror; the demo workflow on its committed data."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the tiny random checkpoint fixture)
+from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
+
+#: workflow -> (metrics file, score keys the component must report, packaged pipeline name)
+WORKFLOWS = {
+    "ner": ("wnut17", ["ents_f", "ents_p", "ents_r", "ents_per_type"], "en_wnut17_bert_ner"),
+    "ner-listener": ("wnut17-listener", ["ents_f", "ents_p", "ents_r"], "en_wnut17_bert_listener"),
+    "textcat": ("sst2", ["cats_score", "cats_macro_f", "cats_macro_auc"], "en_sst2_bert_textcat"),
+    "textcat-multilabel": ("goemotions", ["cats_score", "cats_macro_f", "cats_macro_auc"], "en_goemotions_bert_textcat"),
+}
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """A fresh project directory as a clone has it: project.yml, configs/, committed assets/."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "project.yml", project)
+    shutil.copytree(REPO / "configs", project / "configs")
+    shutil.copytree(REPO / "assets" / "wnut17-demo", project / "assets" / "wnut17-demo")
+    return project
+
+
+def project(*args, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    # offline: no hub, and no proxy to reach anything else either
+    env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-m", "spacy", "project", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def mirror_vars(shared_dir: Path) -> list:
+    data = shared_dir / "data"
+    return [f"--vars.wnut17_base={data / 'wnut17'}", f"--vars.sst2_base={data / 'sst2'}",
+            f"--vars.goemotions_base={data / 'goemotions'}"]
+
+
+def tiny_vars(checkpoint: Path) -> list:
+    return [f"--vars.checkpoint={checkpoint}", "--vars.max_steps=3", "--vars.eval_frequency=3",
+            "--vars.corpus_limit=30", "--vars.demo_max_steps=3", "--vars.demo_eval_frequency=3"]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_workflow_runs_on_a_tiny_slice(workflow, tmp_path, shared_dir, tiny_bert_dir):
+    cwd = project_copy(tmp_path)
+    result = project("run", workflow, ".", *mirror_vars(shared_dir), *tiny_vars(tiny_bert_dir), cwd=cwd)
+    metrics_name, keys, package = WORKFLOWS[workflow]
+    metrics = srsly.read_json(cwd / "metrics" / f"{metrics_name}.json")
+    for key in keys:
+        assert key in metrics, (key, sorted(metrics))
+    assert 0.0 <= metrics[keys[0]] <= 1.0
+    assert (cwd / "packages" / f"{package}-0.0.1" / "dist" / f"{package}-0.0.1.tar.gz").is_file()
+    assert "Fetched assets/" in result.stdout  # from the mirror, checksums checked
+    if workflow == "textcat":
+        run_readme_example("## `bert_textcat`", cwd)
+
+
+def test_all_is_every_workflow(tmp_path):
+    config = srsly.read_yaml(REPO / "project.yml")
+    workflows = config["workflows"]
+    assert set(workflows) >= {"demo", "ner", "ner-listener", "textcat", "textcat-multilabel", "all"}
+    expected = [step for name in WORKFLOWS for step in workflows[name]]
+    assert sorted(set(workflows["all"])) == sorted(set(expected))
+    names = {command["name"] for command in config["commands"]}
+    assert all(step in names for steps in workflows.values() for step in steps)
+    assert {"gpu_id", "checkpoint", "max_steps", "ner_batch_size", "textcat_batch_size", "wnut17_base"} <= set(config["vars"])
+
+
+def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
+    cwd = project_copy(tmp_path)
+    # without a mirror, offline: the workflow's first step fails with one clear message
+    failed = project("run", "assets-wnut17", ".", cwd=cwd, check=False)
+    assert failed.returncode != 0
+    output = " ".join((failed.stdout + failed.stderr).split())  # wasabi wraps long lines
+    assert "E510" in output and "--vars.wnut17_base DIR" in output
+    assert "Traceback" not in output
+    assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
+    # with a mirror: `spacy project assets` copies every file, with project.yml's checksums
+    project("assets", ".", *mirror_vars(shared_dir), cwd=cwd)
+    config = srsly.read_yaml(cwd / "project.yml")
+    from weasel.util import get_checksum
+
+    for asset in config["assets"]:
+        assert get_checksum(cwd / asset["dest"]) == asset["checksum"], asset["dest"]
+    # a wrong file (here: a changed copy in the mirror) is named, never used
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "wnut17train.conll").write_text("changed\tO\n")
+    (cwd / "assets" / "wnut17" / "wnut17train.conll").unlink()
+    failed = project("run", "assets-wnut17", ".", f"--vars.wnut17_base={mirror}", cwd=cwd, check=False)
+    output = " ".join((failed.stdout + failed.stderr).split())
+    assert failed.returncode != 0 and "project.yml expects c213127d9438fb2c64fe0fabe8644489" in output
+    assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
+
+
+def test_demo_runs_offline_on_committed_data(tmp_path, tiny_bert_dir):
+    cwd = project_copy(tmp_path)
+    result = project("run", "demo", ".", *tiny_vars(tiny_bert_dir), cwd=cwd)
+    metrics = srsly.read_json(cwd / "metrics" / "wnut17-demo.json")
+    assert {"ents_f", "ents_p", "ents_r", "ents_per_type"} <= set(metrics)
+    assert "NER F" in result.stdout  # spacy evaluate printed the dev scores
+    sentences = (cwd / "assets" / "wnut17-demo" / "sentences.txt").read_text(encoding="utf-8").splitlines()
+    for sentence in sentences:
+        assert sentence in result.stdout  # each sentence annotated and printed
+    html = (cwd / "displacy" / "wnut17-demo.html").read_text(encoding="utf-8")
+    assert "<html" in html and sentences[0].split()[0] in html
+    assert "Training pipeline" in result.stdout
+    run_readme_example("## `bert_ner`", cwd)  # the README's example loads what the demo trained
+
+
+def readme_python(heading: str) -> str:
+    """The first ```python block after `heading` in the README (the README's examples run here)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    after = text[text.index(heading):]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start:after.index("```", start)]
+
+
+def run_readme_example(heading: str, cwd: Path) -> None:
+    env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", readme_python(heading)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_readme_bert_example_runs(tmp_path):
+    run_readme_example("## The `bert` component", tmp_path)
