@@ -10,7 +10,7 @@ from ._app import bert_cli
 @bert_cli.command("export")
 def export_cli(
     pipeline: Path = typer.Argument(..., help="Saved spaCy pipeline (directory or package name)"),
-    component: str = typer.Argument(..., help="Name of the bert_ner or bert_textcat component"),
+    component: str = typer.Argument(..., help="Name of the bert_ner, bert_textcat, bert_qa or bert_fill_mask component"),
     output_dir: Path = typer.Argument(..., help="Directory to write the Hugging Face checkpoint to"),
 ) -> None:
     """Export a bert_ner / bert_textcat component as a Hugging Face checkpoint directory that

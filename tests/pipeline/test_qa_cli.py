@@ -1,5 +1,8 @@
 """`spacy train configs/qa.cfg` on a small XQuAD slice, then `evaluate-qa` and export to transformers."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -55,6 +58,19 @@ def test_spacy_train_then_evaluate_qa(trained):
     scores = result["scores"]
     assert scores["total"] == n_dev and 0.0 <= scores["exact"] <= scores["f1"] <= 100.0
     assert scores["qa_f1"] == pytest.approx(scores["f1"] / 100)
+
+
+def test_evaluate_qa_command(trained):
+    """`spacy bert evaluate-qa` (here through its alias `python -m spacy_bert`) writes the same file."""
+    model_best, dev, n_dev, tmp = trained
+    out = subprocess.run(
+        [sys.executable, "-m", "spacy_bert", "evaluate-qa", str(model_best), str(dev), "--output", str(tmp / "cli.json")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "qa_f1" in out.stdout
+    written = json.loads((tmp / "cli.json").read_text())
+    assert len(written["predictions"]) == n_dev and "f1" in written["scores"]
 
 
 def test_export_loads_in_transformers_with_equal_logits(trained):
