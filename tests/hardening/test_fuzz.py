@@ -70,7 +70,7 @@ def nlp(tiny_bert_dir):
     """`bert` (its own encoder) + `bert_ner` + `bert_textcat` (each with its own encoder)."""
     torch.manual_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert", config={"checkpoint": str(tiny_bert_dir), "window": 24, "stride": 6})
+    nlp.add_pipe("bert", config={"checkpoint": str(tiny_bert_dir), "window": 24, "stride": 6, "store_piece_states": True})
     nlp.add_pipe("bert_ner", config={"checkpoint": str(tiny_bert_dir)})
     nlp.add_pipe("bert_textcat", config={"checkpoint": str(tiny_bert_dir)})
     text = "Alice lives in Paris"
