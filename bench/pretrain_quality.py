@@ -7,9 +7,12 @@ held out, training draws batches of `--batch` paragraphs from the rest, in the s
 both sides. Both sides: the same checkpoint, `--steps` steps, constant learning rate `--lr`,
 weight decay 0.01, gradient clipping 1.0, 15 % masking (80/10/10).
 
-- ours: `bert_fill_mask` with `nlp.update` and thinc's Adam (spaCy's optimiser);
-- transformers: `DataCollatorForLanguageModeling` + `BertForMaskedLM` + torch AdamW, texts
-  tokenized with truncation at 512 (what `run_mlm.py` does without grouping).
+- ours: `bert_fill_mask` with `nlp.update` and the shipped recipe `spacy-bert.AdamW.v1`
+  (global gradient-norm clipping in `finish_update`; `--thinc-adam` uses thinc's `Adam.v1`
+  with its per-parameter clipping instead);
+- transformers: `DataCollatorForLanguageModeling` + `BertForMaskedLM` + torch AdamW with the
+  Trainer's parameter groups (no decay on biases and LayerNorm weights), texts tokenized with
+  truncation at 512 (what `run_mlm.py` does without grouping).
 
 Both models are scored by the same code (`BertFillMask.score`: deterministic masking seeded
 by each text's CRC-32): held-out `mlm_acc` and `mlm_ppl` before and after. A checkpoint
@@ -63,16 +66,21 @@ def held_out_scores(nlp, texts):
     return {"mlm_acc": round(scores["mlm_acc"], 4), "mlm_ppl": round(scores["mlm_ppl"], 2)}
 
 
-def train_ours(model, batches, lr, heldout):
+def train_ours(model, batches, lr, heldout, thinc_adam=False):
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
+
+    from spacy_bert.layers.optim import adamw_v1
 
     fix_random_seed(0)
     nlp = scorer_nlp(model)
     egs = [[Example(nlp.make_doc(t), nlp.make_doc(t)) for t in batch] for batch in batches]
     nlp.initialize(lambda: egs[0])
     before = held_out_scores(nlp, heldout)
-    optimizer = Adam(lr, L2=0.01, L2_is_weight_decay=True, grad_clip=1.0)
+    if thinc_adam:
+        optimizer = Adam(lr, L2=0.01, L2_is_weight_decay=True, grad_clip=1.0)
+    else:
+        optimizer = adamw_v1(lr, weight_decay=0.01, max_grad_norm=1.0)
     start = time.perf_counter()
     for batch in egs:
         nlp.update(batch, sgd=optimizer)
@@ -88,7 +96,12 @@ def train_transformers(model, batches, lr, heldout):
     tok = AutoTokenizer.from_pretrained(model)
     lm = BertForMaskedLM.from_pretrained(model)
     collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
-    optimizer = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01)
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in lm.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in lm.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=lr)
     lm.train()
     start = time.perf_counter()
     for batch in batches:
@@ -113,14 +126,15 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--heldout", type=int, default=100)
+    parser.add_argument("--thinc-adam", action="store_true", help="ours with thinc's Adam.v1 (per-parameter clipping)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     texts = paragraphs()
     heldout, train = texts[-args.heldout :], texts[: -args.heldout]
     batches = [[train[(s * args.batch + i) % len(train)] for i in range(args.batch)] for s in range(args.steps)]
-    before, ours, ours_s = train_ours(args.model, batches, args.lr, heldout)
+    before, ours, ours_s = train_ours(args.model, batches, args.lr, heldout, args.thinc_adam)
     theirs, theirs_s = train_transformers(args.model, batches, args.lr, heldout)
-    print(json.dumps({"model": Path(args.model).name, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+    print(json.dumps({"model": Path(args.model).name, "ours_optimizer": "Adam.v1" if args.thinc_adam else "spacy-bert.AdamW.v1", "steps": args.steps, "batch": args.batch, "lr": args.lr,
                       "before": before, "ours": ours, "ours_train_s": round(ours_s, 1),
                       "transformers": theirs, "transformers_train_s": round(theirs_s, 1)}))
 
