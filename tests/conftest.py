@@ -45,6 +45,21 @@ def uncased_vocab_file(minilm_dir) -> Path:
     return minilm_dir / "vocab.txt"
 
 
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, minilm_dir):
+    """A random BertModel checkpoint (`tests/tiny.py` TINY_BERT: hidden 32, 64 positions) with the
+    bert-base-uncased tokenizer."""
+    import torch
+
+    from spacy_bert import BertConfig, BertModel, BertTokenizer
+    from tests.tiny import TINY_BERT
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**TINY_BERT)).save_pretrained(directory, tokenizer=BertTokenizer.from_pretrained(minilm_dir))
+    return directory
+
+
 @pytest.fixture
 def make_hf_checkpoint(tmp_path):
     """Write a random transformers model to a directory; returns (hf_model, directory)."""

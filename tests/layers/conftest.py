@@ -2,19 +2,7 @@
 import pytest
 import torch
 
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the components' tiny BertModel, shared)
-
-#: 64 positions, so a context of a few hundred pieces takes several windows.
-TINY_HEAD = dict(
-    vocab_size=30522,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=48,
-    max_position_embeddings=64,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
+from tests.tiny import TINY_HEAD
 
 
 @pytest.fixture(scope="session")
