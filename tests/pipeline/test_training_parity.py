@@ -359,7 +359,22 @@ def qa_examples(nlp):
     return egs
 
 
-def assert_trajectories_equal(ours, theirs, start):
+#: Parameters of bert_qa whose true gradient is zero: the start and end softmaxes do not change
+#: when every position's logit moves by the same amount, which is all that `qa_outputs.bias`
+#: and the last LayerNorm's bias (through `qa_outputs.weight`) can do. Their gradients are
+#: float32 rounding noise (~1e-8), which Adam scales up to steps of about the learning rate, in
+#: directions that differ between any two implementations; they cannot be compared.
+QA_ZERO_GRADIENT = ("qa_outputs.bias", "bert.encoder.layer.1.output.LayerNorm.bias")
+
+
+def assert_trajectories_equal(ours, theirs, start, noise_only=()):
+    """Every parameter within ATOL of the loop's after K steps (those of `noise_only`, whose
+    true gradient is zero, only within the learning rate summed over the steps), and the run
+    moved."""
+    for name in noise_only:
+        bound = LR * K
+        assert float((ours[name] - start[name]).abs().max()) <= bound and float((theirs[name] - start[name]).abs().max()) <= bound
+        theirs = {n: t for n, t in theirs.items() if n != name}
     diffs = max_differences(ours, theirs)
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= ATOL, f"{worst} differs by {diffs[worst]:.3g} after {K} steps"
@@ -372,7 +387,7 @@ def test_bert_qa_k_steps_equal_the_hugging_face_loop(qa_dir):
     theirs = hf_trajectory(qa_dir, "BertForQuestionAnswering", QA_DATA, qa_batch, loss_fn=qa_loss)
     _, ours = whole_model_trajectory("bert_qa", qa_dir, qa_examples, {"max_seq_len": 64, "doc_stride": 16})
     start = {n: p.detach() for n, p in transformers.BertForQuestionAnswering.from_pretrained(str(qa_dir)).named_parameters()}
-    assert_trajectories_equal(ours, theirs, start)
+    assert_trajectories_equal(ours, theirs, start, noise_only=QA_ZERO_GRADIENT)
 
 
 class RecordingMask(MaskPieces):
