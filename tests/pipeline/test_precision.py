@@ -323,3 +323,14 @@ def test_whole_model_save_load_keeps_setting(whole_nlp, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # W661
         answers_and_fills(fresh)
+
+
+def test_whole_model_precision_errors(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    for name in WHOLE:
+        with raises_code("E660", match="fp16"):
+            nlp.add_pipe(name, config={"checkpoint": str(tiny_bert_dir), "precision": "fp16"})
+        pipe = nlp.add_pipe(name, config={"checkpoint": str(tiny_bert_dir)})
+        with raises_code("E660", match="int4"):
+            pipe.set_precision("int4")
+        assert pipe.precision == "float32" and pipe.shim.precision == "float32"
