@@ -14,7 +14,6 @@ from thinc.api import Config, registry
 import spacy_bert.pipeline  # noqa: F401  registers spacy-bert.warmup_linear.v1 (entry points may be stale)
 from spacy_bert.cli.init_config import DEFAULT_CHECKPOINT, TASKS, check_checkpoint, render_config
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the tiny random checkpoint fixture)
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
 
 COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "export",

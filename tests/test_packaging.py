@@ -15,7 +15,6 @@ import spacy
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the tiny random checkpoint fixture)
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 TRAIN = [

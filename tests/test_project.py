@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import srsly
 
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the tiny random checkpoint fixture)
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: workflow -> (metrics file, score keys the component must report, packaged pipeline name)

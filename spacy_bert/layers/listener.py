@@ -119,7 +119,7 @@ def _scale(gradient: BertDocGradient, factor: float) -> BertDocGradient:
     return BertDocGradient(**{k: None if v is None else v * factor for k, v in vars(gradient).items()})
 
 
-def _zero_gradients(model: Model, docs: List[Doc], width: Optional[int]) -> List[Floats2d]:
+def zero_gradients(model: Model, docs: List[Doc], width: Optional[int]) -> List[Floats2d]:
     """What a listener's backprop returns: one zero (n_tokens, width) array per Doc, as
     spaCy's `Tok2VecListener` does, so thinc combinators (`concatenate`, `add`) can sum it."""
     return [model.ops.alloc2f(len(doc), width or 0) for doc in docs]
@@ -132,7 +132,7 @@ def forward(model: BertListener, docs: List[Doc], is_train: bool) -> Tuple[List[
 
         def backprop(d_outputs: List[Floats2d]) -> List[Floats2d]:
             send_upstream([BertDocGradient(d_token_vectors=d) for d in d_outputs])
-            return _zero_gradients(model, docs, width)
+            return zero_gradients(model, docs, width)
 
         return [out.token_vectors for out in outputs], backprop
     # Predicting, or training with a frozen (annotating) `bert`: read what it stored.
@@ -146,7 +146,7 @@ def forward(model: BertListener, docs: List[Doc], is_train: bool) -> Tuple[List[
             outputs.append(model.ops.alloc2f(len(doc), width or 0))
         else:
             outputs.append(model.ops.asarray2f(doc.tensor))
-    return outputs, lambda d_outputs: _zero_gradients(model, docs, width)
+    return outputs, lambda d_outputs: zero_gradients(model, docs, width)
 
 
 class BertOutputListener(BertListener):
@@ -179,10 +179,10 @@ def output_forward(model: BertOutputListener, docs: List[Doc], is_train: bool) -
 
         def backprop(gradients: List[BertDocGradient]) -> List[Floats2d]:
             send_upstream(gradients)
-            return _zero_gradients(model, docs, width)
+            return zero_gradients(model, docs, width)
 
         return outputs, backprop
-    return [_stored_output(model, doc) for doc in docs], lambda gradients: _zero_gradients(model, docs, width)
+    return [_stored_output(model, doc) for doc in docs], lambda gradients: zero_gradients(model, docs, width)
 
 
 def _stored_output(model: Model, doc: Doc) -> BertDocOutput:

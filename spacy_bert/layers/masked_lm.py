@@ -5,7 +5,10 @@ numpy arrays and Python numbers. The model sits in a `BertShim` (a `BertForMaske
 `BertForPreTraining` when NSP is trained or the checkpoint is one), so thinc's optimiser,
 `finish_update` and the grad scaler see its parameters as for every other component.
 
-Fill-mask (`fill_masks`): every `[MASK]` piece of a text is scored in the window where it has
+Fill-mask (`fill_masks`, `score_word_candidates`) runs the shim's prediction model, in the
+component's `precision` (`layers/precision.py`: the encoder in int8/bf16, `cls.*` in fp32);
+training and `mlm_evaluate` (the scores of `spacy train`) run the fp32 model.
+Every `[MASK]` piece of a text is scored in the window where it has
 the most context (`windows.py`), so a mask at piece 5,000 sees context on both sides. Only the
 windows holding a mask run, and only their mask positions are projected onto the vocabulary
 (as `mlm.score_masked_positions` does); what leaves torch is (n_masks, k) ids and probabilities.
@@ -29,7 +32,7 @@ import torch
 from spacy.util import registry
 from thinc.api import Model
 
-from ..checkpoint import load_pretrained, save_pretrained
+from ..checkpoint import load_pretrained
 from ..checkpoint.files import read_config_dict
 from ..errors import Errors, Warnings
 from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel
@@ -175,7 +178,7 @@ def fill_masks(
     for n, (t, j, w, pos) in enumerate(rows):
         slot_of.setdefault(w, []).append((pos, t, j))
     device = shim.prepare()
-    model = shim.model
+    model = shim.prediction_model()  # the configured precision; the MLM head stays fp32
     head = mlm_prediction_head(model)
     targets = None if target_ids is None else torch.as_tensor(np.asarray(target_ids, dtype=np.int64), device=device)
     was_training = model.training
@@ -471,12 +474,6 @@ def install_masked_lm(shim: BertShim, directory: Path, needs_nsp: bool, name: st
     shim.set_model(model, tokenizer)
 
 
-def save_masked_lm(shim: BertShim, directory: Path) -> None:
-    """Write the shim's masked-LM model as a Hugging Face directory (`BertForMaskedLM` or
-    `BertForPreTraining`, tied decoder written once, tokenizer files), fp32 or its own dtype."""
-    save_pretrained(shim.model, Path(directory), tokenizer=shim.tokenizer)
-
-
 # -- beyond Hugging Face: whole-word candidates ------------------------------------------------------
 def score_word_candidates(
     shim: BertShim,
@@ -519,7 +516,7 @@ def score_word_candidates(
     if not rows:
         return [(w.tolist(), float("-inf") if not len(w) else 0.0) for w in pieces]
     device = shim.prepare()
-    model = shim.model
+    model = shim.prediction_model()  # the configured precision; the MLM head stays fp32
     head = mlm_prediction_head(model)
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     was_training = model.training

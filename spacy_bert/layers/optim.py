@@ -19,7 +19,7 @@ components do it in `finish_update` (`clip_global_norm`) before handing the para
 optimizer. A user's own thinc optimizer (e.g. `Adam.v1`) still works: it gets no global clipping.
 """
 import math
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.util import registry
 from thinc.api import Model
@@ -113,37 +113,19 @@ class AdamW(Optimizer):
         return weights, gradient
 
 
-@registry.optimizers("spacy-bert.AdamW.v1")
-def adamw_v1(
-    learn_rate: FloatOrSeq = 5e-5,
-    *,
-    beta1: FloatOrSeq = 0.9,
-    beta2: FloatOrSeq = 0.999,
-    eps: FloatOrSeq = 1e-8,
-    weight_decay: FloatOrSeq = 0.01,
-    max_grad_norm: float = 1.0,
-    use_averages: bool = False,
-) -> AdamW:
-    """Hugging Face's fine-tuning recipe: torch AdamW (no decay on biases and LayerNorm
-    weights) with the gradient norm over all of a step's parameters clipped to `max_grad_norm`
-    (0: no clipping). `learn_rate` may be a schedule (e.g. `warmup_linear.v1`)."""
-    return AdamW(
-        learn_rate,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm,
-        use_averages=use_averages,
-    )
+#: Hugging Face's fine-tuning recipe as a registered optimizer: the class is the factory (its
+#: constructor's arguments are the config's), so the settings are listed once.
+adamw_v1 = registry.optimizers("spacy-bert.AdamW.v1")(AdamW)
 
 
-def _gradients(models: Iterable[Model]) -> List[FloatsXd]:
-    """Every gradient of `models` (thinc params and the torch params of their shims), each once."""
+def _gradients(models: Sequence[Model]) -> List[List[FloatsXd]]:
+    """Per model of `models`, its gradients (thinc params and the torch params of its shims);
+    a node or shim reached from several models counts for the first only."""
     seen_nodes: Set[int] = set()
     seen_shims: Set[int] = set()
-    grads: List = []
+    per_model: List[List[FloatsXd]] = []
     for model in models:
+        grads: List[FloatsXd] = []
         for node in model.walk():
             if node.id in seen_nodes:
                 continue
@@ -154,7 +136,8 @@ def _gradients(models: Iterable[Model]) -> List[FloatsXd]:
                 seen_shims.add(id(shim))
                 grads.extend(p.grad for p in shim._model.parameters() if p.grad is not None)
             grads.extend(node.get_grad(name) for name in node.param_names if node.has_grad(name))
-    return grads
+        per_model.append(grads)
+    return per_model
 
 
 def clip_global_norm(sgd: Optional[Optimizer], model: Model, others: Iterable[Model] = ()) -> Optional[float]:
@@ -174,7 +157,8 @@ def clip_global_norm(sgd: Optional[Optimizer], model: Model, others: Iterable[Mo
         sgd._clipped.discard(id(model))
         return None
     others = [m for m in others if m is not model]
-    grads = _gradients([model, *others])
+    per_model = _gradients([model, *others])
+    grads = [g for model_grads in per_model for g in model_grads]
     if not grads:
         return None
     total = sum(_squared_norm(g) for g in grads) ** 0.5
@@ -188,7 +172,8 @@ def clip_global_norm(sgd: Optional[Optimizer], model: Model, others: Iterable[Mo
             g *= coef
     # Mark only the listening models that had gradients now: under `nlp.update(sgd=...)` the
     # shared encoder steps before its listeners' backward pass, and those then clip their own.
-    sgd._clipped.update(id(m) for m in others if any(_squared_norm(g) > 0 for g in _gradients([m])))
+    # (A node shared with `model` counts for `model`: it was scaled either way.)
+    sgd._clipped.update(id(m) for m, model_grads in zip(others, per_model[1:]) if any(_squared_norm(g) > 0 for g in model_grads))
     return total
 
 

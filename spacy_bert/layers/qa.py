@@ -13,34 +13,27 @@ real positions. (Hugging Face's `run_qa.py` pads every feature to 384 and its so
 covers padding positions; ours masks padding out, which equals Hugging Face on unpadded
 features and does not depend on how windows are batched.)
 
-Serialisation keeps the whole model: a Hugging Face directory (`save_pretrained`) on disk and
-msgpack (config, tokenizer files, safetensors weights) in bytes; never pickle.
+Serialisation is the component's (`pipeline/whole_model.py`): the whole model as a Hugging
+Face directory, on disk and (its files) in bytes; never pickle.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import srsly
 import torch
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
 from thinc.api import Model
 
-from ..checkpoint import apply_state_dict, checkpoint_tensors, resolve_checkpoint_dir, save_pretrained
-from ..checkpoint.layout import safetensors_bytes_layout
-from ..checkpoint.preflight import check_config_fits_weights
+from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
-from ..modeling import BertConfig, BertForQuestionAnswering, BertModel
+from ..modeling import BertForQuestionAnswering, BertModel
 from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
 from .hf_heads import build_hf_model, read_task_weights
-from .payload import read_payload
 from .run import WindowOutputs, plan_inputs, run_batches
 from .settings import EncoderSettings
-from .shim import BertShim, tokenizer_from_files, tokenizer_to_files
+from .shim import BertShim
 from .windows import WindowPlan
 
 __all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
@@ -224,56 +217,3 @@ def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, e
         total_start = s if total_start is None else total_start + s
         total_end = e if total_end is None else total_end + e
     return (total_start + total_end) / (2 * plan.n_windows)
-
-
-# -- serialisation ---------------------------------------------------------------------
-def qa_to_disk(model: Model, directory: Path) -> None:
-    """The whole `BertForQuestionAnswering` as a Hugging Face directory (transformers loads it)."""
-    shim = qa_shim(model)
-    save_pretrained(shim.model, directory, tokenizer=shim.tokenizer)
-
-
-def qa_from_disk(model: Model, directory: Path) -> None:
-    load_qa_checkpoint(model, str(directory))
-
-
-def qa_to_bytes(model: Model) -> bytes:
-    shim = qa_shim(model)
-    if not shim.loaded:
-        return srsly.msgpack_dumps({"loaded": False})
-    tensors = {name: t.detach().cpu().contiguous() for name, t in checkpoint_tensors(shim.model).items()}
-    return srsly.msgpack_dumps(
-        {
-            "loaded": True,
-            "has_head": bool(model.attrs[HAS_HEAD]),
-            "config": shim.model.config.to_dict(),
-            "tokenizer": tokenizer_to_files(shim.tokenizer),
-            "weights": save_safetensors_bytes(tensors),
-        }
-    )
-
-
-def qa_from_bytes(model: Model, data: bytes, name: str) -> bool:
-    """Restore `qa_to_bytes`' payload (E389 for anything else); returns whether it held weights."""
-    msg = read_payload(data, name, {"loaded": bool})
-    if not msg["loaded"]:
-        return False
-    msg = read_payload(data, name, {"loaded": bool, "has_head": bool, "config": dict, "tokenizer": dict, "weights": bytes})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
-        raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
-    source = f"the serialized {name!r} component"
-    try:
-        tensors = load_safetensors_bytes(msg["weights"])
-    except Exception as err:  # SafetensorError, or a header that is not JSON
-        raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
-    check_config_fits_weights(msg["config"], {}, safetensors_bytes_layout(msg["weights"], source), source)
-    qa_model = BertForQuestionAnswering(BertConfig.from_dict(msg["config"]))
-    apply_state_dict(qa_model, tensors, source)
-    qa_shim(model).set_model(qa_model.train(False), tokenizer_from_files(msg["tokenizer"]))
-    model.attrs[HAS_HEAD] = msg["has_head"]
-    return True
-
-
-def qa_hf_model(model: Model) -> BertForQuestionAnswering:
-    """The held model (export writes it with `save_pretrained`)."""
-    return qa_shim(model).model

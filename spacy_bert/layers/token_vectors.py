@@ -11,6 +11,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .encoder import BertDocGradient, BertEncoder, BertEncoderModel, ensure_loaded
+from .listener import zero_gradients
 from .settings import DEFAULT_SETTINGS
 
 
@@ -39,10 +40,13 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats
         model.set_dim("nO", encoder.get_dim("nO"))
     grad_factor = model.attrs["grad_factor"]
 
-    def backprop(d_vectors: List[Floats2d]) -> List[Doc]:
-        if grad_factor == 0.0:
-            return []
-        return backprop_encoder([BertDocGradient(d_token_vectors=d * grad_factor) for d in d_vectors])
+    def backprop(d_vectors: List[Floats2d]) -> List[Floats2d]:
+        """d_vectors: per Doc (n_tokens, hidden). Returns per Doc a zero (n_tokens, hidden)
+        array (Docs have no gradient), as a listener's backprop does, so thinc combinators
+        (`concatenate`, `add`) can sum it; with grad_factor 0 the encoder is not touched."""
+        if grad_factor != 0.0:
+            backprop_encoder([BertDocGradient(d_token_vectors=d * grad_factor) for d in d_vectors])
+        return zero_gradients(model, docs, model.maybe_get_dim("nO"))
 
     return [o.token_vectors for o in outputs], backprop
 

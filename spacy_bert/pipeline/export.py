@@ -21,9 +21,8 @@ from ..checkpoint import save_pretrained
 from ..errors import Errors, Warnings
 from ..layers.encoder import BertShim, get_shim
 from .bert import Bert
-from .qa import BertQuestionAnswerer
-from .fill_mask import BertFillMask
 from .task import BertTaskPipe
+from .whole_model import BertModelPipe
 
 
 def _shared_encoder(nlp: Language, name: str, upstream: str) -> BertShim:
@@ -42,12 +41,9 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     if name not in nlp.pipe_names:
         raise ValueError(Errors.E363.format(name=name, reason=f"no such component; the pipeline has {nlp.pipe_names}."))
     pipe = nlp.get_pipe(name)
-    if isinstance(pipe, BertQuestionAnswerer):
-        # bert_qa holds a whole BertForQuestionAnswering (its own encoder, qa_outputs head)
-        out = Path(output_dir)
-        save_pretrained(pipe.to_hf_model(), out, tokenizer=pipe.tokenizer)
-        return out
-    if isinstance(pipe, BertFillMask):  # BertForMaskedLM / BertForPreTraining, tied decoder
+    if isinstance(pipe, BertModelPipe):
+        # bert_qa / bert_fill_mask hold a whole BertForQuestionAnswering / BertForMaskedLM /
+        # BertForPreTraining (own encoder, torch head; a tied decoder is written once)
         return pipe.export(output_dir)
     if not isinstance(pipe, BertTaskPipe):
         raise ValueError(Errors.E363.format(name=name, reason=f"it is a {type(pipe).__name__}, not a bert_ner or bert_textcat component."))

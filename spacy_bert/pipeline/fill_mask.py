@@ -31,7 +31,6 @@ seeded by a CRC-32 of each text, so two evaluations of one model give the same n
 from __future__ import annotations
 
 import math
-import tempfile
 import warnings
 import zlib
 from itertools import islice
@@ -39,19 +38,16 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import srsly
 from spacy.language import Language
-from spacy.pipeline import Sentencizer, TrainablePipe
+from spacy.pipeline import Sentencizer
 from spacy.symbols import ORTH
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import SimpleFrozenList, ensure_path, registry
+from spacy.util import registry
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Config, Model
 
-from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors, Warnings
-from ..layers.encoder import get_shim
 from ..layers.hooks import MaskPieces
 from ..layers.masked_lm import (
     FilledMasks,
@@ -63,18 +59,16 @@ from ..layers.masked_lm import (
     mlm_evaluate,
     mlm_update,
     model_class_name,
-    save_masked_lm,
     score_word_candidates,
 )
-from ..layers.payload import read_payload
-from ..tokenization.wordpiece import clean_up_tokenization
+from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
-from .contracts import names_component_on_missing_checkpoint
+from ..tokenization.wordpiece import clean_up_tokenization
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
+from .whole_model import BertModelPipe
 
 MASK_TEXT = "[MASK]"
 OBJECTIVES = ("mlm", "mlm+nsp")
-MODEL_DIR = "model"
 DEFAULT_FILL_MASK_MODEL = """
 [model]
 @architectures = "spacy-bert.MaskedLM.v1"
@@ -118,6 +112,7 @@ def make_fill_mask_scorer() -> Callable:
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "precision": DEFAULT_PRECISION,
         "top_k": 5,
         "targets": None,
         "objective": "mlm",
@@ -135,6 +130,7 @@ def make_bert_fill_mask(
     window: int,
     stride: int,
     max_batch_items: int,
+    precision: str,
     top_k: int,
     targets: Optional[List[str]],
     objective: str,
@@ -147,6 +143,9 @@ def make_bert_fill_mask(
     checkpoint (Optional[str]): Hugging Face BERT directory: a `BertForMaskedLM` /
         `BertForPreTraining` (predicts right away), or a plain encoder (fresh head, W630).
     window, stride, max_batch_items (int): windows and batches (see `bert`).
+    precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
+        "int8", "bfloat16", "float16" (CUDA) or "auto"; the MLM head, training and the
+        scores of `spacy train` (mlm_acc, mlm_loss) stay fp32.
     top_k (int): predictions per mask. targets (Optional[List[str]]): rank only these.
     objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
     whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
@@ -154,7 +153,7 @@ def make_bert_fill_mask(
     nlp.tokenizer.add_special_case(MASK_TEXT, [{ORTH: MASK_TEXT}])
     return BertFillMask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
-        top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
+        precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
     )
 
 
@@ -163,7 +162,7 @@ def text_seed(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-class BertFillMask(TrainablePipe):
+class BertFillMask(BertModelPipe):
     """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
 
     factory_name = "bert_fill_mask"
@@ -178,6 +177,7 @@ class BertFillMask(TrainablePipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        precision: str = DEFAULT_PRECISION,
         top_k: int = 5,
         targets: Optional[Sequence[str]] = None,
         objective: str = "mlm",
@@ -186,27 +186,18 @@ class BertFillMask(TrainablePipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
-        self.vocab = vocab
-        self.model = model
-        self.name = name
+        super().__init__(
+            vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
+            max_batch_items=max_batch_items, top_k=top_k, targets=None if targets is None else list(targets),
+            objective=objective, mlm_probability=mlm_probability, whole_word=bool(whole_word),
+        )
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "window": window,
-            "stride": stride,
-            "max_batch_items": max_batch_items,
-            "top_k": top_k,
-            "targets": None if targets is None else list(targets),
-            "objective": objective,
-            "mlm_probability": mlm_probability,
-            "whole_word": bool(whole_word),
-        }
-        self._validate_cfg()
         self._rng = np.random.default_rng()
         self._sentencizer = Sentencizer()
         self._target_cache: Dict[Tuple[str, ...], np.ndarray] = {}
 
-    def _validate_cfg(self) -> None:
+    def _sync_settings(self) -> None:
+        """Check the settings (E630), then hand the precision to the shim."""
         cfg = self.cfg
         checks = (
             ("top_k", cfg["top_k"], isinstance(cfg["top_k"], int) and not isinstance(cfg["top_k"], bool) and cfg["top_k"] >= 1, "an int >= 1"),
@@ -217,31 +208,23 @@ class BertFillMask(TrainablePipe):
         for field, value, ok, expected in checks:
             if not ok:
                 raise ValueError(Errors.E630.format(name=self.name, field=field, value=value, expected=expected))
+        super()._sync_settings()
 
-    # -- loading ---------------------------------------------------------------------------
-    @property
-    def shim(self):
-        return get_shim(self.model)
+    # -- loading (`BertModelPipe`) -----------------------------------------------------------
+    def _no_checkpoint_error(self) -> str:
+        return Errors.E632.format(name=self.name)
 
-    @names_component_on_missing_checkpoint
-    def _ensure_loaded(self) -> None:
-        shim = self.shim
-        if shim.loaded:
-            return
-        if not self.cfg["checkpoint"]:
-            raise ValueError(Errors.E632.format(name=self.name))
-        directory = resolve_checkpoint_dir(self.cfg["checkpoint"])
-        install_masked_lm(shim, directory, self.cfg["objective"] == "mlm+nsp", self.name)
+    def _install_dir(self, directory: Path) -> None:
+        """A masked-LM checkpoint keeps its heads; an encoder gets fresh ones (W630)."""
+        install_masked_lm(self.shim, directory, self.cfg["objective"] == "mlm+nsp", self.name)
+
+    def _after_load(self) -> None:
+        self._target_cache = {}  # target ids belong to the tokenizer just loaded
 
     def settings(self) -> EncoderSettings:
         self._ensure_loaded()
         settings = EncoderSettings(window=self.cfg["window"], stride=self.cfg["stride"], max_batch_items=self.cfg["max_batch_items"])
         return settings.fit_to(self.shim.bert.config.max_position_embeddings, self.name)
-
-    @property
-    def tokenizer(self):
-        self._ensure_loaded()
-        return self.shim.tokenizer
 
     # -- targets -----------------------------------------------------------------------------
     def target_ids(self, targets: Optional[Sequence[str]]) -> Optional[np.ndarray]:
@@ -418,35 +401,18 @@ class BertFillMask(TrainablePipe):
             a_ids[n], b_ids[n] = a, b
         return PairInputs(a_ids, b_ids, np.asarray(labels, dtype=np.int64))
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """One MLM (or MLM + NSP) step on the examples' texts. Dropout is the checkpoint's
-        (`hidden_dropout_prob`, as in Hugging Face's training), not `drop`."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "BertFillMask.update")
-        if not examples:
-            return losses
+    def _train_step(self, examples: List[Example], drop: float) -> Optional[float]:
+        """One MLM (or MLM + NSP) step on the examples' texts; None for a batch of blank lines.
+        Dropout is the checkpoint's (`hidden_dropout_prob`, as in Hugging Face's training), not `drop`."""
         self._ensure_loaded()
         texts = self._texts(examples)
         if not texts:
-            return losses  # a batch of blank lines: nothing to learn from
+            return None  # a batch of blank lines: nothing to learn from
         pairs = self.nsp_pairs([eg.reference for eg in examples], self._rng) if self.cfg["objective"] == "mlm+nsp" else None
         texts = [] if pairs is not None else texts
         words = None if pairs is not None else self._word_starts(self._docs(examples))
         loss, _ = mlm_update(self.shim, self.settings(), texts, self._hook(), self._rng, pairs, words)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
+        return loss
 
     def get_loss(self, examples, scores):
         raise NotImplementedError(Errors.E639.format(name=self.name, what="get_loss"))
@@ -489,56 +455,11 @@ class BertFillMask(TrainablePipe):
             stats.n_pairs, stats.nsp_correct, stats.nsp_loss_sum = nsp_stats.n_pairs, nsp_stats.nsp_correct, nsp_stats.nsp_loss_sum
         return self.scorer(examples, stats=stats) if self.scorer else {}
 
-    # -- export and serialisation ----------------------------------------------------------------
-    def export(self, output_dir) -> Path:
-        """Write the model as a Hugging Face `BertForMaskedLM` / `BertForPreTraining` directory."""
-        self._ensure_loaded()
-        out = Path(output_dir)
-        save_masked_lm(self.shim, out)
-        return out
-
+    # -- export (`BertModelPipe.export`: BertForMaskedLM / BertForPreTraining) and serialisation --
     @property
     def hf_class_name(self) -> str:
         self._ensure_loaded()
         return model_class_name(self.shim)
-
-    def to_disk(self, path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        if "model" not in exclude:
-            self._ensure_loaded()
-            save_masked_lm(self.shim, path / MODEL_DIR)
-
-    def from_disk(self, path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertFillMask":
-        path = ensure_path(path)
-        self.cfg.update(srsly.read_json(path / "cfg"))
-        self._validate_cfg()
-        if "model" not in exclude:
-            if not (path / MODEL_DIR).is_dir():
-                raise ValueError(Errors.E636.format(name=self.name, path=path))
-            install_masked_lm(self.shim, path / MODEL_DIR, self.cfg["objective"] == "mlm+nsp", self.name)
-        return self
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """msgpack of cfg and the files of the saved model directory (safetensors, JSON, text)."""
-        self._ensure_loaded()
-        with tempfile.TemporaryDirectory() as tmp:
-            save_masked_lm(self.shim, Path(tmp))
-            files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
-        return srsly.msgpack_dumps({"cfg": self.cfg, "files": files})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertFillMask":
-        msg = read_payload(bytes_data, self.name, {"cfg": dict, "files": dict})
-        self.cfg.update(msg["cfg"])
-        self._validate_cfg()
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in msg["files"].items():
-                if not isinstance(name, str) or not isinstance(data, bytes) or Path(name).name != name or name.startswith("."):
-                    raise ValueError(Errors.E389.format(name=self.name, reason=f"its file entry {name!r} is not a plain file name with bytes", expected="'files': {name: bytes}"))
-                (Path(tmp) / name).write_bytes(data)
-            install_masked_lm(self.shim, Path(tmp), self.cfg["objective"] == "mlm+nsp", self.name)
-        return self
 
 
 def isolate_spans(doc: Doc, spans: Sequence[Tuple[int, int]]) -> None:

@@ -3,6 +3,7 @@
     from spacy_bert.pipeline import set_precision
     nlp = spacy.load("my_pipeline")
     set_precision(nlp, "int8")          # every spacy-bert component with its own encoder
+                                        # (bert, bert_ner, bert_textcat, bert_qa, bert_fill_mask)
 
 or, at load, as a config override (the setting is a factory argument, stored in the
 pipeline's config.cfg, never in the component's weights):
@@ -30,7 +31,8 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
         nlp (Language): The pipeline.
         precision (str): "float32", "int8", "bfloat16", "float16" or "auto" (E660 otherwise).
         names (Optional[Iterable[str]]): Components to change; default every component that has
-            a `set_precision` method (`bert`, `bert_ner`, `bert_textcat`, ...).
+            a `set_precision` method (`bert`, `bert_ner`, `bert_textcat`, `bert_qa`,
+            `bert_fill_mask`).
 
     Returns:
         Dict[str, str]: component name -> the setting now in force.

@@ -31,43 +31,28 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import srsly
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import SimpleFrozenList, ensure_path, registry
+from spacy.training import Example, validate_get_examples
+from spacy.util import registry
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
-from ..layers.payload import read_payload
-from ..layers.qa import (
-    HAS_HEAD,
-    BertQuestionAnsweringModel,
-    QAWindows,
-    init_head,
-    load_qa_checkpoint,
-    qa_forward,
-    qa_from_bytes,
-    qa_from_disk,
-    qa_hf_model,
-    qa_shim,
-    qa_to_bytes,
-    qa_to_disk,
-    qa_train_step,
-)
-from .contracts import names_component_on_missing_checkpoint
+from ..layers.precision import DEFAULT_PRECISION
+from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
+from .whole_model import BertModelPipe
 
 for _ext in ("questions", "answers"):
     if not Doc.has_extension(_ext):
         Doc.set_extension(_ext, default=None)
 
 SCORING_MODES = ("squad", "pipeline")
-MODEL_DIR = "model"
+#: cfg keys the model reads (`layers/qa.py`: windows and batches).
+MODEL_SETTINGS = ("checkpoint", "max_seq_len", "doc_stride", "max_question_len", "max_batch_items")
 
 DEFAULT_QA_MODEL = """
 [model]
@@ -105,6 +90,7 @@ def make_qa_scorer() -> Callable:
         "doc_stride": 128,
         "max_question_len": 64,
         "max_batch_items": 4096,
+        "precision": DEFAULT_PRECISION,
         "scoring": "squad",
         "top_k": 1,
         "handle_impossible": False,
@@ -132,6 +118,7 @@ def make_bert_qa(
     doc_stride: int,
     max_question_len: int,
     max_batch_items: int,
+    precision: str,
     scoring: str,
     top_k: int,
     handle_impossible: bool,
@@ -148,6 +135,8 @@ def make_bert_qa(
     max_seq_len, doc_stride, max_question_len (int): Hugging Face's window settings (positions
         per window with question and specials; pieces shared by windows; question pieces kept).
     max_batch_items (int): Padded positions per encoder call.
+    precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
+        "int8", "bfloat16", "float16" (CUDA) or "auto"; qa_outputs and training stay fp32.
     scoring (str): "squad" (run_qa.py, default) or "pipeline" (QuestionAnsweringPipeline).
     top_k (int): Answers kept per question.
     handle_impossible (bool): Allow the null answer (SQuAD v2.0).
@@ -157,7 +146,7 @@ def make_bert_qa(
     """
     return BertQuestionAnswerer(
         nlp.vocab, model, name, checkpoint=checkpoint, max_seq_len=max_seq_len, doc_stride=doc_stride,
-        max_question_len=max_question_len, max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
+        max_question_len=max_question_len, max_batch_items=max_batch_items, precision=precision, scoring=scoring, top_k=top_k,
         handle_impossible=handle_impossible, max_answer_len=max_answer_len, n_best_size=n_best_size,
         null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
     )
@@ -202,7 +191,7 @@ def read_questions(doc: Doc) -> Optional[List[Tuple[str, str]]]:
     return pairs
 
 
-class BertQuestionAnswerer(TrainablePipe):
+class BertQuestionAnswerer(BertModelPipe):
     """Answers questions about each Doc from a BERT question-answering head."""
 
     factory_name = "bert_qa"
@@ -218,6 +207,7 @@ class BertQuestionAnswerer(TrainablePipe):
         doc_stride: int = 128,
         max_question_len: int = 64,
         max_batch_items: int = 4096,
+        precision: str = DEFAULT_PRECISION,
         scoring: str = "squad",
         top_k: int = 1,
         handle_impossible: bool = False,
@@ -231,43 +221,34 @@ class BertQuestionAnswerer(TrainablePipe):
         if model.name != "bert-qa" or listeners:
             listener = f" with the listener {listeners[0]!r}" if listeners else ""
             raise ValueError(Errors.E601.format(name=name, model=model.name, listener=listener))
+        super().__init__(
+            vocab, model, name, checkpoint=checkpoint, precision=precision,
+            max_seq_len=max_seq_len, doc_stride=doc_stride, max_question_len=max_question_len,
+            max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
+            handle_impossible=bool(handle_impossible), max_answer_len=max_answer_len, n_best_size=n_best_size,
+            null_score_diff_threshold=float(null_score_diff_threshold), spans_key=spans_key,
+        )
+        self.scorer = scorer
+
+    def _sync_settings(self) -> None:
+        """Check the settings (E602), then write the window settings and precision into the model."""
+        cfg = self.cfg
+        max_seq_len, max_answer_len, top_k = cfg["max_seq_len"], cfg["max_answer_len"], cfg["top_k"]
         checks = (
-            ("scoring", scoring, scoring in SCORING_MODES, f"one of {SCORING_MODES}"),
+            ("scoring", cfg["scoring"], cfg["scoring"] in SCORING_MODES, f"one of {SCORING_MODES}"),
             ("top_k", top_k, isinstance(top_k, int) and top_k >= 1, "a positive int"),
-            ("max_question_len", max_question_len, isinstance(max_question_len, int) and max_question_len >= 1, "a positive int"),
+            ("max_question_len", cfg["max_question_len"], isinstance(cfg["max_question_len"], int) and cfg["max_question_len"] >= 1, "a positive int"),
             ("max_seq_len", max_seq_len, isinstance(max_seq_len, int) and max_seq_len >= 4, "an int of at least 4"),
-            ("doc_stride", doc_stride, isinstance(doc_stride, int) and 0 <= doc_stride < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
-            ("max_batch_items", max_batch_items, isinstance(max_batch_items, int) and max_batch_items >= 1, "a positive int"),
+            ("doc_stride", cfg["doc_stride"], isinstance(cfg["doc_stride"], int) and 0 <= cfg["doc_stride"] < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
+            ("max_batch_items", cfg["max_batch_items"], isinstance(cfg["max_batch_items"], int) and cfg["max_batch_items"] >= 1, "a positive int"),
             ("max_answer_len", max_answer_len, max_answer_len is None or (isinstance(max_answer_len, int) and max_answer_len >= 1), "None or a positive int"),
-            ("n_best_size", n_best_size, isinstance(n_best_size, int) and n_best_size >= 1, "a positive int"),
+            ("n_best_size", cfg["n_best_size"], isinstance(cfg["n_best_size"], int) and cfg["n_best_size"] >= 1, "a positive int"),
         )
         for field, value, ok, expected in checks:
             if not ok:
-                raise ValueError(Errors.E602.format(name=name, field=field, value=value, expected=expected))
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "max_seq_len": max_seq_len,
-            "doc_stride": doc_stride,
-            "max_question_len": max_question_len,
-            "max_batch_items": max_batch_items,
-            "scoring": scoring,
-            "top_k": top_k,
-            "handle_impossible": bool(handle_impossible),
-            "max_answer_len": max_answer_len,
-            "n_best_size": n_best_size,
-            "null_score_diff_threshold": float(null_score_diff_threshold),
-            "spans_key": spans_key,
-        }
-        self._sync_attrs()
-
-    def _sync_attrs(self) -> None:
-        keys = ("checkpoint", "max_seq_len", "doc_stride", "max_question_len", "max_batch_items")
-        self.model.attrs.update({key: self.cfg[key] for key in keys})
-        self.model.attrs["component"] = self.name
+                raise ValueError(Errors.E602.format(name=self.name, field=field, value=value, expected=expected))
+        self.model.attrs.update({key: cfg[key] for key in MODEL_SETTINGS})
+        super()._sync_settings()
 
     @property
     def decode_settings(self) -> DecodeSettings:
@@ -278,19 +259,28 @@ class BertQuestionAnswerer(TrainablePipe):
             null_score_diff_threshold=cfg["null_score_diff_threshold"],
         )
 
-    # -- loading ----------------------------------------------------------------------
-    @names_component_on_missing_checkpoint
-    def _ensure_loaded(self) -> None:
-        if qa_shim(self.model).loaded:
-            return
-        if not self.cfg["checkpoint"]:
-            raise ValueError(Errors.E603.format(name=self.name))
-        load_qa_checkpoint(self.model, self.cfg["checkpoint"])
+    # -- loading (`BertModelPipe`) -------------------------------------------------------
+    def _no_checkpoint_error(self) -> str:
+        return Errors.E603.format(name=self.name)
+
+    def _install_dir(self, directory: Path) -> None:
+        """A fine-tuned `BertForQuestionAnswering` brings its head; an encoder gets a fresh one
+        (trained from `initialize` on)."""
+        load_qa_checkpoint(self.model, str(directory))
+
+    def _state(self) -> Dict[str, Any]:
+        return {"has_head": bool(self.model.attrs[HAS_HEAD])}
+
+    def _set_state(self, state: Dict[str, Any]) -> None:
+        if "has_head" in state:
+            self.model.attrs[HAS_HEAD] = bool(state["has_head"])
 
     def _check_ready(self) -> None:
         self._ensure_loaded()
         if not self.model.attrs[HAS_HEAD]:
             raise ValueError(Errors.E600.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+
+    _check_exportable = _check_ready
 
     # -- running ----------------------------------------------------------------------
     def _pairs(self, docs: Sequence[Doc]) -> List[Tuple[int, str, str]]:
@@ -400,24 +390,16 @@ class BertQuestionAnswerer(TrainablePipe):
                 spans.append((gold[0]["start"], gold[0]["end"]) if gold else None)
         return contexts, questions, spans
 
-    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None, losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+    def _train_step(self, examples: List[Example], drop: float) -> Optional[float]:
         """One step on run_qa.py's features with Hugging Face's loss (dropout: the checkpoint's
-        hidden/attention dropout, as in transformers)."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "BertQuestionAnswerer.update")
+        hidden/attention dropout, as in transformers); None when no example has questions."""
         contexts, questions, spans = self._training_pairs(examples)
         if not contexts:
-            return losses
+            return None
         self._check_ready()
         loss, windows = qa_train_step(self.model, contexts, questions, lambda w: window_labels(w, spans))
         self._warn_truncated(windows, [str(i) for i in range(len(questions))])
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
+        return loss
 
     def get_loss(self, examples, scores):
         raise ValueError(Errors.E609)
@@ -428,52 +410,11 @@ class BertQuestionAnswerer(TrainablePipe):
         self._ensure_loaded()
         init_head(self.model)
 
-    # -- Hugging Face form and serialisation --------------------------------------------
+    # -- Hugging Face form (serialisation: `BertModelPipe`) --------------------------------
     def to_hf_model(self):
         """The component as a Hugging Face `BertForQuestionAnswering` (export)."""
         self._check_ready()
-        return qa_hf_model(self.model)
-
-    @property
-    def tokenizer(self):
-        """The component's tokenizer (after loading)."""
-        self._ensure_loaded()
-        return qa_shim(self.model).tokenizer
-
-    def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """cfg.json and `model/`, a Hugging Face `BertForQuestionAnswering` directory."""
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if self.cfg["checkpoint"]:
-            self._ensure_loaded()
-        has_head = bool(self.model.attrs[HAS_HEAD])
-        loaded = qa_shim(self.model).loaded
-        if loaded:
-            qa_to_disk(self.model, path / MODEL_DIR)
-        srsly.write_json(path / "cfg", {**self.cfg, "has_head": has_head, "saved_model": loaded})
-
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertQuestionAnswerer":
-        path = ensure_path(path)
-        cfg = srsly.read_json(path / "cfg")
-        has_head, saved = cfg.pop("has_head", False), cfg.pop("saved_model", False)
-        self.cfg.update(cfg)
-        self._sync_attrs()
-        if saved:
-            qa_from_disk(self.model, path / MODEL_DIR)
-            self.model.attrs[HAS_HEAD] = bool(has_head)
-        return self
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        if self.cfg["checkpoint"]:
-            self._ensure_loaded()
-        return srsly.msgpack_dumps({"cfg": self.cfg, "model": qa_to_bytes(self.model)})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertQuestionAnswerer":
-        msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
-        self.cfg.update(msg["cfg"])
-        self._sync_attrs()
-        qa_from_bytes(self.model, msg["model"], self.name)
-        return self
+        return self.shim.model
 
 
 def window_labels(windows: QAWindows, spans: Sequence[Optional[Tuple[int, int]]]) -> Tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,9 @@ component. Which Hugging Face weights form the classifier is `layers/hf_heads.HE
 (`classifier.weight`/`classifier.bias` -> the thinc head's `W`/`b`); every torch conversion
 lives there, so this module handles numpy arrays and thinc layers only.
 
-This class owns:
-- lazy loading: the checkpoint is read at `initialize()` or on first use, also when
+On top of `BertPipe` (`base.py`: settings, precision, lazy loading, update, clipping,
+serialisation skeleton) this class owns:
+- lazy loading of encoder and head: the checkpoint is read at `initialize()` or on first use, also when
   `component.model` is called directly (the model calls back into the component first). If it
   is a fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
   config.json), the head and its labels (`id2label`) are loaded too, and the component
@@ -25,35 +26,28 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
-import srsly
-from spacy.pipeline import TrainablePipe
-from spacy.training import Example, validate_examples
-from spacy.util import SimpleFrozenList, ensure_path
+from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer, set_dropout_rate
+from thinc.api import Model, set_dropout_rate
 
-from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
 from ..layers.heads import LOAD_HOOK, linear_head_like, resized_linear_head
 from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_task_weights, write_task_weights
 from ..layers.listener import BertListener
-from ..layers.optim import clip_global_norm
-from ..layers.payload import read_head_file, read_payload, safetensors_arrays, safetensors_bytes
-from ..layers.precision import DEFAULT_PRECISION, check_precision
+from ..layers.payload import read_head_file, safetensors_arrays, safetensors_bytes
+from ..layers.precision import DEFAULT_PRECISION
 from ..modeling import BertConfig, BertPreTrainedModel
-from .contracts import names_component_on_missing_checkpoint
+from .base import MODEL_DIR, WEIGHTS_KEY, BertPipe
 from .settings import validate_encoder_settings
+
+__all__ = ["BertTaskPipe", "ENCODER_SETTINGS", "HEAD_FILE", "MODEL_DIR", "WEIGHTS_KEY"]
 
 ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
 HEAD_FILE = "classifier.safetensors"
-MODEL_DIR = "model"
-#: Key of the saved cfg file (not of `self.cfg`) listing the weight files written beside it, so
-#: a deleted one is named at load instead of silently leaving the component untrained.
-WEIGHTS_KEY = "weights_files"
 
 
-class BertTaskPipe(TrainablePipe):
+class BertTaskPipe(BertPipe):
     """Base of the BERT task components (subclasses set `hf_class` and the label handling).
 
     `self.cfg["labels"]` lists the classifier's rows in order (Hugging Face's `id2label`):
@@ -77,21 +71,10 @@ class BertTaskPipe(TrainablePipe):
         **cfg: Any,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        # Not in `cfg` (which `from_disk` restores over the constructor's values): the setting
-        # lives in the pipeline's config, so `spacy.load(..., config={...precision...})` wins.
-        self._precision = check_precision(precision, name)
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "window": window,
-            "stride": stride,
-            "max_batch_items": max_batch_items,
-            **cfg,
-        }
-        self._sync_encoder_attrs()
+        super().__init__(
+            vocab, model, name, checkpoint=checkpoint, precision=precision,
+            labels=[], window=window, stride=stride, max_batch_items=max_batch_items, **cfg,
+        )
         self._own_lazy_load()
 
     def _own_lazy_load(self) -> None:
@@ -121,33 +104,19 @@ class BertTaskPipe(TrainablePipe):
         """False when the component listens to a shared `bert` component."""
         return not isinstance(self.encoder, BertListener)
 
-    def _sync_encoder_attrs(self) -> None:
-        """Write the component's encoder settings into its own encoder."""
+    def _sync_settings(self) -> None:
+        """Write the component's encoder settings and precision into its own encoder."""
         if self.owns_encoder:
             self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
             self.encoder.attrs["component"] = self.name  # named in the encoder's warnings
             self.encoder.attrs["precision"] = self._precision
 
-    def _read_encoder_attrs(self) -> None:
+    def _read_settings(self) -> None:
         """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`
         it is a copy of the shared `bert` component's, with that component's settings."""
         if self.owns_encoder:
             self.cfg.update({key: self.encoder.attrs[key] for key in ENCODER_SETTINGS if key in self.encoder.attrs})
             self._precision = self.encoder.attrs.get("precision", self._precision)
-
-    # -- precision ----------------------------------------------------------------------
-    @property
-    def precision(self) -> str:
-        """The own encoder's prediction precision setting (see `set_precision`). A component
-        listening to a shared `bert` component predicts in that component's precision."""
-        return self._precision
-
-    def set_precision(self, precision: str) -> None:
-        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
-        "float16", "auto"; E660 otherwise). Weights and the head stay fp32;
-        `spacy_bert.pipeline.set_precision(nlp, ...)` also records it in the pipeline's config."""
-        self._precision = check_precision(precision, self.name)
-        self._sync_encoder_attrs()
 
     @property
     def head_rows(self) -> List[str]:
@@ -155,30 +124,21 @@ class BertTaskPipe(TrainablePipe):
         return list(self.cfg["labels"])
 
     # -- loading ----------------------------------------------------------------------
-    @names_component_on_missing_checkpoint
-    def _ensure_loaded(self) -> None:
-        """Read the checkpoint once (own encoder only): the encoder and, from a fine-tuned
-        checkpoint of `hf_class`, the head and its labels."""
-        if not self.owns_encoder:
-            return
-        shim = get_shim(self.encoder)
-        if shim.loaded:
-            return
-        checkpoint = self.cfg["checkpoint"]
-        if not checkpoint:
-            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
-        directory = resolve_checkpoint_dir(checkpoint)
+    def _is_loaded(self) -> bool:
+        return not self.owns_encoder or get_shim(self.encoder).loaded
+
+    def _no_checkpoint_error(self) -> str:
+        return Errors.E400.format(name=self.name, factory=self.factory_name)
+
+    def _load(self, directory: Path) -> None:
+        """The encoder and, from a fine-tuned checkpoint of `hf_class`, the head and its labels."""
         weights = read_task_weights(self.hf_class, directory, keep_dtype=False)
         rows = None if weights.head is None else self._rows_from_checkpoint(weights.config, directory)
-        self._install(shim, weights, rows)
-        self._after_load()
+        self._install(get_shim(self.encoder), weights, rows)
 
     def _rows_from_checkpoint(self, config: BertConfig, directory: Path) -> List[str]:
         """The head's row names from a fine-tuned checkpoint's config (subclasses validate)."""
         return [config.id2label[i] for i in range(config.num_labels)]
-
-    def _after_load(self) -> None:
-        """Hook for subclasses, called once the encoder (and maybe the head) is loaded."""
 
     def _install(self, shim: BertShim, weights: TaskWeights, rows: Optional[Sequence[str]], source: str = "") -> None:
         """Put the encoder of `weights` into the shim and, if it has one, its head into the
@@ -242,40 +202,15 @@ class BertTaskPipe(TrainablePipe):
         """(loss, gradient of the loss with respect to `scores`); subclasses implement it."""
         raise NotImplementedError
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """One step: forward (with dropout), Hugging Face's loss, backprop into the head and
-        the encoder (own, or the shared `bert` component through the listener)."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
-        if not examples:
-            return losses
+    def _train_step(self, examples: List[Example], drop: float) -> float:
+        """Forward (with dropout), Hugging Face's loss, backprop into the head and the encoder
+        (own, or the shared `bert` component through the listener)."""
         self._check_ready()
         set_dropout_rate(self.model, drop)
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.get_loss(examples, scores)
         backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
-
-    def finish_update(self, sgd: Optimizer) -> None:
-        """Update the weights from the gradients of the last step(s). With
-        `spacy-bert.AdamW.v1`, the gradients of the whole model (own encoder and head) are first
-        clipped to one global norm, as Hugging Face's `clip_grad_norm_` does (a listening head
-        was already clipped together with the shared encoder by the `bert` component)."""
-        clip_global_norm(sgd, self.model)
-        self.model.finish_update(sgd)
+        return loss
 
     # -- Hugging Face form -------------------------------------------------------------
     def hf_config_overrides(self) -> Dict[str, Any]:
@@ -304,49 +239,28 @@ class BertTaskPipe(TrainablePipe):
             raise ValueError(Errors.E363.format(name=self.name, reason="it has no trained head yet (call nlp.initialize() and train it)."))
         return build_hf_model(self.hf_class, shim.bert, head, self.hf_config_overrides())
 
-    # -- serialisation -----------------------------------------------------------------
-    def _read_before_saving(self) -> None:
-        """Read the checkpoint before writing (own encoder): a saved component must carry its
-        weights, never only the path of the checkpoint they would come from (E383)."""
-        if not self.owns_encoder or get_shim(self.encoder).loaded or not self.cfg["checkpoint"]:
-            return
-        try:
-            self._ensure_loaded()
-        except (OSError, ValueError) as err:
-            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
+    # -- weights (serialisation: `BertPipe`) ----------------------------------------------
+    def _write_weights(self, path: Path) -> List[str]:
+        """With an own encoder, `model/` is a Hugging Face checkpoint of `hf_class` (config.json
+        with id2label, model.safetensors, tokenizer; the encoder in its own dtype); a listening
+        component writes its classifier only (`classifier.safetensors`)."""
+        head = self.head_weights()
+        if self.owns_encoder:
+            shim = get_shim(self.encoder)
+            if not shim.loaded:
+                return []
+            overrides = self.hf_config_overrides() if head is not None else None
+            write_task_weights(self.hf_class, path / MODEL_DIR, shim.bert, shim.tokenizer, head, overrides)
+            return [MODEL_DIR]
+        if head is None:
+            return []
+        (path / HEAD_FILE).write_bytes(safetensors_bytes(head))
+        return [HEAD_FILE]
 
-    def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write `cfg` and the weights. With an own encoder, `model/` is a Hugging Face
-        checkpoint of `hf_class` (config.json with id2label, model.safetensors, tokenizer; the
-        encoder in its own dtype); a listening component writes its classifier only
-        (`classifier.safetensors`). The checkpoint is read first if it was not yet."""
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self._read_encoder_attrs()
-        written: List[str] = []
-        if "model" not in exclude:
-            self._read_before_saving()
-            head = self.head_weights()
-            if self.owns_encoder:
-                shim = get_shim(self.encoder)
-                if shim.loaded:
-                    overrides = self.hf_config_overrides() if head is not None else None
-                    write_task_weights(self.hf_class, path / MODEL_DIR, shim.bert, shim.tokenizer, head, overrides)
-                    written.append(MODEL_DIR)
-            elif head is not None:
-                (path / HEAD_FILE).write_bytes(safetensors_bytes(head))
-                written.append(HEAD_FILE)
-        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written})
-
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertTaskPipe":
-        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384, E386)."""
-        path = ensure_path(path)
-        saved = dict(srsly.read_json(path / "cfg"))
-        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
-        self.cfg.update(saved)
-        self._sync_encoder_attrs()
-        if "model" in exclude:
-            return self
+    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
+        """A missing `model/` folder (E384) or head file (E386) that the save wrote, or that an
+        own encoder with a checkpoint needs, is an error; cfg labels that disagree with the
+        head are E388."""
         model_dir = path / MODEL_DIR
         if self.owns_encoder:
             if model_dir.is_dir():
@@ -354,33 +268,27 @@ class BertTaskPipe(TrainablePipe):
                 self._install(get_shim(self.encoder), weights, self.cfg["labels"], source=f" in {model_dir}")
             elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
                 raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
-        else:
-            head_file = path / HEAD_FILE
-            if head_file.is_file():
-                head = read_head_file(head_file, self.name, head_params(self.hf_class).values())
-                self.set_head(head, self.cfg["labels"], source=f" in {head_file}")
-            elif written and HEAD_FILE in written:
-                raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))
-        self._after_load()
-        return self
+            return
+        head_file = path / HEAD_FILE
+        if head_file.is_file():
+            head = read_head_file(head_file, self.name, head_params(self.hf_class).values())
+            self.set_head(head, self.cfg["labels"], source=f" in {head_file}")
+        elif written and HEAD_FILE in written:
+            raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))
 
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """msgpack of cfg, the head (safetensors bytes) and the own encoder (the shim's bytes);
-        the checkpoint is read first if it was not yet. Never pickle."""
-        self._read_encoder_attrs()
-        self._read_before_saving()
+    payload_fields = {"head": (bytes, type(None))}
+    optional_payload_fields = {"encoder": bytes}
+
+    def _weights_payload(self) -> Dict[str, Any]:
+        """The head (safetensors bytes) and the own encoder (the shim's bytes)."""
         head = self.head_weights()
-        msg: Dict[str, Any] = {"cfg": self.cfg, "head": None if head is None else safetensors_bytes(head)}
+        msg: Dict[str, Any] = {"head": None if head is None else safetensors_bytes(head)}
         if self.owns_encoder:
             msg["encoder"] = get_shim(self.encoder).to_bytes()
-        return srsly.msgpack_dumps(msg)
+        return msg
 
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertTaskPipe":
-        """Restore from `to_bytes`; a payload that is not one (random bytes, other objects) is
-        E389 before anything is loaded; an own encoder without weights is E385."""
-        msg = read_payload(bytes_data, self.name, {"cfg": dict, "head": (bytes, type(None))}, optional={"encoder": bytes})
-        self.cfg.update(msg["cfg"])
-        self._sync_encoder_attrs()
+    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
+        """An own encoder without weights but with a checkpoint is E385."""
         if self.owns_encoder:
             shim = get_shim(self.encoder)
             if msg.get("encoder") is not None:
@@ -392,5 +300,3 @@ class BertTaskPipe(TrainablePipe):
         if msg["head"] is not None:
             head = safetensors_arrays(msg["head"], self.name, head_params(self.hf_class).values())
             self.set_head(head, self.cfg["labels"], source=" in the serialized head")
-        self._after_load()
-        return self

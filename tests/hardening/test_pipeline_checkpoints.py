@@ -7,7 +7,7 @@ import spacy
 import torch
 
 from spacy_bert import BertConfig, BertForSequenceClassification, BertForTokenClassification, BertTokenizer
-from tests.pipeline.conftest import TINY_BERT
+from tests.tiny import TINY_BERT
 
 
 @pytest.fixture(scope="module", params=[("bert_ner", BertForTokenClassification, ["O", "B-PER", "I-PER"]),

@@ -14,7 +14,7 @@ from spacy.training import Example
 
 from spacy_bert import BertConfig, BertTokenizer
 from spacy_bert.modeling import BertForTokenClassification
-from tests.pipeline.conftest import TINY_BERT
+from tests.tiny import TINY_BERT
 
 
 @pytest.fixture(scope="module", autouse=True)

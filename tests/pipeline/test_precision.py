@@ -1,5 +1,6 @@
-"""The `precision` setting of `bert`, `bert_ner` and `bert_textcat`: every precision gives valid
-outputs, training with int8 set still trains the fp32 model, the setting survives
+"""The `precision` setting of `bert`, `bert_ner`, `bert_textcat`, `bert_qa` and `bert_fill_mask`:
+every precision gives valid outputs (int8/bf16 QA and MLM logits within a stated tolerance of
+fp32, their heads in fp32), training with int8 set still trains the fp32 model, the setting survives
 `to_disk`/`spacy.load` and `to_bytes`/`from_bytes` while the weights stay fp32, a config
 override at load wins, and `set_precision(nlp, ...)` switches a loaded pipeline in one call.
 
@@ -20,6 +21,7 @@ from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 from torch import nn
 
+import spacy_bert
 from spacy_bert.layers.encoder import get_shim
 from spacy_bert.layers.precision import PRECISIONS, Int8Linear
 from spacy_bert.pipeline import set_precision
@@ -159,7 +161,7 @@ def test_save_load_keeps_setting_and_fp32_weights(trained, tmp_path):
 
 def test_precision_errors(tiny_bert_dir):
     nlp = spacy.blank("en")
-    for name in COMPONENTS:
+    for name in COMPONENTS + WHOLE:
         with raises_code("E660", match="fp16"):
             nlp.add_pipe(name, config={"checkpoint": str(tiny_bert_dir), "precision": "fp16"})
     nlp.add_pipe("bert_ner", config={"checkpoint": str(tiny_bert_dir)})
@@ -189,3 +191,145 @@ def test_listening_component_follows_shared_bert(tiny_bert_dir):
     assert abs(sum(doc.cats.values()) - 1.0) < 1e-5
     shim = get_shim(nlp.get_pipe("bert").model)
     assert any(isinstance(m, Int8Linear) for m in shim._prediction.model.modules())
+
+
+# -- bert_qa and bert_fill_mask: the whole BertFor* model in the shim ----------------------------
+QA_CONTEXT = " ".join(f"In year {1200 + i} the merchants of Köpenick-{i} traded salt, amber and wool along the river Spree." for i in range(4))
+QA_QUESTIONS = ["Who traded salt along the river?", "When did the merchants trade?"]
+FILL_TEXTS = ["The capital of France is [MASK].", "[MASK] is a [MASK] city in Germany."]
+WHOLE = ("bert_qa", "bert_fill_mask")
+#: Max abs difference to fp32 of the tiny random heads' logits (QA start/end: |logit| <= 0.3;
+#: MLM: <= 0.7). Measured: int8 1.0e-4 (QA) / 1.8e-4 (MLM); bf16 2.4e-3 / 3.5e-3.
+LOGIT_ATOL = {"int8": 1e-3, "bfloat16": 1.5e-2}
+
+
+@pytest.fixture(scope="module")
+def whole_nlp(make_tiny_head, tmp_path_factory):
+    """bert_qa (a fine-tuned tiny BertForQuestionAnswering) and bert_fill_mask (a tiny
+    BertForMaskedLM), both set to int8; the checkpoints are copies, deleted once loaded."""
+    base = tmp_path_factory.mktemp("ckpt-whole")
+    dirs = {}
+    for factory, class_name in (("bert_qa", "BertForQuestionAnswering"), ("bert_fill_mask", "BertForMaskedLM")):
+        dirs[factory] = base / factory
+        shutil.copytree(make_tiny_head(class_name)[1], dirs[factory])
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bert_qa", config={"checkpoint": str(dirs["bert_qa"]), "max_seq_len": 48, "doc_stride": 16, "top_k": 2, "precision": "int8"})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(dirs["bert_fill_mask"]), "window": 64, "stride": 16, "precision": "int8"})
+    for name in WHOLE:
+        nlp.get_pipe(name)._ensure_loaded()
+    shutil.rmtree(base)
+    return nlp
+
+
+def answers_and_fills(nlp):
+    """Valid answers (HF's dicts, answer == context[start:end], probabilities, one span per
+    question) and valid fills (top 5 per mask, probabilities best first, on the mask's token)."""
+    doc = spacy_bert.ask(nlp, QA_CONTEXT, QA_QUESTIONS)
+    assert set(doc._.answers) == {"0", "1"}
+    for found in doc._.answers.values():
+        assert 1 <= len(found) <= 2
+        for a in found:
+            assert a["answer"] and doc.text[a["start"] : a["end"]] == a["answer"]
+            assert 0.0 < a["score"] <= 1.0
+    assert [span.label_ for span in doc.spans["bert_qa"]] == ["0", "1"]
+    docs = list(nlp.pipe(FILL_TEXTS))
+    for fill_doc, n_masks in zip(docs, (1, 2)):
+        assert len(fill_doc._.fill_mask) == n_masks
+        for entry in fill_doc._.fill_mask:
+            scores = [p["score"] for p in entry["predictions"]]
+            assert len(scores) == 5 and all(0.0 < s <= 1.0 for s in scores) and scores == sorted(scores, reverse=True)
+            assert all(isinstance(p["token"], int) and isinstance(p["token_str"], str) and isinstance(p["sequence"], str) for p in entry["predictions"])
+            token = fill_doc.char_span(entry["start"], entry["end"])
+            assert len(token) == 1 and token[0]._.fill_mask == entry["predictions"]
+    return doc._.answers, [d._.fill_mask for d in docs]
+
+
+def prediction_model(pipe):
+    return pipe.shim._prediction.model
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_precision_gives_valid_answers_and_fills(whole_nlp, precision):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # W660 (float16 on a CPU), W661 (bf16 emulated)
+        assert set_precision(whole_nlp, precision) == {name: precision for name in WHOLE}
+        answers_and_fills(whole_nlp)
+        for name in WHOLE:
+            shim = whole_nlp.get_pipe(name).shim
+            assert shim._prediction.key[:2] == (precision, "cpu")  # the fills ran through it too
+            quantized = any(isinstance(m, Int8Linear) for m in prediction_model(whole_nlp.get_pipe(name)).modules())
+            assert quantized == (shim.precision_used == "int8")
+    set_precision(whole_nlp, "int8")
+
+
+def qa_logits(qa):
+    windows = qa.run_windows([QA_CONTEXT] * 2, QA_QUESTIONS)
+    return np.concatenate(windows.start_logits + windows.end_logits)
+
+
+def mlm_logits(pipe, precision):
+    ids = torch.tensor([pipe.tokenizer.encode_batch_with_offsets([FILL_TEXTS[1]])[0][0]])
+    ids = torch.cat([torch.tensor([[pipe.tokenizer.cls_token_id]]), ids, torch.tensor([[pipe.tokenizer.sep_token_id]])], dim=1)
+    pipe.set_precision(precision)
+    with torch.inference_mode():
+        return pipe.shim.prediction_model()(input_ids=ids).logits.numpy()
+
+
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_logits_within_tolerance_of_fp32_and_heads_stay_fp32(whole_nlp, precision):
+    qa, fill = whole_nlp.get_pipe("bert_qa"), whole_nlp.get_pipe("bert_fill_mask")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # W661 (bf16 emulated on this CPU)
+        qa.set_precision("float32")
+        reference = qa_logits(qa)
+        qa.set_precision(precision)
+        got = qa_logits(qa)
+        mlm_reference, mlm_got = mlm_logits(fill, "float32"), mlm_logits(fill, precision)
+    for ours, fp32 in ((got, reference), (mlm_got, mlm_reference)):
+        difference = float(np.abs(ours - fp32).max())
+        assert 0.0 < difference <= LOGIT_ATOL[precision]  # > 0: the precision really changed the arithmetic
+    qa_head = prediction_model(qa).qa_outputs
+    mlm_head = prediction_model(fill).cls.predictions
+    for layer in (qa_head, mlm_head.transform.dense, mlm_head.decoder):
+        assert type(layer) is nn.Linear and layer.weight.dtype == torch.float32
+    assert mlm_head.transform.LayerNorm.weight.dtype == torch.float32
+    encoder_layer = prediction_model(qa).bert.encoder.layer[0].intermediate.dense
+    assert isinstance(encoder_layer, Int8Linear) if precision == "int8" else encoder_layer.weight.dtype == torch.bfloat16
+    # the fp32 models are untouched
+    for pipe in (qa, fill):
+        assert all(p.dtype == torch.float32 for p in pipe.shim.model.parameters())
+    set_precision(whole_nlp, "int8")
+
+
+def test_whole_model_save_load_keeps_setting(whole_nlp, tmp_path):
+    set_precision(whole_nlp, "int8")
+    answers, fills = answers_and_fills(whole_nlp)
+    whole_nlp.to_disk(tmp_path / "p")
+    for name in WHOLE:
+        assert saved_dtypes(tmp_path / "p" / name / "model") == {"F32"}
+        assert "precision" not in json.loads((tmp_path / "p" / name / "cfg").read_text())
+    loaded = spacy.load(tmp_path / "p")
+    assert {name: loaded.get_pipe(name).precision for name in WHOLE} == {name: "int8" for name in WHOLE}
+    again_answers, again_fills = answers_and_fills(loaded)
+    assert again_answers == answers and again_fills == fills  # same weights, same precision
+
+    override = spacy.load(tmp_path / "p", config={"components": {"bert_qa": {"precision": "float32"}}})
+    assert override.get_pipe("bert_qa").precision == "float32" and override.get_pipe("bert_fill_mask").precision == "int8"
+
+    set_precision(loaded, "bfloat16", names=["bert_fill_mask"])
+    fresh = load_model_from_config(loaded.config, auto_fill=True, validate=True)
+    fresh.from_bytes(loaded.to_bytes())
+    assert fresh.get_pipe("bert_fill_mask").precision == "bfloat16" and fresh.get_pipe("bert_qa").precision == "int8"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # W661
+        answers_and_fills(fresh)
+
+
+
+def test_whole_model_set_precision_errors(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    for name in WHOLE:
+        pipe = nlp.add_pipe(name, config={"checkpoint": str(tiny_bert_dir)})
+        with raises_code("E660", match="int4"):
+            pipe.set_precision("int4")
+        assert pipe.precision == "float32" and pipe.shim.precision == "float32"

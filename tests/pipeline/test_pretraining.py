@@ -15,7 +15,7 @@ from spacy_bert.layers.hooks import IGNORE_INDEX, MaskPieces
 from spacy_bert.layers.masked_lm import PairInputs, mlm_update, plan_mlm_batches
 from spacy_bert.pipeline.fill_mask import text_seed
 from tests.error_codes import raises_code
-from tests.pipeline.conftest import TINY_BERT
+from tests.tiny import TINY_BERT
 from tests.pipeline.spacy_cli import REPO, run_spacy, train_briefly, wnut_slice
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")

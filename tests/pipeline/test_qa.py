@@ -20,18 +20,10 @@ import spacy_bert.pipeline  # noqa: F401  (registers the factories)
 from spacy_bert.pipeline.qa import read_questions
 from spacy_bert.pipeline.qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from tests.error_codes import raises_code
+from tests.tiny import TINY_HEAD
 
 MAX_SEQ_LEN, DOC_STRIDE = 48, 16
-TINY_QA = dict(
-    vocab_size=30522,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=48,
-    max_position_embeddings=64,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
+TINY_QA = TINY_HEAD  # dropout off: training steps compare exactly
 LONG_CONTEXT = " ".join(
     f"In year {1200 + i} the merchants of Köpenick-{i} traded salt, amber and wool along the river Spree." for i in range(8)
 )

@@ -5,7 +5,10 @@ weight decay 0.01 except on biases and LayerNorm weights, `clip_grad_norm_(..., 
 parameters, and a linear warm-up/decay schedule stepped after every optimizer step. Ours is
 `spacy-bert.AdamW.v1` with thinc's `warmup_linear.v1` and `step_schedules()` after each update,
 as `spacy train` runs them. Same tiny checkpoint (dropout off), same batches in the same order;
-after K steps every parameter must equal the loop's within ATOL. thinc's `Adam.v1` (clipping
+after K steps every parameter must equal the loop's within ATOL (bert_ner, bert_textcat, own or
+listening; bert_qa and bert_fill_mask, whose whole `BertFor*` model sits in the shim, with
+their losses: QA's mean of start and end cross-entropy with padding masked out of each softmax,
+and MLM on the very masks our component drew). thinc's `Adam.v1` (clipping
 each parameter on its own, decaying biases and LayerNorm weights, epsilon before the bias
 correction) is shown to leave that tolerance, so the test can tell the recipes apart.
 """
@@ -16,6 +19,8 @@ import torch
 from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Adam
+
+from spacy_bert.layers.hooks import MaskPieces
 
 from spacy_bert.checkpoint import checkpoint_tensors
 from spacy_bert.layers.encoder import get_shim
@@ -44,6 +49,21 @@ CAT_DATA = [
     ("I loved every minute", "pos"),
     ("the food was cold and bland", "neg"),
     ("great service and friendly people", "pos"),
+]
+#: (context, question, answer): one window each (bert_qa).
+QA_DATA = [
+    ("Alice Smith lives in Paris now.", "Where does Alice live?", "Paris"),
+    ("Berlin was founded around 1237 by merchants.", "When was Berlin founded?", "around 1237"),
+    ("The cat sat on the mat all day long.", "Where did the cat sit?", "on the mat"),
+    ("Mr Johnson flew from New York to San Francisco.", "Who flew to San Francisco?", "Mr Johnson"),
+    ("Green tea is my favourite drink in winter.", "What is the favourite drink?", "Green tea"),
+]
+MLM_DATA = [
+    "The cat sat on the mat. It was a sunny day.",
+    "Paris is the capital of France and Berlin is the capital of Germany.",
+    "I like green tea, coffee is fine too, but water is best.",
+    "Mr Johnson flew from New York to San Francisco last week.",
+    "the quick brown fox jumps over the lazy dog",
 ]
 #: Batches (indices into the data), a different split at each step.
 BATCHES = [[0, 1], [2, 3, 4], [1, 3], [0, 2, 4], [4, 1, 0]]
@@ -91,6 +111,16 @@ def cat_dir(tmp_path_factory, minilm_dir):
     return save_hf_model(tmp_path_factory.mktemp("parity-cat"), minilm_dir, "BertForSequenceClassification", CAT_ROWS)
 
 
+@pytest.fixture(scope="module")
+def qa_dir(tmp_path_factory, minilm_dir):
+    return save_hf_model(tmp_path_factory.mktemp("parity-qa"), minilm_dir, "BertForQuestionAnswering", ["start", "end"])
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(tmp_path_factory, minilm_dir):
+    return save_hf_model(tmp_path_factory.mktemp("parity-mlm"), minilm_dir, "BertForMaskedLM", ["a", "b"])
+
+
 # -- the Hugging Face loop -------------------------------------------------------------
 def ner_batch(tokenizer, data):
     """Labels on the first piece of each space-separated word, -100 elsewhere."""
@@ -118,6 +148,32 @@ def cat_batch(tokenizer, data):
     return enc, torch.tensor([CAT_ROWS.index(c) for _, c in data])
 
 
+def qa_batch(tokenizer, data):
+    """(question, context) features, labelled with the pieces holding the answer's first and
+    last characters (run_qa.py's rule for an answer inside the window)."""
+    enc = tokenizer([q for _, q, _ in data], [c for c, _, _ in data], return_tensors="pt", padding=True, return_offsets_mapping=True)
+    offsets = enc.pop("offset_mapping")
+    starts, ends = [], []
+    for row, (context, _, answer) in enumerate(data):
+        a = context.index(answer)
+        b = a + len(answer)
+        pieces = [i for i, s in enumerate(enc.sequence_ids(row)) if s == 1]
+        starts.append(max(i for i in pieces if offsets[row, i, 0] <= a))
+        ends.append(min(i for i in pieces if offsets[row, i, 1] >= b))
+    return enc, (torch.tensor(starts), torch.tensor(ends))
+
+
+def qa_loss(model, enc, labels):
+    """Hugging Face's QA loss, (CE(start) + CE(end)) / 2, with padding left out of each softmax
+    (as on unpadded features)."""
+    out = model(**enc)
+    pad = enc["attention_mask"] == 0
+    low = torch.finfo(torch.float32).min
+    start = torch.nn.functional.cross_entropy(out.start_logits.masked_fill(pad, low), labels[0])
+    end = torch.nn.functional.cross_entropy(out.end_logits.masked_fill(pad, low), labels[1])
+    return (start + end) / 2
+
+
 def mean_pooled_loss(model, enc, labels):
     """`BertForSequenceClassification` with the classifier on the mean of the text's piece
     states ([CLS], [SEP] and padding left out) instead of the pooled [CLS]."""
@@ -130,9 +186,9 @@ def mean_pooled_loss(model, enc, labels):
     return torch.nn.functional.cross_entropy(logits, labels)
 
 
-def hf_trajectory(directory, class_name, data, make_batch, mean=False):
+def hf_trajectory(directory, class_name, data, make_batch, mean=False, loss_fn=None):
     """The parameters after K steps of the Hugging Face recipe (`mean`: the classifier reads
-    mean-pooled piece states)."""
+    mean-pooled piece states; `loss_fn(model, enc, labels)`: another loss than the model's)."""
     import transformers
 
     model = getattr(transformers, class_name).from_pretrained(str(directory))
@@ -147,7 +203,10 @@ def hf_trajectory(directory, class_name, data, make_batch, mean=False):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     for step in range(K):
         enc, labels = make_batch(tokenizer, [data[i] for i in BATCHES[step % len(BATCHES)]])
-        loss = mean_pooled_loss(model, enc, labels) if mean else model(**enc, labels=labels).loss
+        if loss_fn is not None:
+            loss = loss_fn(model, enc, labels)
+        else:
+            loss = mean_pooled_loss(model, enc, labels) if mean else model(**enc, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -271,6 +330,99 @@ def hf_start(directory, factory):
     class_name = CASES[factory][0]
     model = getattr(transformers, class_name).from_pretrained(str(directory))
     return {name: p.detach() for name, p in model.named_parameters()}
+
+
+def whole_model_trajectory(factory, directory, examples, config, patch=None):
+    """K steps of `factory` (bert_qa / bert_fill_mask: the whole model in the shim) as `spacy
+    train` runs them; returns (pipe, its parameters by Hugging Face name)."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, config={"checkpoint": str(directory), **config})
+    egs = examples(nlp)
+    nlp.initialize(lambda: egs)
+    pipe = nlp.get_pipe(factory)
+    if patch is not None:
+        patch(pipe)
+    sgd = make_optimizer("adamw")
+    for step in range(K):
+        training_step(nlp, [egs[i] for i in BATCHES[step % len(BATCHES)]], sgd)
+    return pipe, {name: p.detach().clone() for name, p in pipe.shim.model.named_parameters()}
+
+
+def qa_examples(nlp):
+    egs = []
+    for context, question, answer in QA_DATA:
+        predicted, reference = nlp.make_doc(context), nlp.make_doc(context)
+        predicted._.questions = reference._.questions = [{"id": "q", "question": question}]
+        start = context.index(answer)
+        reference._.answers = {"q": [{"start": start, "end": start + len(answer), "answer": answer}]}
+        egs.append(Example(predicted, reference))
+    return egs
+
+
+#: Parameters of bert_qa whose true gradient is zero: the start and end softmaxes do not change
+#: when every position's logit moves by the same amount, which is all that `qa_outputs.bias`
+#: and the last LayerNorm's bias (through `qa_outputs.weight`) can do. Their gradients are
+#: float32 rounding noise (~1e-8), which Adam scales up to steps of about the learning rate, in
+#: directions that differ between any two implementations; they cannot be compared.
+QA_ZERO_GRADIENT = ("qa_outputs.bias", "bert.encoder.layer.1.output.LayerNorm.bias")
+
+
+def assert_trajectories_equal(ours, theirs, start, noise_only=()):
+    """Every parameter within ATOL of the loop's after K steps (those of `noise_only`, whose
+    true gradient is zero, only within the learning rate summed over the steps), and the run
+    moved."""
+    for name in noise_only:
+        bound = LR * K
+        assert float((ours[name] - start[name]).abs().max()) <= bound and float((theirs[name] - start[name]).abs().max()) <= bound
+        theirs = {n: t for n, t in theirs.items() if n != name}
+    diffs = max_differences(ours, theirs)
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= ATOL, f"{worst} differs by {diffs[worst]:.3g} after {K} steps"
+    assert max(float((theirs[n] - start[n]).abs().max()) for n in theirs) > 100 * ATOL
+
+
+def test_bert_qa_k_steps_equal_the_hugging_face_loop(qa_dir):
+    import transformers
+
+    theirs = hf_trajectory(qa_dir, "BertForQuestionAnswering", QA_DATA, qa_batch, loss_fn=qa_loss)
+    _, ours = whole_model_trajectory("bert_qa", qa_dir, qa_examples, {"max_seq_len": 64, "doc_stride": 16})
+    start = {n: p.detach() for n, p in transformers.BertForQuestionAnswering.from_pretrained(str(qa_dir)).named_parameters()}
+    assert_trajectories_equal(ours, theirs, start, noise_only=QA_ZERO_GRADIENT)
+
+
+class RecordingMask(MaskPieces):
+    """BERT's masking, recording each batch it masks (ids, labels, attention mask, token types
+    are filled in by the caller's batch) so the Hugging Face loop trains on the same masks."""
+
+    seen: list = []
+
+    def __call__(self, input_ids, attention_mask, special_mask, rng):
+        ids, labels = super().__call__(input_ids, attention_mask, special_mask, rng)
+        RecordingMask.seen.append((ids.copy(), labels.copy(), attention_mask.copy()))
+        return ids, labels
+
+
+def test_bert_fill_mask_k_steps_equal_the_hugging_face_loop(mlm_dir):
+    import transformers
+
+    RecordingMask.seen = []
+
+    def record(pipe):
+        tokenizer = pipe.tokenizer
+        pipe._hook = lambda: RecordingMask(tokenizer.mask_token_id, tokenizer.vocab_size, probability=0.3)
+
+    config = {"window": 64, "stride": 16, "max_batch_items": 100_000, "mlm_probability": 0.3}
+    _, ours = whole_model_trajectory("bert_fill_mask", mlm_dir, lambda nlp: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in MLM_DATA], config, record)
+    assert len(RecordingMask.seen) == K  # one padded batch per step
+    steps = iter(RecordingMask.seen)
+
+    def replay(tokenizer, data):
+        ids, labels, mask = (torch.from_numpy(a) for a in next(steps))
+        return {"input_ids": ids, "attention_mask": mask}, labels
+
+    theirs = hf_trajectory(mlm_dir, "BertForMaskedLM", MLM_DATA, replay)
+    start = {n: p.detach() for n, p in transformers.BertForMaskedLM.from_pretrained(str(mlm_dir)).named_parameters()}
+    assert_trajectories_equal(ours, theirs, start)
 
 
 def test_thinc_adam_is_not_the_recipe(hf_params, ner_dir):

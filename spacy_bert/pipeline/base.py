@@ -1,0 +1,232 @@
+"""`BertPipe`: what every spacy-bert task component shares (`bert_ner`, `bert_textcat`,
+`bert_qa`, `bert_fill_mask`).
+
+- settings: `cfg` (restored over the constructor's values by `from_disk`/`from_bytes`) and the
+  prediction `precision`, which is not in `cfg`: it lives in the pipeline's config, so
+  `spacy.load(..., config={... "precision": ...})` wins over what was saved;
+- lazy loading: the checkpoint is read once, at `initialize()` or on first use; a component
+  without one is a coded error naming it (each factory's own code);
+- training: `update` validates the examples and hands them to the subclass's `_train_step`;
+  `finish_update` clips the gradients of the whole model to one global norm with
+  `spacy-bert.AdamW.v1` (Hugging Face's `clip_grad_norm_`) before the optimizer step;
+- serialisation, never pickle: the saved cfg lists the weight files written beside it
+  (`weights_files`), so a deleted one is named at load; saving reads the checkpoint first,
+  loading never reads it. Subclasses say which weights are written and how they are read.
+"""
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+import srsly
+from spacy.pipeline import TrainablePipe
+from spacy.training import Example, validate_examples
+from spacy.util import SimpleFrozenList, ensure_path
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
+
+from ..checkpoint import resolve_checkpoint_dir
+from ..errors import Errors
+from ..layers.optim import clip_global_norm
+from ..layers.payload import read_payload
+from ..layers.precision import DEFAULT_PRECISION, check_precision
+from .contracts import names_component_on_missing_checkpoint
+
+MODEL_DIR = "model"
+#: Key of the saved cfg file (not of `self.cfg`) listing the weight files written beside it, so
+#: a deleted one is named at load instead of silently leaving the component untrained.
+WEIGHTS_KEY = "weights_files"
+#: Key of the saved cfg file (and of the bytes) holding `_state()`: what the weights alone do
+#: not say (e.g. whether bert_qa's head is trained).
+STATE_KEY = "state"
+
+
+class BertPipe(TrainablePipe):
+    """Base of the spacy-bert task components. Subclasses set `factory_name` and implement the
+    hooks below the "hooks" comments."""
+
+    factory_name: str  # the factory users add (error messages name it and the config block)
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, checkpoint: Optional[str], precision: str = DEFAULT_PRECISION, **cfg: Any) -> None:
+        """vocab (Vocab), model (Model), name (str): as every spaCy component.
+        checkpoint (Optional[str]): Hugging Face directory or hub id, read lazily.
+        precision (str): prediction precision ("float32", "int8", "bfloat16", "float16",
+            "auto"; E660 otherwise). cfg: the component's other settings (kept in `self.cfg`)."""
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self._precision = check_precision(precision, name)
+        self.cfg: Dict[str, Any] = {"checkpoint": None if checkpoint is None else str(checkpoint), **cfg}
+        self._sync_settings()
+
+    # -- hooks: settings and loading ----------------------------------------------------
+    def _sync_settings(self) -> None:
+        """Write `cfg`'s settings and the precision into the model (after every change)."""
+        raise NotImplementedError
+
+    def _read_settings(self) -> None:
+        """Take settings back from the model before saving (default: nothing to take)."""
+
+    def _is_loaded(self) -> bool:
+        """Whether the weights are in place (or come from elsewhere: a shared encoder)."""
+        raise NotImplementedError
+
+    def _no_checkpoint_error(self) -> str:
+        """The coded message for a component that must load but has no checkpoint."""
+        raise NotImplementedError
+
+    def _load(self, directory: Path) -> None:
+        """Read the checkpoint directory `directory` into the model."""
+        raise NotImplementedError
+
+    def _after_load(self) -> None:
+        """Called once the weights are in place (checkpoint, disk or bytes)."""
+
+    # -- precision -----------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The prediction precision setting (see `set_precision`). A component listening to a
+        shared `bert` component predicts in that component's precision."""
+        return self._precision
+
+    def set_precision(self, precision: str) -> None:
+        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
+        "float16", "auto"; E660 otherwise). Weights and heads stay fp32;
+        `spacy_bert.pipeline.set_precision(nlp, ...)` also records it in the pipeline's config."""
+        self._precision = check_precision(precision, self.name)
+        self._sync_settings()
+
+    # -- loading -------------------------------------------------------------------------
+    @names_component_on_missing_checkpoint
+    def _ensure_loaded(self) -> None:
+        """Read the checkpoint once; no checkpoint to read is the factory's coded error."""
+        if self._is_loaded():
+            return
+        checkpoint = self.cfg["checkpoint"]
+        if not checkpoint:
+            raise ValueError(self._no_checkpoint_error())
+        self._load(resolve_checkpoint_dir(checkpoint))
+        self._after_load()
+
+    def _read_before_saving(self) -> None:
+        """Read the checkpoint before writing: a saved component must carry its weights, never
+        only the path of the checkpoint they would come from (E383)."""
+        if self._is_loaded() or not self.cfg["checkpoint"]:
+            return
+        try:
+            self._ensure_loaded()
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
+
+    # -- training ------------------------------------------------------------------------
+    def _train_step(self, examples: List[Example], drop: float) -> Optional[float]:
+        """Forward and backward on `examples` (non-empty); the loss, or None when the batch
+        had nothing to learn from (then no optimizer step is taken)."""
+        raise NotImplementedError
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One training step (Hugging Face's loss, see the component); with `sgd`, the weights
+        are updated at once (`finish_update`)."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if not examples:
+            return losses
+        loss = self._train_step(examples, drop)
+        if loss is None:
+            return losses
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights from the gradients of the last step(s). With
+        `spacy-bert.AdamW.v1`, the gradients of the whole model (own encoder and head) are first
+        clipped to one global norm, as Hugging Face's `clip_grad_norm_` does (a listening head
+        was already clipped together with the shared encoder by the `bert` component)."""
+        clip_global_norm(sgd, self.model)
+        self.model.finish_update(sgd)
+
+    # -- hooks: weights ------------------------------------------------------------------
+    def _write_weights(self, path: Path) -> List[str]:
+        """Write the weights into the folder `path`; returns the names written."""
+        raise NotImplementedError
+
+    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
+        """Read `_write_weights`' files from `path` (`written`: what the save listed, None for
+        a cfg without the list); a listed file that is missing is a coded error."""
+        raise NotImplementedError
+
+    def _weights_payload(self) -> Dict[str, Any]:
+        """The weights as msgpack-able fields of `to_bytes`' map."""
+        raise NotImplementedError
+
+    #: `read_payload` schemas of `_weights_payload`'s fields: required and optional.
+    payload_fields: Dict[str, Any] = {}
+    optional_payload_fields: Dict[str, Any] = {}
+
+    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
+        """Install the weights of a checked `to_bytes` map."""
+        raise NotImplementedError
+
+    def _state(self) -> Dict[str, Any]:
+        """What is saved beside cfg and the weights (JSON values); default nothing."""
+        return {}
+
+    def _set_state(self, state: Dict[str, Any]) -> None:
+        """Restore `_state()` (called after the weights are read)."""
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """Write the cfg file and the weights (read from the checkpoint first if needed)."""
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._read_settings()
+        written: List[str] = []
+        if "model" not in exclude:
+            self._read_before_saving()
+            written = self._write_weights(path)
+        state = self._state()
+        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written, **({STATE_KEY: state} if state else {})})
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
+        """Restore from `to_disk`'s folder; never reads the original checkpoint."""
+        path = ensure_path(path)
+        saved = dict(srsly.read_json(path / "cfg"))
+        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
+        state = saved.pop(STATE_KEY, None) or {}
+        self.cfg.update(saved)
+        self._sync_settings()
+        if "model" in exclude:
+            return self
+        self._read_weights(path, written)
+        self._set_state(state)
+        self._after_load()
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """msgpack of cfg, state and the weights (the checkpoint is read first if needed)."""
+        self._read_settings()
+        self._read_before_saving()
+        state = self._state()
+        return srsly.msgpack_dumps({"cfg": self.cfg, **({STATE_KEY: state} if state else {}), **self._weights_payload()})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
+        """Restore from `to_bytes`; anything else (random bytes, other objects) is E389 before
+        anything is loaded."""
+        optional = {STATE_KEY: dict, **self.optional_payload_fields}
+        msg = read_payload(bytes_data, self.name, {"cfg": dict, **self.payload_fields}, optional=optional)
+        self.cfg.update(msg["cfg"])
+        self._sync_settings()
+        self._weights_from_payload(msg)
+        self._set_state(msg.get(STATE_KEY) or {})
+        self._after_load()
+        return self

@@ -1,0 +1,110 @@
+"""`BertModelPipe`: a component that owns a whole Hugging Face `BertFor*` model (encoder and
+head in one torch module) through the shim of its thinc model: `bert_qa`
+(`BertForQuestionAnswering`) and `bert_fill_mask` (`BertForMaskedLM` / `BertForPreTraining`).
+
+Unlike `bert_ner`/`bert_textcat` (`task.py`: a thinc head on an encoder that may be shared),
+the head runs in torch next to the encoder, so the weights are one Hugging Face directory:
+- `to_disk` writes it as `model/` (`save_pretrained`: config.json, model.safetensors,
+  tokenizer), which `transformers` loads as is and `export` writes the same way;
+- `to_bytes` carries the files of that directory (name -> bytes) in msgpack, never a pickle;
+  `from_bytes` accepts plain file names only (E389) and reads them as a checkpoint;
+- prediction runs in the component's `precision` (the shim's prediction copy: the encoder
+  in int8/bf16, the head in fp32), training always in fp32.
+"""
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from ..checkpoint import save_pretrained
+from ..errors import Errors
+from ..layers.shim import BertShim
+from .base import MODEL_DIR, BertPipe
+
+__all__ = ["BertModelPipe"]
+
+
+class BertModelPipe(BertPipe):
+    """Base of the components whose thinc model holds one `BertShim` with a whole `BertFor*`
+    model. Subclasses implement `_install_dir` (read a Hugging Face directory into the shim)."""
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _install_dir(self, directory: Path) -> None:
+        """Read the Hugging Face directory `directory` (a checkpoint, or a saved `model/`)."""
+        raise NotImplementedError
+
+    def _check_exportable(self) -> None:
+        """Raise a coded error when the model cannot be exported yet (default: load it)."""
+        self._ensure_loaded()
+
+    # -- the model -----------------------------------------------------------------------
+    @property
+    def shim(self) -> BertShim:
+        return self.model.shims[0]
+
+    @property
+    def tokenizer(self):
+        """The component's tokenizer (read from the checkpoint if needed)."""
+        self._ensure_loaded()
+        return self.shim.tokenizer
+
+    def _sync_settings(self) -> None:
+        """The component's name (for messages) and prediction precision into the shim."""
+        self.model.attrs["component"] = self.name
+        shim = self.shim
+        shim.name = self.name
+        shim.precision = self._precision
+
+    def _is_loaded(self) -> bool:
+        return self.shim.loaded
+
+    def _load(self, directory: Path) -> None:
+        self._install_dir(directory)
+
+    def export(self, output_dir: Union[str, Path]) -> Path:
+        """Write the model as a Hugging Face directory (fp32, the tokenizer beside it)."""
+        self._check_exportable()
+        out = Path(output_dir)
+        save_pretrained(self.shim.model, out, tokenizer=self.shim.tokenizer)
+        return out
+
+    # -- weights (serialisation: `BertPipe`) ---------------------------------------------
+    def _write_weights(self, path: Path) -> List[str]:
+        if not self.shim.loaded:
+            return []
+        save_pretrained(self.shim.model, path / MODEL_DIR, tokenizer=self.shim.tokenizer)
+        return [MODEL_DIR]
+
+    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
+        """`model/` is read as a checkpoint; missing where the save wrote it, or where the
+        component has a checkpoint its weights came from, it is E384."""
+        model_dir = path / MODEL_DIR
+        if model_dir.is_dir():
+            self._install_dir(model_dir)
+        elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
+            raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
+
+    payload_fields = {"files": dict}
+
+    def _weights_payload(self) -> Dict[str, Any]:
+        """{"files": {file name: bytes}} of the saved model directory ({} before loading)."""
+        if not self.shim.loaded:
+            return {"files": {}}
+        with tempfile.TemporaryDirectory() as tmp:
+            save_pretrained(self.shim.model, Path(tmp), tokenizer=self.shim.tokenizer)
+            return {"files": {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}}
+
+    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
+        """Plain file names with bytes only (E389); no files but a checkpoint is E385."""
+        files = msg["files"]
+        for name, data in files.items():
+            if not isinstance(name, str) or not isinstance(data, bytes) or Path(name).name != name or name.startswith("."):
+                reason = f"its file entry {name!r} is not a plain file name with bytes"
+                raise ValueError(Errors.E389.format(name=self.name, reason=reason, expected="'files': {name: bytes}"))
+        if not files:
+            if self.cfg["checkpoint"]:
+                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            self._install_dir(Path(tmp))
