@@ -92,8 +92,8 @@ def step_summary(record: Dict[str, Any], eval_frequency: int, warmup: int = 3) -
 
     A step's time is from its `before_update` to the next one; steps where spaCy evaluated and
     saved (step % eval_frequency == 0, so step 0 too) and the first `warmup` steps are left out.
-    steps/s = 1 / median step time. Loss: mean per-step loss over the first and the last
-    quarter of the steps (at least one step each).
+    steps/s = 1 / median step time. Loss: mean loss per word (the step's loss / the words in its
+    batch, 1 where unrecorded) over the first and the last quarter of the steps (at least one step each).
     """
     steps = record.get("steps") or []
     starts = [s["start"] for s in steps] + [record.get("end", steps[-1]["start"] if steps else 0.0)]
@@ -102,7 +102,8 @@ def step_summary(record: Dict[str, Any], eval_frequency: int, warmup: int = 3) -
         if s["step"] < warmup or s["step"] % eval_frequency == 0 or i + 1 >= len(starts):
             continue
         times.append(starts[i + 1] - s["start"])
-    losses = [s["loss"] for s in steps if s.get("loss") is not None]
+    # Per word: batchers give batches of varying size, and some losses are sums over tokens.
+    losses = [s["loss"] / max(1, s.get("words") or 1) for s in steps if s.get("loss") is not None]
     quarter = max(1, len(losses) // 4)
     first = statistics.fmean(losses[:quarter]) if losses else None
     last = statistics.fmean(losses[-quarter:]) if losses else None
@@ -405,7 +406,7 @@ def inference_rows(pipelines: Dict[str, str], args: argparse.Namespace) -> List[
             rows.append({"pipeline": task_name, "skipped": "no trained pipeline (its training was not run or failed)"})
             continue
         encoder = "bert_ner" if task_name == "bert_ner" else "bert"
-        nlp = spacy.load(path, config={"components": {encoder: {"max_batch_items": args.infer_max_batch_items}}})
+        nlp = spacy.load(path, config={f"components.{encoder}.max_batch_items": args.infer_max_batch_items})
         for precision in ("float32", "float16", "bfloat16"):
             row: Dict[str, Any] = {"pipeline": task_name, "precision": precision, "batch_size": args.infer_batch_size,
                                    "max_batch_items": args.infer_max_batch_items}
@@ -444,15 +445,20 @@ def check_child(args: argparse.Namespace) -> None:
         except Exception as err:
             result["errors"][task_name] = f"{type(err).__name__}: {err}"[:600]
             log(f"{args.device} check {task_name} FAILED: {result['errors'][task_name]}")
+    # Written after each stage: a later stage that hangs (a forked worker) or times out loses
+    # only itself, the driver reads what is there.
+    Path(args.result).write_text(json.dumps(result))
     if on_gpu or args.smoke_all:
+        result["inference"] = inference_rows(pipelines, args)
+        Path(args.result).write_text(json.dumps(result))
         first = next((t for t in ("bert_ner", "bert+ner") if t in pipelines), None)
         if first:
+            result["n_process"] = {"task": first, "raised": False, "e373": False, "message": "did not finish"}
+            Path(args.result).write_text(json.dumps(result))
             nlp = spacy.load(pipelines[first])
             predict(nlp, task_docs(nlp, first, 2))  # the model is on CUDA (and CUDA initialised) now
             result["n_process"] = check_n_process(nlp, first)
             log(f"n_process=2: {result['n_process']}")
-            del nlp
-        result["inference"] = inference_rows(pipelines, args)
     Path(args.result).write_text(json.dumps(result))
 
 
@@ -592,6 +598,7 @@ def run_checks(pipelines: Dict[str, str], args: argparse.Namespace, work: Path, 
     results = {}
     for device in (args.device, "cpu-reload"):
         result_path = work / f"check-{device}.json"
+        result_path.unlink(missing_ok=True)
         child_device = "cpu" if device == "cpu-reload" else device
         extra = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu-reload" else {}
         cmd = [sys.executable, str(Path(__file__).resolve()), "_check", "--device", child_device, "--result", str(result_path)] + common
@@ -601,11 +608,13 @@ def run_checks(pipelines: Dict[str, str], args: argparse.Namespace, work: Path, 
         timeout = min(args.check_timeout, max(90.0, 0.65 * left) if device != "cpu-reload" else max(60.0, left + 30.0))
         log(f"check on {device} (timeout {timeout:.0f} s)")
         status, output, seconds = run(cmd, timeout, child_env(extra))
-        if status != 0 or not result_path.is_file():
-            log(f"check on {device} FAILED ({status}):\n{tail(output, 800)}")
-            results[device] = {"error": tail(output), "predictions": {}, "doc_problems": {}, "errors": {}}
-        else:
+        if result_path.is_file():
             results[device] = json.loads(result_path.read_text())
+        else:
+            results[device] = {"predictions": {}, "doc_problems": {}, "errors": {}}
+        if status != 0:
+            log(f"check on {device} FAILED ({status}):\n{tail(output, 800)}")
+            results[device]["error"] = tail(output)
     on_device, on_cpu = results[args.device], results["cpu-reload"]
     per_task: Dict[str, Any] = {}
     for task_name in pipelines:
@@ -630,7 +639,8 @@ def run_checks(pipelines: Dict[str, str], args: argparse.Namespace, work: Path, 
 def spacy_transformers_row(checkpoint: Path, args: argparse.Namespace, work: Path) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     status, output, _ = run([sys.executable, "-c", "import spacy_transformers"], 120, child_env())
     if status != 0:
-        return None, f"spacy_transformers is not importable here ({tail(output.strip(), 200)}); install it beside the project to add the row"
+        last = output.strip().splitlines()[-1] if output.strip() else f"exit {status}"
+        return None, f"spacy_transformers is not importable here ({last[:200]}); install it beside the project to add the row"
     result_path = work / "st.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "_st", "--device", args.device, "--checkpoint", str(checkpoint),
            "--result", str(result_path), "--infer-texts", str(args.infer_texts), "--infer-batch-size", str(args.infer_batch_size),
@@ -651,6 +661,13 @@ def main_driver(args: argparse.Namespace) -> int:
     log(f"environment: {json.dumps(env)}")
     if args.device == "gpu" and not env["cuda_available"]:
         log("--device gpu but torch sees no CUDA device; the runs will show spaCy's/our error")
+    if str(env.get("spacy", "")).startswith("not importable"):
+        # Nothing below can run; say why in the files that come back.
+        report = {"command": " ".join(sys.argv), "environment": env, "verdict": f"PROBLEMS: spaCy is {env['spacy']}"}
+        (out / "gpu_proof.json").write_text(json.dumps(report, indent=1))
+        (out / "gpu_proof.md").write_text(f"# spacy-bert GPU proof\n\n{report['verdict']}\n\n{json.dumps(env, indent=1)}\n")
+        log(report["verdict"])
+        return 1
     checkpoint = Path(args.checkpoint) if args.checkpoint else make_checkpoint(args.size, work / f"bert-{args.size}")
     corpora = make_corpora(work)
     tasks = [TASKS[name] for name in args.tasks]

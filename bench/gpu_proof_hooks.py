@@ -3,8 +3,8 @@
 `spacy train` reports losses and timings only at evaluation steps. This module registers one
 `before_update` callback, `spacy-bert-bench.step_recorder.v1`, that on its first call wraps the
 `nlp.update` of that run (an instance attribute, nothing global), and from then on records for
-every step: the wall time at its start, the losses that step added, and the device's peak
-memory. At exit it writes them as JSON to the path in the environment variable
+every step: the wall time at its start, the losses that step added, the words of its batch and
+the device's peak memory. At exit it writes them as JSON to the path in the environment variable
 `GPU_PROOF_RECORD` (no file when it is unset).
 
 It also records, at the first step, how every `BertShim` of the pipeline decided: its device,
@@ -95,6 +95,8 @@ class StepRecorder:
             if self.steps and isinstance(after, dict):
                 added = sum(float(after.get(k, 0.0)) - float(before.get(k, 0.0)) for k in after)
                 self.steps[-1]["loss"] = (self.steps[-1]["loss"] or 0.0) + added
+                examples = args[0] if args else kwargs.get("examples", [])
+                self.steps[-1]["words"] = self.steps[-1].get("words", 0) + sum(len(eg.reference) for eg in examples)
             if not self.shims:
                 self.shims = shim_decisions(nlp)
             return result

@@ -47,6 +47,10 @@ def test_step_summary_leaves_out_warmup_and_evaluation_steps():
     assert summary["loss_down"] is True and summary["peak_memory_mib"] == 3.0
     flat = dict(record, steps=[dict(s, loss=1.0) for s in record["steps"]])
     assert proof.step_summary(flat, eval_frequency=5)["loss_down"] is False
+    # a summed loss that grows only because the batches grow is not a rising loss
+    growing = dict(record, steps=[dict(s, loss=float(s["step"] + 1), words=s["step"] + 1) for s in record["steps"]])
+    assert proof.step_summary(growing, eval_frequency=5)["loss_first"] == pytest.approx(1.0)
+    assert proof.step_summary(growing, eval_frequency=5)["loss_down"] is False
 
 
 def test_step_summary_of_an_empty_record():
@@ -144,6 +148,7 @@ def test_step_recorder_in_spacys_training_loop(tmp_path, tiny_bert_dir):
     record = json.loads((tmp_path / "steps.json").read_text())
     assert [s["step"] for s in record["steps"]] == [0, 1, 2, 3]
     assert all(s["loss"] is not None and s["loss"] > 0 for s in record["steps"])
+    assert all(s["words"] == 6 for s in record["steps"])  # good film, bad film, great, awful
     assert record["shims"] == [{"component": "bert_textcat", "device": "cpu", "mixed_precision": False, "grad_scaler": False}]
     assert proof.step_summary(record, eval_frequency=2, warmup=0)["timed_steps"] == 2  # steps 1 and 3
 
