@@ -284,7 +284,7 @@ def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 def train_one(task: Task, mixed_precision: bool, args: argparse.Namespace, checkpoint: Path,
               data: Tuple[Path, Path], work: Path) -> Dict[str, Any]:
     """One `spacy train` run; its row of the table."""
-    tag = f"{task.name.replace('+', '_')}-{'mp' if mixed_precision else 'fp32'}"
+    tag = f"{task.name.replace('+', '_plus_')}-{'mp' if mixed_precision else 'fp32'}"  # bert+ner is not bert_ner
     run_dir = work / "runs" / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)

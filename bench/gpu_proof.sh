@@ -33,7 +33,22 @@ echo "== install"
 PIP="$PY -m pip install -q --no-compile --disable-pip-version-check --no-cache-dir"
 WHEELS=${GPU_PROOF_WHEELS:-.whl}
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
-  $PIP --no-index --no-deps "$WHEELS"/*.whl || echo "installing $WHEELS/ failed"
+  # only the distributions this Python lacks: what the image has (typing_extensions, say) stays
+  missing=$($PY - "$WHEELS" <<'PYEOF'
+import sys
+from importlib import metadata
+from pathlib import Path
+for wheel in sorted(Path(sys.argv[1]).glob("*.whl")):
+    try:
+        metadata.version(wheel.name.split("-")[0])
+    except metadata.PackageNotFoundError:
+        print(wheel)
+PYEOF
+)
+  if [ -n "$missing" ]; then
+    echo "installing $(echo "$missing" | wc -l) wheels from $WHEELS/"
+    $PIP --no-index --no-deps $missing || echo "installing $WHEELS/ failed"
+  fi
 elif ! $PY -c "import spacy" 2>/dev/null; then
   echo "no spaCy and no .whl/: trying the index (works only with a network)"
   $PIP "spacy>=3.7,<4.0" "thinc>=8.2,<9.0" || echo "spaCy could not be installed"
