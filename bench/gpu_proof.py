@@ -508,6 +508,20 @@ def environment(device: str) -> Dict[str, Any]:
             env[name] = getattr(module, "__version__", "?")
         except Exception as err:  # absent, or broken by a CUDA mismatch: both are findings
             env[name] = f"not importable ({type(err).__name__}: {str(err)[:120]})"
+    try:
+        # What spaCy will see: thinc imports cupy, cupy.cublas and cupyx, and treats any
+        # ImportError as "no CuPy" (then --gpu-id 0 ends in E520 although CuPy is installed).
+        from thinc.util import has_cupy, has_cupy_gpu
+
+        env["thinc_has_cupy"], env["thinc_has_cupy_gpu"] = bool(has_cupy), bool(has_cupy_gpu)
+        if not has_cupy and not str(env.get("cupy", "")).startswith("not importable"):
+            for name in ("cupy.cublas", "cupyx"):
+                try:
+                    __import__(name)
+                except Exception as err:
+                    env["thinc_cupy_problem"] = f"import {name}: {type(err).__name__}: {str(err)[:160]}"
+    except Exception as err:
+        env["thinc_has_cupy"] = f"thinc.util not importable ({type(err).__name__})"
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         env["gpu"] = props.name
@@ -539,17 +553,17 @@ def markdown(report: Dict[str, Any]) -> str:
     lines = [
         "# spacy-bert GPU proof (issue 16)", "",
         f"- device: {env.get('gpu', 'no GPU')} ({env.get('nvidia_smi', '-')}); torch {env['torch']} (CUDA {env['torch_cuda']}); "
-        f"CuPy {env.get('cupy')}; spaCy {env.get('spacy')}; thinc {env.get('thinc')}; Python {env['python']}; CPU {env.get('cpu')}",
+        f"CuPy {env.get('cupy')} (thinc sees CuPy: {env.get('thinc_has_cupy')}, a GPU: {env.get('thinc_has_cupy_gpu')}{'; ' + env['thinc_cupy_problem'] if env.get('thinc_cupy_problem') else ''}); spaCy {env.get('spacy')}; thinc {env.get('thinc')}; Python {env['python']}; CPU {env.get('cpu')}",
         f"- command: `{report['command']}`",
         f"- encoder: {settings['model']}; {settings['steps']} steps per run; data: assets/wnut17-demo, assets/gpu-proof slices",
         "", "## spacy train", "",
-        "| task | mixed precision | status | steps/s | peak GPU MiB | dev score | loss first -> last quarter | autocast / scaler (per BertShim) |",
+        "| task | mixed precision | status | steps/s | peak GPU MiB | dev score | loss/word, first -> last quarter | autocast / scaler (per BertShim) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["train"]:
         shims = ", ".join(f"{s['component']}@{s['device']}: {'on' if s['mixed_precision'] else 'off'}/{'on' if s['grad_scaler'] else 'off'}"
                           for s in row.get("shims", [])) or "-"
-        loss = f"{fmt(row.get('loss_first'), 3)} -> {fmt(row.get('loss_last'), 3)} ({'down' if row.get('loss_down') else 'NOT down'})" if row.get("loss_first") is not None else "-"
+        loss = f"{row.get('loss_first', 0):.4g} -> {row.get('loss_last', 0):.4g} ({'down' if row.get('loss_down') else 'NOT down'})" if row.get("loss_first") is not None else "-"
         score = f"{row.get('score_name')} {fmt(row.get('dev_score'), 3)}" if row.get("score_name") else "-"
         status = "ok" if row["status"] == 0 else ("skipped" if row["status"] == "skipped" else f"FAILED ({row['status']})")
         lines.append(f"| {row['task']} | {'on' if row['mixed_precision'] else 'off'} | {status} | {fmt(row.get('steps_per_s'))} | "
