@@ -36,6 +36,8 @@ setup(
         # be a CUDA build as well (see the README).
         "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],
         "cuda12x": ["cupy-cuda12x>=11.5.0,<13.0.0"],
+        # torch builds for CUDA 13 (bench/gpu_proof.sh picks the extra from torch.version.cuda)
+        "cuda13x": ["cupy-cuda13x>=13.6.0"],
     },
     entry_points={
         "console_scripts": ["spacy-bert=spacy_bert.__main__:main"],
