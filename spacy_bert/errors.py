@@ -794,6 +794,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "expected a string or a number. Set doc.user_data[\"id\"] to one, or leave it unset "
         "(the id is then \"<file>:<document number>\")."
     )
+    E715 = (
+        "the record's \"text\" is a {type} ({value!r}), expected a string. Write the text as a JSON "
+        "string in the input."
+    )
 
 
 class Warnings(metaclass=ErrorsWithCodes):

@@ -219,7 +219,7 @@ def _make_doc(nlp: Any, record: Record) -> Any:
     elif isinstance(record.text, str):
         doc = nlp.make_doc(record.text)
     else:
-        raise TypeError(f"\"text\" is a {type(record.text).__name__} ({record.text!r}), expected a string")
+        raise TypeError(Errors.E715.format(type=type(record.text).__name__, value=record.text))
     if record.questions is not None:
         doc._.questions = list(record.questions)
     doc.user_data["id"] = record.id
