@@ -1,6 +1,8 @@
 """Fixtures for `spacy bert annotate`: a tiny saved pipeline (bert_ner + bert_textcat on the tiny
 random checkpoint of tests/pipeline/conftest.py) and a small corpus."""
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import spacy
@@ -45,3 +47,47 @@ def tiny_pipeline_dir(tmp_path_factory, tiny_bert_dir):  # noqa: F811
     nlp.to_disk(directory)
     shutil.rmtree(checkpoint)  # the saved pipeline must not need it
     return directory
+
+
+SHARD_SIZE = 5
+
+
+def write_corpus(path, texts=TEXTS):
+    """A .jsonl corpus: ids "r<i>" with meta, except every 7th record (default id)."""
+    rows = []
+    for i, text in enumerate(texts):
+        rows.append({"text": text} if i % 7 == 3 else {"text": text, "id": f"r{i}", "meta": {"i": i}})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return [row.get("id", f"{path.name}:{i + 1}") for i, row in enumerate(rows)]
+
+
+def reference_jsonl(nlp, texts, ids, metas, batch_size=SHARD_SIZE) -> bytes:
+    """What the shards must hold, written here independently of spacy_bert.annotate: one plain
+    `nlp.pipe` over every record, batched like the shards (a shard is one batch), entity scores
+    from doc.spans["bert_ner"].attrs["scores"]."""
+    lines = []
+    for doc, record_id, meta in zip(nlp.pipe(texts, batch_size=batch_size), ids, metas):
+        group = doc.spans["bert_ner"]
+        score = {(s.start, s.end, s.label_): float(v) for s, v in zip(group, group.attrs["scores"])}
+        entities = [
+            {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text, "score": score[(e.start, e.end, e.label_)]}
+            for e in doc.ents
+        ]
+        cats = {k: float(v) for k, v in doc.cats.items()}
+        lines.append(json.dumps({"id": record_id, "meta": meta, "entities": entities, "cats": cats}, ensure_ascii=False) + "\n")
+    return "".join(lines).encode("utf-8")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, tiny_pipeline_dir):
+    """(corpus path, ids, reference JSONL bytes)."""
+    path = tmp_path_factory.mktemp("annotate-corpus") / "corpus.jsonl"
+    ids = write_corpus(path)
+    metas = [None if i % 7 == 3 else {"i": i} for i in range(len(TEXTS))]
+    nlp = spacy.load(tiny_pipeline_dir)
+    return path, ids, reference_jsonl(nlp, TEXTS, ids, metas)
+
+
+def shard_jsonl(output_dir) -> bytes:
+    """The JSONL shards of a run, concatenated in shard order."""
+    return b"".join(p.read_bytes() for p in sorted(Path(output_dir).glob("*.jsonl")) if not p.name.endswith(".errors.jsonl"))
