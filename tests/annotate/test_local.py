@@ -4,9 +4,7 @@ or half-written shard is redone; a killed worker's shard is redone; a failing re
 with its id; bad options are coded errors."""
 import io
 import json
-import os
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from spacy_bert.annotate import annotate_corpus
 from spacy_bert.annotate import pipelines as pipelines_module
 from spacy_bert.annotate.progress import Progress
 from spacy_bert.annotate.shard import CRASH_ENV, ShardResult
-from tests.annotate.conftest import SHARD_SIZE, TEXTS, shard_jsonl
+from tests.annotate.conftest import SHARD_SIZE, TEXTS, reference_jsonl, shard_jsonl
 from tests.error_codes import raises_code
 
 N_SHARDS = -(-len(TEXTS) // SHARD_SIZE)
@@ -93,6 +91,21 @@ def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, mo
     assert shard_jsonl(out) == reference
     assert ids_of(out) == ids
     assert not list(out.glob(".*tmp-*"))
+
+
+def test_precision_is_applied_after_load(tmp_path, corpus, tiny_pipeline_dir):
+    from spacy_bert.pipeline import set_precision
+
+    path, ids, _ = corpus
+    nlp = spacy.load(tiny_pipeline_dir)
+    set_precision(nlp, "int8")
+    metas = [None if i % 7 == 3 else {"i": i} for i in range(len(TEXTS))]
+    int8_reference = reference_jsonl(nlp, TEXTS, ids, metas)
+    assert int8_reference != corpus[2]  # int8 changes the scores, so the test can tell
+    summary = run(tiny_pipeline_dir, path, tmp_path / "int8", precision="int8")
+    assert shard_jsonl(tmp_path / "int8") == int8_reference
+    manifest = json.loads((tmp_path / "int8" / "corpus.jsonl-00000.manifest.json").read_text())
+    assert manifest["settings"]["precision"] == "int8" and summary.annotated == len(TEXTS)
 
 
 @Language.component("annotate_test_raiser")
