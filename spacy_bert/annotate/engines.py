@@ -10,7 +10,8 @@
   record's or the pipeline's, and go through --on-error.
 - `run_ray`: a pool of Ray actors, each loading the pipeline once from a path or package name
   (never `ray.put(nlp)`: spaCy objects do not survive Ray's read-only buffers), `num_gpus` per
-  actor with --gpus-per-worker. An actor that dies (node lost, killed, out of memory) is
+  actor with --gpus-per-worker (the actor then runs the pipeline on that GPU; CuPy needed, as
+  for `spacy train --gpu-id 0`). An actor that dies (node lost, killed, out of memory) is
   replaced and its shard submitted again, up to `max_attempts` times.
 
 Each engine calls `on_result(ShardResult)` as shards finish (in completion order) and returns
@@ -70,11 +71,10 @@ def run_inline(shards: Sequence[ShardSpec], options: ShardOptions, on_result: On
 
 
 # -- local process pool ------------------------------------------------------------------------
-def _init_worker(pipeline: str, precision: Optional[str], threads: int) -> None:
+def _init_worker(threads: int) -> None:
+    # Threads only: the pipeline is loaded at the worker's first shard (once), where a load
+    # error is a Python error that reaches the caller, not a broken pool that would be retried.
     set_threads(threads)
-    from .pipelines import load_pipeline
-
-    load_pipeline(pipeline, precision)  # once per worker, before its first shard
 
 
 def _work(spec: ShardSpec, options: ShardOptions) -> ShardResult:
@@ -106,8 +106,7 @@ def run_local(
                 raise RuntimeError(Errors.E709.format(shard=spec.name, attempts=attempts[spec.name], error=last_error.get(spec.name, "?")))
             attempts[spec.name] += 1
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker,
-            initargs=(options.pipeline, options.precision, threads),
+            max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker, initargs=(threads,),
         )
         try:
             futures = {pool.submit(_work, spec, options): spec for spec in todo}
@@ -131,15 +130,31 @@ def run_local(
 
 # -- Ray actor pool ----------------------------------------------------------------------------
 class _AnnotateActor:
-    """One Ray actor: loads the pipeline once (from a path or package), then annotates shards."""
+    """One Ray actor: loads the pipeline once (from a path or package), then annotates shards.
 
-    def __init__(self, pipeline: str, precision: Optional[str], threads: int):
-        set_threads(threads)
-        from .pipelines import load_pipeline
+    With a GPU (`use_gpu`), thinc's `require_gpu(0)` comes before the load, so the models go to
+    the GPU Ray gave this actor (Ray sets CUDA_VISIBLE_DEVICES: it is device 0 here). A load
+    error is kept and raised by `annotate`: an exception in `__init__` would look like a dead
+    actor, which is retried, while a pipeline that cannot load fails the same way every time.
+    """
 
-        self.nlp = load_pipeline(pipeline, precision)
+    def __init__(self, pipeline: str, precision: Optional[str], threads: int, use_gpu: bool):
+        self.nlp, self.error = None, None
+        try:
+            set_threads(threads)
+            if use_gpu:
+                from thinc.api import require_gpu
+
+                require_gpu(0)
+            from .pipelines import load_pipeline
+
+            self.nlp = load_pipeline(pipeline, precision)
+        except Exception as error:  # noqa: BLE001  (re-raised at the first shard)
+            self.error = error
 
     def annotate(self, spec: ShardSpec, options: ShardOptions) -> ShardResult:
+        if self.error is not None:
+            raise self.error
         return annotate_shard(spec, options, self.nlp)
 
 
@@ -190,7 +205,7 @@ def run_ray(
     started = []  # every actor of this run, replacements included, killed at the end
 
     def new_actor():
-        actor = actor_class.remote(options.pipeline, options.precision, threads)
+        actor = actor_class.remote(options.pipeline, options.precision, threads, gpus_per_worker > 0)
         started.append(actor)
         return actor
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
@@ -91,3 +92,23 @@ def corpus(tmp_path_factory, tiny_pipeline_dir):
 def shard_jsonl(output_dir) -> bytes:
     """The JSONL shards of a run, concatenated in shard order."""
     return b"".join(p.read_bytes() for p in sorted(Path(output_dir).glob("*.jsonl")) if not p.name.endswith(".errors.jsonl"))
+
+
+@Language.component("annotate_test_raiser")
+def annotate_test_raiser(doc):
+    """Fails on one marker text, like a component that meets input it cannot handle."""
+    if "EXPLODE" in doc.text:
+        raise RuntimeError("this component cannot take EXPLODE")
+    return doc
+
+
+@pytest.fixture(scope="session")
+def raising_pipeline(tiny_pipeline_dir, tmp_path_factory):
+    """The tiny pipeline plus `annotate_test_raiser`. That component is registered by this test
+    module only, so a spawned worker or a Ray actor cannot load the pipeline: the load error
+    must reach the caller once, not be retried as if the worker had died."""
+    nlp = spacy.load(tiny_pipeline_dir)
+    nlp.add_pipe("annotate_test_raiser")
+    directory = tmp_path_factory.mktemp("raising") / "pipeline"
+    nlp.to_disk(directory)
+    return directory

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.language import Language
 from spacy.tokens import DocBin
 
 from spacy_bert.annotate import annotate_corpus
@@ -80,7 +79,7 @@ def test_in_process_matches_plain_pipe_and_reruns_skip(tmp_path, corpus, tiny_pi
     assert run(tiny_pipeline_dir, path, out, fmt="spacy").skipped_shards == 0
 
 
-def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, monkeypatch):
+def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, raising_pipeline, monkeypatch):
     path, ids, reference = corpus
     marker = tmp_path / "killed-once"
     monkeypatch.setenv(CRASH_ENV, f"corpus.jsonl-00002:{marker}")
@@ -91,6 +90,10 @@ def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, mo
     assert shard_jsonl(out) == reference
     assert ids_of(out) == ids
     assert not list(out.glob(".*tmp-*"))
+    # a worker that cannot load the pipeline: its error, once (not E709 after retries)
+    monkeypatch.delenv(CRASH_ENV)
+    with pytest.raises(ValueError, match=r"E002.*annotate_test_raiser"):
+        run(raising_pipeline, path, tmp_path / "cannot-load", engine="local", workers=2)
 
 
 def test_precision_is_applied_after_load(tmp_path, corpus, tiny_pipeline_dir):
@@ -106,23 +109,6 @@ def test_precision_is_applied_after_load(tmp_path, corpus, tiny_pipeline_dir):
     assert shard_jsonl(tmp_path / "int8") == int8_reference
     manifest = json.loads((tmp_path / "int8" / "corpus.jsonl-00000.manifest.json").read_text())
     assert manifest["settings"]["precision"] == "int8" and summary.annotated == len(TEXTS)
-
-
-@Language.component("annotate_test_raiser")
-def annotate_test_raiser(doc):
-    """Fails on one marker text, like a component that meets input it cannot handle."""
-    if "EXPLODE" in doc.text:
-        raise RuntimeError("this component cannot take EXPLODE")
-    return doc
-
-
-@pytest.fixture(scope="module")
-def raising_pipeline(tiny_pipeline_dir, tmp_path_factory):
-    nlp = spacy.load(tiny_pipeline_dir)
-    nlp.add_pipe("annotate_test_raiser")
-    directory = tmp_path_factory.mktemp("raising") / "pipeline"
-    nlp.to_disk(directory)
-    return directory
 
 
 def write_rows(path, rows):

@@ -61,10 +61,13 @@ def test_ray_actors_match_plain_pipe_with_a_dead_actor(ray_session, tmp_path, co
     assert run(tiny_pipeline_dir, path, out).skipped_shards == summary.shards  # nothing redone
 
 
-def test_ray_failing_record_reported_with_its_id(ray_session, tmp_path, tiny_pipeline_dir):
+def test_ray_errors_reach_the_caller(ray_session, tmp_path, tiny_pipeline_dir, raising_pipeline, corpus):
     rows = [{"text": t, "id": f"r{i}"} for i, t in enumerate(TEXTS[:6])]
     rows[4]["text"] = ["not", "a", "string"]
     path = tmp_path / "bad.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with raises_code("E708", match=r"'r4'.*bad\.jsonl-00000.*E715"):
         run(tiny_pipeline_dir, path, tmp_path / "out")
+    # an actor that cannot load the pipeline: its error, once (not E709 after retries)
+    with pytest.raises(ValueError, match=r"E002.*annotate_test_raiser"):
+        run(raising_pipeline, corpus[0], tmp_path / "cannot-load")
