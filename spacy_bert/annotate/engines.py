@@ -14,6 +14,11 @@
   for `spacy train --gpu-id 0`). An actor that dies (node lost, killed, out of memory) is
   replaced and its shard submitted again, up to `max_attempts` times.
 
+Workers read their input shard from INPUT and write their outputs to OUTPUT_DIR themselves
+(no record goes through a pipe or Ray's object store), so on a Ray cluster INPUT, OUTPUT_DIR and
+a PIPELINE directory must be at the same path on every node (a shared filesystem), or PIPELINE
+an installed package on each node.
+
 Each engine calls `on_result(ShardResult)` as shards finish (in completion order) and returns
 the results in shard order.
 """

@@ -209,7 +209,10 @@ def read_shard(spec: ShardSpec, data: bytes, vocab=None) -> List[Record]:
 def _docbin_records(spec: ShardSpec, data: bytes, vocab) -> Iterator[Record]:
     from spacy.tokens import DocBin
 
-    docs = list(DocBin().from_bytes(data).get_docs(vocab))
+    from .msgpack_cache import cached_msgpack_hooks
+
+    with cached_msgpack_hooks():
+        docs = list(DocBin().from_bytes(data).get_docs(vocab))
     name = Path(spec.path).name
     for index in range(spec.start, spec.stop):
         doc = docs[index]

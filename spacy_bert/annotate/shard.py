@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import Errors
+from .msgpack_cache import cached_msgpack_hooks
 from .records import Record, ShardSpec, read_shard, shard_bytes, shard_checksum
 
 MANIFEST_VERSION = 1
@@ -69,7 +70,8 @@ class ShardOptions:
 @dataclass
 class ShardResult:
     """What one shard did: `records` read, `annotated` written, `errors` reported, `skipped` when a
-    previous run had already finished it, `seconds` spent."""
+    previous run had already finished it, `seconds` spent on it (reading, the pipeline, writing;
+    not the worker's one-time pipeline load)."""
 
     name: str
     records: int
@@ -132,7 +134,6 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
     Returns:
         ShardResult: What was done.
     """
-    began = time.perf_counter()
     data = shard_bytes(spec)
     input_sha = shard_checksum(data, spec)
     if is_done(spec, options, input_sha):
@@ -141,6 +142,7 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
         from .pipelines import load_pipeline
 
         nlp = load_pipeline(options.pipeline, options.precision)
+    began = time.perf_counter()  # `seconds`: the shard's own work, not the one-time load
     records = read_shard(spec, data, nlp.vocab)
     docs, errors = run_records(nlp, records, spec, options.on_error)
     paths = output_paths(options.output_dir, spec.name)
@@ -270,10 +272,11 @@ def _plain(value: Any) -> Any:
 def _docbin_bytes(docs: List[Tuple[Record, Any]]) -> bytes:
     from spacy.tokens import DocBin
 
-    docbin = DocBin(store_user_data=True)
-    for _, doc in docs:
-        docbin.add(doc)
-    return docbin.to_bytes()
+    with cached_msgpack_hooks():
+        docbin = DocBin(store_user_data=True)
+        for _, doc in docs:
+            docbin.add(doc)
+        return docbin.to_bytes()
 
 
 def _sha256(data: bytes) -> str:
