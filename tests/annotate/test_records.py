@@ -117,3 +117,29 @@ def test_same_file_name_twice_is_refused(tmp_path):
         warnings.simplefilter("error")
         with raises_code("E705", match="part.jsonl"):
             plan_shards(str(tmp_path / "*" / "part.jsonl"), 5)
+
+
+def test_cached_msgpack_hooks_same_bytes_and_restored():
+    from srsly import msgpack as srsly_msgpack
+    from spacy.tokens import Span
+
+    from spacy_bert.annotate.msgpack_cache import cached_msgpack_hooks
+
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(3):
+        doc = nlp.make_doc(f"Alice met Bob {i}")
+        doc.user_data["id"], doc.user_data["meta"] = f"d{i}", {"i": i}
+        doc.spans["x"] = [Span(doc, 0, 1, label="PER")]
+        doc.spans["x"].attrs["scores"] = [0.5]
+        docs.append(doc)
+    plain = DocBin(docs=docs, store_user_data=True).to_bytes()
+    with cached_msgpack_hooks():
+        with cached_msgpack_hooks():  # nested: the outer one restores
+            cached = DocBin(docs=docs, store_user_data=True).to_bytes()
+        back = list(DocBin().from_bytes(cached).get_docs(nlp.vocab))
+    assert cached == plain
+    assert [d.user_data["meta"] for d in back] == [{"i": i} for i in range(3)]
+    assert back[2].spans["x"].attrs["scores"] == [0.5]
+    for registry in (srsly_msgpack.msgpack_encoders, srsly_msgpack.msgpack_decoders):
+        assert "get_all" not in vars(registry)  # the registries answer live again
