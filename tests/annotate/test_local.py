@@ -94,10 +94,13 @@ def test_local_pool_with_a_killed_worker(tmp_path, corpus, tiny_pipeline_dir, ra
     assert shard_jsonl(out) == reference
     assert ids_of(out) == ids
     assert not list(out.glob(".*tmp-*"))
-    # a worker that cannot load the pipeline: its error, once (not E709 after retries)
+    # a worker that cannot load the pipeline: its error, once (not E709 after retries); one
+    # record, so the pool starts one process
     monkeypatch.delenv(CRASH_ENV)
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"text": "Alice"}) + "\n")
     with pytest.raises(ValueError, match=r"E002.*annotate_test_raiser"):
-        run(raising_pipeline, path, tmp_path / "cannot-load", engine="local", workers=2)
+        run(raising_pipeline, one, tmp_path / "cannot-load", engine="local", workers=2)
 
 
 def test_precision_is_applied_after_load(tmp_path, corpus, tiny_pipeline_dir):
