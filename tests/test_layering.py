@@ -8,8 +8,9 @@ submodule`, and imports inside functions, methods and `if TYPE_CHECKING:` blocks
 Where each module sits, highest first (a module may import its own rank or any lower one):
 
     4  applications: `spacy_bert/__init__.py` (the package root: it re-exports modeling and
-       tokenization), `cli.py` (spaCy's CLI), `__main__.py` (`python -m spacy_bert`) and
-       `corpora/` (data converters used by the CLI and project.yml). They sit at the top
+       tokenization), `cli.py` (spaCy's CLI), `__main__.py` (`python -m spacy_bert`),
+       `corpora/` (data converters used by the CLI and project.yml) and `annotate/` (corpus
+       annotation at scale: `spacy bert annotate`, local and Ray engines). They sit at the top
        because they are entry points that nothing inside the package builds on: no layer
        may import them, and they may import any layer.
     3  pipeline/      spaCy components
@@ -48,6 +49,7 @@ RANKS: Dict[str, Optional[int]] = {
     "cli": APPLICATION_RANK,
     "__main__": APPLICATION_RANK,
     "corpora": APPLICATION_RANK,
+    "annotate": APPLICATION_RANK,
     "pipeline": 3,
     "layers": 2,
     "tokenization": 1,

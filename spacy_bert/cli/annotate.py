@@ -1,10 +1,16 @@
-"""`spacy bert annotate`: run a trained pipeline on texts, print what it found, write a displaCy page."""
+"""`spacy bert annotate`: a corpus into output shards (`PIPELINE INPUT OUTPUT_DIR`, local or Ray
+engine, spacy_bert/annotate/), or a few texts printed (and a displaCy page) for a quick look.
+
+Which one runs: the print mode when --file, --html or --print is given, or when the arguments
+after PIPELINE are not exactly two (INPUT and OUTPUT_DIR); the corpus mode otherwise.
+"""
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from wasabi import msg
 
+from ..errors import Errors
 from ._app import bert_cli
 
 
@@ -32,20 +38,51 @@ def write_displacy(docs: list, path: Path) -> None:
 
 @bert_cli.command("annotate")
 def annotate_cli(
-    pipeline: Path = typer.Argument(..., help="Saved spaCy pipeline (directory or package name)"),
-    texts: Optional[List[str]] = typer.Argument(None, help="texts to annotate"),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="a UTF-8 file with one text per line"),
-    html: Optional[Path] = typer.Option(None, "--html", help="write a displaCy page of the results here"),
+    pipeline: str = typer.Argument(..., help="Saved spaCy pipeline (directory or package name)"),
+    args: Optional[List[str]] = typer.Argument(None, help="INPUT OUTPUT_DIR (a corpus), or texts to print"),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Print mode: a UTF-8 file with one text per line"),
+    html: Optional[Path] = typer.Option(None, "--html", help="Print mode: write a displaCy page of the results here"),
+    print_mode: bool = typer.Option(False, "--print", help="Print mode even with two arguments (they are texts)"),
+    engine: str = typer.Option("local", "--engine", "-e", help="local (this machine) or ray"),
+    workers: int = typer.Option(1, "--workers", "-w", help="Processes (local; 1 = this process) or Ray actors"),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Records per shard"),
+    fmt: str = typer.Option("spacy", "--format", help="spacy (DocBin per shard) or jsonl (DocBin and JSONL)"),
+    on_error: str = typer.Option("fail", "--on-error", help="fail, or skip (failing records go to <shard>.errors.jsonl)"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="float32 | int8 | bfloat16 | auto, applied after load"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray instance)"),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs per Ray actor"),
+    threads_per_worker: Optional[int] = typer.Option(None, "--threads-per-worker", help="Torch threads per worker (default cores // workers)"),
 ) -> None:
-    """Annotate texts with a trained pipeline: print entities and categories, optionally a displaCy page."""
-    import spacy
+    """Annotate a corpus (PIPELINE INPUT OUTPUT_DIR) into exactly-once, resumable shards, or print what
+    the pipeline finds in a few texts (PIPELINE TEXT... / --file FILE, with --html PAGE)."""
+    args = list(args or [])
+    if file is None and html is None and not print_mode and len(args) == 2:
+        from ..annotate import annotate_corpus
 
-    inputs = list(texts or [])
+        try:
+            summary = annotate_corpus(
+                pipeline, args[0], args[1], engine=engine, workers=workers, shard_size=shard_size, fmt=fmt,
+                on_error=on_error, precision=precision, address=address, gpus_per_worker=gpus_per_worker,
+                threads_per_worker=threads_per_worker,
+            )
+        except (ValueError, ImportError, RuntimeError) as error:
+            msg.fail(str(error), exits=1)
+        msg.good(summary.text)
+        return
+    inputs = args
     if file is not None:
         inputs += [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not inputs:
-        msg.fail("No texts: pass them as arguments or with --file FILE (one per line).", exits=1)
+        msg.fail(Errors.E713, exits=1)
+    import spacy
+
     nlp = spacy.load(pipeline)
+    if precision is not None:
+        from ..annotate.pipelines import check_precision
+        from ..pipeline import set_precision
+
+        check_precision(precision)
+        set_precision(nlp, precision)
     docs = list(nlp.pipe(inputs))
     for doc in docs:
         print(doc.text)
