@@ -594,13 +594,13 @@ class Errors(metaclass=ErrorsWithCodes):
     E520 = (
         "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
         "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "
-        "CUDA 12; [cuda11x] for CUDA 11) and a CUDA build of torch, e.g. pip install torch "
+        "CUDA 12; [cuda13x] for CUDA 13, [cuda11x] for CUDA 11) and a CUDA build of torch, e.g. pip install torch "
         "--index-url https://download.pytorch.org/whl/cu126. Without a GPU, use --gpu-id -1."
     )
     E521 = (
         "--gpu-id {gpu_id} asks for a GPU, but none is usable here: CuPy is installed but finds no "
         "CUDA device, or torch {torch} is not a CUDA build (torch.version.cuda = {cuda}). Check "
-        "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x] or [cuda11x]) and a CUDA "
+        "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x], [cuda13x] or [cuda11x]) and a CUDA "
         "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
     )
 
@@ -716,8 +716,8 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E662 = (
         "Cannot set the precision of component {name!r} ({factory}): it is not a spacy-bert "
-        "component with its own encoder. Pass names=[...] of bert, bert_ner or bert_textcat "
-        "components (precisions: {expected})."
+        "component with its own encoder. Pass names=[...] of bert, bert_ner, bert_textcat, bert_qa or "
+        "bert_fill_mask components (precisions: {expected})."
     )
 
     # ---- training recipe and sequence pooling (E680-E689, helper i10) -------

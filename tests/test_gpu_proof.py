@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the components' tiny BertModel, shared)
 
 REPO = Path(__file__).resolve().parents[1]
 

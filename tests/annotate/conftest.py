@@ -1,5 +1,5 @@
 """Fixtures for `spacy bert annotate`: a tiny saved pipeline (bert_ner + bert_textcat on the tiny
-random checkpoint of tests/pipeline/conftest.py) and a small corpus."""
+random checkpoint of tests/conftest.py) and a small corpus."""
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +10,6 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from tests.pipeline.conftest import tiny_bert_dir  # noqa: F401  (the session fixture, reused)
 
 TRAIN = [
     ("Alice Smith lives in Paris now", [(0, 11, "PER"), (21, 26, "LOC")], {"POS": 1.0, "NEG": 0.0}),
