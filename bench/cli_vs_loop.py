@@ -83,7 +83,8 @@ def rates_at(config, steps):
 
 
 def run_cli(args, config_path, out):
-    """Scores from `spacy train`'s console table: [(step, ents_f, ents_p, ents_r)]."""
+    """Scores from `spacy train`'s console table: [(step, ents_f, ents_p, ents_r, loss)], the
+    loss summed over the steps since the previous evaluation (the table's LOSS column)."""
     cmd = [sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(out), "--gpu-id", "-1"]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -94,7 +95,7 @@ def run_cli(args, config_path, out):
         # "  0       0         65.08    0.00    0.00    0.00    0.00" : E # LOSS ENTS_F ENTS_P ENTS_R SCORE
         fields = line.split()
         if len(fields) >= 7 and all(re.fullmatch(r"-?[\d.]+", f) for f in fields[:7]):
-            rows.append((int(fields[1]), float(fields[3]), float(fields[4]), float(fields[5])))
+            rows.append((int(fields[1]), float(fields[3]), float(fields[4]), float(fields[5]), float(fields[2])))
     return rows, time.time() - start
 
 
@@ -113,16 +114,17 @@ def run_replica(args, config):
     T = registry.resolve(resolved["training"])
     train_corpus, dev_corpus = resolve_dot_names(resolved, [T["train_corpus"], T["dev_corpus"]])
     optimizer = T["optimizer"]
-    rows = []
+    rows, losses = [], {}
     for step, (_, batch) in enumerate(create_train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"])):
-        nlp.update(batch, drop=T["dropout"], sgd=False, losses={})
+        nlp.update(batch, drop=T["dropout"], sgd=False, losses=losses)
         for _, proc in nlp.pipeline:
             if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
                 proc.finish_update(optimizer)
         optimizer.step_schedules()
         if step % T["eval_frequency"] == 0:
             scores = nlp.evaluate(dev_corpus(nlp))
-            rows.append((step, 100 * scores["ents_f"], 100 * scores["ents_p"], 100 * scores["ents_r"]))
+            rows.append((step, 100 * scores["ents_f"], 100 * scores["ents_p"], 100 * scores["ents_r"], losses["bert_ner"]))
+            losses = {}  # as train_while_improving: the logged loss restarts after each evaluation
             print(f"  replica step {step}: ents_f {rows[-1][1]:.2f}", flush=True)
         if step >= T["max_steps"]:
             break
@@ -143,10 +145,10 @@ def run_bench(args, config):
     train_corpus, dev_corpus = resolve_dot_names(resolved, [T["train_corpus"], T["dev_corpus"]])
     optimizer = T["optimizer"]
     examples, dev = list(train_corpus(nlp)), list(dev_corpus(nlp))
-    rng, step, rows = random.Random(args.seed), 0, []
+    rng, step, rows, losses = random.Random(args.seed), 0, [], {}
     while step < args.max_steps:
         for batch in batches_of(examples, args.batch_size, rng):
-            nlp.update(batch, drop=T["dropout"], sgd=False, losses={})
+            nlp.update(batch, drop=T["dropout"], sgd=False, losses=losses)
             for _, proc in nlp.pipeline:
                 if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
                     proc.finish_update(optimizer)
@@ -154,7 +156,8 @@ def run_bench(args, config):
             step += 1
             if step % args.eval_frequency == 0:
                 scores = nlp.evaluate(dev)
-                rows.append((step, 100 * scores["ents_f"], 100 * scores["ents_p"], 100 * scores["ents_r"]))
+                rows.append((step, 100 * scores["ents_f"], 100 * scores["ents_p"], 100 * scores["ents_r"], losses["bert_ner"]))
+                losses = {}
                 print(f"  bench step {step}: ents_f {rows[-1][1]:.2f}", flush=True)
             if step == args.max_steps:
                 break
@@ -203,7 +206,7 @@ def main():
                 rows, seconds = run_replica(args, config)
             else:
                 rows, seconds = run_bench(args, config)
-            table = ", ".join(f"step {s}: F {f:.2f} (P {p:.1f} R {r:.1f})" for s, f, p, r in rows)
+            table = ", ".join(f"step {s}: F {f:.2f} (P {p:.2f} R {r:.2f}, loss {l:.2f})" for s, f, p, r, l in rows)
             print(f"{mode:<8} {seconds:.0f} s; {table}", flush=True)
 
 
