@@ -14,7 +14,8 @@ and `training.eval_frequency` set, run three ways:
   are read from its console table.
 - replica: in this process, what spaCy's `train()` does step for step (`fix_random_seed` again
   after `init_nlp`, `create_train_batches`: `random.shuffle` of all examples every epoch, then
-  the config's batcher; update, `finish_update`, `step_schedules`; evaluation when
+  the config's batcher; each batch sorted by length (`subdivide_batch`); update,
+  `finish_update`, `step_schedules`; evaluation when
   `step % eval_frequency == 0` with `step` counted from 0; stop after step `max_steps`, i.e.
   max_steps + 1 updates) with training_parity.py's update code, and `nlp.to_disk` after each
   evaluation as `spacy train` saves model-last (`--replica-no-save` leaves it out). Saving
@@ -106,7 +107,7 @@ def run_cli(args, config_path, out):
 def run_replica(args, config, out):
     import spacy_bert.pipeline  # noqa: F401
     from spacy.training.initialize import init_nlp
-    from spacy.training.loop import create_train_batches
+    from spacy.training.loop import create_train_batches, subdivide_batch
     from spacy.util import registry, resolve_dot_names
     from thinc.api import fix_random_seed
 
@@ -120,7 +121,10 @@ def run_replica(args, config, out):
     optimizer = T["optimizer"]
     rows, losses = [], {}
     for step, (_, batch) in enumerate(create_train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"])):
-        nlp.update(batch, drop=T["dropout"], sgd=False, losses=losses)
+        # train_while_improving sorts each batch by length (subdivide_batch): another order of
+        # the Docs in the encoder's batches, so other dropout masks for each Doc
+        for subbatch in subdivide_batch(batch, T["accumulate_gradient"]):
+            nlp.update(subbatch, drop=T["dropout"], sgd=False, losses=losses)
         for _, proc in nlp.pipeline:
             if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
                 proc.finish_update(optimizer)
