@@ -194,7 +194,11 @@ def build_hf_model(
     """
     table = head_params(hf_class)
     config = BertConfig.from_dict(encoder.config.to_dict(), **dict(config_overrides or {}))
-    model = hf_class(config)
+    # Every weight below is overwritten, so the random init must not draw from torch's global
+    # generator: saving a pipeline (`to_disk` builds this model) would otherwise change the
+    # random stream of the training run it happens in (dropout masks after each checkpoint).
+    with torch.random.fork_rng(devices=[]):
+        model = hf_class(config)
     encoder_state = {k: v.detach().cpu().float() for k, v in encoder.state_dict().items()}
     missing, unexpected = model.bert.load_state_dict(encoder_state, strict=False)
     # Heads built without a pooler (token classification, QA, MLM): the only keys that differ.

@@ -171,6 +171,20 @@ def test_head_table_round_trip_equals_transformers(make_hf_checkpoint, class_nam
         assert_close(getattr(ours, field), getattr(theirs, field), mask=inputs["attention_mask"] if field != "logits" or cls is BertForTokenClassification else None)
 
 
+def test_building_a_model_leaves_torch_random_stream_alone(make_hf_checkpoint):
+    """Saving a task component builds the Hugging Face model; that must not consume the global
+    generator, or a training run's dropout masks would depend on when it saved a checkpoint."""
+    _, directory = make_hf_checkpoint("BertForTokenClassification")
+    model = load_pretrained(BertForTokenClassification, directory)
+    arrays = head_arrays(model)
+    torch.manual_seed(123)
+    build_hf_model(BertForTokenClassification, model.bert, arrays, {"num_labels": model.config.num_labels})
+    after_build = torch.rand(4)
+    torch.manual_seed(123)
+    untouched = torch.rand(4)
+    assert torch.equal(after_build, untouched)
+
+
 def test_head_of_the_wrong_shape_is_a_coded_error(make_hf_checkpoint):
     _, directory = make_hf_checkpoint("BertForTokenClassification")
     model = load_pretrained(BertForTokenClassification, directory)
