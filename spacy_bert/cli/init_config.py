@@ -128,7 +128,7 @@ TASKS: Dict[str, Task] = {
         train_example="corpus/wikitext2/train.txt", dev_example="corpus/wikitext2/dev.txt",
         after_commands=(
             "python -m spacy bert export training/wikitext2/model-best bert_fill_mask training/wikitext2-hf",
-            "python -m spacy train configs/ner.cfg --paths.checkpoint training/wikitext2-hf ...",
+            "python -m spacy train ner.cfg --paths.checkpoint training/wikitext2-hf ...   (any task's config)",
         ),
         notes=(
             "paths.train / paths.dev: a .txt file (one document per line) or a folder of them.",
