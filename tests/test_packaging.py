@@ -43,14 +43,19 @@ def predict_here(model: Path, texts) -> list:
     import contextlib
     import io
 
+    import torch
+
     buffer = io.StringIO()
-    argv = sys.argv
+    argv, threads = sys.argv, torch.get_num_threads()
     try:
+        # one thread, as the subprocess below runs (ONE_THREAD_ENV): the same float sums
+        torch.set_num_threads(1)
         sys.argv = ["predict", str(model), json.dumps(texts)]
         with contextlib.redirect_stdout(buffer):
             exec(PREDICT, namespace)
     finally:
         sys.argv = argv
+        torch.set_num_threads(threads)
     return json.loads(buffer.getvalue())["predictions"]
 
 
