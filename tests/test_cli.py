@@ -306,7 +306,9 @@ def test_split_text_fails_clearly(tmp_path):
     ]
     for args, code in cases:
         result = _split_text(*args)
-        assert result.exit_code != 0 and code in " ".join(result.output.split()), (args, result.output)
+        # a usage error stays on result.exception under CliRunner; the others print
+        shown = " ".join(f"{result.output} {result.exception or ''}".split())
+        assert result.exit_code != 0 and code in shown, (args, shown)
         assert not (tmp_path / "o.txt").exists()
 
 

@@ -129,11 +129,11 @@ def split_text_cli(
     try:
         lines = read_text_lines(input, limit)
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        sys.exit(str(error))  # coded (E530, E531)
     if held_out is None:
         print(f"{output}: {write_text_lines(lines, output)} lines")
         return
     if not 0.0 < held_out < 1.0 or not 0 < round(len(lines) * held_out) < len(lines):
-        sys.exit(f"error: {Errors.E532.format(value=held_out, lines=len(lines))}")
+        sys.exit(Errors.E532.format(value=held_out, lines=len(lines)))
     kept, rest = split_held_out(lines, held_out, seed)
     print(f"{output}: {write_text_lines(kept, output)} lines; {held_out_output}: {write_text_lines(rest, held_out_output)} lines")
