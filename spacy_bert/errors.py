@@ -623,6 +623,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{hints} (a local path works in place of the URL; the checksums are checked). Or fetch "
         "one workflow's data only: `spacy project run assets-<dataset> . --vars.<dataset>_base DIR`."
     )
+    E534 = (
+        "fetch-assets: --var {value!r} is not NAME=VALUE. Pass each extra project var the asset "
+        "URLs use as --var NAME=VALUE, e.g. --var trec_file=${{vars.trec_file}} in project.yml."
+    )
 
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (
