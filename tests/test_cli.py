@@ -327,3 +327,24 @@ def test_project_assets_failure_names_each_datasets_var(tmp_path):
     assert text.startswith("[E533]") and "3 asset(s): p1; p2; p3" in text
     assert "--vars.a_base DIR (for assets/a/1.txt, assets/a/2.txt)" in text
     assert "place assets/b.txt yourself" in text
+
+
+def test_fetch_assets_takes_other_url_vars(tmp_path):
+    """assets-trec passes --var trec_file=...: a mirror may name the file differently."""
+    from typer.testing import CliRunner
+
+    from spacy_bert.cli import bert_cli
+
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "copy.txt").write_text("data\n", encoding="utf-8")
+    (tmp_path / "project.yml").write_text(
+        "vars:\n  d_base: http://x\n  d_file: source.txt\nassets:\n"
+        "  - dest: assets/d.txt\n    url: ${vars.d_base}/${vars.d_file}\n", encoding="utf-8")
+    args = ["fetch-assets", str(tmp_path), "assets/d.txt", "--base-var", "d_base", "--base", str(tmp_path / "mirror")]
+    bad = CliRunner().invoke(bert_cli, [*args, "--var", "d_file"])
+    assert bad.exit_code == 1 and "E534" in " ".join(bad.output.split())
+    missing = CliRunner().invoke(bert_cli, args)  # source.txt is not in the mirror
+    assert missing.exit_code == 1 and "E510" in bad.output + missing.output
+    good = CliRunner().invoke(bert_cli, [*args, "--var", "d_file=copy.txt"])
+    assert good.exit_code == 0, good.output
+    assert (tmp_path / "assets" / "d.txt").read_text(encoding="utf-8") == "data\n"
