@@ -604,6 +604,30 @@ class Errors(metaclass=ErrorsWithCodes):
         "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
     )
 
+    # ---- workflows: raw text, `spacy project assets` offline (E530-E549, session 4 workflows) -----
+    E530 = (
+        "Cannot read the text file {path}: {error}. Pass a UTF-8 text file with one document "
+        "per line (e.g. assets/wikitext2/valid.txt, fetched by `spacy project run assets-wikitext2 .`)."
+    )
+    E531 = (
+        "The text file {path} holds no text: every line is blank. Pass a UTF-8 file with one "
+        "document per line."
+    )
+    E532 = (
+        "--held-out {value!r}: expected a share of the lines strictly between 0 and 1 "
+        "(e.g. 0.1), leaving at least one line on each side ({lines} lines read)."
+    )
+    E533 = (
+        "`spacy project assets` could not get {count} asset(s): {problems}. Online, run it "
+        "again; offline, take each dataset from a directory DIR that holds the same files: "
+        "{hints} (a local path works in place of the URL; the checksums are checked). Or fetch "
+        "one workflow's data only: `spacy project run assets-<dataset> . --vars.<dataset>_base DIR`."
+    )
+    E534 = (
+        "fetch-assets: --var {value!r} is not NAME=VALUE. Pass each extra project var the asset "
+        "URLs use as --var NAME=VALUE, e.g. --var trec_file=${{vars.trec_file}} in project.yml."
+    )
+
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (
         "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "

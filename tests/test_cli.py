@@ -12,12 +12,21 @@ import pytest
 from thinc.api import Config, registry
 
 import spacy_bert.pipeline  # noqa: F401  registers spacy-bert.warmup_linear.v1 (entry points may be stale)
-from spacy_bert.cli.init_config import DEFAULT_CHECKPOINT, TASKS, check_checkpoint, render_config
+from spacy_bert.cli.init_config import (
+    DEFAULT_CHECKPOINT,
+    TASK_NAMES,
+    TASKS,
+    check_checkpoint,
+    head_note,
+    render_config,
+    task_spec,
+)
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
+from spacy_bert.corpora.text import read_text_lines, write_text_lines
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
 
-COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "export",
-            "init-config", "similarity", "annotate", "fetch-assets"]
+COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
+            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa"]
 
 
 def run(*args, check=True, timeout=300):
@@ -89,12 +98,13 @@ def test_short_run_learns_from_the_first_step(tmp_path, shared_dir, tiny_bert_di
 
 
 # -- init-config -------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_configs_dir_is_what_init_config_writes(task, tmp_path):
-    expected = (REPO / "configs" / TASKS[task].filename).read_text(encoding="utf-8")
+    filename = task_spec(task)[1].filename  # fill-mask writes the pretrain config
+    expected = (REPO / "configs" / filename).read_text(encoding="utf-8")
     assert render_config(task) == expected
     # and through the command, with the default (packaged) checkpoint checked on the way
-    written = tmp_path / "configs" / TASKS[task].filename
+    written = tmp_path / "configs" / filename
     run("-m", "spacy", "bert", "init-config", str(written), "--task", task)
     assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{tmp_path}/configs/")
 
@@ -107,6 +117,48 @@ def test_gpu_config_uses_mixed_precision_and_larger_batches():
     assert gpu["training"]["batcher"]["size"] > cpu["training"]["batcher"]["size"]
     listener = Config().from_str(render_config("ner-listener", gpu=True), interpolate=False)
     assert listener["components"]["bert"]["model"]["mixed_precision"] is True
+    for task, component in (("qa", "bert_qa"), ("pretrain", "bert_fill_mask")):
+        cpu = Config().from_str(render_config(task), interpolate=False)
+        gpu = Config().from_str(render_config(task, gpu=True), interpolate=False)
+        assert cpu["components"][component]["model"]["mixed_precision"] is False
+        assert gpu["components"][component]["model"]["mixed_precision"] is True
+        assert gpu["training"]["batcher"]["size"] > cpu["training"]["batcher"]["size"]
+
+
+@pytest.mark.parametrize("task,rate,decay,warmup", [
+    ("qa", 3e-5, 0.0, 0.1),  # run_qa.py: lr 3e-5, no weight decay, 10 % warm-up
+    ("pretrain", 1e-4, 0.01, 0.1),  # BERT's pretraining peak rate, run_mlm.py's decay
+])
+def test_qa_and_pretrain_use_the_hugging_face_recipe(task, rate, decay, warmup):
+    config = Config().from_str(render_config(task), interpolate=False)
+    optimizer = config["training"]["optimizer"]
+    assert optimizer["@optimizers"] == "spacy-bert.AdamW.v1"
+    assert optimizer["weight_decay"] == decay and optimizer["max_grad_norm"] == 1.0
+    assert optimizer["learn_rate"]["initial_rate"] == rate
+    assert optimizer["learn_rate"]["warmup_ratio"] == warmup
+    assert optimizer["learn_rate"]["total_steps"] == "${training.max_steps}"
+    if task == "qa":  # 12-32 features a step: paragraphs of ~5 questions
+        assert config["training"]["batcher"]["@batchers"] == "spacy.batch_by_sequence.v1"
+        assert 12 <= 5 * config["training"]["batcher"]["size"] <= 32
+        assert config["corpora"]["train"]["@readers"] == "spacy-bert.SquadCorpus.v1"
+    else:  # streamed raw text
+        assert config["training"]["max_epochs"] == -1
+        assert config["corpora"]["train"]["@readers"] == "spacy.PlainTextCorpus.v1"
+
+
+def test_fill_mask_is_the_pretrain_task():
+    assert render_config("fill-mask") == render_config("pretrain")
+    assert render_config("fill-mask", gpu=True) == render_config("pretrain", gpu=True)
+
+
+def test_head_note_accepts_the_heads_a_component_keeps():
+    pretrain = TASKS["pretrain"]
+    assert head_note(pretrain, {"architectures": ["BertForPreTraining"]}) is None
+    assert head_note(pretrain, {"architectures": ["BertForMaskedLM"]}) is None
+    assert head_note(pretrain, {"architectures": ["BertModel"]}) is None
+    assert "W500" in head_note(pretrain, {"architectures": ["BertForQuestionAnswering"]})
+    assert head_note(TASKS["qa"], {"architectures": ["BertForQuestionAnswering"]}) is None
+    assert "BertForQuestionAnswering" in head_note(TASKS["qa"], {"architectures": ["BertForMaskedLM"]})
 
 
 def test_checkpoint_is_read_and_checked(tmp_path, tiny_bert_dir):
@@ -135,6 +187,20 @@ def test_init_config_command_fails_clearly(tmp_path):
 def _corpus(task, shared_dir, tmp_path):
     if task in ("ner", "ner-listener"):
         return wnut_slice(shared_dir, tmp_path)
+    if task == "qa":  # SQuAD JSON read directly; a few articles keep the run short
+        slices = []
+        for name, articles in (("train", 2), ("dev", 1)):
+            data = json.loads((shared_dir / "data" / "xquad" / f"{name}.json").read_text(encoding="utf-8"))
+            data["data"] = data["data"][:articles]
+            slices.append(tmp_path / f"{name}.json")
+            slices[-1].write_text(json.dumps(data), encoding="utf-8")
+        return tuple(slices)
+    if task == "pretrain":
+        lines = read_text_lines(shared_dir / "data" / "wikitext2" / "valid.txt", limit=24)
+        train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
+        write_text_lines(lines[:20], train)
+        write_text_lines(lines[20:], dev)
+        return train, dev
     if task == "textcat":
         records = list(islice(read_sst2(shared_dir / "data" / "sst2" / "dev.tsv"), 40))
     else:
@@ -161,9 +227,12 @@ def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, t
 
 
 def test_listed_steps_are_the_tasks():
-    assert list(TASKS) == ["ner", "ner-listener", "textcat", "textcat-multilabel"]
+    assert list(TASKS) == ["ner", "ner-listener", "textcat", "textcat-multilabel", "qa", "pretrain"]
+    assert list(TASK_NAMES) == [*TASKS, "fill-mask"]
     assert list(itertools.chain.from_iterable(t.pipeline for t in TASKS.values())) == [
-        "bert_ner", "bert", "ner", "bert_textcat", "bert_textcat"]
+        "bert_ner", "bert", "ner", "bert_textcat", "bert_textcat", "bert_qa", "bert_fill_mask"]
+    with pytest.raises(ValueError, match="E506.*fill-mask"):
+        task_spec("mlm")
 
 
 # -- GPU request without CuPy / CUDA --------------------------------------------------------------
@@ -193,3 +262,88 @@ def test_gpu_run_without_cupy_gives_a_coded_message(tmp_path):
     assert result.returncode == 1
     assert ("[E520]" in output and 'pip install "spacy-bert[cuda12x]"' in output) or "[E521]" in output
     assert "Traceback" not in output
+
+
+# -- split-text (the pretrain workflow's data step) ------------------------------------------------
+def _split_text(*args):
+    from typer.testing import CliRunner
+
+    from spacy_bert.cli import bert_cli
+
+    return CliRunner().invoke(bert_cli, ["split-text", *map(str, args)])
+
+
+def test_split_text_drops_blank_lines_and_holds_out_a_seeded_share(tmp_path):
+    source = tmp_path / "in.txt"
+    # a byte-order mark, blank and whitespace-only lines, a WikiText-style heading
+    source.write_text("\ufeff a b \n\n = H = \n c\n\n d e\n  \n f\n", encoding="utf-8")
+    assert read_text_lines(source) == ["a b", "= H =", "c", "d e", "f"]
+    assert read_text_lines(source, limit=2) == ["a b", "= H ="]
+    result = _split_text(source, tmp_path / "train.txt", "--held-out", "0.4", "--held-out-output", tmp_path / "dev.txt")
+    assert result.exit_code == 0, result.output
+    kept = (tmp_path / "train.txt").read_text(encoding="utf-8").splitlines()
+    held = (tmp_path / "dev.txt").read_text(encoding="utf-8").splitlines()
+    assert len(kept) == 3 and len(held) == 2
+    assert sorted(kept + held) == sorted(["a b", "= H =", "c", "d e", "f"])  # nothing lost, nothing twice
+    again = _split_text(source, tmp_path / "t2.txt", "--held-out", "0.4", "--held-out-output", tmp_path / "d2.txt")
+    assert again.exit_code == 0 and (tmp_path / "d2.txt").read_text() == (tmp_path / "dev.txt").read_text()
+    whole = _split_text(source, tmp_path / "all.txt", "--limit", "4")
+    assert whole.exit_code == 0 and (tmp_path / "all.txt").read_text(encoding="utf-8") == "a b\n= H =\nc\nd e\n"
+
+
+def test_split_text_fails_clearly(tmp_path):
+    (tmp_path / "blank.txt").write_text("\n  \n\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "two.txt").write_text("a\nb\n", encoding="utf-8")
+    cases = [
+        ((tmp_path / "missing.txt", tmp_path / "o.txt"), "E530"),
+        ((tmp_path / "latin1.txt", tmp_path / "o.txt"), "E530"),
+        ((tmp_path / "blank.txt", tmp_path / "o.txt"), "E531"),
+        ((tmp_path / "two.txt", tmp_path / "o.txt", "--held-out", "1.5", "--held-out-output", tmp_path / "d.txt"), "E532"),
+        ((tmp_path / "two.txt", tmp_path / "o.txt", "--held-out", "0.1", "--held-out-output", tmp_path / "d.txt"), "E532"),
+        ((tmp_path / "two.txt", tmp_path / "o.txt", "--held-out", "0.5"), "E512"),
+    ]
+    for args, code in cases:
+        result = _split_text(*args)
+        # a usage error stays on result.exception under CliRunner; the others print
+        shown = " ".join(f"{result.output} {result.exception or ''}".split())
+        assert result.exit_code != 0 and code in shown, (args, shown)
+        assert not (tmp_path / "o.txt").exists()
+
+
+# -- `spacy project assets` offline: the message --------------------------------------------------
+def test_project_assets_failure_names_each_datasets_var(tmp_path):
+    from spacy_bert.cli.project_assets import failure_message, is_project_assets
+
+    assert is_project_assets(["project", "assets", "."]) and not is_project_assets(["project", "run", "ner"])
+    assert not is_project_assets(["train", "assets"])
+    (tmp_path / "project.yml").write_text(
+        "vars:\n  a_base: http://x\nassets:\n"
+        "  - dest: assets/a/1.txt\n    url: ${vars.a_base}/1.txt\n"
+        "  - dest: assets/a/2.txt\n    url: ${vars.a_base}/2.txt\n"
+        "  - dest: assets/b.txt\n    url: http://y/b.txt\n", encoding="utf-8")
+    text = failure_message(tmp_path, [("assets/a/1.txt", "p1"), ("assets/a/2.txt", "p2"), ("assets/b.txt", "p3")])
+    assert text.startswith("[E533]") and "3 asset(s): p1; p2; p3" in text
+    assert "--vars.a_base DIR (for assets/a/1.txt, assets/a/2.txt)" in text
+    assert "place assets/b.txt yourself" in text
+
+
+def test_fetch_assets_takes_other_url_vars(tmp_path):
+    """assets-trec passes --var trec_file=...: a mirror may name the file differently."""
+    from typer.testing import CliRunner
+
+    from spacy_bert.cli import bert_cli
+
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "copy.txt").write_text("data\n", encoding="utf-8")
+    (tmp_path / "project.yml").write_text(
+        "vars:\n  d_base: http://x\n  d_file: source.txt\nassets:\n"
+        "  - dest: assets/d.txt\n    url: ${vars.d_base}/${vars.d_file}\n", encoding="utf-8")
+    args = ["fetch-assets", str(tmp_path), "assets/d.txt", "--base-var", "d_base", "--base", str(tmp_path / "mirror")]
+    bad = CliRunner().invoke(bert_cli, [*args, "--var", "d_file"])
+    assert bad.exit_code == 1 and "E534" in " ".join(bad.output.split())
+    missing = CliRunner().invoke(bert_cli, args)  # source.txt is not in the mirror
+    assert missing.exit_code == 1 and "E510" in bad.output + missing.output
+    good = CliRunner().invoke(bert_cli, [*args, "--var", "d_file=copy.txt"])
+    assert good.exit_code == 0, good.output
+    assert (tmp_path / "assets" / "d.txt").read_text(encoding="utf-8") == "data\n"

@@ -1,6 +1,11 @@
-"""project.yml: `spacy project run` on a tiny slice of each workflow (tiny checkpoint, a few
+"""project.yml: `spacy project run` on a tiny slice of every workflow (tiny checkpoint, a few
 steps, data from the ../shared mirror through the `*_base` vars), offline; the assets step with
-and without a mirror; the demo workflow on its committed data."""
+and without a mirror; the demo workflow on its committed data.
+
+The workflows share steps (WNUT-17's assets and conversion serve ner, ner-listener and
+pretrain), so one module-scoped run of `all` runs every step once and the per-workflow tests
+read its outputs; `test_each_workflow_is_self_contained` checks that each workflow on its own
+produces every file its steps depend on (what running it alone would need)."""
 import os
 import shutil
 import subprocess
@@ -17,8 +22,15 @@ WORKFLOWS = {
     "ner": ("wnut17", ["ents_f", "ents_p", "ents_r", "ents_per_type"], "en_wnut17_bert_ner"),
     "ner-listener": ("wnut17-listener", ["ents_f", "ents_p", "ents_r"], "en_wnut17_bert_listener"),
     "textcat": ("sst2", ["cats_score", "cats_macro_f", "cats_macro_auc"], "en_sst2_bert_textcat"),
+    "textcat-trec": ("trec", ["cats_score", "cats_macro_f", "cats_macro_auc"], "en_trec_bert_textcat"),
     "textcat-multilabel": ("goemotions", ["cats_score", "cats_macro_f", "cats_macro_auc"], "en_goemotions_bert_textcat"),
+    # evaluate-qa's file: {"scores": {...}, "predictions": {...}}; the scores are read below
+    "qa": ("xquad", ["qa_f1", "qa_exact", "exact", "f1", "total"], "en_xquad_bert_qa"),
+    "pretrain": ("wnut17-pretrained", ["ents_f", "ents_p", "ents_r", "ents_per_type"], "en_wnut17_bert_ner_pretrained"),
 }
+#: workflow -> the assets its first step fetches from the mirror (none: committed data)
+FETCHED = {"ner": "wnut17", "ner-listener": "wnut17", "textcat": "sst2", "textcat-trec": "trec",
+           "textcat-multilabel": "goemotions", "qa": None, "pretrain": "wikitext2"}
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -28,6 +40,7 @@ def project_copy(tmp_path: Path) -> Path:
     shutil.copy(REPO / "project.yml", project)
     shutil.copytree(REPO / "configs", project / "configs")
     shutil.copytree(REPO / "assets" / "wnut17-demo", project / "assets" / "wnut17-demo")
+    shutil.copytree(REPO / "assets" / "xquad", project / "assets" / "xquad")
     return project
 
 
@@ -44,43 +57,99 @@ def project(*args, cwd: Path, check: bool = True, timeout: int = 900) -> subproc
 
 def mirror_vars(shared_dir: Path) -> list:
     data = shared_dir / "data"
+    # the mirror keeps TREC's train file as train.txt (TREC.train.all at the source)
     return [f"--vars.wnut17_base={data / 'wnut17'}", f"--vars.sst2_base={data / 'sst2'}",
-            f"--vars.goemotions_base={data / 'goemotions'}"]
+            f"--vars.goemotions_base={data / 'goemotions'}", f"--vars.trec_base={data / 'trec'}",
+            "--vars.trec_file=train.txt", f"--vars.wikitext2_base={data / 'wikitext2'}"]
 
 
 def tiny_vars(checkpoint: Path) -> list:
-    return [f"--vars.checkpoint={checkpoint}", "--vars.max_steps=3", "--vars.eval_frequency=3",
-            "--vars.corpus_limit=30", "--vars.demo_max_steps=3", "--vars.demo_eval_frequency=3"]
+    return [f"--vars.checkpoint={checkpoint}", "--vars.max_steps=2", "--vars.eval_frequency=2",
+            "--vars.corpus_limit=20", "--vars.demo_max_steps=2", "--vars.demo_eval_frequency=2",
+            "--vars.qa_max_steps=2", "--vars.qa_eval_frequency=2", "--vars.qa_batch_size=2",
+            "--vars.pretrain_max_steps=2", "--vars.pretrain_eval_frequency=2", "--vars.pretrain_batch_size=300"]
+
+
+@pytest.fixture(scope="module")
+def all_run(tmp_path_factory, shared_dir, tiny_bert_dir):
+    """`spacy project run all` once, offline, on tiny slices: (project dir, its stdout)."""
+    cwd = project_copy(tmp_path_factory.mktemp("all"))
+    result = project("run", "all", ".", *mirror_vars(shared_dir), *tiny_vars(tiny_bert_dir), cwd=cwd, timeout=1800)
+    return cwd, result.stdout
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS)
-def test_workflow_runs_on_a_tiny_slice(workflow, tmp_path, shared_dir, tiny_bert_dir):
-    cwd = project_copy(tmp_path)
-    result = project("run", workflow, ".", *mirror_vars(shared_dir), *tiny_vars(tiny_bert_dir), cwd=cwd)
+def test_workflow_runs_on_a_tiny_slice(workflow, all_run):
+    cwd, stdout = all_run
     metrics_name, keys, package = WORKFLOWS[workflow]
     metrics = srsly.read_json(cwd / "metrics" / f"{metrics_name}.json")
+    if workflow == "qa":
+        assert len(metrics["predictions"]) == 170  # evaluate-qa answers every question of XQuAD dev
+        metrics = metrics["scores"]
+        assert metrics["total"] == 170
     for key in keys:
         assert key in metrics, (key, sorted(metrics))
     assert 0.0 <= metrics[keys[0]] <= 1.0
     assert (cwd / "packages" / f"{package}-0.0.1" / "dist" / f"{package}-0.0.1.tar.gz").is_file()
-    assert "Fetched assets/" in result.stdout  # from the mirror, checksums checked
+    dataset = FETCHED[workflow]
+    if dataset:
+        assert f"Fetched assets/{dataset}/" in stdout  # from the mirror, checksums checked
+    else:
+        assert "Present with matching checksum: assets/xquad/train.json" in stdout  # committed
+    if workflow == "pretrain":  # the NER step trained from the exported masked-LM encoder
+        exported = srsly.read_json(cwd / "training" / "wikitext2-hf" / "config.json")
+        assert exported["architectures"] == ["BertForMaskedLM"]
+        config = (cwd / "training" / "wnut17-pretrained" / "model-best" / "config.cfg").read_text(encoding="utf-8")
+        assert 'checkpoint = "training/wikitext2-hf"' in config
+        assert (cwd / "corpus" / "wikitext2" / "dev.txt").read_text(encoding="utf-8").count("\n") == 2  # 10 % of 20
     if workflow == "textcat":
         run_readme_example("## `bert_textcat`", cwd)
+
+
+def _committed(project_dir: Path) -> set:
+    return {path.relative_to(project_dir).as_posix() for path in project_dir.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("workflow", [*WORKFLOWS, "demo", "all"])
+def test_each_workflow_is_self_contained(workflow, tmp_path):
+    """Run alone in a fresh clone, every step finds its deps: committed, or made by an earlier step."""
+    config = srsly.read_yaml(REPO / "project.yml")
+    commands = {command["name"]: command for command in config["commands"]}
+    available = _committed(project_copy(tmp_path))
+    for step in config["workflows"][workflow]:
+        command = commands[step]
+        for dep in command.get("deps", []):
+            assert dep in available, f"{workflow}: step {step} needs {dep}, which no earlier step makes"
+        available |= {out.replace("${vars.package_version}", "0.0.1")
+                      for out in command.get("outputs", []) + command.get("outputs_no_cache", [])}
 
 
 def test_all_is_every_workflow(tmp_path):
     config = srsly.read_yaml(REPO / "project.yml")
     workflows = config["workflows"]
-    assert set(workflows) >= {"demo", "ner", "ner-listener", "textcat", "textcat-multilabel", "all"}
+    assert set(workflows) == {"demo", "all", *WORKFLOWS}
     expected = [step for name in WORKFLOWS for step in workflows[name]]
     assert sorted(set(workflows["all"])) == sorted(set(expected))
+    assert len(workflows["all"]) == len(set(workflows["all"]))  # every step once
     names = {command["name"] for command in config["commands"]}
     assert all(step in names for steps in workflows.values() for step in steps)
-    assert {"gpu_id", "checkpoint", "max_steps", "ner_batch_size", "textcat_batch_size", "wnut17_base"} <= set(config["vars"])
+    assert {"gpu_id", "checkpoint", "max_steps", "ner_batch_size", "textcat_batch_size", "wnut17_base",
+            "trec_base", "xquad_base", "wikitext2_base", "qa_max_steps", "qa_batch_size",
+            "pretrain_max_steps", "pretrain_batch_size"} <= set(config["vars"])
 
 
 def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
     cwd = project_copy(tmp_path)
+    # `spacy project assets` without a mirror, offline: one coded message naming each dataset's
+    # var, no traceback, exit status 1; the committed XQuAD files pass their checksums
+    failed = project("assets", ".", cwd=cwd, check=False)
+    output = " ".join((failed.stdout + failed.stderr).split())
+    assert failed.returncode == 1, output[-3000:]
+    assert "[E533]" in output and "Traceback" not in output
+    for var in ("wnut17_base", "sst2_base", "goemotions_base", "trec_base", "wikitext2_base"):
+        assert f"--vars.{var} DIR" in output
+    assert "--vars.xquad_base" not in output
+    assert not list((cwd / "assets").rglob("*.part")) and not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
     # without a mirror, offline: the workflow's first step fails with one clear message
     failed = project("run", "assets-wnut17", ".", cwd=cwd, check=False)
     assert failed.returncode != 0

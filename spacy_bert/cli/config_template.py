@@ -11,11 +11,20 @@ TEMPLATE = """\
 #   {{ line }}
 {%- endfor %}
 #   python -m spacy train {{ filename }} --output training/{{ dataset }} \\
-#       --paths.train corpus/{{ dataset }}/train.spacy --paths.dev corpus/{{ dataset }}/dev.spacy --gpu-id {{ 0 if gpu else -1 }}
+#       --paths.train {{ train_example }} --paths.dev {{ dev_example }} --gpu-id {{ 0 if gpu else -1 }}
+{%- for line in after_commands %}
+#   {{ line }}
+{%- endfor %}
 #
 {%- if task in ("ner", "ner-listener") %}
 # (Not `spacy convert -c ner`: WNUT-17's train file separates most sentences with a line
 # holding a tab, and spaCy's converter merges those 2,394 sentences into one 46k-token Doc.)
+#
+{%- endif %}
+{%- for line in notes %}
+#{{ " " + line if line else "" }}
+{%- endfor %}
+{%- if notes %}
 #
 {%- endif %}
 # paths.checkpoint: a local Hugging Face BERT directory or a hub id; {{ checkpoint_note }}.
@@ -36,7 +45,7 @@ seed = 0
 [nlp]
 lang = "en"
 pipeline = {{ pipeline }}
-batch_size = 64
+batch_size = {{ nlp_batch_size }}
 disabled = []
 before_creation = null
 after_creation = null
@@ -84,6 +93,65 @@ nO = null
 @architectures = "spacy-bert.BertListener.v1"
 grad_factor = 1.0
 upstream = "bert"
+{% elif task == "qa" %}
+[components.bert_qa]
+factory = "bert_qa"
+checkpoint = ${paths.checkpoint}
+# Hugging Face's windows: positions per window (question and specials included), pieces
+# shared by consecutive windows of the context, question pieces kept (longer ones are cut, W600)
+max_seq_len = 384
+doc_stride = 128
+max_question_len = 64
+# padded positions per encoder call
+max_batch_items = 4096
+# "squad": run_qa.py's post-processing (the one SQuAD EM/F1 are reported with);
+# "pipeline": transformers' QuestionAnsweringPipeline (p_start x p_end, word-aligned)
+scoring = "squad"
+top_k = 1
+# SQuAD v2.0: allow the null answer
+handle_impossible = false
+# null: 30 pieces (squad), 15 (pipeline)
+max_answer_len = null
+n_best_size = 20
+null_score_diff_threshold = 0.0
+spans_key = "bert_qa"
+
+[components.bert_qa.model]
+@architectures = "spacy-bert.BertQuestionAnswering.v1"
+# half-precision autocast on CUDA with a gradient scaler (on the CPU the same config runs fp32)
+mixed_precision = {{ mixed_precision }}
+grad_scaler_config = {}
+
+[components.bert_qa.scorer]
+@scorers = "spacy-bert.qa_scorer.v1"
+{% elif task == "pretrain" %}
+[components.bert_fill_mask]
+factory = "bert_fill_mask"
+checkpoint = ${paths.checkpoint}
+# positions per window ([CLS]/[SEP] included), pieces shared by consecutive windows,
+# piece budget of one padded batch
+window = 512
+stride = 128
+max_batch_items = 4096
+# predictions per [MASK] when the trained pipeline fills masks; targets: rank only these words
+top_k = 5
+targets = null
+# "mlm" (BertForMaskedLM) or "mlm+nsp" (BertForPreTraining: needs documents of several
+# sentences per line; sentences come from a sentencizer when the Docs have none)
+objective = "mlm"
+# share of pieces masked (80 % [MASK], 10 % random, 10 % kept), as BERT and run_mlm.py
+mlm_probability = 0.15
+# mask whole words (spaCy tokens; 80/10/10 decided per word) instead of single pieces
+whole_word = false
+
+[components.bert_fill_mask.model]
+@architectures = "spacy-bert.MaskedLM.v1"
+# half-precision autocast on CUDA with a gradient scaler (on the CPU the same config runs fp32)
+mixed_precision = {{ mixed_precision }}
+grad_scaler_config = {}
+
+[components.bert_fill_mask.scorer]
+@scorers = "spacy-bert.fill_mask_scorer.v1"
 {% else %}
 [components.{{ c }}]
 factory = "{{ c }}"
@@ -120,23 +188,28 @@ mixed_precision = {{ mixed_precision }}
 grad_scaler_config = {}
 {% endif %}
 [corpora]
-
-[corpora.dev]
+{% for split in ("dev", "train") %}
+[corpora.{{ split }}]
+{%- if task == "qa" %}
+# SQuAD v1.1 / v2.0 JSON read directly (one Example per paragraph); limit: paragraphs (0: all)
+@readers = "spacy-bert.SquadCorpus.v1"
+path = ${paths.{{ split }}}
+limit = 0
+{%- elif task == "pretrain" %}
+# a .txt file (one document per line) or a folder of them, streamed: never held in memory
+@readers = "spacy.PlainTextCorpus.v1"
+path = ${paths.{{ split }}}
+min_length = 1
+max_length = 0
+{%- else %}
 @readers = "spacy.Corpus.v1"
-path = ${paths.dev}
+path = ${paths.{{ split }}}
 max_length = 0
 gold_preproc = false
 limit = 0
 augmenter = null
-
-[corpora.train]
-@readers = "spacy.Corpus.v1"
-path = ${paths.train}
-max_length = 0
-gold_preproc = false
-limit = 0
-augmenter = null
-
+{%- endif %}
+{% endfor %}
 [training]
 # optimizer step every N batches (effective batch = N x batcher size)
 accumulate_gradient = 1
@@ -144,18 +217,30 @@ dev_corpus = "corpora.dev"
 train_corpus = "corpora.train"
 seed = ${system.seed}
 gpu_allocator = ${system.gpu_allocator}
+{%- if task in ("qa", "pretrain") %}
+# {{ c }} trains with the checkpoint's own dropout (hidden_dropout_prob), as transformers does
+{%- endif %}
 dropout = 0.1
-patience = 1600
-max_epochs = 0
+patience = {{ patience }}
+{%- if task == "pretrain" %}
+# -1: stream the corpus (a corpus larger than memory works); max_steps ends the run
+{%- endif %}
+max_epochs = {{ max_epochs }}
 max_steps = {{ max_steps }}
-eval_frequency = 200
+eval_frequency = {{ eval_frequency }}
 frozen_components = []
 annotating_components = []
 before_to_disk = null
 before_update = null
-
+{% if task == "qa" %}
+# paragraphs per step: SQuAD/XQuAD paragraphs hold ~5 questions, each one feature per window,
+# so {{ batch_size }} paragraphs are ~{{ batch_size * 5 }} features (run_qa.py: 12-32 per step){% endif %}
 [training.batcher]
-{%- if task == "ner-listener" %}
+{%- if task == "qa" %}
+@batchers = "spacy.batch_by_sequence.v1"
+size = {{ batch_size }}
+get_length = null
+{%- elif task == "ner-listener" %}
 @batchers = "spacy.batch_by_padded.v1"
 discard_oversize = false
 size = {{ batch_size }}
@@ -173,15 +258,12 @@ get_length = null
 @loggers = "spacy.ConsoleLogger.v1"
 progress_bar = false
 
-# Hugging Face's fine-tuning recipe: torch AdamW, weight decay 0.01 except on biases and
-# LayerNorm weights, the gradient norm over all parameters clipped to 1.0 (thinc's Adam.v1
-# clips each parameter on its own and decays biases and LayerNorm weights too).
-[training.optimizer]
+{{ optimizer_comment }}[training.optimizer]
 @optimizers = "spacy-bert.AdamW.v1"
 beta1 = 0.9
 beta2 = 0.999
 eps = 0.00000001
-weight_decay = 0.01
+weight_decay = {{ weight_decay }}
 max_grad_norm = 1.0
 use_averages = false
 
@@ -193,7 +275,19 @@ warmup_ratio = 0.1
 total_steps = ${training.max_steps}
 
 [training.score_weights]
-{%- if task in ("ner", "ner-listener") %}
+{%- if task == "qa" %}
+qa_f1 = 1.0
+qa_exact = 0.0
+qa_has_ans_exact = null
+qa_has_ans_f1 = null
+qa_no_ans_exact = null
+qa_no_ans_f1 = null
+{%- elif task == "pretrain" %}
+mlm_acc = 1.0
+mlm_loss = null
+mlm_ppl = null
+nsp_acc = null
+{%- elif task in ("ner", "ner-listener") %}
 ents_f = 1.0
 ents_p = 0.0
 ents_r = 0.0

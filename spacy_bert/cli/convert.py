@@ -106,3 +106,34 @@ def convert_goemotions_cli(
 
     labels_file = labels or input.with_name("labels.txt")
     _write_textcat(_read_all(lambda: read_goemotions(input, labels_file), limit), output)
+
+
+@bert_cli.command("split-text")
+def split_text_cli(
+    input: Path = typer.Argument(..., help="UTF-8 text, one document per line, e.g. assets/wikitext2/valid.txt"),
+    output: Path = typer.Argument(..., help="e.g. corpus/wikitext2/train.txt"),
+    held_out: Optional[float] = typer.Option(None, "--held-out", metavar="FRACTION", help="hold this share of the lines out, e.g. 0.1"),
+    held_out_output: Optional[Path] = typer.Option(None, "--held-out-output", metavar="PATH", help="where the held-out lines go, e.g. corpus/wikitext2/dev.txt"),
+    seed: int = typer.Option(0, "--seed", help="seed of the held-out split"),
+    limit: int = typer.Option(0, "--limit", help="keep only the first N non-blank lines (0 = all), for quick checks (before the split)"),
+) -> None:
+    """Raw text -> one document per line for spacy.PlainTextCorpus.v1 (bert_fill_mask training):
+    blank lines dropped, the rest stripped; optionally a seeded held-out share for the dev set."""
+    from ..corpora import split_held_out
+    from ..corpora.text import read_text_lines, write_text_lines
+
+    if (held_out is None) != (held_out_output is None):
+        raise click.UsageError(Errors.E512)
+    if limit < 0:
+        raise click.BadParameter(f"{limit}: expected 0 (all) or a positive number", param_hint="--limit")
+    try:
+        lines = read_text_lines(input, limit)
+    except ValueError as error:
+        sys.exit(str(error))  # coded (E530, E531)
+    if held_out is None:
+        print(f"{output}: {write_text_lines(lines, output)} lines")
+        return
+    if not 0.0 < held_out < 1.0 or not 0 < round(len(lines) * held_out) < len(lines):
+        sys.exit(Errors.E532.format(value=held_out, lines=len(lines)))
+    kept, rest = split_held_out(lines, held_out, seed)
+    print(f"{output}: {write_text_lines(kept, output)} lines; {held_out_output}: {write_text_lines(rest, held_out_output)} lines")

@@ -60,9 +60,15 @@ def fetch_assets_cli(
     dests: List[str] = typer.Argument(..., help="asset paths (dest in project.yml) to fetch"),
     base_var: str = typer.Option(..., "--base-var", help="the project var that holds these assets' base URL"),
     base: Optional[str] = typer.Option(None, "--base", help="its value in this run (the workflow passes ${vars.<base_var>})"),
+    var: List[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="another project var the URLs use, as this run has it (repeatable)"),
 ) -> None:
     """Fetch project assets (URL or local mirror), check their md5; on failure say how to get them."""
     overrides = {f"vars.{base_var}": base} if base is not None else {}
+    for item in var:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            msg.fail(Errors.E534.format(value=item), exits=1)
+        overrides[f"vars.{name}"] = value
     assets = project_assets(project_dir, overrides)
     unknown = [dest for dest in dests if dest not in assets]
     if unknown:

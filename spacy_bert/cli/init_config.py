@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import jinja2
 import typer
@@ -22,6 +22,13 @@ from .config_template import TEMPLATE
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+_FINE_TUNING_OPTIMIZER = (
+    "# Hugging Face's fine-tuning recipe: torch AdamW, weight decay 0.01 except on biases and\n"
+    "# LayerNorm weights, the gradient norm over all parameters clipped to 1.0 (thinc's Adam.v1\n"
+    "# clips each parameter on its own and decays biases and LayerNorm weights too).\n"
+)
+
+
 @dataclass(frozen=True)
 class Task:
     """One task's choices: component, dataset of the example commands, step count, rates."""
@@ -32,11 +39,23 @@ class Task:
     pipeline: Tuple[str, ...]
     dataset: str
     data_commands: Tuple[str, ...]
-    head_class: Optional[str]  # the Hugging Face class whose head the component loads whole
+    # the Hugging Face class(es) whose head the component loads whole
+    head_class: Union[None, str, Tuple[str, ...]]
     max_steps: int
     initial_rate: str  # as written in the config
-    batch_size: int  # CPU batcher size (words, or padded pieces for ner-listener)
+    batch_size: int  # CPU batcher size (words; padded pieces for ner-listener; paragraphs for qa)
     gpu_batch_size: int
+    # the example `spacy train` line's data (None: corpus/<dataset>/{train,dev}.spacy)
+    train_example: Optional[str] = None
+    dev_example: Optional[str] = None
+    after_commands: Tuple[str, ...] = ()  # example commands after `spacy train`
+    notes: Tuple[str, ...] = ()  # header comment lines (the recipe)
+    nlp_batch_size: int = 64
+    patience: int = 1600
+    max_epochs: int = 0
+    eval_frequency: int = 200
+    weight_decay: str = "0.01"
+    optimizer_comment: str = _FINE_TUNING_OPTIMIZER
 
 
 _WNUT = (
@@ -75,7 +94,70 @@ TASKS: Dict[str, Task] = {
         ),
         "BertForSequenceClassification", 3000, "0.0001", 500, 2000,
     ),
+    "qa": Task(
+        "bert_qa: extractive question answering (BertForQuestionAnswering), Hugging Face's SQuAD recipe.",
+        "qa.cfg", "bert_qa", ("bert_qa",), "xquad",
+        ("(no conversion: spacy-bert.SquadCorpus.v1 reads SQuAD v1.1 / v2.0 JSON directly)",),
+        "BertForQuestionAnswering", 100, "0.00003", 3, 6,
+        train_example="assets/xquad/train.json", dev_example="assets/xquad/dev.json",
+        after_commands=(
+            "python -m spacy bert evaluate-qa training/xquad/model-best assets/xquad/dev.json --output metrics/xquad.json",
+        ),
+        notes=(
+            "Recipe (run_qa.py): peak lr 3e-5, linear warm-up over 10 % of the steps, then linear decay",
+            "to 0; no weight decay; 3 paragraphs (~15 features) per step on the CPU, 6 (~30) with --gpu.",
+            "max_steps = 100 is 2 epochs of XQuAD train (150 paragraphs / 3 per step x 2); for another",
+            "data set give --training.max_steps (SQuAD v1.1, 18,896 paragraphs: 12600). SQuAD v2.0: set",
+            "handle_impossible = true.",
+        ),
+        nlp_batch_size=16, patience=0, eval_frequency=50, weight_decay="0.0",
+        optimizer_comment=(
+            "# Hugging Face's run_qa.py optimizer: torch AdamW without weight decay (the Trainer's\n"
+            "# default), the gradient norm over all parameters clipped to 1.0.\n"
+        ),
+    ),
+    "pretrain": Task(
+        "bert_fill_mask: continue BERT's pretraining (masked LM, optionally + next-sentence\n"
+        "# prediction) on raw text, then export the adapted encoder for any other component.",
+        "pretrain.cfg", "bert_fill_mask", ("bert_fill_mask",), "wikitext2",
+        (
+            "python -m spacy bert split-text assets/wikitext2/valid.txt corpus/wikitext2/train.txt \\",
+            "    --held-out 0.1 --held-out-output corpus/wikitext2/dev.txt",
+        ),
+        ("BertForMaskedLM", "BertForPreTraining"), 2000, "0.0001", 2000, 8000,
+        train_example="corpus/wikitext2/train.txt", dev_example="corpus/wikitext2/dev.txt",
+        after_commands=(
+            "python -m spacy bert export training/wikitext2/model-best bert_fill_mask training/wikitext2-hf",
+            "python -m spacy train ner.cfg --paths.checkpoint training/wikitext2-hf ...   (any task's config)",
+        ),
+        notes=(
+            "paths.train / paths.dev: a .txt file (one document per line) or a folder of them.",
+            "paths.checkpoint: a BertForMaskedLM / BertForPreTraining keeps its head; a plain BertModel",
+            "(all-MiniLM-L6-v2) gets a fresh cls.predictions head tied to the word embeddings (W630).",
+            "Recipe: peak lr 1e-4 (BERT's own pretraining rate; run_mlm.py's default 5e-5 suits longer",
+            "runs), linear warm-up over 10 % of the steps, linear decay to 0, weight decay 0.01 (run_mlm.py",
+            "through the Trainer), 15 % of the pieces masked 80/10/10; 2,000 words per step on the CPU.",
+        ),
+        patience=0, max_epochs=-1, eval_frequency=200, weight_decay="0.01",
+        optimizer_comment=(
+            "# Hugging Face's optimizer (run_mlm.py / Trainer): torch AdamW, weight decay 0.01 except on\n"
+            "# biases and LayerNorm weights, the gradient norm over all parameters clipped to 1.0.\n"
+        ),
+    ),
 }
+
+#: other names of a task: bert_fill_mask's training *is* masked-LM pretraining, so `fill-mask`
+#: writes the `pretrain` config (configs/pretrain.cfg)
+TASK_ALIASES: Dict[str, str] = {"fill-mask": "pretrain"}
+TASK_NAMES = (*TASKS, *TASK_ALIASES)
+
+
+def task_spec(task: str) -> Tuple[str, Task]:
+    """(canonical name, Task) of a task name or alias; ValueError E506 for an unknown one."""
+    name = TASK_ALIASES.get(task, task)
+    if name not in TASKS:
+        raise ValueError(Errors.E506.format(value=task, expected=", ".join(TASK_NAMES)))
+    return name, TASKS[name]
 
 
 def check_checkpoint(checkpoint: str) -> dict:
@@ -103,8 +185,9 @@ def check_checkpoint(checkpoint: str) -> dict:
 def head_note(task: Task, hf_config: dict) -> Optional[str]:
     """A warning (W500) when the checkpoint carries a task head the component will not use."""
     heads = [name for name in hf_config.get("architectures") or [] if name.startswith("BertFor")]
-    if heads and task.head_class not in heads:
-        return Warnings.W500.format(heads=heads, task=task.component, expected=task.head_class or "BertModel")
+    accepted = (task.head_class,) if isinstance(task.head_class, str) else tuple(task.head_class or ())
+    if heads and not set(accepted) & set(heads):
+        return Warnings.W500.format(heads=heads, task=task.component, expected=" or ".join(accepted) or "BertModel")
     return None
 
 
@@ -120,11 +203,9 @@ def render_config(
     dev: Optional[str] = None,
     filename: Optional[str] = None,
 ) -> str:
-    """The config text for `task` (one of TASKS). Does not read the checkpoint (see
+    """The config text for `task` (one of TASK_NAMES). Does not read the checkpoint (see
     check_checkpoint). The text parses as a thinc Config (checked before returning)."""
-    if task not in TASKS:
-        raise ValueError(Errors.E506.format(value=task, expected=", ".join(TASKS)))
-    spec = TASKS[task]
+    task, spec = task_spec(task)
     packaged = checkpoint == DEFAULT_CHECKPOINT
     text = jinja2.Template(TEMPLATE, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).render(
         task=task,
@@ -134,6 +215,16 @@ def render_config(
         pipeline=json.dumps(list(spec.pipeline), separators=(",", ":")),
         dataset=spec.dataset,
         data_commands=spec.data_commands,
+        train_example=spec.train_example or f"corpus/{spec.dataset}/train.spacy",
+        dev_example=spec.dev_example or f"corpus/{spec.dataset}/dev.spacy",
+        after_commands=spec.after_commands,
+        notes=spec.notes,
+        nlp_batch_size=spec.nlp_batch_size,
+        patience=spec.patience,
+        max_epochs=spec.max_epochs,
+        eval_frequency=spec.eval_frequency,
+        weight_decay=spec.weight_decay,
+        optimizer_comment=spec.optimizer_comment,
         gpu=gpu,
         checkpoint=_string(checkpoint),
         checkpoint_note=(
@@ -156,17 +247,17 @@ def render_config(
 @bert_cli.command("init-config")
 def init_config_cli(
     output_file: Path = typer.Argument(..., help="File to write the config to, or - for stdout"),
-    task: str = typer.Option("ner", "--task", "-t", help=f"One of: {', '.join(TASKS)}"),
+    task: str = typer.Option("ner", "--task", "-t", help=f"One of: {', '.join(TASK_NAMES)} (fill-mask = pretrain)"),
     checkpoint: str = typer.Option(DEFAULT_CHECKPOINT, "--checkpoint", "-c", help="Local Hugging Face BERT directory or hub id (its config.json is read and checked)"),
     gpu: bool = typer.Option(False, "--gpu", "-G", help="Mixed precision and GPU batch sizes"),
     train: Optional[str] = typer.Option(None, "--train", help="paths.train: .spacy file or folder of training data"),
     dev: Optional[str] = typer.Option(None, "--dev", help="paths.dev: .spacy file or folder of development data"),
 ) -> None:
     """Write a complete, runnable training config for a task (what `spacy init config` does for
-    spaCy's components): ner, ner-listener, textcat, textcat-multilabel."""
+    spaCy's components): ner, ner-listener, textcat, textcat-multilabel, qa, pretrain (= fill-mask)."""
     try:
         hf_config = check_checkpoint(checkpoint)
-        note = head_note(TASKS[task], hf_config) if task in TASKS else None
+        note = head_note(task_spec(task)[1], hf_config)
         text = render_config(task, checkpoint=checkpoint, gpu=gpu, train=train, dev=dev,
                              filename=None if str(output_file) == "-" else str(output_file))
     except ValueError as error:
