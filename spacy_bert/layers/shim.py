@@ -254,19 +254,19 @@ class BertShim(PyTorchShim):
 
     def predict(self, inputs: ArgsKwargs) -> Any:
         """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping), by
-        the model in the configured precision (`prediction_model`). A precision copy is always
-        in eval mode; the fp32 model is switched only when training left it in train mode."""
+        the model in the configured precision (`prediction_model`).
+
+        A precision copy is always in eval mode. The fp32 model is switched to eval only when
+        training left it in train mode, and left there: every training forward pass
+        (`begin_update`, thinc's `PyTorchShim.begin_update`; masked_lm's loop) sets train mode
+        itself, so prediction does not pay a walk over every module twice per call.
+        """
         self.prepare()
         model = self.prediction_model()
-        if not model.training:
-            with torch.inference_mode(), self._autocast():
-                return model(*inputs.args, **inputs.kwargs)
-        model.eval()
-        try:
-            with torch.inference_mode(), self._autocast():
-                return model(*inputs.args, **inputs.kwargs)
-        finally:
-            model.train()
+        if model.training:
+            model.eval()
+        with torch.inference_mode(), self._autocast():
+            return model(*inputs.args, **inputs.kwargs)
 
     def begin_update(self, inputs: ArgsKwargs):
         """Training forward pass: always the fp32 model (never the prediction copy)."""
