@@ -28,7 +28,7 @@ from ..tokenization import BertTokenizer
 from .hf_heads import float_dtype, saved_dtype
 from .loading import load_encoder
 from .payload import read_payload
-from .precision import DEFAULT_PRECISION, check_precision, prediction_model, resolve_precision, weights_fingerprint
+from .precision import DEFAULT_PRECISION, check_precision, prediction_model, resolve_precision
 from .settings import resolve_threads
 
 
@@ -61,6 +61,23 @@ def tokenizer_from_files(files: Dict[str, str]) -> BertTokenizer:
         for name, text in files.items():
             (Path(tmp) / Path(name).name).write_text(text, encoding="utf-8")
         return BertTokenizer.from_pretrained(tmp)
+
+
+class WeightsVersion:
+    """A counter bumped wherever the shim's fp32 weights can change, so that `predict` knows
+    whether its precision copy is stale by comparing one int (instead of fingerprinting every
+    tensor on every call). Also a `load_state_dict` post-hook (see `BertShim.set_model`): it
+    holds no reference to the shim, so copying the model copies the counter, never the shim."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+    def __call__(self, module: Any, incompatible_keys: Any) -> None:
+        """`nn.Module.register_load_state_dict_post_hook` signature: weights were just loaded."""
+        self.bump()
 
 
 class _PredictionCache:
@@ -119,6 +136,7 @@ class BertShim(PyTorchShim):
         self.name = "bert"  # the component, for messages (set by the encoder)
         self._precision = check_precision(precision, self.name)
         self._prediction = _PredictionCache()
+        self.weights_version = WeightsVersion()
 
     # -- state ------------------------------------------------------------------
     @property
@@ -160,16 +178,28 @@ class BertShim(PyTorchShim):
 
     def prediction_model(self) -> BertPreTrainedModel:
         """The model `predict` runs: the fp32 model, or a copy in the resolved precision, built
-        at first use and rebuilt when the setting, the device or the fp32 weights change."""
+        at first use and rebuilt when the setting, the device or the fp32 weights change.
+
+        The weights are known to have changed through `weights_version`, bumped by every entry
+        point that can change them: `set_model` (so `from_bytes`, `from_disk`, `load_checkpoint`),
+        `finish_update`, `use_params` (entering and leaving), `to_device`, and `load_state_dict`
+        on the model or any of its modules (a post-hook). A weight changed in place by other
+        means (`param.data.mul_()` outside the shim) is not seen: call `weights_changed()`.
+        """
         model = self.model
         device_type = self.device.type
-        key = (self._precision, device_type, weights_fingerprint(model))
+        key = (self._precision, device_type, self.weights_version.value)
         if self._prediction.key != key:
             self._prediction.clear()  # release the old copy before building the next
             used = resolve_precision(self._precision, device_type, self.name)
-            self._prediction.model = prediction_model(model, used)
+            self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer)
             self._prediction.key = key
         return self._prediction.model
+
+    def weights_changed(self) -> None:
+        """Mark the fp32 weights as changed: the next prediction rebuilds its precision copy."""
+        self.weights_version.bump()
+        self._prediction.clear()
 
     def set_model(self, model: BertPreTrainedModel, tokenizer: BertTokenizer) -> None:
         """Install a model and its tokenizer (moved to the current thinc device); apply the
@@ -188,8 +218,11 @@ class BertShim(PyTorchShim):
         self._model = model.to(device)
         self._grad_scaler.to_(device)
         self._precision_device = None  # decide again at the next use
-        self._prediction.clear()
+        # every module: `load_state_dict` on a submodule runs that submodule's hooks only
+        for module in model.modules():
+            module.register_load_state_dict_post_hook(self.weights_version)
         self.tokenizer = tokenizer
+        self.weights_changed()
 
     def load_checkpoint(self, checkpoint: str, model_class: Optional[type] = None) -> None:
         """Read a Hugging Face checkpoint directory (or hub id): config, weights and tokenizer
@@ -221,16 +254,19 @@ class BertShim(PyTorchShim):
 
     def predict(self, inputs: ArgsKwargs) -> Any:
         """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping), by
-        the model in the configured precision (`prediction_model`)."""
+        the model in the configured precision (`prediction_model`).
+
+        A precision copy is always in eval mode. The fp32 model is switched to eval only when
+        training left it in train mode, and left there: every training forward pass
+        (`begin_update`, thinc's `PyTorchShim.begin_update`; masked_lm's loop) sets train mode
+        itself, so prediction does not pay a walk over every module twice per call.
+        """
         self.prepare()
         model = self.prediction_model()
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode(), self._autocast():
-                return model(*inputs.args, **inputs.kwargs)
-        finally:
-            model.train(was_training)
+        if model.training:
+            model.eval()
+        with torch.inference_mode(), self._autocast():
+            return model(*inputs.args, **inputs.kwargs)
 
     def begin_update(self, inputs: ArgsKwargs):
         """Training forward pass: always the fp32 model (never the prediction copy)."""
@@ -242,7 +278,19 @@ class BertShim(PyTorchShim):
         optimiser may update the fp32 weights in place through numpy, invisible to torch's
         version counters)."""
         super().finish_update(optimizer)
-        self._prediction.clear()
+        self.weights_changed()
+
+    @contextlib.contextmanager
+    def use_params(self, params):
+        """thinc's `use_params` (averaged weights loaded, then restored); the precision copy is
+        rebuilt from whichever weights are in place (the model's load hook bumps the version
+        too; bumping here also covers a thinc that assigns the weights another way)."""
+        try:
+            with super().use_params(params):
+                self.weights_changed()
+                yield
+        finally:
+            self.weights_changed()
 
     def _autocast(self):
         if self._mixed_precision and self.device.type == "cuda":
@@ -253,7 +301,7 @@ class BertShim(PyTorchShim):
         if self._model is not None:
             super().to_device(device_type, device_id)
             self._precision_device = None
-            self._prediction.clear()
+            self.weights_changed()
 
     # -- serialisation ----------------------------------------------------------
     def to_disk(self, directory: Path) -> None:

@@ -6,10 +6,11 @@ Tolerances on MiniLM hidden states (last_hidden_state of 6 real texts batched to
 on an AVX2 CPU without VNNI/bf16):
 - bfloat16: cosine >= 0.999 for every piece (measured min 0.99985, mean 0.99994); max abs
   difference <= 0.15 (measured 0.042).
-- int8 (dynamic, fbgemm, per-tensor activations): mean cosine >= 0.98 (measured 0.989), every
-  piece >= 0.93 (measured 0.966); max abs difference <= 1.0 (measured 0.53); mean-pooled
-  sentence embeddings >= 0.95 (measured 0.967 to 0.993). int8 does NOT reach the issue's 0.999
-  cosine: activations quantized with one scale per batch lose that much on MiniLM.
+- int8 (`DEFAULT_INT8`: per-token activations, SmoothQuant, fp32 outlier channels, calibrated on
+  the built-in sentences with MiniLM's tokenizer): cosine mean >= 0.999 (measured 0.99925), every
+  piece >= 0.995 (measured 0.99715); max abs difference <= 0.3 (measured 0.14); mean-pooled
+  sentence embeddings >= 0.995. Plain per-tensor dynamic int8 (`Int8Options(activations="tensor")`,
+  the previous default) measured mean 0.989, min 0.966, max abs diff 0.53 on the same batch.
 """
 import copy
 import warnings
@@ -248,6 +249,127 @@ def test_shim_trains_fp32_with_int8_set(tiny_bert_dir, tiny_batch):
     assert isinstance(shim._prediction.model.encoder.layer[0].attention.self.query, Int8Linear)
 
 
+# -- the staleness signal: one counter, bumped by every entry point that changes weights -------
+def built_copy(shim, batch):
+    predict(shim, batch)
+    return shim._prediction.model
+
+
+def test_predict_reuses_copy_without_fingerprinting(tiny_bert_dir, tiny_batch, monkeypatch):
+    """Nothing changed: the copy is reused, the key is one int, and no tensor is visited."""
+    shim = shim_for(tiny_bert_dir, "int8")
+    built = built_copy(shim, tiny_batch)
+    version = shim.weights_version.value
+    pulled = []
+    original = type(shim.model).parameters
+
+    def counting(module, *args, **kwargs):
+        for param in original(module, *args, **kwargs):
+            pulled.append(param)
+            yield param
+
+    monkeypatch.setattr(type(shim.model), "parameters", counting)
+    assert built_copy(shim, tiny_batch) is built and shim.weights_version.value == version
+    assert len(pulled) <= 4  # device lookups (the first parameter each), never every tensor
+    assert shim._prediction.key == ("int8", "cpu", version)
+
+
+def test_predict_toggles_eval_only_after_training(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "float32")
+    shim.model.train()  # as begin_update leaves it
+    predict(shim, tiny_batch)
+    assert not shim.model.training  # switched once, left in eval
+    calls = []
+    shim.model.train = lambda mode=True: calls.append(mode)  # noqa: E731
+    predict(shim, tiny_batch)
+    assert calls == []  # already in eval: no walk over the modules
+    del shim.model.train
+    from thinc.shims.pytorch import ArgsKwargs
+
+    shim.begin_update(ArgsKwargs(args=(), kwargs=tiny_batch))
+    assert shim.model.training  # training puts train mode back itself
+
+
+def test_set_model_bumps(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "int8")
+    built = built_copy(shim, tiny_batch)
+    shim.set_model(BertModel.from_pretrained(tiny_bert_dir), shim.tokenizer)
+    assert built_copy(shim, tiny_batch) is not built
+
+
+def test_from_bytes_bumps(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "int8")
+    reference = predict(shim, tiny_batch)
+    built = shim._prediction.model
+    other = shim_for(tiny_bert_dir, "float32")
+    with torch.no_grad():
+        other.model.encoder.layer[0].attention.self.query.weight.mul_(0.5)
+    shim.from_bytes(other.to_bytes())
+    assert built_copy(shim, tiny_batch) is not built
+    assert not torch.allclose(predict(shim, tiny_batch), reference)
+
+
+def test_from_disk_bumps(tiny_bert_dir, tiny_batch, tmp_path):
+    shim = shim_for(tiny_bert_dir, "int8")
+    built = built_copy(shim, tiny_batch)
+    shim.to_disk(tmp_path / "bert")
+    shim.from_disk(tmp_path / "bert")
+    assert built_copy(shim, tiny_batch) is not built
+
+
+def test_load_state_dict_on_a_submodule_bumps(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "int8")
+    first = predict(shim, tiny_batch)
+    built = shim._prediction.model
+    query = shim.model.encoder.layer[1].attention.self.query
+    query.load_state_dict({"weight": query.weight.detach() * 0.5, "bias": query.bias.detach()})
+    assert built_copy(shim, tiny_batch) is not built
+    assert not torch.allclose(predict(shim, tiny_batch), first)
+
+
+def test_use_params_bumps_entering_and_leaving(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "int8")
+    first = predict(shim, tiny_batch)
+    built = shim._prediction.model
+    # thinc loads the whole state dict (strict): every weight, one of them changed
+    averaged = {f"pytorch_{shim.id}_{k}": v.detach().numpy().copy() for k, v in shim.model.state_dict().items()}
+    averaged[f"pytorch_{shim.id}_encoder.layer.0.attention.self.query.weight"] *= 0.5
+    with shim.use_params(averaged):
+        inside = predict(shim, tiny_batch)
+        assert shim._prediction.model is not built and not torch.allclose(inside, first)
+    assert torch.allclose(predict(shim, tiny_batch), first)  # the restored weights, not the averaged
+
+
+def test_finish_update_bumps(tiny_bert_dir, tiny_batch):
+    from thinc.api import SGD
+    from thinc.shims.pytorch import ArgsKwargs
+
+    shim = shim_for(tiny_bert_dir, "int8")
+    version = shim.weights_version.value
+    out, backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=tiny_batch))
+    backprop(ArgsKwargs(args=([out.last_hidden_state],), kwargs={"grad_tensors": [torch.ones_like(out.last_hidden_state)]}))
+    shim.finish_update(SGD(0.01))
+    assert shim.weights_version.value > version
+
+
+def test_to_device_bumps(tiny_bert_dir, tiny_batch):
+    shim = shim_for(tiny_bert_dir, "int8")
+    built = built_copy(shim, tiny_batch)
+    shim.to_device("cpu", 0)
+    assert built_copy(shim, tiny_batch) is not built
+
+
+def test_weights_changed_by_hand(tiny_bert_dir, tiny_batch):
+    """An in-place change outside every entry point is the caller's to announce."""
+    shim = shim_for(tiny_bert_dir, "int8")
+    built = built_copy(shim, tiny_batch)
+    with torch.no_grad():
+        shim.model.encoder.layer[0].output.dense.weight.mul_(0.5)
+    assert built_copy(shim, tiny_batch) is built  # documented: not seen
+    shim.weights_changed()
+    assert built_copy(shim, tiny_batch) is not built
+
+
 def test_shim_copy_does_not_carry_prediction_model(tiny_bert_dir, tiny_batch):
     shim = shim_for(tiny_bert_dir, "int8")
     predict(shim, tiny_batch)
@@ -270,20 +392,87 @@ def test_minilm_bfloat16_hidden_states(minilm, minilm_batch):
     assert pooled.min() >= 0.999, pooled
 
 
-def test_minilm_int8_hidden_states(minilm, minilm_batch):
-    model, _ = minilm
-    ref = run(model, minilm_batch)
-    out = run(prediction_model(model, "int8"), minilm_batch)
-    cos = cosines(out.last_hidden_state, ref.last_hidden_state, minilm_batch["attention_mask"])
-    diff = (out.last_hidden_state - ref.last_hidden_state)[minilm_batch["attention_mask"].bool()].abs().max().item()
-    print("int8 MiniLM: cosine mean %.4f min %.4f, max abs diff %.3f" % (cos.mean(), cos.min(), diff))
-    assert cos.mean() >= 0.98 and cos.min() >= 0.93, (cos.mean().item(), cos.min().item(), diff)
-    assert diff <= 1.0, diff
-    # sentence embeddings (mean of the pieces, as sentence-transformers uses MiniLM)
-    mask = minilm_batch["attention_mask"][..., None].float()
+def int8_against_fp32(model, batch, derived):
+    """(per-piece cosines, max abs difference, per-text cosines of mean-pooled states)."""
+    ref = run(model, batch)
+    out = run(derived, batch)
+    cos = cosines(out.last_hidden_state, ref.last_hidden_state, batch["attention_mask"])
+    diff = (out.last_hidden_state - ref.last_hidden_state)[batch["attention_mask"].bool()].abs().max().item()
+    mask = batch["attention_mask"][..., None].float()
     mean = lambda h: (h * mask).sum(1) / mask.sum(1)  # noqa: E731
     sentence = torch.nn.functional.cosine_similarity(mean(out.last_hidden_state), mean(ref.last_hidden_state), dim=-1)
-    assert sentence.min() >= 0.95, sentence  # measured 0.967 ("ok", batched with long texts)
+    return cos, diff, sentence
+
+
+def test_minilm_int8_hidden_states(minilm, minilm_batch):
+    """The issue's bound: cosine >= 0.999 on hidden states (the shim passes its tokenizer)."""
+    model, tokenizer = minilm
+    cos, diff, sentence = int8_against_fp32(model, minilm_batch, prediction_model(model, "int8", tokenizer=tokenizer))
+    print("int8 MiniLM: cosine mean %.5f min %.5f, max abs diff %.3f" % (cos.mean(), cos.min(), diff))
+    assert cos.mean() >= 0.999 and cos.min() >= 0.995, (cos.mean().item(), cos.min().item(), diff)
+    assert diff <= 0.3, diff
+    # sentence embeddings (mean of the pieces, as sentence-transformers uses MiniLM)
+    assert sentence.min() >= 0.995, sentence
+
+
+def test_minilm_int8_without_tokenizer(minilm, minilm_batch):
+    """Without a tokenizer the calibration runs on fixed pseudo-random ids: the bound still holds
+    (measured mean 0.9991)."""
+    model, _ = minilm
+    cos, diff, _ = int8_against_fp32(model, minilm_batch, prediction_model(model, "int8"))
+    assert cos.mean() >= 0.999 and cos.min() >= 0.99, (cos.mean().item(), cos.min().item(), diff)
+
+
+def test_minilm_int8_beats_per_tensor(minilm, minilm_batch):
+    """What each part of `DEFAULT_INT8` buys, on the same batch: plain per-tensor dynamic int8 is
+    far below the bound; per-token activations alone are not enough either."""
+    model, tokenizer = minilm
+    per_tensor, _, _ = int8_against_fp32(model, minilm_batch, prediction_model(model, "int8", P.Int8Options(activations="tensor")))
+    per_token, _, _ = int8_against_fp32(model, minilm_batch, prediction_model(model, "int8", P.Int8Options(activations="token")))
+    default, _, _ = int8_against_fp32(model, minilm_batch, prediction_model(model, "int8", tokenizer=tokenizer))
+    assert per_tensor.mean() < 0.995 < per_token.mean() < 0.999 <= default.mean(), (per_tensor.mean(), per_token.mean(), default.mean())
+
+
+def test_int8_calibration_is_deterministic_and_cheap(minilm):
+    """Two builds give identical int8 models; calibration (one fp32 pass over the built-in
+    sentences) stays far under a second of CPU time on MiniLM."""
+    import time
+
+    model, tokenizer = minilm
+    start = time.process_time()
+    ranges = P.input_ranges(model, [P.calibration_batch(tokenizer)])
+    assert time.process_time() - start < 1.0
+    assert set(ranges) == {n for n, m in model.encoder.named_modules() if type(m) is nn.Linear}
+    assert torch.equal(ranges["layer.0.attention.self.query"], P.input_ranges(model, [P.calibration_batch(tokenizer)])["layer.0.attention.self.query"])
+    batch = P.calibration_batch(None, model.config.vocab_size)
+    assert torch.equal(batch["input_ids"], P.calibration_batch(None, model.config.vocab_size)["input_ids"])
+    a, b = prediction_model(model, "int8", tokenizer=tokenizer), prediction_model(model, "int8", tokenizer=tokenizer)
+    ids = tokenizer(["Deterministic calibration."], return_tensors="pt")
+    inputs = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"]}
+    assert torch.equal(run(a, inputs).last_hidden_state, run(b, inputs).last_hidden_state)
+
+
+def test_int8_linear_options_match_reference():
+    """`Int8Linear`'s per-token path with smoothing and fp32 outlier channels against the fp32
+    `Linear`, on an input with an outlier channel and an outlier token."""
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 48)
+    x = torch.randn(9, 64)
+    x[:, 5] *= 30.0  # an outlier channel
+    x[2] *= 10.0  # an outlier token
+    with torch.no_grad():
+        expected = linear(x)
+    scale = torch.rand(64) + 0.5
+    outliers = torch.tensor([5])
+    got = Int8Linear(linear, "token", 7, input_scale=scale, outliers=outliers)(x.clone())
+    rel = ((got - expected).norm(dim=1) / expected.norm(dim=1)).max()
+    assert rel < 0.02, rel
+    # the per-tensor layer on the same input loses much more on the small rows
+    per_tensor = Int8Linear(linear, "tensor")(x.clone())
+    assert ((per_tensor - expected).norm(dim=1) / expected.norm(dim=1)).max() > 2 * rel
+    # owns_input: the caller's tensor may be overwritten, the result is the same
+    y = x.clone()
+    assert torch.allclose(Int8Linear(linear, "token", owns_input=True)(y), Int8Linear(linear, "token")(x), atol=1e-6)
 
 
 def test_int8_prediction_shows_no_warnings(tiny_bert_dir, tiny_batch):
