@@ -73,20 +73,31 @@ def read_squad(path: Union[str, Path], limit: int = 0) -> List[SquadParagraph]:
 
 
 @registry.readers("spacy-bert.SquadCorpus.v1")
-def squad_corpus_v1(path: Union[str, Path], limit: int = 0) -> Callable[[Language], Iterator[Example]]:
+def squad_corpus_v1(path: Union[str, Path], limit: int = 0, split_questions: bool = False) -> Callable[[Language], Iterator[Example]]:
     """A spaCy corpus of SQuAD JSON (v1.1 or v2.0): one Example per paragraph.
 
     path (Path): the SQuAD JSON file. limit (int): paragraphs to read (0: all).
+    split_questions (bool): one Example per question instead (its paragraph as the Doc), so
+        that spaCy's shuffling and batchers mix questions of different paragraphs in a batch,
+        as `run_qa.py` shuffles features. Off by default: every question of a paragraph then
+        shares one Doc.
     """
     paragraphs = read_squad(path, limit)  # read (and checked) once, when the config is resolved
 
+    def example(nlp: Language, context: str, questions: List[Dict[str, str]], gold: Dict[str, List[Dict[str, Any]]]) -> Example:
+        predicted = nlp.make_doc(context)
+        predicted._.questions = [dict(q) for q in questions]
+        reference = nlp.make_doc(context)
+        reference._.questions = [dict(q) for q in questions]
+        reference._.answers = {q["id"]: [dict(a) for a in gold[q["id"]]] for q in questions}
+        return Example(predicted, reference)
+
     def corpus(nlp: Language) -> Iterator[Example]:
         for context, questions, gold in paragraphs:
-            predicted = nlp.make_doc(context)
-            predicted._.questions = [dict(q) for q in questions]
-            reference = nlp.make_doc(context)
-            reference._.questions = [dict(q) for q in questions]
-            reference._.answers = {qid: [dict(a) for a in answers] for qid, answers in gold.items()}
-            yield Example(predicted, reference)
+            if split_questions:
+                for question in questions:
+                    yield example(nlp, context, [question], gold)
+            else:
+                yield example(nlp, context, questions, gold)
 
     return corpus

@@ -181,6 +181,20 @@ def test_reader_v11_keeps_every_gold_answer(tmp_path):
     assert eg.predicted._.answers is None
 
 
+def test_reader_split_questions_gives_one_example_per_question(tmp_path):
+    context = "Berlin was founded around 1237 by merchants."
+    path = squad_file(tmp_path, [{"context": context, "qas": [
+        {"id": "a", "question": "When?", "answers": [{"text": "1237", "answer_start": 26}, {"text": "around 1237", "answer_start": 19}]},
+        {"id": "b", "question": "Who?", "answers": [{"text": "merchants", "answer_start": 34}]},
+    ]}])
+    first, second = list(squad_corpus_v1(path, split_questions=True)(spacy.blank("en")))
+    assert first.predicted.text == second.predicted.text == context
+    assert first.predicted._.questions == [{"id": "a", "question": "When?"}]
+    assert second.reference._.questions == [{"id": "b", "question": "Who?"}]
+    assert first.reference._.answers == {"a": [{"start": 26, "end": 30, "answer": "1237"}, {"start": 19, "end": 30, "answer": "around 1237"}]}
+    assert second.reference._.answers == {"b": [{"start": 34, "end": 43, "answer": "merchants"}]}
+
+
 def test_reader_v20_unanswerable_and_limit(tmp_path):
     paragraphs = [
         {"context": "Lake Venn has eels.", "qas": [
