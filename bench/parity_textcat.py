@@ -200,12 +200,9 @@ def run_hf_textcat(args, checkpoint: str, train: List[Record], dev: List[Record]
     else:
         model = MeanPooledClassifier(checkpoint, len(labels))
     tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
-    no_decay = ["bias", "LayerNorm.weight"]
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8)
+    from training_parity import hf_adamw
+
+    optimizer = hf_adamw(model, args.lr)
     _, total, _ = plan(args, len(train))
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
     loss_fn = torch.nn.BCEWithLogitsLoss() if multi_label else torch.nn.CrossEntropyLoss()

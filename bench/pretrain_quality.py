@@ -96,12 +96,9 @@ def train_transformers(model, batches, lr, heldout):
     tok = AutoTokenizer.from_pretrained(model)
     lm = BertForMaskedLM.from_pretrained(model)
     collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {"params": [p for n, p in lm.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in lm.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=lr)
+    from training_parity import hf_adamw
+
+    optimizer = hf_adamw(lm, lr)
     lm.train()
     start = time.perf_counter()
     for batch in batches:

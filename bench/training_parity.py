@@ -62,6 +62,17 @@ def schedule_factor(step, warmup, total):
     return max(0.0, (total - step) / max(1.0, total - warmup))
 
 
+def hf_adamw(model, lr, weight_decay=0.01):
+    """torch AdamW with the Hugging Face Trainer's parameter groups: no decay on biases and
+    LayerNorm weights."""
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, eps=1e-8)
+
+
 def loss_curve(losses):
     """Mean training loss of each run of 10 steps."""
     return [round(float(np.mean(losses[i : i + 10])), 3) for i in range(0, len(losses), 10)]
@@ -103,12 +114,7 @@ def run_hf(args, checkpoint, train, dev, rows):
     label2id = {r: i for i, r in enumerate(rows)}
     model = transformers.BertForTokenClassification.from_pretrained(checkpoint, num_labels=len(rows), id2label=dict(enumerate(rows)), label2id=label2id)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
-    no_decay = ["bias", "LayerNorm.weight"]
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8)
+    optimizer = hf_adamw(model, args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total = steps_per_epoch * args.epochs
     warmup = int(0.1 * total)
