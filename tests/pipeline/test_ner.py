@@ -21,6 +21,7 @@ from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, run_spacy, train_briefly, wnut_slice
+from tests.pipeline.hf_labels import word_piece_labels
 from spacy_bert.pipeline.export import export_component
 from spacy_bert.pipeline.token_tags import IGNORE
 
@@ -327,23 +328,7 @@ def test_loss_equals_transformers_loss(finetuned_dir):
     egs = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in data]
     nlp(data[0][0])  # reads the checkpoint (head included)
     loss, grads = ner.get_loss(egs, ner.model.predict([eg.predicted for eg in egs]))
-    label2id = {v: k for k, v in ID2LABEL.items()}
-    enc = tokenizer([t for t, _ in data], return_tensors="pt", padding=True)
-    labels = torch.full(enc["input_ids"].shape, -100)
-    for row, (text, entities) in enumerate(data):
-        words = text.split(" ")
-        starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
-        tags = ["O"] * len(words)
-        for s, e, label in entities:
-            inside = [i for i, st in enumerate(starts) if s <= st < e]
-            tags[inside[0]] = f"B-{label}"
-            for i in inside[1:]:
-                tags[i] = f"I-{label}"
-        seen = set()
-        for i, w in enumerate(enc.word_ids(row)):
-            if w is not None and w not in seen:
-                seen.add(w)
-                labels[row, i] = label2id[tags[w]]
+    enc, labels = word_piece_labels(tokenizer, data, [ID2LABEL[i] for i in range(len(ID2LABEL))])
     with torch.no_grad():
         expected = hf(**enc, labels=labels).loss.item()
     assert abs(loss - expected) <= 1e-5

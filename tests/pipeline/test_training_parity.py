@@ -25,6 +25,7 @@ from spacy_bert.layers.hooks import MaskPieces
 from spacy_bert.checkpoint import checkpoint_tensors
 from spacy_bert.layers.encoder import get_shim
 from spacy_bert.layers.optim import AdamW, decays
+from tests.pipeline.hf_labels import word_piece_labels
 
 K = 10
 LR = 1e-3
@@ -124,23 +125,7 @@ def mlm_dir(tmp_path_factory, minilm_dir):
 # -- the Hugging Face loop -------------------------------------------------------------
 def ner_batch(tokenizer, data):
     """Labels on the first piece of each space-separated word, -100 elsewhere."""
-    enc = tokenizer([t for t, _ in data], return_tensors="pt", padding=True)
-    labels = torch.full(enc["input_ids"].shape, -100)
-    for row, (text, entities) in enumerate(data):
-        words = text.split(" ")
-        starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
-        tags = ["O"] * len(words)
-        for s, e, label in entities:
-            inside = [i for i, st in enumerate(starts) if s <= st < e]
-            tags[inside[0]] = f"B-{label}"
-            for i in inside[1:]:
-                tags[i] = f"I-{label}"
-        seen = set()
-        for i, w in enumerate(enc.word_ids(row)):
-            if w is not None and w not in seen:
-                seen.add(w)
-                labels[row, i] = NER_ROWS.index(tags[w])
-    return enc, labels
+    return word_piece_labels(tokenizer, data, NER_ROWS)
 
 
 def cat_batch(tokenizer, data):
