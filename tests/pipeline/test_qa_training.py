@@ -17,6 +17,7 @@ from spacy_bert.pipeline.qa import window_labels
 from spacy_bert.pipeline.qa_metrics import exact_score, f1_score, normalize_answer, squad_scores
 from spacy_bert.pipeline.qa_squad import read_squad, squad_corpus_v1
 from tests.error_codes import raises_code
+from tests.pipeline.hf_qa import hf_train_labels
 from tests.pipeline.test_qa import DOC_STRIDE, LONG_CONTEXT, MAX_SEQ_LEN, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
 
 
@@ -35,34 +36,6 @@ def example(nlp, context, questions, gold):
     reference._.questions = list(predicted._.questions)
     reference._.answers = gold
     return Example(predicted, reference)
-
-
-def hf_train_labels(features, context, answer):
-    """run_qa.py's prepare_train_features labels, verbatim in spirit (answer None: unanswerable)."""
-    starts, ends = [], []
-    for i, offsets in enumerate(features["offset_mapping"]):
-        cls_index = features["input_ids"][i].index(101)
-        seq = features.sequence_ids(i)
-        if answer is None:
-            starts.append(cls_index), ends.append(cls_index)
-            continue
-        start_char, end_char = answer["start"], answer["end"]
-        token_start_index = 0
-        while seq[token_start_index] != 1:
-            token_start_index += 1
-        token_end_index = len(features["input_ids"][i]) - 1
-        while seq[token_end_index] != 1:
-            token_end_index -= 1
-        if not (offsets[token_start_index][0] <= start_char and offsets[token_end_index][1] >= end_char):
-            starts.append(cls_index), ends.append(cls_index)
-            continue
-        while token_start_index < len(offsets) and offsets[token_start_index][0] <= start_char:
-            token_start_index += 1
-        starts.append(token_start_index - 1)
-        while offsets[token_end_index][1] >= end_char:
-            token_end_index -= 1
-        ends.append(token_end_index + 1)
-    return starts, ends
 
 
 def test_labels_equal_run_qa_also_across_a_window_boundary(qa_checkpoint, hf_tokenizer):
