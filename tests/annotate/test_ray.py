@@ -61,6 +61,32 @@ def test_ray_actors_match_plain_pipe_with_a_dead_actor(ray_session, tmp_path, co
     assert run(tiny_pipeline_dir, path, out).skipped_shards == summary.shards  # nothing redone
 
 
+def test_ray_actor_holds_two_shards_and_dies_with_both(ray_session, tmp_path, corpus, tiny_pipeline_dir, monkeypatch):
+    """Each actor holds two shards (engines.IN_FLIGHT): the first actor gets shards 0 and 1, the
+    second shard 2. That first actor dies in shard 0 with shard 1 queued behind it: both go
+    again, and every record is still written exactly once."""
+    from spacy_bert.annotate import engines
+
+    assert engines.IN_FLIGHT == 2
+    path, ids, reference = corpus
+    out = tmp_path / "plain"
+    summary = run(tiny_pipeline_dir, path, out)
+    workers = [result.worker for result in summary.results]
+    assert workers[0] == workers[1] != workers[2]  # shards 0 and 1 went to the same actor
+    assert shard_jsonl(out) == reference
+    marker = tmp_path / "actor-died"
+    monkeypatch.setenv(CRASH_ENV, f"corpus.jsonl-00000:{marker}")
+    out = tmp_path / "killed"
+    summary = run(tiny_pipeline_dir, path, out)
+    assert marker.exists()  # the actor holding shards 0 and 1 died in shard 0
+    assert summary.records == summary.annotated == len(TEXTS) and summary.errors == 0
+    assert not any(result.skipped for result in summary.results)  # none redone as "already done"
+    assert summary.results[0].worker != int(marker.read_text())  # shard 0 finished on a fresh actor
+    assert shard_jsonl(out) == reference
+    assert ids_of(out) == ids
+    assert not list(out.glob(".*tmp-*"))
+
+
 def test_ray_errors_reach_the_caller(ray_session, tmp_path, tiny_pipeline_dir, raising_pipeline, corpus):
     rows = [{"text": t, "id": f"r{i}"} for i, t in enumerate(TEXTS[:6])]
     rows[4]["text"] = ["not", "a", "string"]
