@@ -23,6 +23,20 @@ checksums, scheduling). With 1-thread workers, W workers need W free cores to be
 (`ShardResult.seconds`), so `shard_overhead` = 1 - that / pipe rate is the shard function's
 cost alone (writing the DocBin and JSONL, checksums, fsync), free of start-up and scheduling.
 
+The 1-record start-up run starts one worker; the full run starts W at once (on Ray, into worker
+processes Ray may have to start cold, the start-up run having used a pre-started one), so its
+start-up can be longer than the one subtracted. The full run's own start-up is in its worker
+timeline (`ShardResult.started`): `first_shard_s` is the mean over workers of run start ->
+first shard, and `records_per_s_after_own_startup` = records / (wall - first_shard_s), i.e.
+W x the records per worker-second from each worker's first shard on, with its
+`overhead_per_core_after_own_startup`. The timeline also gives `idle_between_shards_s` (the
+workers' gaps between shards: scheduling round trips) and `tail_s` (last shard's end -> run
+end). `cpu_s` is the CPU seconds of every process of the full run (sampled from /proc: workers,
+Ray's daemons, the driver), and `shard_cpu_vs_pipe` / `run_cpu_vs_pipe` compare the workers'
+CPU on their shards / everything's CPU with `nlp.pipe`'s: on a machine that other work keeps
+busy, CPU seconds say more than wall time. `--ray-in-flight` and `--ray-worker-niceness`
+change the Ray engine's settings for an A/B run (the defaults are what `annotate` uses).
+
 `--pipeline` defaults to a tiny random pipeline (bert_ner + bert_textcat, each with its own
 2-layer, hidden-32 encoder), where the per-record model cost is smallest, so the engines'
 overhead shows most; a real pipeline spends far more per record in the model.
@@ -124,13 +138,17 @@ def main() -> None:
         # local and ray start a new pool / new actors for each run, so the full run pays the
         # start-up again; inline keeps the pipeline loaded by the start-up run
         rate = args.n / max(wall - (startup if workers > 1 else 0.0), 1e-9)
+        # the same with the start-up this run paid itself: each worker from its first shard on
+        # (n / (wall - mean first-shard start) = W x records per worker-second of work time)
+        line = timeline(summary.results, began_clock, ended_clock)
+        in_run = args.n / max(wall - (line["first_shard_s"] if workers > 1 else 0.0), 1e-9)
         # the workers' own time on the shards (read, nlp.pipe, write; no load, no scheduling)
         busy = sum(result.seconds for result in summary.results)
         shard_cpu = sum(result.cpu_seconds for result in summary.results)
         return {"startup_s": round(startup, 2), "wall_s": round(wall, 2), "records_per_s": round(rate, 1),
                 "busy_records_per_s_per_worker": round(args.n / busy, 1), "busy_s": round(busy, 2),
                 "startup_first_shard_s": startup_first_shard, "shard_cpu_s": round(shard_cpu, 2),
-                **timeline(summary.results, began_clock, ended_clock), "cpu_s": cpu_s}
+                "records_per_s_after_own_startup": round(in_run, 1), **line, "cpu_s": cpu_s}
 
     engines = args.engines.split(",")
     if "pipe" in engines:
@@ -175,6 +193,7 @@ def main() -> None:
             if engine in figures:
                 ideal = (1 if engine == "inline" else args.workers) * figures["pipe"]["records_per_s"]
                 figures[engine]["overhead_per_core"] = round(1 - figures[engine]["records_per_s"] / ideal, 3)
+                figures[engine]["overhead_per_core_after_own_startup"] = round(1 - figures[engine]["records_per_s_after_own_startup"] / ideal, 3)
                 figures[engine]["speedup_vs_pipe"] = round(figures[engine]["records_per_s"] / figures["pipe"]["records_per_s"], 2)
                 # the shard function's own cost (DocBin/JSONL, checksums, fsync) against nlp.pipe
                 figures[engine]["shard_overhead"] = round(1 - figures[engine]["busy_records_per_s_per_worker"] / figures["pipe"]["records_per_s"], 3)
