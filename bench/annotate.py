@@ -228,6 +228,9 @@ def timeline(results, began: float, ended: float) -> dict:
             "idle_between_shards_s": round(idle, 2), "tail_s": round(sum(tail) / n, 2)}
 
 
+ACTOR = "ray::_AnnotateActor"  # the process title of annotate's Ray actors
+
+
 class ProcessCPU:
     """CPU seconds (user + system, from /proc) of this process and of every process below it,
     sampled every `every` seconds on a thread (a process that exits keeps its last sample), so
@@ -310,7 +313,7 @@ class ProcessCPU:
         for pid, (name, cpu) in self.seen.items():
             name = "driver" if pid == os.getpid() else name
             # /proc's comm (15 characters) stands in for a command line not yet set
-            name = next((full for full in sorted(names) if len(name) == 15 and full.startswith(name) and full != name), name)
+            name = next((full for full in sorted(names | {ACTOR}) if len(name) == 15 and full.startswith(name) and full != name), name)
             totals[name] = totals.get(name, 0.0) + cpu - self.base.get(pid, (name, 0.0))[1]
         totals["driver"] = totals.get("driver", 0.0) - sampler
         return {name: round(cpu, 2) for name, cpu in sorted(totals.items(), key=lambda item: -item[1])}
