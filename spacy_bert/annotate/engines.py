@@ -11,8 +11,9 @@
 - `run_ray`: a pool of Ray actors, each loading the pipeline once from a path or package name
   (never `ray.put(nlp)`: spaCy objects do not survive Ray's read-only buffers), `num_gpus` per
   actor with --gpus-per-worker (the actor then runs the pipeline on that GPU; CuPy needed, as
-  for `spacy train --gpu-id 0`). An actor that dies (node lost, killed, out of memory) is
-  replaced and its shard submitted again, up to `max_attempts` times.
+  for `spacy train --gpu-id 0`). Each actor holds two shards, so it never waits for the
+  driver between them. An actor that dies (node lost, killed, out of memory) is replaced and
+  its unfinished shards submitted again, up to `max_attempts` times each.
 
 Workers read their input shard from INPUT and write their outputs to OUTPUT_DIR themselves
 (no record goes through a pipe or Ray's object store), so on a Ray cluster INPUT, OUTPUT_DIR and
@@ -215,10 +216,10 @@ def run_ray(
     """`shards` on `workers` Ray actors (Ray must be connected: `connect_ray`).
 
     Each actor holds up to `in_flight` shards (default `IN_FLIGHT`): an actor runs its calls one
-    at a time in submission order, so the next shard is already there when one finishes and the actor never
-    waits for the driver's round trip (ray.wait, ray.get, the next submit). Near the end (no
-    more queued shards than actors) a shard goes only to an actor with nothing to do, so no
-    shard waits behind another while an actor is idle. When an actor dies, every shard it held
+    at a time in submission order, so the next shard is already there when one finishes and the
+    actor never waits for the driver's round trip (ray.wait, ray.get, the next submit). Near the
+    end (no more queued shards than actors) a shard goes only to an actor with nothing to do,
+    so no shard waits behind another while an actor is idle. When an actor dies, every shard it held
     and did not finish goes again on a fresh actor, in order; only the one it was running is
     charged an attempt, the ones queued behind it had not started.
     """
