@@ -11,8 +11,9 @@
 - `run_ray`: a pool of Ray actors, each loading the pipeline once from a path or package name
   (never `ray.put(nlp)`: spaCy objects do not survive Ray's read-only buffers), `num_gpus` per
   actor with --gpus-per-worker (the actor then runs the pipeline on that GPU; CuPy needed, as
-  for `spacy train --gpu-id 0`). An actor that dies (node lost, killed, out of memory) is
-  replaced and its shard submitted again, up to `max_attempts` times.
+  for `spacy train --gpu-id 0`). Each actor holds two shards, so it never waits for the
+  driver between them. An actor that dies (node lost, killed, out of memory) is replaced and
+  its unfinished shards submitted again, up to `max_attempts` times each.
 
 Workers read their input shard from INPUT and write their outputs to OUTPUT_DIR themselves
 (no record goes through a pipe or Ray's object store), so on a Ray cluster INPUT, OUTPUT_DIR and
@@ -23,7 +24,7 @@ Each engine calls `on_result(ShardResult)` as shards finish (in completion order
 the results in shard order.
 """
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import Errors
 from .records import ShardSpec
@@ -31,6 +32,8 @@ from .shard import ShardOptions, ShardResult, annotate_shard
 
 ENGINES = ("local", "ray")
 MAX_ATTEMPTS = 3
+#: Shards held by one Ray actor at a time (`run_ray`).
+IN_FLIGHT = 2
 
 OnResult = Callable[[ShardResult], None]
 
@@ -172,16 +175,27 @@ def import_ray():
     return ray
 
 
-def connect_ray(address: Optional[str]) -> bool:
-    """Join the cluster at `address`, or start a local Ray instance when `address` is None.
-    A Ray session this process already started is used as is. Returns True when this call
-    started the connection (so the caller shuts it down afterwards)."""
+#: RayConfig settings of a local Ray instance that `connect_ray` starts (never applied to an
+#: existing cluster: its settings are its owner's). Ray starts worker processes at nice 15 so
+#: that its own daemons stay responsive next to heavy tasks; for this instance the actors *are*
+#: the job, so they run at the driver's priority, as `--engine local` workers do. Otherwise, on a
+#: machine also running other work at nice 0 in the same scheduling group, the actors get
+#: about 1/30 of a core's share each (CFS weights 36 vs 1024).
+LOCAL_RAY_SYSTEM_CONFIG = {"worker_niceness": 0}
+
+
+def connect_ray(address: Optional[str], **local_init: Any) -> bool:
+    """Join the cluster at `address`, or start a local Ray instance when `address` is None
+    (no dashboard, `LOCAL_RAY_SYSTEM_CONFIG`; `local_init` goes to its `ray.init`, e.g.
+    `num_cpus`). A Ray session this process already started is used as is. Returns True when
+    this call started the connection (so the caller shuts it down afterwards)."""
     ray = import_ray()
     if ray.is_initialized():
         return False
     try:
         if address is None:
-            ray.init(include_dashboard=False, log_to_driver=False)
+            system_config = {**LOCAL_RAY_SYSTEM_CONFIG, **local_init.pop("_system_config", {})}
+            ray.init(include_dashboard=False, log_to_driver=False, _system_config=system_config, **local_init)
         else:
             ray.init(address=address, log_to_driver=False)
     except Exception as error:  # noqa: BLE001  (Ray's connection errors have no common base)
@@ -197,13 +211,26 @@ def run_ray(
     gpus_per_worker: float = 0.0,
     threads: Optional[int] = None,
     max_attempts: int = MAX_ATTEMPTS,
+    in_flight: Optional[int] = None,
 ) -> List[ShardResult]:
-    """`shards` on `workers` Ray actors (Ray must be connected: `connect_ray`)."""
+    """`shards` on `workers` Ray actors (Ray must be connected: `connect_ray`).
+
+    Each actor holds up to `in_flight` shards (default `IN_FLIGHT`): an actor runs its calls one
+    at a time in submission order, so the next shard is already there when one finishes and the
+    actor never waits for the driver's round trip (ray.wait, ray.get, the next submit). Near the
+    end (no more queued shards than actors) a shard goes only to an actor with nothing to do,
+    so no shard waits behind another while an actor is idle. When an actor dies, every shard it held
+    and did not finish goes again on a fresh actor, in order; only the one it was running is
+    charged an attempt, the ones queued behind it had not started.
+    """
     ray = import_ray()
     from ray.exceptions import RayActorError, RayTaskError
 
     if gpus_per_worker < 0:
         raise ValueError(Errors.E706.format(option="--gpus-per-worker", value=gpus_per_worker, expected="0 or more"))
+    in_flight = IN_FLIGHT if in_flight is None else in_flight
+    if in_flight < 1:
+        raise ValueError(Errors.E706.format(option="in_flight", value=in_flight, expected="a positive integer"))
     threads = threads if threads is not None else 1
     actor_class = ray.remote(_AnnotateActor).options(num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=0)
 
@@ -217,40 +244,75 @@ def run_ray(
     queue = list(shards)[::-1]  # pop() takes the next shard in input order
     actors = [new_actor() for _ in range(min(workers, len(shards)))]
     attempts: Dict[str, int] = {spec.name: 0 for spec in shards}
+    held: Dict[object, List[tuple]] = {actor: [] for actor in actors}  # actor -> [(ref, spec)], oldest first
     running: Dict[object, tuple] = {}  # object ref -> (actor, spec)
     done: Dict[str, ShardResult] = {}
 
-    def submit(actor) -> None:
-        spec = queue.pop()
-        if attempts[spec.name] >= max_attempts:
-            raise RuntimeError(Errors.E709.format(shard=spec.name, attempts=attempts[spec.name], error="actor died"))
-        attempts[spec.name] += 1
-        running[actor.annotate.remote(spec, options)] = (actor, spec)
+    def fill(actor) -> None:
+        while queue and len(held[actor]) < in_flight:
+            if held[actor] and len(queue) <= len(actors):
+                return  # the end: keep the last shards for actors that have nothing to do
+            spec = queue.pop()
+            if attempts[spec.name] >= max_attempts:
+                raise RuntimeError(Errors.E709.format(shard=spec.name, attempts=attempts[spec.name], error="actor died"))
+            attempts[spec.name] += 1
+            ref = actor.annotate.remote(spec, options)
+            running[ref] = (actor, spec)
+            held[actor].append((ref, spec))
+
+    def collect(ref) -> Optional[ShardResult]:
+        """A shard's result; None when its actor died first. An error of the shard function
+        itself (a coded error such as E708) is raised as is: it is not retried."""
+        try:
+            return ray.get(ref)
+        except RayActorError:
+            return None
+        except RayTaskError as error:
+            cause = getattr(error, "cause", None)
+            raise (cause if isinstance(cause, Exception) else error) from None
+
+    def finish(actor, ref, spec: ShardSpec, result: ShardResult) -> None:
+        del running[ref]
+        held[actor].remove((ref, spec))
+        done[spec.name] = result
+        on_result(result)
+
+    def replace(actor) -> None:
+        """A dead actor (its model gone with it) makes way for a fresh one. It ran its calls in
+        order, so the shards it held are: some it finished (their results are collected, not
+        redone), the one it was running, then ones it never started (they get their attempt
+        back). Every unfinished one goes again, in order."""
+        lost: List[ShardSpec] = []
+        for ref, spec in list(held[actor]):
+            result = None if lost else collect(ref)
+            if result is not None:
+                finish(actor, ref, spec, result)
+                continue
+            del running[ref]
+            if lost:
+                attempts[spec.name] -= 1
+            lost.append(spec)
+        del held[actor]
+        queue.extend(reversed(lost))  # pop() takes the oldest first
+        ray.kill(actor, no_restart=True)
+        fresh = new_actor()
+        actors[actors.index(actor)] = fresh
+        held[fresh] = []
 
     try:
         for actor in actors:
-            if queue:
-                submit(actor)
+            fill(actor)
         while running:
             finished, _ = ray.wait(list(running), num_returns=1)
             ref = finished[0]
-            actor, spec = running.pop(ref)
-            try:
-                result = ray.get(ref)
-            except RayActorError:
-                # the actor is gone with its model: a fresh one takes its place, the shard goes again
-                ray.kill(actor, no_restart=True)
-                actor = new_actor()
-                queue.append(spec)
-            except RayTaskError as error:
-                # the shard function raised (a coded error such as E708): not retried
-                cause = getattr(error, "cause", None)
-                raise (cause if isinstance(cause, Exception) else error) from None
+            actor, spec = running[ref]
+            result = collect(ref)
+            if result is None:
+                replace(actor)
             else:
-                done[spec.name] = result
-                on_result(result)
-            if queue:
-                submit(actor)
+                finish(actor, ref, spec, result)
+            for each in list(actors):  # near the end a finished shard frees work for an idle actor
+                fill(each)
     finally:
         # killing the actors also stops their unfinished shards (their temporary files are
         # never taken as done, and a later run cleans them)

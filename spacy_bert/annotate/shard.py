@@ -71,7 +71,10 @@ class ShardOptions:
 class ShardResult:
     """What one shard did: `records` read, `annotated` written, `errors` reported, `skipped` when a
     previous run had already finished it, `seconds` spent on it (reading, the pipeline, writing;
-    not the worker's one-time pipeline load)."""
+    not the worker's one-time pipeline load), `cpu_seconds` the worker process's CPU time over
+    the same span (all its threads). `started` (wall clock, `time.time()`, moved past a load)
+    and `worker` (process id) place the shard on its worker's timeline: bench/annotate.py reads them to find the
+    workers' idle time between shards and what each engine costs in CPU per record."""
 
     name: str
     records: int
@@ -80,6 +83,9 @@ class ShardResult:
     skipped: bool = False
     seconds: float = 0.0
     error_ids: List[Any] = field(default_factory=list)
+    started: float = 0.0
+    worker: int = 0
+    cpu_seconds: float = 0.0
 
 
 def output_paths(output_dir: str, name: str) -> Dict[str, Path]:
@@ -134,6 +140,9 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
     Returns:
         ShardResult: What was done.
     """
+    # `seconds` / `cpu_seconds`: the shard's own work from the call on (checksum, reading, the
+    # pipeline, writing), not the worker's one-time pipeline load
+    began, started, cpu_began = time.perf_counter(), time.time(), time.process_time()
     data = shard_bytes(spec)
     input_sha = shard_checksum(data, spec)
     if is_done(spec, options, input_sha):
@@ -141,8 +150,10 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
     if nlp is None:
         from .pipelines import load_pipeline
 
+        loading, cpu_loading = time.perf_counter(), time.process_time()
         nlp = load_pipeline(options.pipeline, options.precision)
-    began = time.perf_counter()  # `seconds`: the shard's own work, not the one-time load
+        began, started = began + time.perf_counter() - loading, started + time.perf_counter() - loading
+        cpu_began += time.process_time() - cpu_loading
     records = read_shard(spec, data, nlp.vocab)
     docs, errors = run_records(nlp, records, spec, options.on_error)
     paths = output_paths(options.output_dir, spec.name)
@@ -175,7 +186,8 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
     temp = _write_temp(paths["manifest"], (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
     os.replace(temp, paths["manifest"])
     _fsync_directory(options.output_dir)
-    return ShardResult(spec.name, spec.n_records, len(docs), len(errors), False, time.perf_counter() - began, [r.id for r, _ in errors])
+    return ShardResult(spec.name, spec.n_records, len(docs), len(errors), False, time.perf_counter() - began,
+                       [r.id for r, _ in errors], started, os.getpid(), time.process_time() - cpu_began)
 
 
 def run_records(nlp: Any, records: List[Record], spec: ShardSpec, on_error: str) -> Tuple[List[Tuple[Record, Any]], List[Tuple[Record, str]]]:

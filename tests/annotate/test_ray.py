@@ -14,6 +14,7 @@ import tempfile
 import pytest
 
 from spacy_bert.annotate import annotate_corpus
+from spacy_bert.annotate.engines import connect_ray
 from spacy_bert.annotate.shard import CRASH_ENV
 from tests.annotate.conftest import SHARD_SIZE, TEXTS, shard_jsonl
 from tests.error_codes import raises_code
@@ -29,8 +30,8 @@ def ray_session(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
         patch.setenv("HOME", str(home))
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp_dir,
-                 log_to_driver=False)
+        # the local instance `annotate --engine ray` starts (no dashboard, LOCAL_RAY_SYSTEM_CONFIG)
+        assert connect_ray(None, num_cpus=2, _node_ip_address="127.0.0.1", _temp_dir=temp_dir)
         try:
             yield ray
         finally:
@@ -59,6 +60,45 @@ def test_ray_actors_match_plain_pipe_with_a_dead_actor(ray_session, tmp_path, co
     assert ids_of(out) == ids  # every id once, in input order
     assert not list(out.glob(".*tmp-*"))
     assert run(tiny_pipeline_dir, path, out).skipped_shards == summary.shards  # nothing redone
+
+
+def test_local_ray_workers_run_at_normal_priority(ray_session):
+    """Ray starts its workers at nice 15; on the instance `connect_ray` starts they run at the
+    driver's priority (0), like `--engine local` workers, so other work at nice 0 on the
+    machine does not take their cores first."""
+    import os
+
+    @ray_session.remote(num_cpus=1)
+    def niceness():
+        return os.nice(0)
+
+    assert ray_session.get(niceness.remote()) == os.nice(0) == 0
+
+
+def test_ray_actor_holds_two_shards_and_dies_with_both(ray_session, tmp_path, corpus, tiny_pipeline_dir, monkeypatch):
+    """Each actor holds two shards (engines.IN_FLIGHT): the first actor gets shards 0 and 1, the
+    second shard 2. That first actor dies in shard 0 with shard 1 queued behind it: both go
+    again, and every record is still written exactly once."""
+    from spacy_bert.annotate import engines
+
+    assert engines.IN_FLIGHT == 2
+    path, ids, reference = corpus
+    out = tmp_path / "plain"
+    summary = run(tiny_pipeline_dir, path, out)
+    workers = [result.worker for result in summary.results]
+    assert workers[0] == workers[1] != workers[2]  # shards 0 and 1 went to the same actor
+    assert shard_jsonl(out) == reference
+    marker = tmp_path / "actor-died"
+    monkeypatch.setenv(CRASH_ENV, f"corpus.jsonl-00000:{marker}")
+    out = tmp_path / "killed"
+    summary = run(tiny_pipeline_dir, path, out)
+    assert marker.exists()  # the actor holding shards 0 and 1 died in shard 0
+    assert summary.records == summary.annotated == len(TEXTS) and summary.errors == 0
+    assert not any(result.skipped for result in summary.results)  # none redone as "already done"
+    assert summary.results[0].worker != int(marker.read_text())  # shard 0 finished on a fresh actor
+    assert shard_jsonl(out) == reference
+    assert ids_of(out) == ids
+    assert not list(out.glob(".*tmp-*"))
 
 
 def test_ray_errors_reach_the_caller(ray_session, tmp_path, tiny_pipeline_dir, raising_pipeline, corpus):
