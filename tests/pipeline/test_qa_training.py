@@ -3,12 +3,10 @@ saving, the SQuAD reader and the official metrics."""
 import json
 import shutil
 
-import numpy as np
 import pytest
 import spacy
 import torch
 from spacy.training import Example
-from thinc.api import Adam
 
 import spacy_bert
 from spacy_bert.checkpoint.keys import to_checkpoint_name
@@ -18,7 +16,7 @@ from spacy_bert.pipeline.qa_metrics import exact_score, f1_score, normalize_answ
 from spacy_bert.pipeline.qa_squad import read_squad, squad_corpus_v1
 from tests.error_codes import raises_code
 from tests.pipeline.hf_qa import hf_train_labels
-from tests.pipeline.test_qa import DOC_STRIDE, LONG_CONTEXT, MAX_SEQ_LEN, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
+from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
 
 
 def answer_at(context, text, occurrence=0):
@@ -71,7 +69,6 @@ def test_one_step_loss_and_gradients_equal_transformers(qa_checkpoint, hf_tokeni
     # transformers: every feature of both questions, each alone (no padding), mean of HF's loss
     hf_model.train()
     hf_model.zero_grad()
-    total, n = 0.0, 0
     feature_losses = []
     for (qid, question), gold in zip(questions, (answer, None)):
         features = hf_features(hf_tokenizer, question, LONG_CONTEXT)
