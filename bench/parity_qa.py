@@ -76,6 +76,7 @@ def hf_train_features(tokenizer, paragraphs, max_len, stride):
 
 def run_hf(args, checkpoint, train, dev_path, out_dir):
     import transformers
+    from training_parity import hf_adamw
 
     torch.manual_seed(args.seed)
     model = transformers.BertForQuestionAnswering.from_pretrained(checkpoint)
@@ -84,7 +85,7 @@ def run_hf(args, checkpoint, train, dev_path, out_dir):
     n = len(features["input_ids"])
     per_epoch = math.ceil(n / args.batch_size)
     total = per_epoch * args.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, eps=1e-8, weight_decay=0.0)
+    optimizer = hf_adamw(model, args.lr, weight_decay=0.0)  # run_qa.py: no weight decay
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(args.warmup * total), total)
     generator = torch.Generator().manual_seed(args.seed)
     print(f"hf    {n_questions} questions -> {n} features, {per_epoch} steps per epoch, {total} steps", flush=True)

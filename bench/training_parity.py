@@ -184,7 +184,6 @@ THINC_ADAM = {"@optimizers": "Adam.v1", "beta1": 0.9, "beta2": 0.999, "L2_is_wei
 
 
 def run_ours(args, checkpoint, train, dev, tmp):
-    import spacy
     from spacy.tokens import DocBin
     from spacy.training.initialize import init_nlp
     from spacy.util import load_config

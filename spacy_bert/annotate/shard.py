@@ -152,7 +152,8 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
 
         loading, cpu_loading = time.perf_counter(), time.process_time()
         nlp = load_pipeline(options.pipeline, options.precision)
-        began, started = began + time.perf_counter() - loading, started + time.perf_counter() - loading
+        load_seconds = time.perf_counter() - loading
+        began, started = began + load_seconds, started + load_seconds
         cpu_began += time.process_time() - cpu_loading
     records = read_shard(spec, data, nlp.vocab)
     docs, errors = run_records(nlp, records, spec, options.on_error)
