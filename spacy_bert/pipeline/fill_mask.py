@@ -15,10 +15,12 @@ it has several: Hugging Face's rule). Unlike Hugging Face, a text longer than th
 windowed (a mask at piece 5,000 sees context on both sides) and a text without a mask is left
 alone (Hugging Face raises).
 
-Tokens: the factory adds a special case so spaCy's tokenizer keeps "[MASK]" as one token
-when it stands between spaces or punctuation ("(", "[MASK].", "\"[MASK]\""). Where the
-tokenizer still splits or glues it ("[MASK][MASK]", "a[MASK]b"), the component retokenizes
-the Doc so that each mask is one token before it writes `token._.fill_mask`.
+Tokens: the component never retokenizes the Doc (DESIGN.md decision 14: `bert`, `bert_ner`
+and others may have annotated it by token index). The factory makes spaCy's tokenizer cut
+"[MASK]" out as one token wherever it stands ("[MASK].", "a[MASK]b", "[MASK][MASK]"), and
+the masks are aligned to whatever tokens the Doc has by char offsets; a token holding several
+masks or part of one (a Doc tokenized elsewhere) gets Hugging Face's multi-mask shape
+(`mask_tokens.py` says exactly what `token._.fill_mask` holds, and why).
 
 Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Face's
 `DataCollatorForLanguageModeling` (15 % of the non-special pieces, 80 % [MASK], 10 % a random
@@ -40,7 +42,6 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 from spacy.language import Language
 from spacy.pipeline import Sentencizer
-from spacy.symbols import ORTH
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import registry
@@ -64,10 +65,10 @@ from ..layers.masked_lm import (
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
 from ..tokenization.wordpiece import clean_up_tokenization
+from .mask_tokens import MASK_TEXT, keep_masks_whole, set_token_predictions
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 from .whole_model import BertModelPipe
 
-MASK_TEXT = "[MASK]"
 OBJECTIVES = ("mlm", "mlm+nsp")
 DEFAULT_FILL_MASK_MODEL = """
 [model]
@@ -138,7 +139,7 @@ def make_bert_fill_mask(
     whole_word: bool,
     scorer: Optional[Callable],
 ) -> "BertFillMask":
-    """Create a `bert_fill_mask` component (and make the tokenizer keep "[MASK]" whole).
+    """Create a `bert_fill_mask` component (and make the tokenizer cut "[MASK]" out as one token).
 
     checkpoint (Optional[str]): Hugging Face BERT directory: a `BertForMaskedLM` /
         `BertForPreTraining` (predicts right away), or a plain encoder (fresh head, W630).
@@ -150,7 +151,7 @@ def make_bert_fill_mask(
     objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
     whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
     """
-    nlp.tokenizer.add_special_case(MASK_TEXT, [{ORTH: MASK_TEXT}])
+    keep_masks_whole(nlp.tokenizer)
     return BertFillMask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
         precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
@@ -327,15 +328,11 @@ class BertFillMask(BertModelPipe):
         return self.fill([doc.text for doc in docs])
 
     def set_annotations(self, docs: Sequence[Doc], entries: List[List[Dict[str, Any]]]) -> None:
+        """`doc._.fill_mask` and `token._.fill_mask` only: the tokens and everything earlier
+        components set stay as they are (`mask_tokens.py`)."""
         for doc, doc_entries in zip(docs, entries):
             doc._.fill_mask = doc_entries
-            if not doc_entries:
-                continue
-            isolate_spans(doc, [(e["start"], e["end"]) for e in doc_entries])
-            for entry in doc_entries:
-                span = doc.char_span(entry["start"], entry["end"])
-                if span is not None and len(span) == 1:
-                    span[0]._.fill_mask = entry["predictions"]
+            set_token_predictions(doc, doc_entries)
 
     # -- training ------------------------------------------------------------------------------
     def _hook(self):
@@ -460,30 +457,6 @@ class BertFillMask(BertModelPipe):
     def hf_class_name(self) -> str:
         self._ensure_loaded()
         return model_class_name(self.shim)
-
-
-def isolate_spans(doc: Doc, spans: Sequence[Tuple[int, int]]) -> None:
-    """Retokenize `doc` so that each char span (start, end) is exactly one token: tokens that
-    a span boundary cuts are split there, then the tokens inside a span are merged. Needed
-    where spaCy's tokenizer glues or splits the mask ("[MASK][MASK]", "a[MASK]b")."""
-    if all((s := doc.char_span(a, b)) is not None and len(s) == 1 for a, b in spans):
-        return
-    cuts = sorted({c for span in spans for c in span})
-    with doc.retokenize() as retokenizer:
-        for token in doc:
-            start, end = token.idx, token.idx + len(token.text)
-            inner = [c - start for c in cuts if start < c < end]
-            if not inner:
-                continue
-            bounds = [0, *inner, len(token.text)]
-            orths = [token.text[a:b] for a, b in zip(bounds, bounds[1:])]
-            heads = [(token, i) for i in range(len(orths))]
-            retokenizer.split(token, orths, heads=heads)  # the last piece keeps the whitespace
-    with doc.retokenize() as retokenizer:
-        for a, b in spans:
-            span = doc.char_span(a, b)
-            if span is not None and len(span) > 1:
-                retokenizer.merge(span)
 
 
 #: tokenizers' WordPiece decoder with cleanup=True applies these to each token's text.
