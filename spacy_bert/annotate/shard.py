@@ -17,6 +17,11 @@ Outputs of shard `<name>` in OUTPUT_DIR:
   component set `doc._.answers` / `doc._.fill_mask`;
 - `<name>.errors.jsonl` (with `--on-error skip`, when a record failed): `{"id", "source",
   "error"}` per failing record; those records are in no other output.
+
+A record fails wherever it fails: making its Doc, the pipeline, or writing it (a component
+that leaves a Doc `DocBin` cannot store, e.g. user data msgpack cannot encode, spans out of
+bounds, or a value JSON cannot encode in the JSONL line). Either way it is reported (or E708
+with `--on-error fail`) and every other record of the shard is written.
 """
 import hashlib
 import json
@@ -157,12 +162,12 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
         cpu_began += time.process_time() - cpu_loading
     records = read_shard(spec, data, nlp.vocab)
     docs, errors = run_records(nlp, records, spec, options.on_error)
+    docbin, lines, docs, errors = serialise_records(docs, errors, records, spec, options)
     paths = output_paths(options.output_dir, spec.name)
     Path(options.output_dir).mkdir(parents=True, exist_ok=True)
     _remove_stale(paths)
-    outputs: Dict[str, bytes] = {paths["spacy"].name: _docbin_bytes(docs)}
+    outputs: Dict[str, bytes] = {paths["spacy"].name: docbin}
     if options.fmt == "jsonl":
-        lines = [json.dumps(doc_record(doc, record), ensure_ascii=False) + "\n" for record, doc in docs]
         outputs[paths["jsonl"].name] = "".join(lines).encode("utf-8")
     if errors:
         lines = [json.dumps({"id": r.id, "source": r.source, "error": message}, ensure_ascii=False) + "\n" for r, message in errors]
@@ -225,6 +230,42 @@ def run_records(nlp: Any, records: List[Record], spec: ShardSpec, on_error: str)
     order = {id(record): index for index, record in enumerate(records)}
     errors.sort(key=lambda item: order[id(item[0])])
     return list(zip(good, docs)), errors
+
+
+def serialise_records(
+    docs: List[Tuple[Record, Any]], errors: List[Tuple[Record, str]], records: List[Record], spec: ShardSpec, options: ShardOptions
+) -> Tuple[bytes, List[str], List[Tuple[Record, Any]], List[Tuple[Record, str]]]:
+    """The shard's DocBin bytes and JSONL lines (empty unless `options.fmt` is "jsonl").
+
+    All at once first (the usual case costs nothing extra). When that raises, each Doc is
+    written alone to find the ones that cannot be (E708 for the first with on_error "fail";
+    with "skip" they join `errors`, in input order), and the others are written together.
+
+    Returns:
+        (DocBin bytes, JSONL lines, the written [(record, Doc)], all [(record, message)]).
+    """
+    try:
+        return _docbin_bytes(docs), _jsonl_lines(docs, options.fmt), docs, errors
+    except Exception:  # noqa: BLE001  (found per record below)
+        pass
+    written: List[Tuple[Record, Any]] = []
+    errors = list(errors)
+    for record, doc in docs:
+        try:
+            _docbin_bytes([(record, doc)])
+            _jsonl_lines([(record, doc)], options.fmt)
+            written.append((record, doc))
+        except Exception as error:  # noqa: BLE001  (this record's Doc cannot be written)
+            errors.append((record, _report(record, error, spec, options.on_error)))
+    order = {id(record): index for index, record in enumerate(records)}
+    errors.sort(key=lambda item: order[id(item[0])])
+    return _docbin_bytes(written), _jsonl_lines(written, options.fmt), written, errors
+
+
+def _jsonl_lines(docs: List[Tuple[Record, Any]], fmt: str) -> List[str]:
+    if fmt != "jsonl":
+        return []
+    return [json.dumps(doc_record(doc, record), ensure_ascii=False) + "\n" for record, doc in docs]
 
 
 def _make_doc(nlp: Any, record: Record) -> Any:
