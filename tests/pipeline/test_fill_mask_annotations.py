@@ -245,3 +245,27 @@ def test_multiprocess_pipe(nlp):
         assert [(e["start"], e["end"], [p["token"] for p in e["predictions"]]) for e in ours] == [
             (e["start"], e["end"], [p["token"] for p in e["predictions"]]) for e in theirs
         ]
+
+
+class WhitespaceTokenizer:
+    """A user's own tokenizer (spaCy's docs example): no special cases, no affix rules."""
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def __call__(self, text):
+        words = text.split(" ")
+        return Doc(self.vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
+
+
+def test_a_custom_tokenizer_is_left_alone(splade_dir):
+    """Not spaCy's rule-based tokenizer: no rules to add (this used to be an AttributeError at
+    add_pipe); the masks are still found on its tokens."""
+    nlp = spacy.blank("en")
+    nlp.tokenizer = WhitespaceTokenizer(nlp.vocab)
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), "top_k": 2})
+    doc = nlp("Alice a[MASK]b [MASK][MASK] Paris")
+    assert [t.text for t in doc] == ["Alice", "a[MASK]b", "[MASK][MASK]", "Paris"]
+    first, second, third = (e["predictions"] for e in doc._.fill_mask)
+    assert doc[1]._.fill_mask == first and doc[2]._.fill_mask == [second, third]
+    assert doc[0]._.fill_mask is None and doc[3]._.fill_mask is None
