@@ -217,6 +217,7 @@ def masked_anywhere(draw):
 
 
 TEXTS = st.one_of(GLUED_TEXTS, SPACED_TEXTS, masked_anywhere())
+PLAIN = spacy.blank("en")  # spaCy's English tokenizer without the mask rules
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -231,9 +232,6 @@ def test_fill_mask_never_invalidates_earlier_annotations(nlp, text, elsewhere):
     else:
         doc, reference = nlp(text), without_fill_mask(nlp, text)
     check_consistent(nlp, doc, reference)
-
-
-PLAIN = spacy.blank("en")
 
 
 def test_multiprocess_pipe(nlp):
