@@ -241,17 +241,18 @@ class BertFillMask(BertModelPipe):
         return settings.fit_to(self.shim.bert.config.max_position_embeddings, self.name)
 
     # -- targets -----------------------------------------------------------------------------
-    def target_ids(self, targets: Optional[Sequence[str]]) -> Optional[np.ndarray]:
+    def target_ids(self, targets: Optional[Union[str, Sequence[str]]]) -> Optional[np.ndarray]:
         """Hugging Face's `get_target_ids`: a vocabulary entry as is; otherwise its first piece
-        (W631); a target with no piece is dropped (W632); none left is E631. Deduplicated."""
+        (W631); a target with no piece is dropped (W632); none left is E631. Deduplicated. A str
+        is one target."""
         if targets is None:
             return None
-        key = tuple(targets)
+        key = tuple(_targets(targets, "target_ids(targets=...)"))
         if key not in self._target_cache:
             tokenizer = self.tokenizer
             vocab = tokenizer.get_vocab()
             ids: List[int] = []
-            for target in targets:
+            for target in key:
                 id_ = vocab.get(target)
                 if id_ is None:
                     pieces = tokenizer.encode_batch_with_offsets([target])[0][0]
@@ -262,7 +263,7 @@ class BertFillMask(BertModelPipe):
                     warnings.warn(Warnings.W631.format(name=self.name, target=target, piece=tokenizer.convert_ids_to_tokens(id_)))
                 ids.append(int(id_))
             if not ids:
-                raise ValueError(Errors.E631.format(name=self.name, targets=list(targets)))
+                raise ValueError(Errors.E631.format(name=self.name, targets=list(key)))
             self._target_cache[key] = np.array(sorted(set(ids)), dtype=np.int64)
         return self._target_cache[key]
 

@@ -42,7 +42,7 @@ from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
-from .arguments import check_top_k, is_count, question_list
+from .arguments import check_top_k, is_count, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
 from .whole_model import BertModelPipe
@@ -311,8 +311,15 @@ class BertQuestionAnswerer(BertModelPipe):
                 pairs.extend((i, qid, q) for qid, q in questions)
         return pairs
 
-    def run_windows(self, contexts: Sequence[str], questions: Sequence[str]) -> QAWindows:
-        """Per-window logits of (context, question) pairs; warns (W600) for cut questions."""
+    def run_windows(self, contexts: Union[str, Sequence[str]], questions: Union[str, Sequence[str]]) -> QAWindows:
+        """Per-window logits of (context, question) pairs; warns (W600) for cut questions.
+        A str is one context / one question (E751/E752 otherwise); the two lists pair up
+        one to one (E602 for different lengths)."""
+        contexts = string_list(contexts, what="run_windows(contexts=...)", item="context", example="Berlin was founded in 1237.")
+        questions = string_list(questions, what="run_windows(questions=...)", item="question", example="When was it founded?")
+        if len(contexts) != len(questions):
+            expected = f"one question per context ({len(contexts)} contexts)"
+            raise ValueError(Errors.E602.format(name=self.name, field="len(questions)", value=len(questions), expected=expected))
         self._check_ready()
         windows = qa_forward(self.model, contexts, questions)
         self._warn_truncated(windows, [str(i) for i in range(len(questions))])

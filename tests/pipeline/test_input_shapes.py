@@ -355,3 +355,33 @@ def test_qa_top_k_equal_to_the_window_cells(qa_checkpoint, hf_tokenizer):
     cells = len(features["input_ids"][0]) ** 2
     doc = spacy_bert.ask(make_nlp(directory, scoring="pipeline", top_k=cells), SHORT_CONTEXT, question)
     assert_same_answers(doc._.answers["0"], reference_pipeline(hf_tokenizer, hf_model, question, SHORT_CONTEXT, cells, False))
+
+
+# -- the other public methods that take strings ----------------------------------------------
+def test_run_windows_takes_a_str_as_one_pair(qa_checkpoint):
+    qa = make_nlp(qa_checkpoint[1]).get_pipe("bert_qa")
+    one = qa.run_windows(SHORT_CONTEXT, "When?")
+    listed = qa.run_windows([SHORT_CONTEXT], ["When?"])
+    assert one.plan.n_windows == listed.plan.n_windows == 1
+    assert np.array_equal(one.start_logits[0], listed.start_logits[0])
+    with raises_code("E602", match="len\\(questions\\)"):
+        qa.run_windows([SHORT_CONTEXT, LONG_CONTEXT], "When?")
+    with raises_code("E751", match="bytes"):
+        qa.run_windows(b"Berlin", "When?")
+
+
+def test_target_ids_takes_a_str_as_one_target(fill_nlp):
+    pipe = fill_nlp.get_pipe("bert_fill_mask")
+    assert pipe.target_ids("paris").tolist() == pipe.target_ids(["paris"]).tolist()
+    assert len(pipe.target_ids("paris")) == 1
+
+
+def test_set_precision_takes_a_str_as_one_name(qa_checkpoint, splade_dir):
+    from spacy_bert.pipeline import set_precision
+
+    nlp = make_nlp(qa_checkpoint[1])
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir)})
+    assert set_precision(nlp, "bfloat16", names="bert_qa") == {"bert_qa": "bfloat16"}
+    assert nlp.get_pipe("bert_fill_mask").precision == "float32"
+    with raises_code("E751", match="dict"):
+        set_precision(nlp, "int8", names={"bert_qa": True})
