@@ -211,7 +211,7 @@ class BertFillMask(BertModelPipe):
     def _sync_settings(self) -> None:
         """Check the settings (E750 for top_k, E630), then hand the precision to the shim."""
         cfg = self.cfg
-        self._top_k(None)
+        cfg["top_k"] = self._top_k(None)  # a plain int (a numpy int would not save as JSON)
         if isinstance(cfg["targets"], str):  # a saved cfg or pipe.cfg: one target, as everywhere
             cfg["targets"] = [cfg["targets"]]
         checks = (

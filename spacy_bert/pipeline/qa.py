@@ -244,7 +244,7 @@ class BertQuestionAnswerer(BertModelPipe):
     def _sync_settings(self) -> None:
         """Check the settings (E602), then write the window settings and precision into the model."""
         cfg = self.cfg
-        self._top_k()
+        cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
         max_seq_len, max_answer_len = cfg["max_seq_len"], cfg["max_answer_len"]
         checks = (
             ("scoring", cfg["scoring"], cfg["scoring"] in SCORING_MODES, f"one of {SCORING_MODES}"),

@@ -385,3 +385,13 @@ def test_set_precision_takes_a_str_as_one_name(qa_checkpoint, splade_dir):
     assert nlp.get_pipe("bert_fill_mask").precision == "float32"
     with raises_code("E751", match="dict"):
         set_precision(nlp, "int8", names={"bert_qa": True})
+
+
+def test_a_numpy_top_k_in_the_config_saves_as_an_int(small_vocab_dir, tmp_path):
+    nlp = small_fill_nlp(small_vocab_dir)
+    pipe = nlp.get_pipe("bert_fill_mask")
+    made = BertFillMask(nlp.vocab, pipe.model, "bert_fill_mask", checkpoint=str(small_vocab_dir), window=64, stride=16, top_k=np.int64(3))
+    assert type(made.cfg["top_k"]) is int
+    made.to_disk(tmp_path / "component")
+    assert json.loads((tmp_path / "component" / "cfg").read_text())["top_k"] == 3
+
