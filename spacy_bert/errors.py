@@ -757,6 +757,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{what}: item {index} is {value!r} ({type_name}); every {item} must be a string. Remove it "
         "or pass its text."
     )
+    E753 = (
+        "{what} must be one string (the {item}); got {value!r} ({type_name}). Decode bytes first "
+        "(text.decode('utf-8')); for several {item}s call it once per {item}."
+    )
 
     # ---- training recipe and sequence pooling (E680-E689, helper i10) -------
     E680 = (

@@ -25,7 +25,7 @@ from typing import Any, List
 
 from ..errors import Errors
 
-__all__ = ["check_top_k", "is_count", "question_list", "string_list"]
+__all__ = ["check_top_k", "is_count", "one_string", "question_list", "string_list"]
 
 #: What a wrong container type is told to do instead.
 _HINT = "Pass a str for one {item} or a list, e.g. [{example!r}]."
@@ -69,6 +69,13 @@ def _as_list(value: Any, *, what: str, item: str, example: str, ordered: bool = 
             hint += " A set has no order, and the results follow the order of the input."
         raise ValueError(Errors.E751.format(what=what, item=item, value=_short(value), type_name=type(value).__name__, hint=hint))
     return list(value)
+
+
+def one_string(value: Any, *, what: str, item: str) -> str:
+    """`value` if it is a `str` (an argument that is one text, never a batch), else E753."""
+    if not isinstance(value, str):
+        raise ValueError(Errors.E753.format(what=what, item=item, value=_short(value), type_name=type(value).__name__))
+    return value
 
 
 def question_list(value: Any) -> List[Any]:

@@ -64,7 +64,7 @@ from ..layers.masked_lm import (
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
 from ..tokenization.wordpiece import clean_up_tokenization
-from .arguments import check_top_k, string_list
+from .arguments import check_top_k, one_string, string_list
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 from .whole_model import BertModelPipe
 
@@ -313,8 +313,9 @@ class BertFillMask(BertModelPipe):
         "score" (the joint probability), "log_prob", "sequence" (the text with the word in
         place of the mask)}. A one-piece word's score equals Hugging Face's fill-mask score.
         Raises E637 when `text` does not hold exactly one mask, E638 for no candidates, E751/E752
-        for candidates that are not a str or a list of them.
+        for candidates that are not a str or a list of them, E753 for a text that is not a str.
         """
+        text = one_string(text, what="score_words(text=...)", item="text")
         candidates = string_list(candidates, what="score_words(candidates=...)", item="candidate word", example="paris", ordered=False)
         tokenizer = self.tokenizer
         n_masks = int(sum(1 for i in tokenizer.encode_batch_with_offsets([text])[0][0] if i == tokenizer.mask_token_id))

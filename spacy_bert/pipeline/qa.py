@@ -42,7 +42,7 @@ from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
-from .arguments import check_top_k, is_count, question_list, string_list
+from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
 from .whole_model import BertModelPipe
@@ -162,8 +162,9 @@ def ask(nlp: Language, context: str, questions: Union[str, Sequence[Any]]) -> Do
 
     questions: one question (a str: `ask(nlp, context, "When?")` asks one question, id "0"), or
         a list of str / {"id", "question"}. Bytes, a dict, a number or a set is E751; a bad item
-        is E604 (its index named), an empty question E605.
+        is E604 (its index named), an empty question E605; a context that is not a str E753.
     """
+    context = one_string(context, what="ask(context=...)", item="context")
     questions = question_list(questions)
     doc = nlp.make_doc(context)
     doc._.questions = questions

@@ -395,3 +395,15 @@ def test_a_numpy_top_k_in_the_config_saves_as_an_int(small_vocab_dir, tmp_path):
     made.to_disk(tmp_path / "component")
     assert json.loads((tmp_path / "component" / "cfg").read_text())["top_k"] == 3
 
+
+
+@pytest.mark.parametrize("text", [["The [MASK]."], b"The [MASK].", None, 5])
+def test_score_words_text_is_one_str(fill_nlp, text):
+    with raises_code("E753", match="score_words"):
+        fill_nlp.get_pipe("bert_fill_mask").score_words(text, "cap")
+
+
+@pytest.mark.parametrize("context", [b"Berlin was founded in 1237.", None, 1237, [SHORT_CONTEXT]])
+def test_ask_context_is_one_str(qa_checkpoint, context):
+    with raises_code("E753", match="ask"):
+        spacy_bert.ask(make_nlp(qa_checkpoint[1]), context, "When?")
