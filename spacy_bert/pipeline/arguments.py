@@ -11,6 +11,8 @@ saved cfg restored by `from_disk`/`from_bytes`):
   item may pass is the caller's rule (an empty text is a text; an empty question is E605).
   Unordered containers (sets) are refused where order carries meaning (texts, questions:
   results and ids follow the input order) and accepted where it does not (targets, words).
+- **One string** (`one_string`): an argument that is one text (`ask`'s context,
+  `score_words`' text) must be a `str`; a list, bytes or None there is E753.
 - **`top_k`** (`check_top_k`): an int >= 1; a bool is refused even though `True == 1` in
   Python (E750). An upper bound is not an error: each component caps it where the count is
   known (bert_fill_mask at the vocabulary size, or the number of targets as Hugging Face does;
