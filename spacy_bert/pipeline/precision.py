@@ -38,7 +38,10 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
     Returns:
         Dict[str, str]: component name -> the setting now in force.
     """
-    chosen = string_list(names, what="set_precision(names=...)", item="component name", example="bert") if names is not None else [name for name, pipe in nlp.components if hasattr(pipe, "set_precision")]
+    if names is None:
+        chosen = [name for name, pipe in nlp.components if hasattr(pipe, "set_precision")]
+    else:  # a str is one component name, never its letters
+        chosen = string_list(names, what="set_precision(names=...)", item="component name", example="bert")
     changed: Dict[str, str] = {}
     for name in chosen:
         pipe = nlp.get_pipe(name)
