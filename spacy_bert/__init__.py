@@ -12,9 +12,10 @@ __all__ = ["__version__", "BertTokenizer", "ask", *_modeling_all]
 
 
 def ask(nlp, context, questions):
-    """Answer `questions` (list of str or {"id", "question"}) about `context` (str) with a
-    pipeline that has a `bert_qa` component; returns the Doc (`doc._.answers`,
-    `doc.spans["bert_qa"]`). See `spacy_bert.pipeline.qa.ask`."""
+    """Answer `questions` about `context` (str) with a pipeline that has a `bert_qa` component;
+    returns the Doc (`doc._.answers`, `doc.spans["bert_qa"]`). `questions` is one question (a
+    str: `ask(nlp, context, "When?")` asks one, id "0") or a list of str / {"id", "question"};
+    anything else is a coded error. See `spacy_bert.pipeline.qa.ask`."""
     from .pipeline.qa import ask as _ask  # spaCy is imported only when QA is used
 
     return _ask(nlp, context, questions)

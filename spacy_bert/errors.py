@@ -744,6 +744,24 @@ class Errors(metaclass=ErrorsWithCodes):
         "bert_fill_mask components (precisions: {expected})."
     )
 
+    # ---- argument shapes and ranges: str arguments, top_k, int8 limits (E750-E759, issue 22) ----
+    E750 = (
+        "The {name!r} component ({factory}): top_k = {value!r} ({type_name}) {where} is not valid; "
+        "expected an int >= 1 ({meaning}; True/False are not counts). {fix}"
+    )
+    E751 = (
+        "{what} must be one string (one {item}) or a list of strings; got {value!r} ({type_name}). "
+        "{hint}"
+    )
+    E752 = (
+        "{what}: item {index} is {value!r} ({type_name}); every {item} must be a string. Remove it "
+        "or pass its text."
+    )
+    E753 = (
+        "{what} must be one string (the {item}); got {value!r} ({type_name}). Decode bytes first "
+        "(text.decode('utf-8')); for several {item}s call it once per {item}."
+    )
+
     # ---- training recipe and sequence pooling (E680-E689, helper i10) -------
     E680 = (
         "pooling={value!r} is not a pooling of spacy-bert.BertSequenceClassifier.v1; expected one "
@@ -927,6 +945,19 @@ class Warnings(metaclass=ErrorsWithCodes):
         "{name}: precision 'bfloat16' on a CPU without native bf16 instructions (flags "
         "avx512_bf16/amx_bf16 absent): torch emulates it, several times slower than float32. "
         "Use precision 'auto' (int8 or float32 here) or 'int8' for speed on this CPU."
+    )
+
+    # ---- argument shapes and ranges: int8 limits of small models (W750-W759, issue 22) ----
+    W750 = (
+        "{name}: precision 'int8' keeps {count} Linear layer(s) in float32 ({paths}): their "
+        "{width} input channel(s) are no more than the {outliers} outlier channels int8 keeps in "
+        "float32 anyway, so nothing would be left to quantize. {rest}"
+    )
+    W751 = (
+        "{name}: the model has max_position_embeddings={limit}, fewer than the {length} positions "
+        "of int8's built-in calibration texts, so they were calibrated in windows of {limit} "
+        "positions ([CLS] and [SEP] in each, as long texts are run). Every calibration piece is "
+        "still seen; nothing to fix."
     )
 
     # ---- training recipe and sequence pooling (W680-W689, helper i10) -------

@@ -69,6 +69,7 @@ __all__ = [
     "auto_precision",
     "check_precision",
     "cpu_flags",
+    "fit_positions",
     "prediction_model",
     "resolve_precision",
 ]
@@ -369,15 +370,42 @@ def _smooth_factor(x_max: torch.Tensor, weight: torch.Tensor, alpha: float) -> t
     return (x_max.clamp(min=1e-5) ** alpha / wmax ** (1 - alpha)).clamp(min=1e-5)
 
 
-def _quantize_linears(module: nn.Module, options: Int8Options = DEFAULT_INT8, scales: Optional[Dict[str, torch.Tensor]] = None, ranges: Optional[Dict[str, torch.Tensor]] = None) -> int:
+#: The end of W750: whether any Linear of the model still runs int8.
+_REST = {
+    True: "The other Linears run int8; nothing to fix.",
+    False: "No Linear is left to quantize, so the model runs float32 throughout: set precision 'float32' (as fast here).",
+}
+
+
+def _too_narrow(linear: nn.Module, kind: str, options: Int8Options) -> bool:
+    """Whether `linear` has no more input channels than the outlier channels `options` keeps in
+    fp32 for its kind: all of them would run fp32, and none would be left for the int8 kernel."""
+    return bool(options.outliers) and kind in options.outlier_kinds and linear.in_features <= options.outliers
+
+
+def _quantize_linears(
+    module: nn.Module,
+    options: Int8Options = DEFAULT_INT8,
+    scales: Optional[Dict[str, torch.Tensor]] = None,
+    ranges: Optional[Dict[str, torch.Tensor]] = None,
+    name: str = "bert",
+) -> int:
     """Replace every `nn.Linear` under `module` whose kind is not in `options.fp32` by an
-    `Int8Linear`; returns how many. scales: SmoothQuant factors by module path."""
+    `Int8Linear`; returns how many. scales: SmoothQuant factors by module path.
+
+    A Linear with no more input channels than `options.outliers` (a model with hidden_size 8
+    has 8; the default keeps 16 outlier channels fp32) stays an fp32 `nn.Linear`, with W750
+    naming them: every channel would be an outlier, so fp32 is what int8 would compute anyway.
+    """
     count = 0
+    narrow: List[str] = []
     for parent_name, parent in list(module.named_modules()):
         for child_name, child in list(parent.named_children()):
             path = f"{parent_name}.{child_name}" if parent_name else child_name
             kind = linear_kind(path)
-            if type(child) is nn.Linear and kind not in options.fp32:
+            if type(child) is nn.Linear and kind not in options.fp32 and _too_narrow(child, kind, options):
+                narrow.append(path)
+            elif type(child) is nn.Linear and kind not in options.fp32:
                 scale = None if scales is None or kind not in options.smooth_kinds else scales.get(path)
                 bits = 8 if kind in options.wide else options.weight_bits
                 picked = None
@@ -387,6 +415,14 @@ def _quantize_linears(module: nn.Module, options: Int8Options = DEFAULT_INT8, sc
                 owns = kind == "output.dense"
                 setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, owns))
                 count += 1
+    if narrow:
+        widths = sorted({int(module.get_submodule(path).in_features) for path in narrow})
+        shown = ", ".join(narrow[:6]) + (f", ... ({len(narrow) - 6} more)" if len(narrow) > 6 else "")
+        warnings.warn(
+            Warnings.W750.format(name=name, count=len(narrow), paths=shown, width="/".join(map(str, widths)), outliers=options.outliers, rest=_REST[count > 0]),
+            UserWarning,
+            stacklevel=4,
+        )
     return count
 
 
@@ -441,6 +477,7 @@ def prediction_model(
     int8: Int8Options = DEFAULT_INT8,
     tokenizer: Optional[Any] = None,
     ranges: Optional[Dict[str, torch.Tensor]] = None,
+    name: str = "bert",
 ) -> BertPreTrainedModel:
     """The model that predicts in `precision` (one of `CONCRETE_PRECISIONS`, already resolved
     for the model's device): `model` itself for "float32", else a copy in eval mode (see the
@@ -454,6 +491,10 @@ def prediction_model(
             None: fixed pseudo-random piece ids (see `calibration_batch`).
         ranges (Optional[Dict[str, Tensor]]): `input_ranges` measured by the caller (then no
             calibration runs).
+        name (str): The component, for warnings.
+
+    Small models are quantized too: calibration runs in windows that fit the model's
+    positions (W751), and Linears too narrow to quantize stay fp32 (W750).
     """
     if precision == "float32":
         return model
@@ -461,9 +502,10 @@ def prediction_model(
     bert = derived if isinstance(derived, BertModel) else derived.bert
     if precision == "int8":
         if ranges is None and int8.needs_ranges:
-            ranges = input_ranges(bert, [calibration_batch(tokenizer, bert.config.vocab_size)])
+            batch = calibration_batch(tokenizer, bert.config.vocab_size)
+            ranges = input_ranges(bert, [fit_positions(batch, bert.config.max_position_embeddings, tokenizer is not None, name)])
         scales = None if int8.smooth is None or ranges is None else smooth_scales(bert, ranges, int8.smooth)
-        _quantize_linears(bert.encoder, int8, scales, ranges)
+        _quantize_linears(bert.encoder, int8, scales, ranges, name)
     else:
         _cast_tensors(bert, HALF_DTYPES[precision])
         bert.register_forward_hook(_outputs_to_float32)
@@ -501,3 +543,42 @@ def calibration_batch(tokenizer: Optional[Any] = None, vocab_size: int = 30522) 
     low = min(1000, vocab_size - 1)  # past BERT vocabularies' special and unused entries
     ids = torch.randint(low, vocab_size, CALIBRATION_SHAPE, generator=generator)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def fit_positions(batch: Dict[str, torch.Tensor], limit: int, specials: bool, name: str = "bert") -> Dict[str, torch.Tensor]:
+    """`batch` (`calibration_batch`'s) with rows no longer than `limit` positions (the model's
+    `max_position_embeddings`); unchanged when they fit.
+
+    A longer row is cut into consecutive windows, as long texts are run: with `specials` (rows
+    encoded as `[CLS] pieces [SEP]`) each window is `[CLS]`, up to `limit - 2` of the row's
+    pieces, `[SEP]`; without (random ids) plain runs of `limit` ids. Every real piece is in one
+    window, so the ranges come from the same text. Warns W751 when it had to cut.
+
+    Args:
+        batch: {"input_ids": (rows, seq) int64, "attention_mask": (rows, seq) int64}.
+        limit (int): positions the model has.
+        specials (bool): rows begin with [CLS] and end with [SEP] (a tokenizer encoded them).
+    Returns: the same keys, (windows, <= limit) each, right-padded with the rows' pad id.
+    """
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    if ids.shape[1] <= limit:
+        return batch
+    specials = specials and limit >= 3  # a window needs room for [CLS], one piece and [SEP]
+    pad = ids[mask == 0][0].item() if bool((mask == 0).any()) else 0
+    windows: List[List[int]] = []
+    for row, keep in zip(ids.tolist(), mask.bool().tolist()):
+        real = [piece for piece, kept in zip(row, keep) if kept]
+        if specials:
+            cls, body, sep = real[0], real[1:-1], real[-1]
+            step = limit - 2
+            windows += [[cls, *body[i : i + step], sep] for i in range(0, max(len(body), 1), step)]
+        else:
+            windows += [real[i : i + limit] for i in range(0, len(real), limit)]
+    width = max(len(w) for w in windows)
+    input_ids = torch.full((len(windows), width), pad, dtype=ids.dtype)
+    attention_mask = torch.zeros((len(windows), width), dtype=mask.dtype)
+    for r, window in enumerate(windows):
+        input_ids[r, : len(window)] = torch.tensor(window, dtype=ids.dtype)
+        attention_mask[r, : len(window)] = 1
+    warnings.warn(Warnings.W751.format(name=name, limit=limit, length=ids.shape[1]), UserWarning, stacklevel=3)
+    return {"input_ids": input_ids, "attention_mask": attention_mask}

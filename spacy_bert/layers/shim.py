@@ -192,7 +192,7 @@ class BertShim(PyTorchShim):
         if self._prediction.key != key:
             self._prediction.clear()  # release the old copy before building the next
             used = resolve_precision(self._precision, device_type, self.name)
-            self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer)
+            self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer, name=self.name)
             self._prediction.key = key
         return self._prediction.model
 

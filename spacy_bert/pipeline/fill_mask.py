@@ -37,7 +37,7 @@ import warnings
 import zlib
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from spacy.language import Language
@@ -65,10 +65,13 @@ from ..layers.masked_lm import (
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
 from ..tokenization.wordpiece import clean_up_tokenization
+from .arguments import check_top_k, one_string, string_list
 from .mask_tokens import MASK_TEXT, keep_masks_whole, set_token_predictions
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 from .whole_model import BertModelPipe
 
+#: What top_k counts, for E750.
+TOP_K_MEANING = "predictions per mask; more than the vocabulary (or the targets) gives them all"
 OBJECTIVES = ("mlm", "mlm+nsp")
 DEFAULT_FILL_MASK_MODEL = """
 [model]
@@ -133,7 +136,7 @@ def make_bert_fill_mask(
     max_batch_items: int,
     precision: str,
     top_k: int,
-    targets: Optional[List[str]],
+    targets: Optional[Union[str, List[str]]],
     objective: str,
     mlm_probability: float,
     whole_word: bool,
@@ -147,7 +150,9 @@ def make_bert_fill_mask(
     precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" (CUDA) or "auto"; the MLM head, training and the
         scores of `spacy train` (mlm_acc, mlm_loss) stay fp32.
-    top_k (int): predictions per mask. targets (Optional[List[str]]): rank only these.
+    top_k (int): predictions per mask (an int >= 1, E750; capped at the vocabulary size, or at
+        the number of targets as Hugging Face does).
+    targets (Optional[Union[str, List[str]]]): rank only these (a str is one target).
     objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
     whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
     """
@@ -156,6 +161,11 @@ def make_bert_fill_mask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
         precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
     )
+
+
+def _targets(value: Any, what: str) -> List[str]:
+    """Targets as a list: a str is one target (Hugging Face's rule), else a list of str (E751/E752)."""
+    return string_list(value, what=what, item="target", example="paris", ordered=False)
 
 
 def text_seed(text: str) -> int:
@@ -180,16 +190,18 @@ class BertFillMask(BertModelPipe):
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
         precision: str = DEFAULT_PRECISION,
         top_k: int = 5,
-        targets: Optional[Sequence[str]] = None,
+        targets: Optional[Union[str, Sequence[str]]] = None,
         objective: str = "mlm",
         mlm_probability: float = 0.15,
         whole_word: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
+        top_k = check_top_k(top_k, name=name, factory="bert_fill_mask", where="in its config", meaning=TOP_K_MEANING, fix=f"Set top_k in the [components.{name}] block.")
+        targets = None if targets is None else _targets(targets, "targets (config)")
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
-            max_batch_items=max_batch_items, top_k=top_k, targets=None if targets is None else list(targets),
+            max_batch_items=max_batch_items, top_k=top_k, targets=targets,
             objective=objective, mlm_probability=mlm_probability, whole_word=bool(whole_word),
         )
         self.scorer = scorer
@@ -198,10 +210,12 @@ class BertFillMask(BertModelPipe):
         self._target_cache: Dict[Tuple[str, ...], np.ndarray] = {}
 
     def _sync_settings(self) -> None:
-        """Check the settings (E630), then hand the precision to the shim."""
+        """Check the settings (E750 for top_k, E630), then hand the precision to the shim."""
         cfg = self.cfg
+        cfg["top_k"] = self._top_k(None)  # a plain int (a numpy int would not save as JSON)
+        if isinstance(cfg["targets"], str):  # a saved cfg or pipe.cfg: one target, as everywhere
+            cfg["targets"] = [cfg["targets"]]
         checks = (
-            ("top_k", cfg["top_k"], isinstance(cfg["top_k"], int) and not isinstance(cfg["top_k"], bool) and cfg["top_k"] >= 1, "an int >= 1"),
             ("objective", cfg["objective"], cfg["objective"] in OBJECTIVES, f"one of {list(OBJECTIVES)}"),
             ("mlm_probability", cfg["mlm_probability"], isinstance(cfg["mlm_probability"], (int, float)) and 0.0 < cfg["mlm_probability"] < 1.0, "a number in (0, 1)"),
             ("targets", cfg["targets"], cfg["targets"] is None or (len(cfg["targets"]) > 0 and all(isinstance(t, str) for t in cfg["targets"])), "None or a non-empty list of strings"),
@@ -228,17 +242,18 @@ class BertFillMask(BertModelPipe):
         return settings.fit_to(self.shim.bert.config.max_position_embeddings, self.name)
 
     # -- targets -----------------------------------------------------------------------------
-    def target_ids(self, targets: Optional[Sequence[str]]) -> Optional[np.ndarray]:
+    def target_ids(self, targets: Optional[Union[str, Sequence[str]]]) -> Optional[np.ndarray]:
         """Hugging Face's `get_target_ids`: a vocabulary entry as is; otherwise its first piece
-        (W631); a target with no piece is dropped (W632); none left is E631. Deduplicated."""
+        (W631); a target with no piece is dropped (W632); none left is E631. Deduplicated. A str
+        is one target."""
         if targets is None:
             return None
-        key = tuple(targets)
+        key = tuple(_targets(targets, "target_ids(targets=...)"))
         if key not in self._target_cache:
             tokenizer = self.tokenizer
             vocab = tokenizer.get_vocab()
             ids: List[int] = []
-            for target in targets:
+            for target in key:
                 id_ = vocab.get(target)
                 if id_ is None:
                     pieces = tokenizer.encode_batch_with_offsets([target])[0][0]
@@ -249,36 +264,60 @@ class BertFillMask(BertModelPipe):
                     warnings.warn(Warnings.W631.format(name=self.name, target=target, piece=tokenizer.convert_ids_to_tokens(id_)))
                 ids.append(int(id_))
             if not ids:
-                raise ValueError(Errors.E631.format(name=self.name, targets=list(targets)))
+                raise ValueError(Errors.E631.format(name=self.name, targets=list(key)))
             self._target_cache[key] = np.array(sorted(set(ids)), dtype=np.int64)
         return self._target_cache[key]
 
     # -- predicting ----------------------------------------------------------------------------
-    def fill(self, texts: Sequence[str], top_k: Optional[int] = None, targets: Optional[Sequence[str]] = None) -> List[List[Dict[str, Any]]]:
+    def _top_k(self, value: Optional[int]) -> int:
+        """The top_k to use: `value` (a `fill` argument) or the cfg's, checked (E750)."""
+        if value is not None:
+            return check_top_k(value, name=self.name, factory="bert_fill_mask", where="passed to fill(top_k=...)", meaning=TOP_K_MEANING, fix="Pass an int such as top_k=5, or None for the component's setting.")
+        fix = "Fix top_k in the component's saved cfg file (or in pipe.cfg)."
+        return check_top_k(self.cfg["top_k"], name=self.name, factory="bert_fill_mask", where="in its cfg", meaning=TOP_K_MEANING, fix=fix)
+
+    def fill(
+        self,
+        texts: Union[str, Sequence[str]],
+        top_k: Optional[int] = None,
+        targets: Optional[Union[str, Sequence[str]]] = None,
+    ) -> List[List[Dict[str, Any]]]:
         """Per text, one entry per mask in text order: {"start", "end", "predictions"} with
-        Hugging Face's prediction dicts. `top_k` / `targets` default to the component's."""
-        texts = list(texts)
+        Hugging Face's prediction dicts. `top_k` / `targets` default to the component's.
+
+        texts: a list of texts, or one text (a str: the result is still a list, of one entry).
+        top_k: an int >= 1 (E750); more than the vocabulary gives the whole vocabulary, ranked
+            (Hugging Face's pipeline fails in `topk` there); with targets, at most one per target.
+        targets: a str is one target (as Hugging Face), or a list of them.
+        Bytes, a dict or a number for `texts`/`targets` is E751, an item that is not a str E752.
+        """
+        texts = string_list(texts, what="fill(texts=...)", item="text", example="The capital of France is [MASK].")
+        top_k = self._top_k(top_k)
+        targets = self.cfg["targets"] if targets is None else _targets(targets, "fill(targets=...)")
         if not texts:
             return []
-        top_k = self.cfg["top_k"] if top_k is None else top_k
-        if not (isinstance(top_k, int) and top_k >= 1):
-            raise ValueError(Errors.E630.format(name=self.name, field="top_k", value=top_k, expected="an int >= 1"))
-        targets = self.cfg["targets"] if targets is None else targets
         ids = self.target_ids(targets)
         if not any(MASK_TEXT in t or (self.shim.loaded and self.shim.tokenizer.mask_token in t) for t in texts):
             return [[] for _ in texts]
-        filled = fill_masks(self.shim, self.settings(), texts, top_k, ids)
+        settings = self.settings()
+        # every vocabulary entry at most once: topk over the vocabulary cannot give more
+        top_k = min(top_k, int(self.shim.model.config.vocab_size))
+        filled = fill_masks(self.shim, settings, texts, top_k, ids)
         return [self._entries(f) for f in filled]
 
-    def score_words(self, text: str, candidates: Sequence[str]) -> List[Dict[str, Any]]:
+    def score_words(self, text: str, candidates: Union[str, Sequence[str]]) -> List[Dict[str, Any]]:
         """Rank whole candidate words for the one `[MASK]` of `text`, multi-piece words scored
         jointly (beyond Hugging Face, whose `targets` keep only a word's first piece).
+        `candidates`: a list of words, or one word (a str: one candidate, never its letters).
 
         Returns one dict per candidate, best first: {"word", "pieces" (their strings),
         "score" (the joint probability), "log_prob", "sequence" (the text with the word in
         place of the mask)}. A one-piece word's score equals Hugging Face's fill-mask score.
-        Raises E637 when `text` does not hold exactly one mask, E638 for no candidates.
+        Raises E637 when `text` does not hold exactly one mask, E638 for no candidates, E751/E752
+        for candidates that are not a str or a list of them, E753 for a text that is not a str.
         """
+        text = one_string(text, what="score_words(text=...)", item="text")
+        candidates = string_list(candidates, what="score_words(candidates=...)", item="candidate word", example="paris", ordered=False)
         tokenizer = self.tokenizer
         n_masks = int(sum(1 for i in tokenizer.encode_batch_with_offsets([text])[0][0] if i == tokenizer.mask_token_id))
         if n_masks != 1:

@@ -19,6 +19,7 @@ from spacy.language import Language
 
 from ..errors import Errors
 from ..layers.precision import PRECISIONS
+from .arguments import string_list
 
 __all__ = ["set_precision"]
 
@@ -30,14 +31,17 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
     Args:
         nlp (Language): The pipeline.
         precision (str): "float32", "int8", "bfloat16", "float16" or "auto" (E660 otherwise).
-        names (Optional[Iterable[str]]): Components to change; default every component that has
+        names (Optional[Iterable[str]]): Components to change (a str is one name); default every component that has
             a `set_precision` method (`bert`, `bert_ner`, `bert_textcat`, `bert_qa`,
             `bert_fill_mask`).
 
     Returns:
         Dict[str, str]: component name -> the setting now in force.
     """
-    chosen = list(names) if names is not None else [name for name, pipe in nlp.components if hasattr(pipe, "set_precision")]
+    if names is None:
+        chosen = [name for name, pipe in nlp.components if hasattr(pipe, "set_precision")]
+    else:  # a str is one component name, never its letters
+        chosen = string_list(names, what="set_precision(names=...)", item="component name", example="bert")
     changed: Dict[str, str] = {}
     for name in chosen:
         pipe = nlp.get_pipe(name)

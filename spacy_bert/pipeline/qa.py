@@ -28,7 +28,7 @@ is unanswerable; the loss is Hugging Face's (computed in torch, `layers/qa.py`).
 """
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from spacy.language import Language
@@ -42,6 +42,7 @@ from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
 from .whole_model import BertModelPipe
@@ -51,6 +52,8 @@ for _ext in ("questions", "answers"):
         Doc.set_extension(_ext, default=None)
 
 SCORING_MODES = ("squad", "pipeline")
+#: What top_k counts, for E750.
+TOP_K_MEANING = "answers kept per question"
 #: cfg keys the model reads (`layers/qa.py`: windows and batches).
 MODEL_SETTINGS = ("checkpoint", "max_seq_len", "doc_stride", "max_question_len", "max_batch_items")
 
@@ -138,7 +141,8 @@ def make_bert_qa(
     precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" (CUDA) or "auto"; qa_outputs and training stay fp32.
     scoring (str): "squad" (run_qa.py, default) or "pipeline" (QuestionAnsweringPipeline).
-    top_k (int): Answers kept per question.
+    top_k (int): Answers kept per question (an int >= 1, E750); where a question has fewer
+        candidate spans (or, with scoring "squad", more than n_best_size), fewer are returned.
     handle_impossible (bool): Allow the null answer (SQuAD v2.0).
     max_answer_len (Optional[int]): Longest answer in pieces; None: 30 (squad) / 15 (pipeline).
     n_best_size (int), null_score_diff_threshold (float): run_qa.py's settings (squad mode).
@@ -152,11 +156,18 @@ def make_bert_qa(
     )
 
 
-def ask(nlp: Language, context: str, questions: Sequence[Any]) -> Doc:
-    """Answer `questions` (str or {"id", "question"}) about `context` (str) with `nlp`: the Doc
-    with `_.answers` and `doc.spans` set."""
+def ask(nlp: Language, context: str, questions: Union[str, Sequence[Any]]) -> Doc:
+    """Answer `questions` about `context` (str) with `nlp`: the Doc with `_.answers` and
+    `doc.spans` set.
+
+    questions: one question (a str: `ask(nlp, context, "When?")` asks one question, id "0"), or
+        a list of str / {"id", "question"}. Bytes, a dict, a number or a set is E751; a bad item
+        is E604 (its index named), an empty question E605; a context that is not a str E753.
+    """
+    context = one_string(context, what="ask(context=...)", item="context")
+    questions = question_list(questions)
     doc = nlp.make_doc(context)
-    doc._.questions = list(questions)
+    doc._.questions = questions
     return nlp(doc)
 
 
@@ -221,6 +232,7 @@ class BertQuestionAnswerer(BertModelPipe):
         if model.name != "bert-qa" or listeners:
             listener = f" with the listener {listeners[0]!r}" if listeners else ""
             raise ValueError(Errors.E601.format(name=name, model=model.name, listener=listener))
+        top_k = check_top_k(top_k, name=name, factory="bert_qa", where="in its config", meaning=TOP_K_MEANING, fix=f"Set top_k in the [components.{name}] block.")
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision,
             max_seq_len=max_seq_len, doc_stride=doc_stride, max_question_len=max_question_len,
@@ -233,16 +245,16 @@ class BertQuestionAnswerer(BertModelPipe):
     def _sync_settings(self) -> None:
         """Check the settings (E602), then write the window settings and precision into the model."""
         cfg = self.cfg
-        max_seq_len, max_answer_len, top_k = cfg["max_seq_len"], cfg["max_answer_len"], cfg["top_k"]
+        cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
+        max_seq_len, max_answer_len = cfg["max_seq_len"], cfg["max_answer_len"]
         checks = (
             ("scoring", cfg["scoring"], cfg["scoring"] in SCORING_MODES, f"one of {SCORING_MODES}"),
-            ("top_k", top_k, isinstance(top_k, int) and top_k >= 1, "a positive int"),
-            ("max_question_len", cfg["max_question_len"], isinstance(cfg["max_question_len"], int) and cfg["max_question_len"] >= 1, "a positive int"),
-            ("max_seq_len", max_seq_len, isinstance(max_seq_len, int) and max_seq_len >= 4, "an int of at least 4"),
-            ("doc_stride", cfg["doc_stride"], isinstance(cfg["doc_stride"], int) and 0 <= cfg["doc_stride"] < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
-            ("max_batch_items", cfg["max_batch_items"], isinstance(cfg["max_batch_items"], int) and cfg["max_batch_items"] >= 1, "a positive int"),
-            ("max_answer_len", max_answer_len, max_answer_len is None or (isinstance(max_answer_len, int) and max_answer_len >= 1), "None or a positive int"),
-            ("n_best_size", cfg["n_best_size"], isinstance(cfg["n_best_size"], int) and cfg["n_best_size"] >= 1, "a positive int"),
+            ("max_question_len", cfg["max_question_len"], is_count(cfg["max_question_len"]), "a positive int"),
+            ("max_seq_len", max_seq_len, is_count(max_seq_len, 4), "an int of at least 4"),
+            ("doc_stride", cfg["doc_stride"], is_count(max_seq_len) and is_count(cfg["doc_stride"], 0) and cfg["doc_stride"] < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
+            ("max_batch_items", cfg["max_batch_items"], is_count(cfg["max_batch_items"]), "a positive int"),
+            ("max_answer_len", max_answer_len, max_answer_len is None or is_count(max_answer_len), "None or a positive int"),
+            ("n_best_size", cfg["n_best_size"], is_count(cfg["n_best_size"]), "a positive int"),
         )
         for field, value, ok, expected in checks:
             if not ok:
@@ -250,11 +262,19 @@ class BertQuestionAnswerer(BertModelPipe):
         self.model.attrs.update({key: cfg[key] for key in MODEL_SETTINGS})
         super()._sync_settings()
 
+    def _top_k(self) -> int:
+        """`cfg["top_k"]` checked (E750): a saved cfg restored by `from_disk`/`from_bytes`, or a
+        value set on `pipe.cfg`, passes the same rule as the config."""
+        fix = "Fix top_k in the component's saved cfg file (or in pipe.cfg)."
+        return check_top_k(self.cfg["top_k"], name=self.name, factory="bert_qa", where="in its cfg", meaning=TOP_K_MEANING, fix=fix)
+
     @property
     def decode_settings(self) -> DecodeSettings:
+        """The answer-decoding settings of `cfg`. A top_k larger than the candidate spans gives
+        the candidates there are (fewer answers, as Hugging Face's pipeline)."""
         cfg = self.cfg
         return DecodeSettings(
-            scoring=cfg["scoring"], top_k=cfg["top_k"], handle_impossible=cfg["handle_impossible"],
+            scoring=cfg["scoring"], top_k=self._top_k(), handle_impossible=cfg["handle_impossible"],
             max_answer_len=cfg["max_answer_len"], n_best_size=cfg["n_best_size"],
             null_score_diff_threshold=cfg["null_score_diff_threshold"],
         )
@@ -292,8 +312,15 @@ class BertQuestionAnswerer(BertModelPipe):
                 pairs.extend((i, qid, q) for qid, q in questions)
         return pairs
 
-    def run_windows(self, contexts: Sequence[str], questions: Sequence[str]) -> QAWindows:
-        """Per-window logits of (context, question) pairs; warns (W600) for cut questions."""
+    def run_windows(self, contexts: Union[str, Sequence[str]], questions: Union[str, Sequence[str]]) -> QAWindows:
+        """Per-window logits of (context, question) pairs; warns (W600) for cut questions.
+        A str is one context / one question (E751/E752 otherwise); the two lists pair up
+        one to one (E602 for different lengths)."""
+        contexts = string_list(contexts, what="run_windows(contexts=...)", item="context", example="Berlin was founded in 1237.")
+        questions = string_list(questions, what="run_windows(questions=...)", item="question", example="When was it founded?")
+        if len(contexts) != len(questions):
+            expected = f"one question per context ({len(contexts)} contexts)"
+            raise ValueError(Errors.E602.format(name=self.name, field="len(questions)", value=len(questions), expected=expected))
         self._check_ready()
         windows = qa_forward(self.model, contexts, questions)
         self._warn_truncated(windows, [str(i) for i in range(len(questions))])

@@ -7,7 +7,9 @@ Two modes (the `bert_qa` component's `scoring`):
   answer (question, [SEP], padding) become -10000 and start and end are softmaxed over [CLS] +
   context; with `handle_impossible` the null score is the minimum over windows of
   p_start[CLS] * p_end[CLS]; [CLS] is then zeroed, span scores are p_start * p_end for
-  end - start < `max_answer_len`, the `top_k` best per window are kept, answers are widened to
+  end - start < `max_answer_len`, the `top_k` best per window are kept (a `top_k` beyond the
+  window's valid spans keeps all of them: fewer answers, never Hugging Face's 0-score cells of
+  [CLS], reversed or too-long spans), answers are widened to
   whole words (`align_to_words`), answers with equal text (case-insensitive) are merged by
   adding their scores, and all windows' answers are ranked together.
 - `"squad"`: `utils_qa.postprocess_qa_predictions` of `run_qa.py`: per window the `n_best_size`
@@ -107,13 +109,17 @@ def decode_pipeline(context: str, windows: Sequence[WindowView], settings: Decod
         top_k = settings.top_k
         if top_k == 1:
             order = np.array([np.argmax(flat)])
-        elif len(flat) < top_k:
+        elif len(flat) <= top_k:  # Hugging Face's `<` makes argpartition fail at top_k == len(flat)
             order = np.argsort(-flat)
         else:
             idx = np.argpartition(-flat, top_k)[0:top_k]
             order = idx[np.argsort(-flat[idx])]
         starts, ends = np.unravel_index(order, candidates.shape)
-        keep = desired[starts] & desired[ends]
+        # Hugging Face keeps any top_k cells of the matrix, so a top_k beyond the valid spans
+        # also returns its zeroed cells ([CLS], end before start, too long) as 0-score
+        # answers; only real spans are answers here: a large top_k gives all, fewer than top_k.
+        valid = (starts > 0) & (ends >= starts) & (ends - starts < max_len)
+        keep = desired[starts] & desired[ends] & valid
         for s, e in zip(starts[keep].tolist(), ends[keep].tolist()):
             score = candidates[s, e]
             start_char, end_char = _chars(view, s, e)
