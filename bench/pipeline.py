@@ -1,12 +1,14 @@
 """Words/s of spaCy pipelines through `nlp.pipe`: our `bert` (+ `ner`) against spacy-transformers.
 
-    python bench/pipeline.py                         # 1,000 paragraphs, 3 interleaved repeats, profile
-    python bench/pipeline.py --n-texts 200 --repeats 1 --no-profile     # quick look
-    python bench/pipeline.py --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
-    python bench/pipeline.py --profile-only --cprofile 25              # where our time goes
-    python bench/pipeline.py --texts sentences --n-texts 2000          # short texts (also: tweets)
-    python bench/pipeline.py --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
-    python bench/pipeline.py --precisions float32 int8 bfloat16 --no-profile   # precision rows
+    python -m bench.pipeline                         # 1,000 paragraphs, 3 interleaved repeats, profile
+    python -m bench.pipeline --n-texts 200 --repeats 1 --no-profile     # quick look
+    python -m bench.pipeline --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
+    python -m bench.pipeline --profile-only --cprofile 25              # where our time goes
+    python -m bench.pipeline --texts sentences --n-texts 2000          # short texts (also: tweets)
+    python -m bench.pipeline --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
+    python -m bench.pipeline --precisions float32 int8 bfloat16 --no-profile   # precision rows
+
+Run from the repository's root (bench/ is a package).
 
 Runs in the benchmark's own virtual environment, which has spacy-transformers (never a
 dependency of spacy_bert); see bench/README.md for how to make it. `--ours-only` runs our
@@ -41,26 +43,23 @@ The profile (a separate subprocess per side, same texts and batches) runs the co
 `pipe` one `nlp.pipe` batch at a time and times each phase: spaCy's tokenizer, the encoder
 component's WordPiece encoding, alignment, window/batch planning and padding, the torch
 forward pass, gathering/pooling and `set_annotations`, and the ner component. Glue = the
-encoder component's time outside the torch forward pass.
+encoder component's time outside the torch forward pass. Our phases come from the library's
+stage-timing hook (`spacy_bert.layers.timing.record_stages`); spacy-transformers has none, so
+its phases are timed by wrapping its functions (`wrap_spacy_transformers`). A phase that
+measured nothing ends the profile with an error, on either side: a moved name cannot
+silently drop out of the table.
 """
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-from harness import (
-    ForwardMeter,
-    Timers,
-    cpu_name,
-    model_dir,
-    peak_rss_mib,
-    run_quiet,
-    version,
-)
-from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+from bench.harness import ForwardMeter, Timers, model_dir, peak_rss_mib, print_machine, run_quiet
+from bench.texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+
+MODULE = "bench.pipeline"
 
 LABELS = ("PER", "ORG", "LOC", "MISC")
 ROWS = {"pipeline": "encoder + ner", "encoder": "encoder alone"}
@@ -194,38 +193,20 @@ def child_time(side: str, row: str, opts: dict) -> dict:
     }
 
 
-def patch_ours(nlp, timers: Timers, padding: list) -> None:
-    """Time the phases of our encoder by wrapping what its stages (`layers/run.py`,
-    `layers/merge.py`) call."""
-    from spacy_bert.layers import batching
-    from spacy_bert.layers import merge
-    from spacy_bert.layers import run
-    from spacy_bert.layers.encoder import get_shim
-
-    bert = nlp.get_pipe("bert")
-    shim = get_shim(bert.model)
-    tokenizer = shim.tokenizer
-    tokenizer.encode_batch_with_offsets = timers.wrap("wordpiece encode", tokenizer.encode_batch_with_offsets)
-    merge.token_offsets = timers.wrap("alignment", merge.token_offsets)
-    merge.align_pieces_to_tokens = timers.wrap("alignment", merge.align_pieces_to_tokens)
-    run.plan_input_windows = timers.wrap("windows + batch plan + padding", run.plan_input_windows)
-    original_plan_batches = run.plan_batches
-
-    def plan_batches(lengths, budget, *args, **kwargs):
-        groups = original_plan_batches(lengths, budget, *args, **kwargs)
-        total = sum(len(g) * int(lengths[g].max()) for g in groups if len(g))
-        padding.append((batching.padding_ratio(lengths, groups), total))
-        return groups
-
-    run.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
-    run.pad_inputs = timers.wrap("windows + batch plan + padding", run.pad_inputs)
-    merge.pool_pieces = timers.wrap("piece -> token pooling", merge.pool_pieces)
-    shim.predict = timers.wrap("torch forward", shim.predict)
-    bert.set_annotations = timers.wrap("set_annotations", bert.set_annotations)
+#: Our encoder's stages (spacy_bert.layers.timing.STAGES) -> the profile's phases; "run" and
+#: "merge" hold "forward" and "align"/"pool", their rest is in the table's "other" row.
+STAGE_PHASES = {
+    "encode": "wordpiece encode",
+    "align": "alignment",
+    "plan": "windows + batch plan + padding",
+    "forward": "torch forward",
+    "pool": "piece -> token pooling",
+}
 
 
-def patch_theirs(nlp, timers: Timers) -> None:
-    """Time the phases of spacy-transformers' `transformer` the same way."""
+def wrap_spacy_transformers(nlp, timers: Timers) -> None:
+    """Time the phases of spacy-transformers' `transformer` by wrapping its functions (it has no
+    timing hook); `check_phases` fails the profile if one of them stops being called."""
     from spacy_transformers.layers import transformer_model as tm
 
     trf = nlp.get_pipe("transformer")
@@ -250,14 +231,23 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
     nlp = build_nlp(side, row, opts, texts)
     for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
         pass
-    timers = Timers()
-    padding: list = []
-    if side == "ours":
-        patch_ours(nlp, timers, padding)
-    else:
-        patch_theirs(nlp, timers)
+    from spacy_bert.layers.timing import record_stages
+
+    timers = Timers(names=STAGE_PHASES)
+    if side != "ours":
+        wrap_spacy_transformers(nlp, timers)
     meter = ForwardMeter(torch_module(nlp, side))
     encoder_name = ENCODER_PIPE[side]
+
+    def run_component(name, proc, docs) -> None:
+        if name == encoder_name and side == "ours":
+            # TrainablePipe.pipe, split so that set_annotations is timed on its own
+            outputs = proc.predict(docs)
+            with timers("set_annotations"):
+                proc.set_annotations(docs, outputs)
+        else:
+            for _ in proc.pipe(docs, batch_size=len(docs)):
+                pass
 
     def one_pass() -> tuple:
         words = n_batches = 0
@@ -268,12 +258,16 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
             for name, proc in nlp.pipeline:
                 label = "encoder component" if name == encoder_name else f"{name} component"
                 with timers(label):
-                    for _ in proc.pipe(docs, batch_size=len(docs)):
-                        pass
+                    run_component(name, proc, docs)
             words += sum(len(doc) for doc in docs)
         return words, n_batches
 
-    words, n_batches = one_pass()
+    if side == "ours":
+        with record_stages(timers.add):
+            words, n_batches = one_pass()
+    else:
+        words, n_batches = one_pass()
+    check_phases(side, timers)
     seconds, calls, forwards = dict(timers.seconds), dict(timers.calls), meter.summary()
     cprofile_text = ""
     if opts["cprofile"] and side == "ours":
@@ -289,10 +283,9 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(opts["cprofile"])
         cprofile_text = stream.getvalue()
-    ratio = None
-    if padding:
-        padding = padding[:n_batches]  # the first pass only (cProfile's pass appends more)
-        ratio = sum(r * t for r, t in padding) / sum(t for _, t in padding)
+    # position-weighted over all forwards of the first pass (what plan_batches' padding_ratio
+    # gives per nlp.pipe batch, weighted by its positions)
+    ratio = 1 - forwards["real_positions"] / forwards["positions"] if forwards["positions"] else None
     return {
         "words": words,
         "batches": n_batches,
@@ -304,6 +297,14 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
     }
 
 
+def check_phases(side: str, timers: Timers) -> None:
+    """Every phase of the profile was measured at least once, else the profile is wrong."""
+    missing = [phase for phase in PHASES if not timers.calls.get(phase)]
+    if missing:
+        source = "spacy_bert.layers.timing's stages" if side == "ours" else "the wrapped spacy-transformers functions"
+        raise SystemExit(f"{side} profile: nothing measured for {', '.join(missing)}: {source} no longer report it")
+
+
 def child_main(payload: str) -> None:
     job = json.loads(payload)
     func = child_time if job["mode"] == "time" else child_profile
@@ -313,12 +314,7 @@ def child_main(payload: str) -> None:
 
 # -- parent: environment, interleaved runs, tables ----------------------------------------------
 def print_environment(args, texts) -> None:
-    import torch
-
-    threads = args.threads or torch.get_num_threads()
-    print(f"python {platform.python_version()}, {platform.system()} {platform.release()}, CPU {cpu_name()}, {os.cpu_count()} logical cores")
-    print(f"torch {torch.__version__} (threads {threads}), spacy {version('spacy')}, thinc {version('thinc')}, numpy {version('numpy')}")
-    print(f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, transformers {version('transformers')}, tokenizers {version('tokenizers')}")
+    print_machine(args.threads or None)
     config = json.loads((Path(model_dir()) / "config.json").read_text())
     print(f"model {model_dir()} ({config['num_hidden_layers']} layers, hidden {config['hidden_size']})")
     print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), nlp.pipe batch_size {args.batch_size}, {args.repeats} repeat(s) interleaved"
@@ -326,8 +322,7 @@ def print_environment(args, texts) -> None:
     print(f"ours: bert window 512 stride 128 max_batch_items {args.bert_max_batch_items}, dtype {args.dtype}; "
           f"theirs: strided_spans {args.trf_window}/{args.trf_stride}, max_batch_items 4096, fp32")
     print(f"ner (both): TransitionBasedParser.v2 hidden_width 64 maxout_pieces 2 use_upper false, {len(LABELS)} labels, untrained")
-    print(precision_flags())
-    print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+    print(precision_flags() + "\n", flush=True)
 
 
 def print_precision_table(runs: dict, rows, sides) -> None:
@@ -439,7 +434,7 @@ def main() -> None:
                 order = sides if (repeat % 2 == 0) else sides[::-1]
                 for side in order:
                     result = run_quiet({"mode": "time", "side": side, "row": row, "opts": opts}, f"{side} {ROWS[row]}",
-                                       args.max_others, args.retries, script=__file__)
+                                       args.max_others, args.retries, module=MODULE)
                     runs[row, side].append(result)
                     print(
                         f"run {repeat + 1}/{args.repeats} {side:<13} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
@@ -499,7 +494,7 @@ def main() -> None:
         print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
         results = {
             side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile",
-                            args.max_others, args.retries, script=__file__)
+                            args.max_others, args.retries, module=MODULE)
             for side in base_sides
         }
         print(
@@ -562,7 +557,7 @@ def print_profile(results: dict, args) -> None:
         print(line)
     ratio = results["ours"]["padding_ratio"]
     if ratio is not None:
-        print(f"ours: padding ratio (spacy_bert.layers.batching.padding_ratio, position-weighted over batches): {ratio:.1%}")
+        print(f"ours: padding ratio (padded positions / all positions over the pass's forwards): {ratio:.1%}")
     if results["ours"]["cprofile"]:
         print("\ncProfile of our profile run (top functions by own time):")
         print(results["ours"]["cprofile"])
