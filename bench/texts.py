@@ -22,7 +22,8 @@ TEXT_SETS = ("sentences", "tweets", "paragraphs")
 DEFAULT_TEXT_SET = "paragraphs"
 
 
-def _paragraphs(data_dir: Optional[str]) -> List[str]:
+def wikitext_paragraphs(data_dir: Optional[str] = None) -> List[str]:
+    """WikiText-2 valid paragraphs, in order: blank lines and ` = Title = ` headings skipped."""
     texts = []
     with open(find_data("wikitext2", "valid.txt", root=data_dir), encoding="utf-8-sig") as f:
         for line in f:
@@ -62,7 +63,7 @@ def _tweets(data_dir: Optional[str]) -> List[str]:
 READERS: Dict[str, Callable[[Optional[str]], List[str]]] = {
     "sentences": _sentences,
     "tweets": _tweets,
-    "paragraphs": _paragraphs,
+    "paragraphs": wikitext_paragraphs,
 }
 
 
