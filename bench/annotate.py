@@ -45,7 +45,6 @@ import argparse
 import io
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
