@@ -298,8 +298,10 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
 
 
 def check_phases(side: str, timers: Timers) -> None:
-    """Every phase of the profile was measured at least once, else the profile is wrong."""
-    missing = [phase for phase in PHASES if not timers.calls.get(phase)]
+    """Every phase of the profile was measured at least once, else the profile is wrong.
+    (spacy-transformers pools pieces in its listener, inside the ner component: no such phase.)"""
+    expected = PHASES if side == "ours" else tuple(p for p in PHASES if p != "piece -> token pooling")
+    missing = [phase for phase in expected if not timers.calls.get(phase)]
     if missing:
         source = "spacy_bert.layers.timing's stages" if side == "ours" else "the wrapped spacy-transformers functions"
         raise SystemExit(f"{side} profile: nothing measured for {', '.join(missing)}: {source} no longer report it")
