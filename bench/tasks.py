@@ -17,7 +17,7 @@ or per-text (textcat) predictions, tokenization included:
 
     ours     `bert_ner` / `bert_textcat` (own encoder, window 512, stride 128,
              max_batch_items 2048) through `nlp.pipe(batch_size=B)` from `spacy.blank("en")`
-    spacy-trf `transformer` (strided_spans 128/96, as pipeline.py builds it) + spaCy `ner`
+    spacy-trf `transformer` (strided_spans 128/96, as bench/sides.py builds it for both benchmarks) + spaCy `ner`
              (TransitionBasedParser.v2 on TransformerListener.v1) / `textcat`
              (TextCatReduce.v1, reduce_mean, exclusive classes, on the same listener)
     hf       `BertForTokenClassification` (9 labels: O + B-/I- of PER ORG LOC MISC) /
@@ -42,7 +42,7 @@ import statistics
 import time
 
 from bench.harness import ForwardMeter, model_dir, peak_rss_mib, print_machine, run_quiet
-from bench.pipeline import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision
+from bench.sides import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision
 from bench.texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
 
 MODULE = "bench.tasks"
@@ -92,7 +92,7 @@ def build_spacy(side: str, row: str, opts: dict, texts):
         if row == "ner":
             nlp = build_nlp("theirs", "pipeline", {**opts, **BUILD_OPTS}, texts)
         else:
-            # pipeline.py's transformer alone (initialized), then textcat on its listener; only
+            # sides.py's transformer alone (initialized), then textcat on its listener; only
             # textcat is initialized here, so the weights are not loaded twice.
             nlp = build_nlp("theirs", "encoder", {**opts, **BUILD_OPTS}, texts)
             model = {
