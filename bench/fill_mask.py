@@ -1,6 +1,6 @@
 """Masks per second: `bert_fill_mask` against transformers' fill-mask pipeline and a batched loop.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/fill_mask.py --model ../shared/models/splade-tiny --texts 200
+    OMP_NUM_THREADS=1 python -m bench.fill_mask --model splade-tiny --texts 200
 
 Texts: WikiText-2 valid paragraphs (headings and blank lines skipped), cut to `--words` words,
 with `--masks` words per text replaced by [MASK] (seeded). Three sides, same texts, same
@@ -22,31 +22,26 @@ loop, 5.9x the pipeline): the batched loop projects every padded position onto t
 """
 import argparse
 import json
-import re
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import model_dir, print_machine
+from bench.texts import wikitext_paragraphs
 
 
 def masked_texts(n_texts: int, n_words: int, n_masks: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     texts = []
-    with open(ROOT.parent / "shared" / "data" / "wikitext2" / "valid.txt", encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.strip()
-            if not line or re.fullmatch(r"=.*=", line):
-                continue
-            words = line.split()[:n_words]
-            if len(words) < n_masks + 5:
-                continue
-            for i in rng.choice(len(words), n_masks, replace=False):
-                words[i] = "[MASK]"
-            texts.append(" ".join(words))
-            if len(texts) == n_texts:
-                break
+    for paragraph in wikitext_paragraphs():
+        words = paragraph.split()[:n_words]
+        if len(words) < n_masks + 5:
+            continue
+        for i in rng.choice(len(words), n_masks, replace=False):
+            words[i] = "[MASK]"
+        texts.append(" ".join(words))
+        if len(texts) == n_texts:
+            break
     return texts
 
 
@@ -98,12 +93,14 @@ def run_batched(model, texts, batch_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "splade-tiny"))
+    parser.add_argument("--model", default="splade-tiny", help="a checkpoint directory, a ../shared/models name or 'minilm' (default splade-tiny)")
     parser.add_argument("--texts", type=int, default=200)
     parser.add_argument("--words", type=int, default=100)
     parser.add_argument("--masks", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
+    print_machine()
+    args.model = model_dir(args.model)
     texts = masked_texts(args.texts, args.words, args.masks)
     results = {}
     for side, fn in (("ours", lambda: run_ours(args.model, texts, args.batch_size)),

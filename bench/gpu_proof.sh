@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU proof of issue 16 as ONE command on a fresh GPU machine (this repository checked out,
-# ../shared not needed). It installs what is missing, then runs bench/gpu_proof.py --device gpu,
+# ../shared not needed). It installs what is missing, then runs python -m bench.gpu_proof --device gpu,
 # which writes gpu_proof.json + gpu_proof.md (+ this log) to $OUT.
 #
 #   bash bench/gpu_proof.sh                      # defaults: random-init BERT-base, 60 steps per run
@@ -74,7 +74,7 @@ $PY -m pip check 2>&1 | grep -i -E "spacy|thinc|cupy|pydantic|confection|weasel|
 echo "install: $(( $(date +%s) - start )) s"
 
 echo "== proof"
-$PY bench/gpu_proof.py --device gpu --out "$OUT" "$@"
+$PY -m bench.gpu_proof --device gpu --out "$OUT" "$@"
 status=$?
 echo "gpu_proof.sh: exit $status after $(( $(date +%s) - start )) s"
 return $status

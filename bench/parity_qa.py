@@ -1,8 +1,8 @@
 """`bert_qa` through `spacy train` against a plain Hugging Face QA fine-tune, same data and budget.
 
-    python bench/parity_qa.py                      # both sides, XQuAD train -> dev, 2 epochs
-    python bench/parity_qa.py --side hf            # one side per process (run two side by side)
-    python bench/parity_qa.py --side ours --batching paragraphs
+    python -m bench.parity_qa                      # both sides, XQuAD train -> dev, 2 epochs
+    python -m bench.parity_qa --side hf            # one side per process (run two side by side)
+    python -m bench.parity_qa --side ours --batching paragraphs
 
 Data: ../shared/data/xquad/train.json (150 paragraphs, 781 questions) and dev.json (40, 170).
 Budget (the issue's): all-MiniLM-L6-v2, 2 epochs, peak lr 1e-4, batches of 16, windows of 384
@@ -10,7 +10,7 @@ pieces with a stride of 128, dropout 0.1, linear warm-up over `--warmup` of the 
 linear decay to 0, AdamW without weight decay, global gradient-norm clipping at 1.0 (the
 Trainer's defaults besides the warm-up).
 
-- hf: `run_qa.py`'s `prepare_train_features` (tests/pipeline/hf_qa.py: the fast tokenizer,
+- hf: `run_qa.py`'s `prepare_train_features` (`spacy_bert.hf_reference`: the fast tokenizer,
   `truncation="only_second"`, `return_overflowing_tokens`; every feature padded to 384, as
   run_qa pads by default), its labels ([CLS] when the window does not hold the whole answer), features
   shuffled by a seeded `torch.Generator` into batches of 16, `BertForQuestionAnswering`'s loss,
@@ -38,9 +38,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # spacy_bert, and tests/pipeline/hf_qa.py (the features the tests use)
-DATA = REPO.parent / "shared" / "data" / "xquad"
+from bench.harness import REPO, data_dir, model_dir, print_machine
+from bench.training import hf_adamw
 
 
 def evaluate(pipeline_or_dir, dev_path):
@@ -53,7 +52,7 @@ def evaluate(pipeline_or_dir, dev_path):
 def hf_train_features(tokenizer, paragraphs, max_len, stride):
     """run_qa.py's prepare_train_features over (context, questions, gold) paragraphs, every
     feature padded to `max_len` (run_qa's `pad_to_max_length`); tensors (n_features, max_len)."""
-    from tests.pipeline.hf_qa import hf_features, hf_train_labels
+    from spacy_bert.hf_reference import hf_features, hf_train_labels
 
     rows = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
     starts, ends, n_questions = [], [], 0
@@ -76,7 +75,6 @@ def hf_train_features(tokenizer, paragraphs, max_len, stride):
 
 def run_hf(args, checkpoint, train, dev_path, out_dir):
     import transformers
-    from training_parity import hf_adamw
 
     torch.manual_seed(args.seed)
     model = transformers.BertForQuestionAnswering.from_pretrained(checkpoint)
@@ -142,9 +140,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", choices=["both", "ours", "hf"], default="both")
     parser.add_argument("--batching", choices=["questions", "paragraphs"], default="questions")
-    parser.add_argument("--checkpoint", default="sentence-transformers/all-MiniLM-L6-v2")
-    parser.add_argument("--train", default=str(DATA / "train.json"))
-    parser.add_argument("--dev", default=str(DATA / "dev.json"))
+    parser.add_argument("--checkpoint", default="minilm", help="a directory, 'minilm', a ../shared/models name or a hub id found offline")
+    parser.add_argument("--train", default=None, help="default ../shared/data/xquad/train.json")
+    parser.add_argument("--dev", default=None, help="default ../shared/data/xquad/dev.json")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup", type=float, default=0.1)
@@ -158,20 +156,22 @@ def main():
     parser.add_argument("--out", default=None, help="keep the trained models here (default: a temporary directory)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    from spacy_bert.checkpoint import resolve_checkpoint_dir
     from spacy_bert.pipeline.qa_squad import read_squad
 
-    checkpoint = resolve_checkpoint_dir(args.checkpoint)
+    machine = print_machine()
+    args.train = args.train or str(data_dir("xquad", "train.json"))
+    args.dev = args.dev or str(data_dir("xquad", "dev.json"))
+    checkpoint = model_dir(args.checkpoint)
     train = read_squad(args.train, args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         results = []
         if args.side in ("both", "hf"):
             results.append(run_hf(args, checkpoint, train, args.dev, root / "hf"))
-            print(json.dumps(results[-1]), flush=True)
+            print(json.dumps({**results[-1], "machine": machine}), flush=True)
         if args.side in ("both", "ours"):
             results.append(run_ours(args, checkpoint, train, args.dev, root / f"ours-{args.batching}"))
-            print(json.dumps(results[-1]), flush=True)
+            print(json.dumps({**results[-1], "machine": machine}), flush=True)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, lr {args.lr}, warm-up {args.warmup}, batch {args.batch_size}, "
           f"{args.epochs} epochs, windows {args.max_seq_len}/{args.doc_stride}, seed {args.seed}")
 

@@ -1,4 +1,4 @@
-"""The text-classification side of bench/training_parity.py (`--task textcat`).
+"""The text-classification side of `python -m bench.training_parity` (`--task textcat`).
 
 `bert_textcat` through the steps of `spacy train` against a plain PyTorch Hugging Face loop, on
 the same texts, the same batches in the same order, the same seed and the same budget:
@@ -42,8 +42,9 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO.parent / "shared" / "data"
+from bench.harness import REPO, data_dir
+from bench.training import batches_of, hf_adamw, loss_curve
+
 TEXTCAT_DATA = ("sst2", "trec", "goemotions")
 SST2_SAMPLE = 10_000
 TREC_HELD_OUT = 0.1
@@ -61,16 +62,16 @@ def load_textcat(name: str, seed: int = 0) -> Tuple[List[Record], List[Record], 
     from spacy_bert.corpora import read_goemotions, read_sst2, read_trec, split_held_out
 
     if name == "sst2":
-        train = list(read_sst2(DATA_DIR / "sst2" / "train.tsv"))
+        train = list(read_sst2(data_dir("sst2", "train.tsv")))
         train = random.Random(seed).sample(train, SST2_SAMPLE)
-        return train, list(read_sst2(DATA_DIR / "sst2" / "dev.tsv")), False, "SST-2 dev.tsv"
+        return train, list(read_sst2(data_dir("sst2", "dev.tsv"))), False, "SST-2 dev.tsv"
     if name == "trec":
-        train, held_out = split_held_out(list(read_trec(DATA_DIR / "trec" / "train.txt")), TREC_HELD_OUT, seed)
+        train, held_out = split_held_out(list(read_trec(data_dir("trec", "train.txt"))), TREC_HELD_OUT, seed)
         return train, held_out, False, f"TREC held-out {TREC_HELD_OUT:.0%} of train.txt (seed {seed})"
     if name == "goemotions":
-        labels = DATA_DIR / "goemotions" / "labels.txt"
-        train = list(read_goemotions(DATA_DIR / "goemotions" / "train.tsv", labels))
-        return train, list(read_goemotions(DATA_DIR / "goemotions" / "dev.tsv", labels)), True, "GoEmotions dev.tsv"
+        labels = data_dir("goemotions", "labels.txt")
+        train = list(read_goemotions(data_dir("goemotions", "train.tsv"), labels))
+        return train, list(read_goemotions(data_dir("goemotions", "dev.tsv"), labels)), True, "GoEmotions dev.tsv"
     raise ValueError(f"--data {name!r}: expected one of {', '.join(TEXTCAT_DATA)} with --task textcat")
 
 
@@ -128,8 +129,6 @@ def train_and_score(side: str, args, train: List[Record], dev: List[Record], mul
     predict_fn (Callable[[List[str]], List[Dict[str, float]]]): scores per label per text.
     RETURNS (List[tuple]): (epoch, step, scores, train seconds) per evaluation.
     """
-    from training_parity import batches_of, loss_curve
-
     per_epoch, total, epochs = plan(args, len(train))
     rng = random.Random(args.seed)
     texts = [text for text, _ in dev]
@@ -200,8 +199,6 @@ def run_hf_textcat(args, checkpoint: str, train: List[Record], dev: List[Record]
     else:
         model = MeanPooledClassifier(checkpoint, len(labels))
     tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
-    from training_parity import hf_adamw
-
     optimizer = hf_adamw(model, args.lr)
     _, total, _ = plan(args, len(train))
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)

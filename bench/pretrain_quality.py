@@ -1,6 +1,6 @@
 """Domain adaptation at a fixed budget: `bert_fill_mask` training against a plain transformers loop.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/pretrain_quality.py --model ../shared/models/splade-tiny --steps 100
+    OMP_NUM_THREADS=1 python -m bench.pretrain_quality --model splade-tiny --steps 100
 
 Text: WikiText-2 valid (blank lines and headings skipped); the last `--heldout` paragraphs are
 held out, training draws batches of `--batch` paragraphs from the rest, in the same order for
@@ -19,7 +19,7 @@ by each text's CRC-32): held-out `mlm_acc` and `mlm_ppl` before and after. A che
 without an MLM head (all-MiniLM-L6-v2) gets a fresh tied head on both sides.
 
 `--side ours --export DIR` trains our side only and exports the adapted model as a Hugging Face
-`BertForMaskedLM` directory, the `--checkpoint` of `bench/training_parity.py`'s NER run.
+`BertForMaskedLM` directory, the `--checkpoint` of `python -m bench.training_parity`'s NER run.
 
 Figures (README "Against a Hugging Face fine-tune"; 2-core AMD EPYC, AVX2, lr 1e-4, batch 8):
 splade-tiny 100 steps: ours mlm_acc 0.281 / ppl 179 against transformers 0.279 / 184;
@@ -28,23 +28,14 @@ only): 0.334 / 134.
 """
 import argparse
 import json
-import re
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def paragraphs():
-    texts = []
-    with open(ROOT.parent / "shared" / "data" / "wikitext2" / "valid.txt", encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.strip()
-            if line and not re.fullmatch(r"=.*=", line):
-                texts.append(line)
-    return texts
+from bench.harness import model_dir, print_machine
+from bench.texts import wikitext_paragraphs
+from bench.training import hf_adamw
 
 
 def scorer_nlp(checkpoint):
@@ -100,8 +91,6 @@ def train_transformers(model, batches, lr, heldout):
     tok = AutoTokenizer.from_pretrained(model)
     lm = BertForMaskedLM.from_pretrained(model)
     collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
-    from training_parity import hf_adamw
-
     optimizer = hf_adamw(lm, lr)
     lm.train()
     start = time.perf_counter()
@@ -122,24 +111,26 @@ def train_transformers(model, batches, lr, heldout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "splade-tiny"))
+    parser.add_argument("--model", default="splade-tiny", help="a checkpoint directory, a ../shared/models name or 'minilm' (default splade-tiny)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--heldout", type=int, default=100)
     parser.add_argument("--thinc-adam", action="store_true", help="ours with thinc's Adam.v1 (per-parameter clipping)")
     parser.add_argument("--side", choices=["both", "ours"], default="both")
-    parser.add_argument("--export", default=None, help="export our adapted model there (a Hugging Face BertForMaskedLM directory), e.g. for bench/training_parity.py --checkpoint")
+    parser.add_argument("--export", default=None, help="export our adapted model there (a Hugging Face BertForMaskedLM directory), e.g. for python -m bench.training_parity --checkpoint")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    texts = paragraphs()
+    machine = print_machine()
+    args.model = model_dir(args.model)
+    texts = wikitext_paragraphs()
     heldout, train = texts[-args.heldout :], texts[: -args.heldout]
     batches = [[train[(s * args.batch + i) % len(train)] for i in range(args.batch)] for s in range(args.steps)]
     before, ours, ours_s = train_ours(args.model, batches, args.lr, heldout, args.thinc_adam, args.export)
     theirs, theirs_s = train_transformers(args.model, batches, args.lr, heldout) if args.side == "both" else (None, None)
     print(json.dumps({"model": Path(args.model).name, "ours_optimizer": "Adam.v1" if args.thinc_adam else "spacy-bert.AdamW.v1", "steps": args.steps, "batch": args.batch, "lr": args.lr,
                       "before": before, "ours": ours, "ours_train_s": round(ours_s, 1),
-                      "transformers": theirs, "transformers_train_s": theirs_s and round(theirs_s, 1)}))
+                      "transformers": theirs, "transformers_train_s": theirs_s and round(theirs_s, 1), "machine": machine}))
 
 
 if __name__ == "__main__":

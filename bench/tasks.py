@@ -1,10 +1,10 @@
 """Words/s of task pipelines (NER, text classification) end to end: ours vs spacy-transformers vs raw transformers.
 
-    python bench/tasks.py                                           # 1,000 paragraphs, 3 interleaved repeats
-    python bench/tasks.py --n-texts 40 --repeats 1 --max-others 0   # smoke test (busy machine)
-    python bench/tasks.py --rows textcat
-    python bench/tasks.py --texts tweets --n-texts 2000
-    python bench/tasks.py --precisions float32 int8 bfloat16        # our precision rows
+    python -m bench.tasks                                           # 1,000 paragraphs, 3 interleaved repeats
+    python -m bench.tasks --n-texts 40 --repeats 1 --max-others 0   # smoke test (busy machine)
+    python -m bench.tasks --rows textcat
+    python -m bench.tasks --texts tweets --n-texts 2000
+    python -m bench.tasks --precisions float32 int8 bfloat16        # our precision rows
 
 Runs in the benchmark's own virtual environment (see bench/README.md), like pipeline.py, with
 the same harness (bench/harness.py): the same text sets (`--texts paragraphs|sentences|tweets`,
@@ -17,7 +17,7 @@ or per-text (textcat) predictions, tokenization included:
 
     ours     `bert_ner` / `bert_textcat` (own encoder, window 512, stride 128,
              max_batch_items 2048) through `nlp.pipe(batch_size=B)` from `spacy.blank("en")`
-    spacy-trf `transformer` (strided_spans 128/96, as pipeline.py builds it) + spaCy `ner`
+    spacy-trf `transformer` (strided_spans 128/96, as bench/sides.py builds it for both benchmarks) + spaCy `ner`
              (TransitionBasedParser.v2 on TransformerListener.v1) / `textcat`
              (TextCatReduce.v1, reduce_mean, exclusive classes, on the same listener)
     hf       `BertForTokenClassification` (9 labels: O + B-/I- of PER ORG LOC MISC) /
@@ -41,9 +41,11 @@ import os
 import statistics
 import time
 
-from harness import ForwardMeter, cpu_name, model_dir, peak_rss_mib, run_quiet, version
-from pipeline import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision
-from texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+from bench.harness import ForwardMeter, model_dir, peak_rss_mib, print_machine, run_quiet
+from bench.sides import LABELS, PRECISIONS, build_nlp, ours_side, precision_flags, side_precision
+from bench.texts import DEFAULT_TEXT_SET, TEXT_SETS, describe, load_texts, print_encoder_work
+
+MODULE = "bench.tasks"
 
 ROWS = {"ner": "NER", "textcat": "textcat"}
 SIDES = ("ours", "trf", "hf")
@@ -90,7 +92,7 @@ def build_spacy(side: str, row: str, opts: dict, texts):
         if row == "ner":
             nlp = build_nlp("theirs", "pipeline", {**opts, **BUILD_OPTS}, texts)
         else:
-            # pipeline.py's transformer alone (initialized), then textcat on its listener; only
+            # sides.py's transformer alone (initialized), then textcat on its listener; only
             # textcat is initialized here, so the weights are not loaded twice.
             nlp = build_nlp("theirs", "encoder", {**opts, **BUILD_OPTS}, texts)
             model = {
@@ -222,19 +224,11 @@ def spacy_words(texts) -> int:
 
 
 def print_environment(args, texts, words: int) -> None:
-    import platform
-
-    import torch
-
-    print(f"python {platform.python_version()}, CPU {cpu_name()}, {os.cpu_count()} logical cores")
-    print(f"torch {torch.__version__} (threads {args.threads or torch.get_num_threads()}), spacy {version('spacy')}, "
-          f"spacy-bert {version('spacy-bert')}, spacy-transformers {version('spacy-transformers')}, "
-          f"transformers {version('transformers')}, tokenizers {version('tokenizers')}")
+    print_machine(args.threads or None)
     print(f"model {model_dir()}")
     print(f"texts: {len(texts)} {args.texts} ({describe(args.texts)}), {words:,} words (spaCy tokens); batch size {args.batch_size}; "
           f"{args.repeats} repeat(s) interleaved")
-    print(precision_flags())
-    print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+    print(precision_flags() + "\n", flush=True)
 
 
 def print_precision_rows(runs: dict, rows, sides, words: int) -> None:
@@ -311,7 +305,7 @@ def main() -> None:
             # rotate which side goes first
             order = sides[repeat % len(sides):] + sides[: repeat % len(sides)]
             for side in order:
-                r = run_quiet({"side": side, "row": row, "opts": opts}, f"{side_name(side)} {ROWS[row]}", args.max_others, args.retries, script=__file__)
+                r = run_quiet({"side": side, "row": row, "opts": opts}, f"{side_name(side)} {ROWS[row]}", args.max_others, args.retries, module=MODULE)
                 r["words"] = words
                 runs[row, side].append(r)
                 print(

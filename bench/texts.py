@@ -16,15 +16,16 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
+from bench.harness import data_dir as find_data, model_dir
+
 TEXT_SETS = ("sentences", "tweets", "paragraphs")
 DEFAULT_TEXT_SET = "paragraphs"
 
 
-def _paragraphs(data_dir: Path) -> List[str]:
+def wikitext_paragraphs(data_dir: Optional[str] = None) -> List[str]:
+    """WikiText-2 valid paragraphs, in order: blank lines and ` = Title = ` headings skipped."""
     texts = []
-    with open(data_dir / "wikitext2" / "valid.txt", encoding="utf-8-sig") as f:
+    with open(find_data("wikitext2", "valid.txt", root=data_dir), encoding="utf-8-sig") as f:
         for line in f:
             line = line.strip()
             if line and not re.fullmatch(r"=.*=", line):
@@ -32,10 +33,10 @@ def _paragraphs(data_dir: Path) -> List[str]:
     return texts
 
 
-def _sentences(data_dir: Path) -> List[str]:
+def _sentences(data_dir: Optional[str]) -> List[str]:
     texts = []
     for name in ("dev.tsv", "train.tsv"):
-        with open(data_dir / "sst2" / name, encoding="utf-8") as f:
+        with open(find_data("sst2", name, root=data_dir), encoding="utf-8") as f:
             next(f)  # header: label<TAB>sentence (dev: label<TAB>content)
             for line in f:
                 label, _, sentence = line.rstrip("\n").partition("\t")
@@ -44,9 +45,9 @@ def _sentences(data_dir: Path) -> List[str]:
     return texts
 
 
-def _tweets(data_dir: Path) -> List[str]:
+def _tweets(data_dir: Optional[str]) -> List[str]:
     texts, tokens = [], []
-    with open(data_dir / "wnut17" / "wnut17train.conll", encoding="utf-8") as f:
+    with open(find_data("wnut17", "wnut17train.conll", root=data_dir), encoding="utf-8") as f:
         for line in f:
             token = line.rstrip("\n").split("\t")[0].strip()
             if token:
@@ -59,10 +60,10 @@ def _tweets(data_dir: Path) -> List[str]:
     return texts
 
 
-READERS: Dict[str, Callable[[Path], List[str]]] = {
+READERS: Dict[str, Callable[[Optional[str]], List[str]]] = {
     "sentences": _sentences,
     "tweets": _tweets,
-    "paragraphs": _paragraphs,
+    "paragraphs": wikitext_paragraphs,
 }
 
 
@@ -71,7 +72,7 @@ def load_texts(text_set: str, n_texts: int, data_dir: Optional[Path] = None) -> 
     (default ../shared/data). Fewer available than asked is an error, never a silent cut."""
     if text_set not in READERS:
         raise SystemExit(f"unknown text set {text_set!r}: expected one of {', '.join(TEXT_SETS)}")
-    texts = READERS[text_set](Path(data_dir) if data_dir else DATA_DIR)
+    texts = READERS[text_set](str(data_dir) if data_dir else None)
     if len(texts) < n_texts:
         raise SystemExit(f"--n-texts {n_texts}: the {text_set} set has only {len(texts)} texts; ask for at most that")
     return texts[:n_texts]
@@ -103,7 +104,6 @@ def encoder_work(
     import numpy as np
     import spacy
 
-    from harness import model_dir
     from spacy_bert.layers.windows import plan_windows
     from spacy_bert.tokenization import BertTokenizer
 

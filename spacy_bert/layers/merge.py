@@ -21,6 +21,7 @@ from .encode import EncodedInputs
 from .outputs import BertDocGradient, BertDocOutput
 from .pooling import pool_pieces
 from .run import WindowOutputs
+from .timing import stage, timed_stage
 from .windows import WindowPlan
 
 __all__ = ["merge_windows", "to_host", "token_offsets"]
@@ -39,6 +40,7 @@ def _edges(counts: Sequence[int]) -> List[int]:
     return edges.tolist()
 
 
+@timed_stage("merge")
 def merge_windows(
     ops: Ops, docs: Sequence[Doc], encoded: EncodedInputs, plan: WindowPlan, run: WindowOutputs, pooling: str, is_train: bool
 ) -> Tuple[List[BertDocOutput], Callable[[Sequence[BertDocGradient]], List[Doc]]]:
@@ -87,10 +89,11 @@ def merge_windows(
         gather = np.zeros(0, dtype=np.int64)
         piece_states = ops.alloc2f(0, width)
     # All tokens pooled at once: alignments shifted into the flat piece numbering.
-    alignments = [
-        align_pieces_to_tokens(offsets, token_offsets(doc), n_pieces=n)
-        for doc, offsets, n in zip(docs, encoded.piece_offsets, piece_counts)
-    ]
+    with stage("align"):
+        alignments = [
+            align_pieces_to_tokens(offsets, token_offsets(doc), n_pieces=n)
+            for doc, offsets, n in zip(docs, encoded.piece_offsets, piece_counts)
+        ]
     token_counts = [len(a.lengths) for a in alignments]
     token_edges = _edges(token_counts)
     lengths = np.concatenate([a.lengths for a in alignments]) if n_docs else np.zeros(0, dtype=np.int32)
@@ -99,7 +102,8 @@ def merge_windows(
         if n_docs
         else np.zeros(0, dtype=np.int64)
     )
-    token_vectors, bp_tokens = pool_pieces(ops, piece_states, ops.asarray1i(lengths), ops.asarray1i(piece_indices), pooling)
+    with stage("pool"):
+        token_vectors, bp_tokens = pool_pieces(ops, piece_states, ops.asarray1i(lengths), ops.asarray1i(piece_indices), pooling)
     # Pooled [CLS] vector: mean over each Doc's windows (contiguous in the plan's order).
     windows_per_doc = np.bincount(plan.text_index, minlength=n_docs).astype(np.int32)
     by_window = flat_pooled[ops.asarray(pooled_row)]  # (n_windows, hidden)

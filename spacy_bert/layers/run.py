@@ -22,6 +22,7 @@ from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
 from .settings import EncoderSettings
 from .shim import BertShim
+from .timing import stage, timed_stage
 from .windows import WindowPlan, plan_input_windows
 
 __all__ = ["WindowOutputs", "plan_inputs", "run_batches", "run_inputs"]
@@ -55,6 +56,7 @@ class WindowOutputs:
         self._torch_backprop(ArgsKwargs(args=(list(tensors),), kwargs={"grad_tensors": list(grad_tensors)}))
 
 
+@timed_stage("plan")
 def plan_inputs(encoded: EncodedInputs, settings: EncoderSettings, tokenizer) -> Tuple[WindowPlan, List[PaddedBatch]]:
     """*plan*: windows (`plan_input_windows`) and length-sorted padded batches under
     `settings.max_batch_items` (`plan_batches`)."""
@@ -66,6 +68,7 @@ def plan_inputs(encoded: EncodedInputs, settings: EncoderSettings, tokenizer) ->
     return plan, batches
 
 
+@timed_stage("run")
 def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, is_train: bool, pass_labels: bool = False) -> WindowOutputs:
     """*run*: each padded batch through the shim's model (any `BertPreTrainedModel`).
 
@@ -94,10 +97,11 @@ def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, 
         batch_labels = None if batch.labels is None else torch.from_numpy(batch.labels).to(device)
         if pass_labels and batch_labels is not None:
             kwargs["labels"] = batch_labels
-        if is_train:
-            out, torch_backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=kwargs))
-        else:
-            out = shim.predict(ArgsKwargs(args=(), kwargs=kwargs))
+        with stage("forward"):
+            if is_train:
+                out, torch_backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=kwargs))
+            else:
+                out = shim.predict(ArgsKwargs(args=(), kwargs=kwargs))
         outputs.append(out)
         labels.append(batch_labels)
         batch_of_window[batch.windows] = b

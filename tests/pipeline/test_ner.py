@@ -21,7 +21,7 @@ from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, run_spacy, train_briefly, wnut_slice
-from tests.pipeline.hf_labels import word_piece_labels
+from spacy_bert.hf_reference import word_piece_labels
 from spacy_bert.pipeline.export import export_component
 from spacy_bert.pipeline.token_tags import IGNORE
 

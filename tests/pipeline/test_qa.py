@@ -20,7 +20,7 @@ import spacy_bert.pipeline  # noqa: F401  (registers the factories)
 from spacy_bert.pipeline.qa import read_questions
 from spacy_bert.pipeline.qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from tests.error_codes import raises_code
-from tests.pipeline import hf_qa
+from spacy_bert import hf_reference
 from tests.tiny import TINY_HEAD
 
 MAX_SEQ_LEN, DOC_STRIDE = 48, 16
@@ -65,7 +65,7 @@ def make_nlp(directory, **config):
 
 
 def hf_features(tokenizer, question, context, max_length=MAX_SEQ_LEN, stride=DOC_STRIDE):
-    return hf_qa.hf_features(tokenizer, question, context, max_length, stride)
+    return hf_reference.hf_features(tokenizer, question, context, max_length, stride)
 
 
 def hf_logits(model, features):

@@ -15,7 +15,7 @@ from spacy_bert.pipeline.qa import window_labels
 from spacy_bert.pipeline.qa_metrics import exact_score, f1_score, normalize_answer, squad_scores
 from spacy_bert.pipeline.qa_squad import read_squad, squad_corpus_v1
 from tests.error_codes import raises_code
-from tests.pipeline.hf_qa import hf_train_labels
+from spacy_bert.hf_reference import hf_train_labels
 from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
 
 

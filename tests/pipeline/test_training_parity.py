@@ -25,7 +25,7 @@ from spacy_bert.layers.hooks import MaskPieces
 from spacy_bert.checkpoint import checkpoint_tensors
 from spacy_bert.layers.encoder import get_shim
 from spacy_bert.layers.optim import AdamW, decays
-from tests.pipeline.hf_labels import word_piece_labels
+from spacy_bert.hf_reference import word_piece_labels
 
 K = 10
 LR = 1e-3
