@@ -43,7 +43,14 @@ from .checks import (
     is_int,
     resolve_vocab,
 )
-from .files import AddedTokenSpec, PathLike, added_tokens_decoder, read_tokenizer_dir, write_tokenizer_dir
+from .files import (
+    JAPANESE_CLASS,
+    AddedTokenSpec,
+    PathLike,
+    added_tokens_decoder,
+    read_tokenizer_dir,
+    write_tokenizer_dir,
+)
 from .never_split import plan_never_split
 from .special_tokens import SpecialTokensMixin, check_special_tokens
 from .truncation import check_pair_stride, check_window, describe_dropped, resolve_strategies
@@ -135,24 +142,32 @@ class BertTokenizer(SpecialTokensMixin):
         self.padding_side = padding_side
         self.truncation_side = truncation_side
 
-        kept_never_split = plan_never_split(
-            self._never_split, vocab=vocab, special_tokens=set(specials.values()),
-            tokenize_chinese_chars=tokenize_chinese_chars,
-        )
-        self._backend = build_backend(
-            vocab,
-            **specials,
-            do_lower_case=do_lower_case,
-            strip_accents=strip_accents,
-            tokenize_chinese_chars=tokenize_chinese_chars,
-            clean_text=clean_text,
-            wordpieces_prefix=wordpieces_prefix,
-            added_tokens=added_tokens or (),
-            never_split=kept_never_split,
-        )
+        self._backend = self._build_backend(vocab, added_tokens or ())
         # __call__ sets truncation and padding per call on this private copy, so the public
         # backend_tokenizer never truncates or pads, whatever was called before.
-        self._working = Tokenizer.from_str(self._backend.to_str())
+        self._working = self._copy_backend()
+
+    def _build_backend(self, vocab: Mapping[str, int], added_tokens: Sequence[AddedTokenSpec]) -> Tokenizer:
+        """The `tokenizers.Tokenizer` of this tokenizer's options (a subclass may build another)."""
+        kept_never_split = plan_never_split(
+            self._never_split, vocab=vocab, special_tokens=set(self._specials.values()),
+            tokenize_chinese_chars=self._tokenize_chinese_chars,
+        )
+        return build_backend(
+            vocab,
+            **self._specials,
+            do_lower_case=self._do_lower_case,
+            strip_accents=self._strip_accents,
+            tokenize_chinese_chars=self._tokenize_chinese_chars,
+            clean_text=self._clean_text,
+            wordpieces_prefix=self._wordpieces_prefix,
+            added_tokens=added_tokens,
+            never_split=kept_never_split,
+        )
+
+    def _copy_backend(self) -> Tokenizer:
+        """A second, independent `tokenizers.Tokenizer` equal to `backend_tokenizer`."""
+        return Tokenizer.from_str(self._backend.to_str())
 
     # ---- loading and saving ---------------------------------------------------------
 
@@ -176,6 +191,11 @@ class BertTokenizer(SpecialTokensMixin):
             FileNotFoundError: the directory is missing or holds no vocabulary.
         """
         files = read_tokenizer_dir(directory)
+        if files.tokenizer_class == JAPANESE_CLASS and not getattr(cls, "is_japanese", False):
+            # Decision 15: the config decides the tokenizer, whichever class was asked.
+            from .japanese import BertJapaneseTokenizer
+
+            return BertJapaneseTokenizer.from_pretrained(directory, **overrides)
         options = {**files.options, **overrides}
         if options.pop("do_basic_tokenize", True) is False:
             warnings.warn(Warnings.W203.format(path=directory), UserWarning, stacklevel=2)
