@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
@@ -227,11 +228,15 @@ def sudachi_splitter(kwargs: Optional[Mapping[str, Any]]) -> WordSplitter:
     except Exception as error:  # SudachiPy raises plain Exception subclasses from Rust
         raise ValueError(Errors.E836.format(kwargs=kwargs, error=str(error).splitlines()[0])) from error
     trim = bool(kwargs.get("trim_whitespace", False))
+    # `tokenizers` calls the pre-tokenizer from several threads in encode_batch, and a Sudachi
+    # tokenizer refuses concurrent use ("Tokenizer is already in use").
+    lock = threading.Lock()
 
     def split(text: str) -> List[Span]:
         spans = []
-        for morpheme in analyser.tokenize(text):
-            start, end = morpheme.begin(), morpheme.end()
+        with lock:
+            morphemes = [(m.begin(), m.end()) for m in analyser.tokenize(text)]
+        for start, end in morphemes:
             if trim:  # transformers: drop whitespace-only words, strip the others
                 word = text[start:end]
                 if not word.strip():
