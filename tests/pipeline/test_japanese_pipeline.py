@@ -41,7 +41,7 @@ def ja_checkpoint(tmp_path_factory):
 
 def ja_nlp(checkpoint, **config):
     nlp = spacy.blank("ja")
-    nlp.add_pipe("bert", config={"checkpoint": str(checkpoint), "store_piece_states": True, **config})
+    nlp.add_pipe("bert", config={"checkpoint": str(checkpoint), "store_piece_states": True, "window": 128, "stride": 32, **config})
     return nlp
 
 
@@ -82,7 +82,7 @@ def test_japanese_ner_overfits_round_trips_and_exports(ja_checkpoint, tmp_path):
     shutil.copytree(ja_checkpoint, checkpoint)
     fix_random_seed(0)
     nlp = spacy.blank("ja")
-    nlp.add_pipe("bert_ner", config={"checkpoint": str(checkpoint)})
+    nlp.add_pipe("bert_ner", config={"checkpoint": str(checkpoint), "window": 128, "stride": 32})
     examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_NER]
     optimizer = nlp.initialize(lambda: examples)
     losses = [nlp.update(examples, sgd=optimizer, losses={})["bert_ner"] for _ in range(100)]
