@@ -213,7 +213,9 @@ def sudachi_splitter(kwargs: Optional[Mapping[str, Any]]) -> WordSplitter:
     """
     kwargs = dict(kwargs or {})
     _import("sudachipy", "word_tokenizer_type='sudachi'")
-    from sudachipy import dictionary, tokenizer
+    # (importlib: the optional packages are never imported at module level, nor by name)
+    dictionary = importlib.import_module("sudachipy.dictionary")
+    tokenizer = importlib.import_module("sudachipy.tokenizer")
 
     mode = getattr(tokenizer.Tokenizer.SplitMode, kwargs.get("sudachi_split_mode", "A"))
     try:
