@@ -628,6 +628,62 @@ class Errors(metaclass=ErrorsWithCodes):
         "URLs use as --var NAME=VALUE, e.g. --var trec_file=${{vars.trec_file}} in project.yml."
     )
 
+    # ---- `spacy bert` commands: bad arguments, CoNLL files (E770-E789, session 6 helper h4) -----
+    E770 = (
+        "{command}: {argument} {path} {problem}. Pass {expected}."
+    )
+    E771 = (
+        "{command}: cannot write {argument} {path}: {problem}. Pass {expected} in a directory you "
+        "can write to (missing parent directories are created)."
+    )
+    E772 = (
+        "{path}:{line} is not UTF-8 text ({error}). Save the file as UTF-8 (e.g. `iconv -f "
+        "latin1 -t utf-8 IN > OUT`)."
+    )
+    E773 = (
+        "{command}: {error}. Check the paths you passed (they must exist, be the right kind, "
+        "file or directory, and be readable or writable)."
+    )
+    E774 = "{command}: {option} {value!r} cannot work; expected {expected}."
+    E775 = "{command}: {error}. Fix or remove that line of the input file."
+    E776 = (
+        "{command}: cannot load the pipeline {pipeline!r}: {error}. Pass the directory that "
+        "`nlp.to_disk` or `spacy train` wrote (e.g. training/model-best) or an installed "
+        "pipeline package's name."
+    )
+    E777 = (
+        "similarity: --model {path} is not a Hugging Face BERT checkpoint directory: {error}. Pass "
+        "a directory with config.json, the weights (model.safetensors or pytorch_model.bin) and "
+        "vocab.txt or tokenizer.json; export a trained component first with `spacy bert export`."
+    )
+    E778 = (
+        "fetch-assets: {path} holds no project.yml. Pass the project directory (the one with "
+        "project.yml), e.g. `spacy bert fetch-assets . assets/wnut17/wnut17train.conll --base-var wnut17_base`."
+    )
+    E779 = (
+        "{path}:{line}: expected 'token<TAB>tag' (or 'token tag ...' with the tag last), got "
+        "{text!r}. Fix that line; a sentence ends at an empty line."
+    )
+    E780 = (
+        "{path}:{line}: the tag {tag!r} has no scheme prefix, but this file uses {scheme} tags "
+        "(first at line {first}). A file is IO (bare labels like 'PER' and 'O') or IOB/BIO "
+        "('B-PER', 'I-PER') or BILUO ('B-', 'I-', 'L-', 'U-'); write the whole file in one scheme."
+    )
+    E781 = (
+        "{path}:{line}: the tag {tag!r} is not a NER tag: expected 'O', a bare label (IO), or "
+        "'B-', 'I-', 'L-', 'U-' (or 'E-', 'S-') followed by a label without spaces."
+    )
+    E782 = (
+        "{path}:{line}: the token {token!r} contains whitespace ({char}), which would make one "
+        "spaCy token with a space inside. Split it into one token per line (each with its tag), "
+        "or replace that character (e.g. with '_')."
+    )
+    E783 = (
+        "{path}:{line}: the tag {tag!r} breaks the BILUO scheme: {reason}. The file is read as "
+        "BILUO because line {first} has an L-/U- (or E-/S-) tag; in BILUO an entity is B-, I-..., "
+        "L- or a single U-. Fix the tags of that entity, or use one scheme in the whole file."
+    )
+
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (
         "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
