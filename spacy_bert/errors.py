@@ -336,9 +336,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "window must be at least 3. Use the model's max_position_embeddings (usually 512)."
     )
     E302 = (
-        "stride={stride} does not fit window={window}: a window holds {content} pieces "
-        "(window - 2 for [CLS] and [SEP]) and stride is the overlap of consecutive windows, so "
-        "0 <= stride <= {maximum} is expected. Lower stride or raise window."
+        "{stride_name}={stride} does not fit {window_name}={window}: a window holds {content} pieces "
+        "({window_name} - 2 for [CLS] and [SEP]) and {stride_name} is the overlap of consecutive "
+        "windows, so 0 <= {stride_name} <= {maximum} is expected. Lower {stride_name} or raise "
+        "{window_name}."
     )
     E303 = (
         "n_pieces[{index}] = {value}, but a piece count must be an int >= 0. Pass len(ids) of "
@@ -412,16 +413,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "number of torch threads per process (e.g. {env}=4), or unset it to keep torch's default."
     )
     E371 = (
-        "Input {index}: the second segment has {segment} pieces, so with window={window} no "
+        "Input {index}: the second segment has {segment} pieces, so with {window_name}={window} no "
         "piece of the text fits ({window} - {specials} special tokens - {segment} = {budget}, "
         "but the text has {n} pieces and at least 1 is needed per window). Shorten the second "
-        "segment (e.g. the question) to at most {maximum} pieces, or raise window."
+        "segment (e.g. the question) to at most {maximum} pieces, or raise {window_name}."
     )
     E372 = (
-        "Input {index}: stride={stride} does not fit the content budget of its windows: "
-        "window={window} minus {specials} special tokens minus the second segment's {segment} "
-        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower stride "
-        "to at most {maximum}, or shorten the second segment."
+        "Input {index}: {stride_name}={stride} does not fit the content budget of its windows: "
+        "{window_name}={window} minus {specials} special tokens minus the second segment's {segment} "
+        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower "
+        "{stride_name} to at most {maximum}, or shorten the second segment."
     )
     E373 = (
         "The BERT model is on {device} in a forked worker process: CUDA cannot be used after "
@@ -732,7 +733,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
         "'answer': str}} with answer == doc.text[start:end], got {value!r}."
     )
-    E611 = "Cannot export {name!r}: {reason}"
+    E611 = (
+        "Cannot evaluate question answering with the pipeline{name}: it has {found}. Pass a "
+        "pipeline with exactly one trained bert_qa component (e.g. training/xquad/model-best), or "
+        "name the one to score with component=NAME (`spacy bert evaluate-qa ... --component NAME`)."
+    )
 
     # ---- bert_fill_mask and MLM/NSP pretraining (E630-E659, issue 13) ------
     E630 = (

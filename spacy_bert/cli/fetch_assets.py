@@ -13,7 +13,7 @@ import typer
 from wasabi import msg
 
 from ..errors import Errors
-from ._app import bert_cli
+from ._app import command, fail
 
 
 def project_assets(project_dir: Path, overrides: Dict[str, str]) -> Dict[str, dict]:
@@ -54,7 +54,7 @@ def fetch_one(project_dir: Path, asset: dict) -> Optional[str]:
     return None
 
 
-@bert_cli.command("fetch-assets")
+@command("fetch-assets")
 def fetch_assets_cli(
     project_dir: Path = typer.Argument(..., help="Project directory (holds project.yml)"),
     dests: List[str] = typer.Argument(..., help="asset paths (dest in project.yml) to fetch"),
@@ -63,16 +63,18 @@ def fetch_assets_cli(
     var: List[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="another project var the URLs use, as this run has it (repeatable)"),
 ) -> None:
     """Fetch project assets (URL or local mirror), check their md5; on failure say how to get them."""
+    if not (project_dir / "project.yml").is_file():
+        fail(Errors.E778.format(path=project_dir))
     overrides = {f"vars.{base_var}": base} if base is not None else {}
     for item in var:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            msg.fail(Errors.E534.format(value=item), exits=1)
+            fail(Errors.E534.format(value=item))
         overrides[f"vars.{name}"] = value
     assets = project_assets(project_dir, overrides)
     unknown = [dest for dest in dests if dest not in assets]
     if unknown:
-        msg.fail(Errors.E511.format(dests=unknown, known=sorted(assets)), exits=1)
+        fail(Errors.E511.format(dests=unknown, known=sorted(assets)))
     problems = [problem for problem in (fetch_one(project_dir, assets[dest]) for dest in dests) if problem]
     if problems:
-        msg.fail(Errors.E510.format(problems="; ".join(problems), var=base_var), exits=1)
+        fail(Errors.E510.format(problems="; ".join(problems), var=base_var))
