@@ -2,7 +2,7 @@
 `python -m spacy_bert ...` run the same commands.
 
 Every command is registered through `command(name)`, which turns the failures a user can cause
-into one coded line (wasabi's `msg.fail`) and exit status 1, never a traceback:
+into one coded line (`fail`: wasabi's fail style, never wrapped) and exit status 1, never a traceback:
 
 - an exception whose message carries a code (`[E123] ...`: ours from errors.py, or spaCy's):
   that message;
@@ -16,6 +16,7 @@ input gets a more precise message than these fallbacks.
 """
 import functools
 import re
+import sys
 from typing import Any, Callable, NoReturn
 
 import typer
@@ -36,11 +37,20 @@ def is_coded(error: BaseException) -> bool:
 
 
 def fail(message: str) -> NoReturn:
-    """Print `message` as one line (newlines folded) and exit with status 1."""
-    from wasabi import msg
+    """Print `message` as one line (wasabi's fail icon and colour, but never wrapped at 80
+    columns as `msg.fail` does, so a script can grep it) and exit with status 1."""
+    from wasabi import Printer
+    from wasabi.util import color, locale_escape
 
-    msg.fail(" ".join(str(message).split()), exits=1)
-    raise AssertionError("unreachable: msg.fail exits")  # pragma: no cover
+    line = " ".join(str(message).split())
+    printer = Printer()
+    if printer.pretty:
+        line = locale_escape(f"{printer.icons['fail']} {line}").strip()
+        if printer.show_color:
+            line = color(line, fg=printer.colors["fail"])
+    sys.stderr.flush()
+    print(line, flush=True)
+    raise SystemExit(1)
 
 
 def os_error_text(error: OSError) -> str:
