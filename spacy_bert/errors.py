@@ -946,6 +946,13 @@ class Warnings(metaclass=ErrorsWithCodes):
         "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
     )
 
+    # ---- `spacy bert` commands, CoNLL files (W770-W789, session 6 helper h4) -----------------
+    W770 = (
+        "{path}: {count} 'I-' tag(s) did not continue an entity of their type (first at line "
+        "{line}); each started a new entity, as IOB1 readers do. Write B- at an entity's first "
+        "token (BIO/IOB2) to silence this warning."
+    )
+
     # ---- encoder stages and settings (W370-W379, helper h1) -----------------
     W370 = (
         "{name}: window={window} is capped at the model's {positions} positions, and "

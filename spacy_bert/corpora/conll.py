@@ -37,7 +37,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 
 #: a prefixed tag: scheme letter, "-", a label without whitespace
 _PREFIXED = re.compile(r"([BILUES])-(\S+)")
@@ -131,10 +131,10 @@ def _io_entities(rows: List[Row]) -> List[Tuple[int, int, str]]:
     return entities
 
 
-def _bio_entities(rows: List[Row]) -> Tuple[List[Tuple[int, int, str]], int]:
-    """Entities and the number of `I-` tags that started one (repairs)."""
+def _bio_entities(rows: List[Row]) -> Tuple[List[Tuple[int, int, str]], List[int]]:
+    """Entities, and the lines of the `I-` tags that started one (repairs)."""
     entities: List[Tuple[int, int, str]] = []
-    repaired = 0
+    repaired: List[int] = []
     for i, row in enumerate(rows):
         if row.tag == "O":
             continue
@@ -142,7 +142,8 @@ def _bio_entities(rows: List[Row]) -> Tuple[List[Tuple[int, int, str]], int]:
         if prefix == "I" and entities and entities[-1][1] == i and entities[-1][2] == label:
             entities[-1] = (entities[-1][0], i + 1, label)
             continue
-        repaired += prefix == "I"
+        if prefix == "I":
+            repaired.append(row.line)
         entities.append((i, i + 1, label))
     return entities, repaired
 
@@ -178,24 +179,24 @@ def conll_to_docs(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
 
     The whole file is read and checked before the first Doc is yielded, so a bad line stops the
     conversion before anything is written. Raises OSError (unreadable file) or ValueError with
-    a code and `file:line` (E772, E779-E783). Warns once with the number of repaired `I-` tags.
+    a code and `file:line` (E772, E779-E783). Warns once (W770) with the number of repaired `I-` tags.
     """
     path = Path(path)
     sentences = read_conll(path)
     scheme, first = detect_scheme(path, sentences)
     spans: List[List[Tuple[int, int, str]]] = []
-    repaired = 0
+    repaired: List[int] = []
     for rows in sentences:
         if scheme == "IO":
             spans.append(_io_entities(rows))
         elif scheme == "BIO":
-            entities, count = _bio_entities(rows)
+            entities, lines = _bio_entities(rows)
             spans.append(entities)
-            repaired += count
+            repaired += lines
         else:
             spans.append(_biluo_entities(path, rows, first))
     if repaired:
-        warnings.warn(f"{path}: {repaired} 'I-' tag(s) did not continue an entity; each started a new entity.")
+        warnings.warn(Warnings.W770.format(path=path, count=len(repaired), line=repaired[0]), UserWarning)
     for rows, entities in zip(sentences, spans):
         doc = Doc(vocab, words=[row.token for row in rows])
         doc.ents = [Span(doc, start, end, label=label) for start, end, label in entities]
