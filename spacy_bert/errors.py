@@ -684,6 +684,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "BILUO because line {first} has an L-/U- (or E-/S-) tag; in BILUO an entity is B-, I-..., "
         "L- or a single U-. Fix the tags of that entity, or use one scheme in the whole file."
     )
+    E784 = (
+        "fetch-assets: cannot read {path}: {error}. Fix project.yml (`spacy project document` "
+        "shows what weasel reads), then run the command again."
+    )
 
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (

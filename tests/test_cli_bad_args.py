@@ -59,6 +59,10 @@ def places(tmp_path_factory, tiny_bert_dir):
     (w / "project").mkdir()
     (w / "project" / "project.yml").write_text(
         "vars:\n  d_base: http://x\nassets:\n  - dest: assets/d.txt\n    url: ${vars.d_base}/d.txt\n", encoding="utf-8")
+    (w / "badyaml").mkdir()
+    (w / "badyaml" / "project.yml").write_text("assets: [\n", encoding="utf-8")
+    (w / "badschema").mkdir()
+    (w / "badschema" / "project.yml").write_text("assets: 5\n", encoding="utf-8")
     (w / "gpt").mkdir()
     (w / "gpt" / "config.json").write_text('{"model_type": "gpt2"}', encoding="utf-8")
     (w / "badjson").mkdir()
@@ -173,6 +177,8 @@ ROWS = [
     row("E778", "fetch-assets", "{W}/missing", "assets/d.txt", "--base-var", "d_base"),
     row("E778", "fetch-assets", "{W}/dir", "assets/d.txt", "--base-var", "d_base"),
     row("E511", "fetch-assets", "{W}/project", "assets/nope.txt", "--base-var", "d_base"),
+    row("E784", "fetch-assets", "{W}/badyaml", "assets/d.txt", "--base-var", "d_base", must=["project.yml", "line 2"]),
+    row("E784", "fetch-assets", "{W}/badschema", "assets/d.txt", "--base-var", "d_base", must=["valid list"]),
     row("E534", "fetch-assets", "{W}/project", "assets/d.txt", "--base-var", "d_base", "--var", "novalue"),
     # -- evaluate-qa
     row("E776", "evaluate-qa", "{W}/missing", "{W}/squad.json"),

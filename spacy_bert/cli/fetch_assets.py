@@ -5,6 +5,7 @@ directory given through the dataset's `*_base` var), but a missing network or a 
 ends with one message that says what is missing and how to get it (`spacy project assets`
 itself ends offline in a network traceback).
 """
+import re
 import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -17,10 +18,21 @@ from ._app import command, fail
 
 
 def project_assets(project_dir: Path, overrides: Dict[str, str]) -> Dict[str, dict]:
-    """dest -> asset entry (url, checksum, ...) of project.yml, with the var overrides applied."""
+    """dest -> asset entry (url, checksum, ...) of project.yml, with the var overrides applied.
+    E784 when weasel cannot read project.yml (its own message, which it prints and exits on,
+    becomes the reason)."""
+    import contextlib
+    import io
+
     from weasel.util import load_project_config
 
-    config = load_project_config(project_dir, overrides=overrides)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            config = load_project_config(project_dir, overrides=overrides)
+    except SystemExit:
+        reason = re.sub(r"\x1b\[[0-9;]*m|[\u2714\u2718]", "", printed.getvalue())
+        fail(Errors.E784.format(path=project_dir / "project.yml", error=" ".join(reason.split()).rstrip(". ")))
     return {asset["dest"]: asset for asset in config.get("assets", []) if "dest" in asset}
 
 
