@@ -9,7 +9,6 @@ checked) and reports every asset it could not get at the end, naming the project
 points the dataset at a local copy (`--vars.wnut17_base DIR`). Exit status 1 then.
 """
 import re
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
