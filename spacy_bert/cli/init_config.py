@@ -164,7 +164,7 @@ def task_spec(task: str) -> Tuple[str, Task]:
 def check_checkpoint(checkpoint: str) -> dict:
     """Resolve `checkpoint` (local directory or hub id) and return its config.json, checked to
     be a BERT. Raises ValueError (E503-E505) naming the checkpoint and what was found."""
-    from ..checkpoint.resolve import resolve_checkpoint_dir
+    from ..resolve import resolve_checkpoint_dir
 
     try:
         directory = resolve_checkpoint_dir(checkpoint)

