@@ -382,9 +382,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "window must be at least 3. Use the model's max_position_embeddings (usually 512)."
     )
     E302 = (
-        "stride={stride} does not fit window={window}: a window holds {content} pieces "
-        "(window - 2 for [CLS] and [SEP]) and stride is the overlap of consecutive windows, so "
-        "0 <= stride <= {maximum} is expected. Lower stride or raise window."
+        "{stride_name}={stride} does not fit {window_name}={window}: a window holds {content} pieces "
+        "({window_name} - 2 for [CLS] and [SEP]) and {stride_name} is the overlap of consecutive "
+        "windows, so 0 <= {stride_name} <= {maximum} is expected. Lower {stride_name} or raise "
+        "{window_name}."
     )
     E303 = (
         "n_pieces[{index}] = {value}, but a piece count must be an int >= 0. Pass len(ids) of "
@@ -458,16 +459,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "number of torch threads per process (e.g. {env}=4), or unset it to keep torch's default."
     )
     E371 = (
-        "Input {index}: the second segment has {segment} pieces, so with window={window} no "
+        "Input {index}: the second segment has {segment} pieces, so with {window_name}={window} no "
         "piece of the text fits ({window} - {specials} special tokens - {segment} = {budget}, "
         "but the text has {n} pieces and at least 1 is needed per window). Shorten the second "
-        "segment (e.g. the question) to at most {maximum} pieces, or raise window."
+        "segment (e.g. the question) to at most {maximum} pieces, or raise {window_name}."
     )
     E372 = (
-        "Input {index}: stride={stride} does not fit the content budget of its windows: "
-        "window={window} minus {specials} special tokens minus the second segment's {segment} "
-        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower stride "
-        "to at most {maximum}, or shorten the second segment."
+        "Input {index}: {stride_name}={stride} does not fit the content budget of its windows: "
+        "{window_name}={window} minus {specials} special tokens minus the second segment's {segment} "
+        "pieces leaves {budget} pieces per window, and the overlap must be smaller. Lower "
+        "{stride_name} to at most {maximum}, or shorten the second segment."
     )
     E373 = (
         "The BERT model is on {device} in a forked worker process: CUDA cannot be used after "
@@ -674,6 +675,66 @@ class Errors(metaclass=ErrorsWithCodes):
         "URLs use as --var NAME=VALUE, e.g. --var trec_file=${{vars.trec_file}} in project.yml."
     )
 
+    # ---- `spacy bert` commands: bad arguments, CoNLL files (E770-E789, session 6 helper h4) -----
+    E770 = (
+        "{command}: {argument} {path} {problem}. Pass {expected}."
+    )
+    E771 = (
+        "{command}: cannot write {argument} {path}: {problem}. Pass {expected} in a directory you "
+        "can write to (missing parent directories are created)."
+    )
+    E772 = (
+        "{path}:{line} is not UTF-8 text ({error}). Save the file as UTF-8 (e.g. `iconv -f "
+        "latin1 -t utf-8 IN > OUT`)."
+    )
+    E773 = (
+        "{command}: {error}. Check the paths you passed (they must exist, be the right kind, "
+        "file or directory, and be readable or writable)."
+    )
+    E774 = "{command}: {option} {value!r} cannot work; expected {expected}."
+    E775 = "{command}: {error}. Fix or remove that line of the input file."
+    E776 = (
+        "{command}: cannot load the pipeline {pipeline!r}: {error}. Pass the directory that "
+        "`nlp.to_disk` or `spacy train` wrote (e.g. training/model-best) or an installed "
+        "pipeline package's name."
+    )
+    E777 = (
+        "similarity: --model {path} is not a Hugging Face BERT checkpoint directory: {error}. Pass "
+        "a directory with config.json, the weights (model.safetensors or pytorch_model.bin) and "
+        "vocab.txt or tokenizer.json; export a trained component first with `spacy bert export`."
+    )
+    E778 = (
+        "fetch-assets: {path} holds no project.yml. Pass the project directory (the one with "
+        "project.yml), e.g. `spacy bert fetch-assets . assets/wnut17/wnut17train.conll --base-var wnut17_base`."
+    )
+    E779 = (
+        "{path}:{line}: expected 'token<TAB>tag' (or 'token tag ...' with the tag last), got "
+        "{text!r}. Fix that line; a sentence ends at an empty line."
+    )
+    E780 = (
+        "{path}:{line}: the tag {tag!r} has no scheme prefix, but this file uses {scheme} tags "
+        "(first at line {first}). A file is IO (bare labels like 'PER' and 'O') or IOB/BIO "
+        "('B-PER', 'I-PER') or BILUO ('B-', 'I-', 'L-', 'U-'); write the whole file in one scheme."
+    )
+    E781 = (
+        "{path}:{line}: the tag {tag!r} is not a NER tag: expected 'O', a bare label (IO), or "
+        "'B-', 'I-', 'L-', 'U-' (or 'E-', 'S-') followed by a label without spaces."
+    )
+    E782 = (
+        "{path}:{line}: the token {token!r} contains whitespace ({char}), which would make one "
+        "spaCy token with a space inside. Split it into one token per line (each with its tag), "
+        "or replace that character (e.g. with '_')."
+    )
+    E783 = (
+        "{path}:{line}: the tag {tag!r} breaks the BILUO scheme: {reason}. The file is read as "
+        "BILUO because line {first} has an L-/U- (or E-/S-) tag; in BILUO an entity is B-, I-..., "
+        "L- or a single U-. Fix the tags of that entity, or use one scheme in the whole file."
+    )
+    E784 = (
+        "fetch-assets: cannot read {path}: {error}. Fix project.yml (`spacy project document` "
+        "shows what weasel reads), then run the command again."
+    )
+
     # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
     E600 = (
         "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
@@ -722,7 +783,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
         "'answer': str}} with answer == doc.text[start:end], got {value!r}."
     )
-    E611 = "Cannot export {name!r}: {reason}"
+    E611 = (
+        "Cannot evaluate question answering with the pipeline{name}: it has {found}. Pass a "
+        "pipeline with exactly one trained bert_qa component (e.g. training/xquad/model-best), or "
+        "name the one to score with component=NAME (`spacy bert evaluate-qa ... --component NAME`)."
+    )
 
     # ---- bert_fill_mask and MLM/NSP pretraining (E630-E659, issue 13) ------
     E630 = (
@@ -947,6 +1012,13 @@ class Warnings(metaclass=ErrorsWithCodes):
     W500 = (
         "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
         "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
+    )
+
+    # ---- `spacy bert` commands, CoNLL files (W770-W789, session 6 helper h4) -----------------
+    W770 = (
+        "{path}: {count} 'I-' tag(s) did not continue an entity of their type (first at line "
+        "{line}); each started a new entity, as IOB1 readers do. Write B- at an entity's first "
+        "token (BIO/IOB2) to silence this warning."
     )
 
     # ---- encoder stages and settings (W370-W379, helper h1) -----------------

@@ -115,3 +115,7 @@ def make_hf_checkpoint(tmp_path):
         return model, directory
 
     return make
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about 10 s; `-m 'not slow'` leaves it out")

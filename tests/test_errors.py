@@ -26,10 +26,7 @@ ALLOWED_INLINE = {
     # Corpus readers of the CLI (H6's module at the time of writing): they report a file and
     # line of a user's data. To be moved into errors.py by the corpora owner; listed here so
     # that no new inline message appears unnoticed.
-    "corpora/conll.py": (2, "corpus reader file:line messages (pending move, owner: corpora)"),
     "corpora/textcat.py": (5, "corpus reader file:line messages (pending move, owner: corpora)"),
-    # `spacy bert convert-*`: exits that only prefix "error: " to a corpus reader's own message.
-    "cli/convert.py": (3, "sys.exit forwarding a corpus reader's message"),
     # Internal errors whose text becomes the {reason}/{error} of a coded message (E387/E389)
     # or a programming error (a head class missing from the table), never shown on their own.
     "layers/payload.py": (4, "reasons caught and re-raised inside E387/E389"),

@@ -21,7 +21,7 @@ Where each module sits, highest first (a module may import its own rank or any l
     0  checkpoint/    Hugging Face files
    -1  modeling/      pure PyTorch
 
-plus the *base* modules (`errors.py`, `about.py`, `json_files.py`): importable from anywhere,
+plus the *base* modules (`errors.py`, `about.py`, `json_files.py`, `resolve.py`): importable from anywhere,
 and importing nothing of the package but each other.
 
 DESIGN.md writes the order as pipeline > layers > tokenization > checkpoint > modeling, so
@@ -61,6 +61,7 @@ RANKS: Dict[str, Optional[int]] = {
     "errors": BASE_RANK,
     "about": BASE_RANK,
     "json_files": BASE_RANK,
+    "resolve": BASE_RANK,
 }
 
 # (importing module, enclosing function, imported module): the documented exceptions.

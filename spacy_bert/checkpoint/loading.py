@@ -29,7 +29,7 @@ from . import keys
 from .files import read_config_dict, vocab_file_sizes
 from .layout import read_layout
 from .preflight import check_config_fits_weights
-from .resolve import resolve_checkpoint_dir
+from ..resolve import resolve_checkpoint_dir
 
 ModelT = TypeVar("ModelT", bound=BertPreTrainedModel)
 

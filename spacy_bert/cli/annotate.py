@@ -11,7 +11,8 @@ import typer
 from wasabi import msg
 
 from ..errors import Errors
-from ._app import bert_cli
+from ._app import command, fail
+from ._checks import load_pipeline, output_file, read_utf8_lines
 
 
 def describe(doc) -> str:
@@ -36,7 +37,7 @@ def write_displacy(docs: list, path: Path) -> None:
     path.write_text(html, encoding="utf-8")
 
 
-@bert_cli.command("annotate")
+@command("annotate")
 def annotate_cli(
     pipeline: str = typer.Argument(..., help="Saved spaCy pipeline (directory or package name)"),
     args: Optional[List[str]] = typer.Argument(None, help="INPUT OUTPUT_DIR (a corpus), or texts to print"),
@@ -66,22 +67,23 @@ def annotate_cli(
                 threads_per_worker=threads_per_worker,
             )
         except (ValueError, ImportError, RuntimeError) as error:
-            msg.fail(str(error), exits=1)
+            fail(str(error))
         msg.good(summary.text)
         return
+    from ..annotate.pipelines import check_precision
+
+    check_precision(precision)  # E706, the corpus mode's check, before anything is loaded
     inputs = args
     if file is not None:
-        inputs += [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        inputs += [line.strip() for line in read_utf8_lines("annotate", "--file", file) if line.strip()]
     if not inputs:
-        msg.fail(Errors.E713, exits=1)
-    import spacy
-
-    nlp = spacy.load(pipeline)
+        fail(Errors.E713)
+    if html is not None:
+        output_file("annotate", "--html", html)
+    nlp = load_pipeline("annotate", pipeline)
     if precision is not None:
-        from ..annotate.pipelines import check_precision
         from ..pipeline import set_precision
 
-        check_precision(precision)
         set_precision(nlp, precision)
     docs = list(nlp.pipe(inputs))
     for doc in docs:

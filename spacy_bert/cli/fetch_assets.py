@@ -5,6 +5,7 @@ directory given through the dataset's `*_base` var), but a missing network or a 
 ends with one message that says what is missing and how to get it (`spacy project assets`
 itself ends offline in a network traceback).
 """
+import re
 import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -13,14 +14,25 @@ import typer
 from wasabi import msg
 
 from ..errors import Errors
-from ._app import bert_cli
+from ._app import command, fail
 
 
 def project_assets(project_dir: Path, overrides: Dict[str, str]) -> Dict[str, dict]:
-    """dest -> asset entry (url, checksum, ...) of project.yml, with the var overrides applied."""
+    """dest -> asset entry (url, checksum, ...) of project.yml, with the var overrides applied.
+    E784 when weasel cannot read project.yml (its own message, which it prints and exits on,
+    becomes the reason)."""
+    import contextlib
+    import io
+
     from weasel.util import load_project_config
 
-    config = load_project_config(project_dir, overrides=overrides)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            config = load_project_config(project_dir, overrides=overrides)
+    except SystemExit:
+        reason = re.sub(r"\x1b\[[0-9;]*m|[\u2714\u2718]", "", printed.getvalue())
+        fail(Errors.E784.format(path=project_dir / "project.yml", error=" ".join(reason.split()).rstrip(". ")))
     return {asset["dest"]: asset for asset in config.get("assets", []) if "dest" in asset}
 
 
@@ -54,7 +66,7 @@ def fetch_one(project_dir: Path, asset: dict) -> Optional[str]:
     return None
 
 
-@bert_cli.command("fetch-assets")
+@command("fetch-assets")
 def fetch_assets_cli(
     project_dir: Path = typer.Argument(..., help="Project directory (holds project.yml)"),
     dests: List[str] = typer.Argument(..., help="asset paths (dest in project.yml) to fetch"),
@@ -63,16 +75,18 @@ def fetch_assets_cli(
     var: List[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="another project var the URLs use, as this run has it (repeatable)"),
 ) -> None:
     """Fetch project assets (URL or local mirror), check their md5; on failure say how to get them."""
+    if not (project_dir / "project.yml").is_file():
+        fail(Errors.E778.format(path=project_dir))
     overrides = {f"vars.{base_var}": base} if base is not None else {}
     for item in var:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            msg.fail(Errors.E534.format(value=item), exits=1)
+            fail(Errors.E534.format(value=item))
         overrides[f"vars.{name}"] = value
     assets = project_assets(project_dir, overrides)
     unknown = [dest for dest in dests if dest not in assets]
     if unknown:
-        msg.fail(Errors.E511.format(dests=unknown, known=sorted(assets)), exits=1)
+        fail(Errors.E511.format(dests=unknown, known=sorted(assets)))
     problems = [problem for problem in (fetch_one(project_dir, assets[dest]) for dest in dests) if problem]
     if problems:
-        msg.fail(Errors.E510.format(problems="; ".join(problems), var=base_var), exits=1)
+        fail(Errors.E510.format(problems="; ".join(problems), var=base_var))

@@ -54,9 +54,9 @@ def check_gpu_request(argv: Sequence[str]) -> None:
         return
     problem = gpu_problem(gpu_id)
     if problem:
-        from wasabi import msg
+        from ._app import fail
 
-        msg.fail(problem, exits=1)
+        fail(problem)
 
 
 def running_spacy_cli() -> bool:

@@ -16,7 +16,8 @@ from thinc.api import Config
 from wasabi import msg
 
 from ..errors import Errors, Warnings
-from ._app import bert_cli
+from ._app import command
+from ._checks import output_file as check_output_file
 from .config_template import TEMPLATE
 
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
@@ -163,7 +164,7 @@ def task_spec(task: str) -> Tuple[str, Task]:
 def check_checkpoint(checkpoint: str) -> dict:
     """Resolve `checkpoint` (local directory or hub id) and return its config.json, checked to
     be a BERT. Raises ValueError (E503-E505) naming the checkpoint and what was found."""
-    from ..checkpoint.resolve import resolve_checkpoint_dir
+    from ..resolve import resolve_checkpoint_dir
 
     try:
         directory = resolve_checkpoint_dir(checkpoint)
@@ -244,7 +245,7 @@ def render_config(
 
 # ---- the command ---------------------------------------------------------------------------
 
-@bert_cli.command("init-config")
+@command("init-config")
 def init_config_cli(
     output_file: Path = typer.Argument(..., help="File to write the config to, or - for stdout"),
     task: str = typer.Option("ner", "--task", "-t", help=f"One of: {', '.join(TASK_NAMES)} (fill-mask = pretrain)"),
@@ -255,16 +256,17 @@ def init_config_cli(
 ) -> None:
     """Write a complete, runnable training config for a task (what `spacy init config` does for
     spaCy's components): ner, ner-listener, textcat, textcat-multilabel, qa, pretrain (= fill-mask)."""
-    try:
-        hf_config = check_checkpoint(checkpoint)
-        note = head_note(task_spec(task)[1], hf_config)
-        text = render_config(task, checkpoint=checkpoint, gpu=gpu, train=train, dev=dev,
-                             filename=None if str(output_file) == "-" else str(output_file))
-    except ValueError as error:
-        msg.fail(str(error), exits=1)
+    to_stdout = str(output_file) == "-"
+    if not to_stdout:
+        check_output_file("init-config", "OUTPUT_FILE", output_file)
+    task_spec(task)  # E506 before the checkpoint is read
+    hf_config = check_checkpoint(checkpoint)  # coded errors (E503-E506) end in one line
+    note = head_note(task_spec(task)[1], hf_config)
+    text = render_config(task, checkpoint=checkpoint, gpu=gpu, train=train, dev=dev,
+                         filename=None if to_stdout else str(output_file))
     if note:
         msg.warn(note)
-    if str(output_file) == "-":
+    if to_stdout:
         sys.stdout.write(text)
         return
     output_file.parent.mkdir(parents=True, exist_ok=True)

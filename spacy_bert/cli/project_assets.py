@@ -9,7 +9,6 @@ checked) and reports every asset it could not get at the end, naming the project
 points the dataset at a local copy (`--vars.wnut17_base DIR`). Exit status 1 then.
 """
 import re
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -54,8 +53,8 @@ def failure_message(project_dir: Path, problems: List[Tuple[str, str]]) -> str:
 def install() -> None:
     """Make weasel's `project assets` fetch with `fetch_one` and end with E533 on failures."""
     import weasel.cli.assets as weasel_assets
-    from wasabi import msg
 
+    from ._app import fail
     from .fetch_assets import fetch_one
 
     problems: List[Tuple[str, str]] = []
@@ -75,7 +74,7 @@ def install() -> None:
     def project_assets(project_dir: Path, **kwargs) -> None:
         original_project_assets(project_dir, **kwargs)
         if problems:
-            msg.fail(failure_message(Path(project_dir), problems), exits=1)
+            fail(failure_message(Path(project_dir), problems))
 
     weasel_assets.fetch_asset = fetch_asset
     weasel_assets.project_assets = project_assets

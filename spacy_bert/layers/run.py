@@ -23,7 +23,7 @@ from .hooks import PieceHook, apply_hook
 from .settings import EncoderSettings
 from .shim import BertShim
 from .timing import stage, timed_stage
-from .windows import WindowPlan, plan_input_windows
+from .windows import DEFAULT_NAMES, SettingNames, WindowPlan, plan_input_windows
 
 __all__ = ["WindowOutputs", "plan_inputs", "run_batches", "run_inputs"]
 
@@ -57,11 +57,14 @@ class WindowOutputs:
 
 
 @timed_stage("plan")
-def plan_inputs(encoded: EncodedInputs, settings: EncoderSettings, tokenizer) -> Tuple[WindowPlan, List[PaddedBatch]]:
+def plan_inputs(
+    encoded: EncodedInputs, settings: EncoderSettings, tokenizer, names: SettingNames = DEFAULT_NAMES,
+) -> Tuple[WindowPlan, List[PaddedBatch]]:
     """*plan*: windows (`plan_input_windows`) and length-sorted padded batches under
-    `settings.max_batch_items` (`plan_batches`)."""
+    `settings.max_batch_items` (`plan_batches`). `names`: what the user calls window and stride
+    (E302 / E371 / E372 speak of them)."""
     segments = encoded.segment_lengths
-    plan = plan_input_windows(encoded.n_pieces, segments if segments.any() else None, settings.window, settings.stride)
+    plan = plan_input_windows(encoded.n_pieces, segments if segments.any() else None, settings.window, settings.stride, names)
     groups = plan_batches(plan.positions, settings.max_batch_items)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     batches = [pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, group, cls_id, sep_id, pad_id) for group in groups]

@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from ..errors import Errors
 
-__all__ = ["WindowPlan", "plan_input_windows", "plan_windows"]
+__all__ = ["DEFAULT_NAMES", "SettingNames", "WindowPlan", "plan_input_windows", "plan_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,14 +103,28 @@ class WindowPlan:
         return np.where(self.segment_length > 0, self.segment_length + 2, 1)
 
 
-def _check_sizes(window: int, stride: int) -> int:
+class SettingNames(NamedTuple):
+    """The names the user gave the window and stride settings, for the messages (E302, E371,
+    E372): `bert_qa` calls them max_seq_len and doc_stride, as Hugging Face does."""
+
+    window: str = "window"
+    stride: str = "stride"
+
+
+DEFAULT_NAMES = SettingNames()
+
+
+def _check_sizes(window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> int:
     """The content size C = window - 2 after checking `window` and `stride` (ints)."""
     window, stride = operator.index(window), operator.index(stride)
     if window < 3:
         raise ValueError(Errors.E301.format(window=window))
     content = window - 2
     if not 0 <= stride < content:
-        raise ValueError(Errors.E302.format(stride=stride, window=window, content=content, maximum=content - 1))
+        raise ValueError(Errors.E302.format(
+            stride=stride, window=window, content=content, maximum=content - 1,
+            stride_name=names.stride, window_name=names.window,
+        ))
     return content
 
 
@@ -129,18 +143,19 @@ def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
     return counts
 
 
-def plan_windows(n_pieces: Sequence[int], window: int, stride: int) -> WindowPlan:
+def plan_windows(n_pieces: Sequence[int], window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> WindowPlan:
     """Plan the windows of texts with `n_pieces` pieces each (Sequence[int], each >= 0).
 
     window: int >= 3 — maximum positions per window including [CLS] and [SEP].
     stride: int, 0 <= stride < window - 2 — pieces shared by consecutive windows.
     Returns a `WindowPlan` (see the module docstring for the semantics).
+    names (SettingNames): what the user calls window and stride (for the messages).
     Raises ValueError (E301, E302, E303) for invalid sizes.
 
     Vectorised over all texts and pieces at once (no Python loop per text except the final
     split into per-text arrays): a `pipe` batch may hold thousands of short texts.
     """
-    content = _check_sizes(window, stride)
+    content = _check_sizes(window, stride, names)
     step = content - operator.index(stride)
     counts = _as_counts(n_pieces)  # (n_texts,)
     n_texts = len(counts)
@@ -189,7 +204,7 @@ def plan_windows(n_pieces: Sequence[int], window: int, stride: int) -> WindowPla
     )
 
 
-def _pair_windows(index: int, n: int, q: int, window: int, stride: int):
+def _pair_windows(index: int, n: int, q: int, window: int, stride: int, names: SettingNames = DEFAULT_NAMES):
     """Hugging Face's only_second windows of one pair input: (starts, lengths, source window,
     source position), int64 arrays. Raises E371 / E372 when the text cannot be windowed."""
     budget = window - 3 - q
@@ -198,9 +213,9 @@ def _pair_windows(index: int, n: int, q: int, window: int, stride: int):
         lengths = np.full(1, n, dtype=np.int64)
     else:
         if budget < 1:
-            raise ValueError(Errors.E371.format(index=index, segment=q, window=window, specials=3, budget=budget, n=n, maximum=window - 4))
+            raise ValueError(Errors.E371.format(index=index, segment=q, window=window, specials=3, budget=budget, n=n, maximum=window - 4, window_name=names.window))
         if stride >= budget:
-            raise ValueError(Errors.E372.format(index=index, stride=stride, window=window, specials=3, segment=q, budget=budget, maximum=budget - 1))
+            raise ValueError(Errors.E372.format(index=index, stride=stride, window=window, specials=3, segment=q, budget=budget, maximum=budget - 1, window_name=names.window, stride_name=names.stride))
         step = budget - stride
         count = -(-(n - budget) // step) + 1  # windows until one reaches the end
         starts = np.arange(count, dtype=np.int64) * step
@@ -215,24 +230,27 @@ def _pair_windows(index: int, n: int, q: int, window: int, stride: int):
     return starts, lengths, best.astype(np.int64), pieces - starts[best] + q + 2
 
 
-def plan_input_windows(n_pieces: Sequence[int], segment_lengths: Optional[Sequence[int]], window: int, stride: int) -> WindowPlan:
+def plan_input_windows(
+    n_pieces: Sequence[int], segment_lengths: Optional[Sequence[int]], window: int, stride: int, names: SettingNames = DEFAULT_NAMES,
+) -> WindowPlan:
     """Plan the windows of inputs whose texts have `n_pieces` pieces and whose second segments
     have `segment_lengths` pieces (0 or None: no second segment).
 
     Single-segment inputs get exactly `plan_windows`' layout; pair inputs Hugging Face's
     only_second layout (module docstring). Windows stay ordered input by input.
     Raises ValueError: E301-E303 as `plan_windows`; E371 when a second segment leaves no room
-    for a text that needs windows; E372 when stride does not fit a pair's content budget.
+    for a text that needs windows; E372 when stride does not fit a pair's content budget. The
+    messages call window and stride by `names`.
     """
-    _check_sizes(window, stride)
+    _check_sizes(window, stride, names)
     counts = _as_counts(n_pieces)
     segments = np.zeros(len(counts), dtype=np.int64) if segment_lengths is None else _as_counts(segment_lengths)
     pairs = np.flatnonzero(segments > 0)
     if not len(pairs):
-        plan = plan_windows(counts, window, stride)
+        plan = plan_windows(counts, window, stride, names)
         return WindowPlan(plan.text_index, plan.start, plan.length, plan.source_window, plan.source_position, np.zeros(plan.n_windows, dtype=np.int64))
     singles = np.flatnonzero(segments == 0)
-    single_plan = plan_windows(counts[singles], window, stride)
+    single_plan = plan_windows(counts[singles], window, stride, names)
     single_windows = [np.flatnonzero(single_plan.text_index == k) for k in range(len(singles))]
     single_of = {int(i): k for k, i in enumerate(singles)}
     starts, lengths, seg, text_index, source_window, source_position = [], [], [], [], [], []
@@ -245,7 +263,7 @@ def plan_input_windows(n_pieces: Sequence[int], segment_lengths: Optional[Sequen
             src_w = single_plan.source_window[k] - rows[0]
             src_p = single_plan.source_position[k]
         else:
-            s, L, src_w, src_p = _pair_windows(i, n, q, window, stride)
+            s, L, src_w, src_p = _pair_windows(i, n, q, window, stride, names)
         starts.append(s)
         lengths.append(L)
         seg.append(np.full(len(s), q, dtype=np.int64))

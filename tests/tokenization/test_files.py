@@ -158,3 +158,24 @@ def test_corrupt_tokenizer_config_is_a_clear_error(tmp_path, uncased_vocab_file)
     (tmp_path / "tokenizer_config.json").write_text("{ not json")
     with pytest.raises(ValueError, match="tokenizer_config.json is not a valid tokenizer file"):
         BertTokenizer.from_pretrained(tmp_path)
+
+
+def test_hub_id_resolves_as_for_the_model(minilm_dir):
+    """The tokenizer accepts the hub id that `BertModel.from_pretrained` accepts: the packaged
+    all-MiniLM-L6-v2 resolves offline to the installed package's directory."""
+    from spacy_bert import BertModel
+
+    hub_id = "sentence-transformers/all-MiniLM-L6-v2"
+    by_id = BertTokenizer.from_pretrained(hub_id)
+    by_dir = BertTokenizer.from_pretrained(minilm_dir)
+    assert by_id.get_vocab() == by_dir.get_vocab() and len(by_id.get_vocab()) == 30522
+    text = "Hub ids and directories tokenize alike."
+    assert by_id(text)["input_ids"] == by_dir(text)["input_ids"]
+    assert BertModel.from_pretrained(hub_id).config.vocab_size == len(by_id.get_vocab())
+
+
+def test_unknown_hub_id_offline_names_it(tmp_path, monkeypatch):
+    """An id that resolves to nothing keeps the tokenizer's own error (E201) naming it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"\[E201\].*no-such-org/no-such-model"):
+        BertTokenizer.from_pretrained("no-such-org/no-such-model")

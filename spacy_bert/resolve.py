@@ -1,11 +1,14 @@
-"""Turn `checkpoint = "<local dir or hub id>"` into a local directory."""
+"""Turn `checkpoint = "<local dir or hub id>"` into a local directory.
+
+A base module (imports only `errors`): the checkpoint loader and the tokenizer resolve a name by
+the same rule, and the tokenizer must not import `checkpoint/` (which pulls in torch)."""
 import importlib
 import os
 import re
 from pathlib import Path
 from typing import Optional, Union
 
-from ..errors import Errors
+from .errors import Errors
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
