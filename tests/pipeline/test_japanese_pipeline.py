@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import spacy
 import torch
+import transformers
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from tests.tokenization.test_japanese import TEXTS, VOCAB, write_checkpoint
 
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("fugashi")
 
 TINY_JA = dict(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                intermediate_size=64, max_position_embeddings=128)

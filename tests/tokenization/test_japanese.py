@@ -14,15 +14,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import transformers  # the test extra installs it and the [ja] packages (fugashi, ...)
 
 from spacy_bert.tokenization import BertTokenizer, align_pieces_to_tokens
 from spacy_bert.tokenization.japanese import BertJapaneseTokenizer
 from tests.error_codes import raises_code
 
-transformers = pytest.importorskip("transformers")  # in the test extra; explicit for readers
-fugashi = pytest.importorskip("fugashi")  # the [ja] extra, also in the test extra
-pytest.importorskip("unidic_lite")
-pytest.importorskip("sudachipy")
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
