@@ -28,7 +28,7 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 
 from .backend import build_backend
 from .files import JAPANESE_CLASS, AddedTokenSpec, PathLike, added_tokens_decoder, write_tokenizer_dir
-from .japanese_words import JapaneseSettings, WordPreTokenizer, make_settings, word_splitter
+from .japanese_words import CHARACTERS, JapaneseSettings, WordPreTokenizer, make_settings, word_splitter
 from .never_split import plan_never_split
 from .wordpiece import BertTokenizer
 
@@ -117,17 +117,19 @@ class BertJapaneseTokenizer(BertTokenizer):
             ])
             if character:
                 backend.pre_tokenizer = pre_tokenizers.Sequence([
-                    pre_tokenizers.BertPreTokenizer(), self._words(lower_case=False)])
+                    pre_tokenizers.BertPreTokenizer(), self._words(lower_case=False), CHARACTERS])
             return backend
         backend.normalizer = normalizers.NFKC() if settings.normalize_text else None
-        backend.pre_tokenizer = self._words(lower_case=settings.do_lower_case and settings.analyser is not None)
+        words = self._words(lower_case=settings.do_lower_case and settings.analyser is not None)
+        backend.pre_tokenizer = pre_tokenizers.Sequence([words, CHARACTERS]) if character else words
         return backend
 
     def _words(self, lower_case: bool) -> pre_tokenizers.PreTokenizer:
         keep_case = frozenset(self._settings.never_split) | frozenset(self._specials.values())
         return pre_tokenizers.PreTokenizer.custom(WordPreTokenizer(
             self._splitter, lower_case=lower_case, keep_case=keep_case,
-            character=self._settings.subword_tokenizer_type == "character"))
+            character=self._settings.subword_tokenizer_type == "character",
+            renormalize=not self._settings.normalize_text))
 
     def _copy_backend(self) -> Tokenizer:
         return self._build_backend(self._backend.get_vocab(with_added_tokens=False), self._added_token_specs())

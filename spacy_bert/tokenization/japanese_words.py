@@ -28,6 +28,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
+from tokenizers import Regex, pre_tokenizers
+
 from ..errors import Errors
 
 WORD_TOKENIZERS = ("mecab", "sudachi", "basic")
@@ -44,6 +46,9 @@ JA_EXTRA = "spacy-bert[ja]"
 
 Span = Tuple[int, int]
 NON_SPACE = re.compile(r"\S+")  # str.split()'s notion of whitespace (str.isspace)
+HAS_SPACE = re.compile(r"\s")
+# One pre-token per character, in Rust: the sub-word step of subword_tokenizer_type="character".
+CHARACTERS = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
 
 
 @dataclass(frozen=True)
@@ -268,16 +273,18 @@ class WordPreTokenizer:
             words come from an earlier pre-tokenizer (the "basic" word tokenizer).
         lower_case (bool): Lower-case each word that is not in `keep_case`.
         keep_case (FrozenSet[str]): never_split words and special tokens.
-        character (bool): One pre-token per character (NFKC'd first, as transformers'
-            CharacterTokenizer); else the word's whitespace-separated parts, for WordPiece.
+        character (bool): Whole words, NFKC'd as transformers' CharacterTokenizer does (follow
+            with `CHARACTERS`); else the word's whitespace-separated parts, for WordPiece.
+        renormalize (bool): With `character`: NFKC every word (the chunk was not NFKC'd).
     """
 
     def __init__(self, splitter: Optional[WordSplitter], *, lower_case: bool, keep_case: FrozenSet[str],
-                 character: bool) -> None:
+                 character: bool, renormalize: bool = True) -> None:
         self.splitter = splitter
         self.lower_case = lower_case
         self.keep_case = keep_case
         self.character = character
+        self.renormalize = renormalize
 
     def pre_tokenize(self, pretok: Any) -> None:
         """Split each `tokenizers.NormalizedString` of `pretok` (PreTokenizedString) in place."""
@@ -290,13 +297,25 @@ class WordPreTokenizer:
         for start, end in spans:
             if start >= end:
                 continue
-            word = chunk[start:end]
-            if self.lower_case and text[start:end] not in self.keep_case:
-                word.lowercase()
+            word = text[start:end]
+            lower = self.lower_case and word not in self.keep_case
             if self.character:
-                word.nfkc()
-                pieces.extend(word[i:i + 1] for i in range(len(str(word))))
-            else:
-                pieces.extend(word[m.start():m.end()] for m in NON_SPACE.finditer(str(word)))
+                # whole words here; `CHARACTERS` (Rust) then makes one pre-token per character
+                normal = chunk[start:end]
+                if lower:
+                    normal.lowercase()
+                if lower or self.renormalize:  # NFKC is idempotent on an NFKC'd chunk otherwise
+                    normal.nfkc()
+                pieces.append(normal)
+                continue
+            # WordPiece runs on the word's whitespace-separated parts (MeCab words have none;
+            # Sudachi's whitespace words have no part at all). Slicing the chunk only once per
+            # part is what keeps this fast.
+            parts = ([(start, end)] if not HAS_SPACE.search(word)
+                     else [(start + m.start(), start + m.end()) for m in NON_SPACE.finditer(word)])
+            for part_start, part_end in parts:
+                piece = chunk[part_start:part_end]
+                if lower:
+                    piece.lowercase()
+                pieces.append(piece)
         return pieces
-

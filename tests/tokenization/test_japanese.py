@@ -79,6 +79,8 @@ COMBOS = {
     "mecab-ipadic-character-lower": ("mecab", "character", {"mecab_kwargs": {"mecab_dic": "ipadic"},
                                                             "do_lower_case": True}),
     "mecab-no-nfkc": ("mecab", "wordpiece", {"mecab_kwargs": {"mecab_dic": "unidic_lite", "normalize_text": False}}),
+    "mecab-no-nfkc-character-lower": ("mecab", "character", {"mecab_kwargs": {"normalize_text": False},
+                                                             "do_lower_case": True}),
     "mecab-never-split": ("mecab", "wordpiece", {"do_lower_case": True, "never_split": ["Apple", "BERT"]}),
     "sudachi-A-wordpiece": ("sudachi", "wordpiece", {"sudachi_kwargs": {"sudachi_split_mode": "A"}}),
     "sudachi-B-wordpiece-lower": ("sudachi", "wordpiece", {"sudachi_kwargs": {"sudachi_split_mode": "B"},
