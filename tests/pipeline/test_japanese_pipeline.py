@@ -4,6 +4,7 @@ on transformers' `BertJapaneseTokenizer` ids; to_disk / spacy.load and n_process
 same; a tiny Japanese `bert_ner` overfits, round-trips and exports to a directory that
 transformers tokenizes identically."""
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -70,6 +71,10 @@ def test_to_disk_and_processes_give_the_same(ja_checkpoint, tmp_path):
         assert np.array_equal(doc._.bert.piece_ids, again._.bert.piece_ids)
         assert np.allclose(doc.tensor, again.tensor, atol=1e-6)
     for doc, again in zip(docs, loaded.pipe(SHORT, n_process=2, batch_size=4)):
+        assert np.array_equal(doc._.bert.piece_ids, again._.bert.piece_ids)
+        assert np.allclose(doc.tensor, again.tensor, atol=1e-6)
+    # what spawn and Ray do with a pipeline: pickle it (the MeCab pre-tokenizer is rebuilt)
+    for doc, again in zip(docs, pickle.loads(pickle.dumps(nlp)).pipe(SHORT)):
         assert np.array_equal(doc._.bert.piece_ids, again._.bert.piece_ids)
         assert np.allclose(doc.tensor, again.tensor, atol=1e-6)
 
