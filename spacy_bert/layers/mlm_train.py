@@ -126,13 +126,49 @@ def _add_batch(stats: MaskedLMStats, out: MaskedLMResult, batch: PaddedBatch, n_
     return loss
 
 
-def _hooked(tokenizer, settings, texts, hook, rng, pairs, word_starts) -> Tuple[WindowPlan, List[PaddedBatch], int, int]:
-    """Plan the inputs, apply the hook to every batch (in order, one generator), count."""
-    plan, batches = plan_mlm_inputs(tokenizer, settings, texts, pairs, word_starts)
+def _train_pass(
+    shim: BertShim,
+    settings: EncoderSettings,
+    texts: Sequence[str],
+    hook: PieceHook,
+    rng: np.random.Generator,
+    pairs: Optional[PairInputs],
+    word_starts: Optional[Sequence[np.ndarray]],
+    eager: bool,
+) -> Tuple[float, MaskedLMStats, Callable[[float], None]]:
+    """Plan, hook every batch (in order, one generator), run each batch in training mode.
+
+    eager: backward right after each batch's forward (one batch's activations in memory; the
+    returned backprop does nothing). Otherwise the graphs are kept and the returned
+    backprop(d_loss) runs one backward over all batches (thinc's contract)."""
+    plan, batches = plan_mlm_inputs(shim.tokenizer, settings, texts, pairs, word_starts)
     for batch in batches:
         apply_hook(hook, batch, rng)
     n_masked = sum(int((b.labels != IGNORE_INDEX).sum()) for b in batches)
-    return plan, batches, n_masked, 0 if pairs is None else len(pairs.labels)
+    n_pairs = 0 if pairs is None else len(pairs.labels)
+    stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
+    extra = _pair_labels(plan, pairs)
+    runs: List[WindowOutputs] = []
+    losses: List[torch.Tensor] = []
+    for batch in batches:
+        if not _has_work(batch, pairs):
+            continue
+        run = run_batches(shim, [batch], plan.n_windows, is_train=True, pass_labels=True, adapter=MaskedLMAdapter, extra=extra)
+        loss = _add_batch(stats, run.outputs[0], batch, n_masked, n_pairs)
+        if eager:
+            shim.rescale_gradients()  # this backprop unscales every gradient, also earlier batches'
+            run.backward([loss], [torch.ones_like(loss)])
+        else:
+            runs.append(run)
+            losses.append(loss)
+
+    def backprop(d_loss: float) -> None:
+        if runs:
+            shim.rescale_gradients()
+            runs[-1].backward(losses, [torch.full_like(loss, float(d_loss)) for loss in losses])
+
+    total = (stats.loss_sum / max(n_masked, 1)) + (stats.nsp_loss_sum / n_pairs if n_pairs else 0.0)
+    return total, stats, backprop
 
 
 def mlm_update(
@@ -152,45 +188,18 @@ def mlm_update(
     `word_starts` (per text, char starts of its words) gives a whole-word hook its words.
     Returns (loss, stats).
     """
-    plan, batches, n_masked, n_pairs = _hooked(shim.tokenizer, settings, texts, hook, rng, pairs, word_starts)
-    stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
-    extra = _pair_labels(plan, pairs)
-    for batch in batches:
-        if not _has_work(batch, pairs):
-            continue
-        run = run_batches(shim, [batch], plan.n_windows, is_train=True, pass_labels=True, adapter=MaskedLMAdapter, extra=extra)
-        loss = _add_batch(stats, run.outputs[0], batch, n_masked, n_pairs)
-        shim.rescale_gradients()  # this backprop unscales every gradient, also earlier batches'
-        run.backward([loss], [torch.ones_like(loss)])
-    total = (stats.loss_sum / max(n_masked, 1)) + (stats.nsp_loss_sum / n_pairs if n_pairs else 0.0)
+    total, stats, _ = _train_pass(shim, settings, texts, hook, rng, pairs, word_starts, eager=True)
     return total, stats
 
 
 def mlm_begin_update(
-    shim: BertShim,
-    settings: EncoderSettings,
-    texts: Sequence[str],
-    hook: PieceHook,
-    rng: np.random.Generator,
+    shim: BertShim, settings: EncoderSettings, texts: Sequence[str], hook: PieceHook, rng: np.random.Generator
 ) -> Tuple[Tuple[float, MaskedLMStats], Callable[[float], None]]:
     """thinc's form of `mlm_update` (the `bert_fill_mask` model's training forward): the loss
     of `texts` and a backprop taking d(loss) that runs one backward over all batches (so the
     activations of every batch are kept until then; `mlm_update` holds one batch's)."""
-    plan, batches, n_masked, n_pairs = _hooked(shim.tokenizer, settings, texts, hook, rng, None, None)
-    stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
-    losses: List[torch.Tensor] = []
-    runs: List[WindowOutputs] = []
-    for batch in batches:
-        if _has_work(batch, None):
-            runs.append(run_batches(shim, [batch], plan.n_windows, is_train=True, pass_labels=True, adapter=MaskedLMAdapter, extra=_pair_labels(plan, None)))
-            losses.append(_add_batch(stats, runs[-1].outputs[0], batch, n_masked, n_pairs))
-
-    def backprop(d_loss: float) -> None:
-        if runs:
-            shim.rescale_gradients()
-            runs[-1].backward(losses, [torch.full_like(loss, float(d_loss)) for loss in losses])
-
-    return (stats.loss_sum / max(n_masked, 1), stats), backprop
+    total, stats, backprop = _train_pass(shim, settings, texts, hook, rng, None, None, eager=False)
+    return (total, stats), backprop
 
 
 def mlm_evaluate(
