@@ -730,8 +730,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "and 'qas' (each with 'id', 'question' and 'answers' of 'text' and 'answer_start')."
     )
     E609 = (
-        "The bert-qa model is trained through its component (bert_qa.update computes Hugging "
-        "Face's loss in torch); model.begin_update is not supported."
+        "bert_qa has no get_loss: bert_qa.update computes Hugging Face's loss in torch, on the "
+        "device, from the window plan. Call bert_qa.update, or the model's begin_update with "
+        "gradients of the window logits."
     )
     E610 = (
         "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
@@ -780,7 +781,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E639 = (
         "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
-        "head is applied in torch to the masked positions only (spacy_bert.layers.masked_lm). "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.mlm). "
         "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
     )
     E637 = (
