@@ -63,6 +63,7 @@ from ..layers.masked_lm import (
 )
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
+from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..tokenization.wordpiece import clean_up_tokenization
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 from .whole_model import BertModelPipe
@@ -166,6 +167,7 @@ class BertFillMask(BertModelPipe):
     """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
 
     factory_name = "bert_fill_mask"
+    saved_classes = (BertForMaskedLM, BertForPreTraining)  # what a save may hold (strict load)
 
     def __init__(
         self,
