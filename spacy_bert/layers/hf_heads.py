@@ -218,6 +218,9 @@ def build_hf_model(
 #: Head tensors a checkpoint may hold beside a class's own head: the decoder tied to the word
 #: embeddings (Hugging Face writes it for masked-LM classes; it is no parameter of its own).
 TIED_HEAD_NAMES = {"cls.predictions.decoder.weight"}
+#: The classes with a pooler (Hugging Face builds token classification, QA and masked LM
+#: without one), so a saved folder of one of the others never holds `pooler.*`.
+POOLER_CLASSES = (BertModel, BertForSequenceClassification, BertForPreTraining)
 
 
 def check_saved_weights(
@@ -259,19 +262,24 @@ def check_saved_weights(
             raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
         hf_class = named[0]
     layout, _ = read_layout(directory)  # safetensors: headers only
+    if not has_head:
+        hf_class = BertModel  # a task component saved without a head writes the plain encoder
     with_prefix = hf_class is not BertModel
     present = {keys.to_model_name(n, with_prefix): n for n in layout}
     heads = {n for n in present if keys.is_head(n)}
-    expected = set(head_params(hf_class)) if (has_head and hf_class is not BertModel) else set()
+    expected = set(head_params(hf_class)) if hf_class is not BertModel else set()
+    pooled = any(keys.is_pooler(n) for n in present)
     if expected and hf_class.__name__ not in architectures:
         reason = f"its config.json names the architectures {architectures or 'none'}, not {hf_class.__name__}"
         raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
     missing = sorted(expected - heads)
     if missing:
         raise ValueError(Errors.E761.format(name=name, path=directory, reason=f"model.safetensors has no {', '.join(missing)}"))
-    if hf_class is BertModel and "pooler.dense.weight" not in present:
+    if hf_class in POOLER_CLASSES and not pooled:
         raise ValueError(Errors.E761.format(name=name, path=directory, reason="model.safetensors has no pooler (pooler.dense.*)"))
     foreign = sorted(heads - expected - (TIED_HEAD_NAMES if expected else set()))
+    if pooled and hf_class not in POOLER_CLASSES:
+        foreign.append("pooler")
     if foreign:
         what = ", ".join(sorted(head_params(hf_class))) if expected else "encoder"
         raise ValueError(Errors.E762.format(name=name, path=directory, foreign=keys.head_modules(foreign), expected=what))
