@@ -272,17 +272,18 @@ def check_saved_weights(
     if expected and hf_class.__name__ not in architectures:
         reason = f"its config.json names the architectures {architectures or 'none'}, not {hf_class.__name__}"
         raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
-    missing = sorted(expected - heads)
-    if missing:
-        raise ValueError(Errors.E761.format(name=name, path=directory, reason=f"model.safetensors has no {', '.join(missing)}"))
-    if hf_class in POOLER_CLASSES and not pooled:
-        raise ValueError(Errors.E761.format(name=name, path=directory, reason="model.safetensors has no pooler (pooler.dense.*)"))
+    # Another head first: it says where the file came from better than the head it lacks.
     foreign = sorted(heads - expected - (TIED_HEAD_NAMES if expected else set()))
     if pooled and hf_class not in POOLER_CLASSES:
         foreign.append("pooler")
     if foreign:
         what = ", ".join(sorted(head_params(hf_class))) if expected else "encoder"
         raise ValueError(Errors.E762.format(name=name, path=directory, foreign=keys.head_modules(foreign), expected=what))
+    missing = sorted(expected - heads)
+    if missing:
+        raise ValueError(Errors.E761.format(name=name, path=directory, reason=f"model.safetensors has no {', '.join(missing)}"))
+    if hf_class in POOLER_CLASSES and not pooled:
+        raise ValueError(Errors.E761.format(name=name, path=directory, reason="model.safetensors has no pooler (pooler.dense.*)"))
     if expected and labels is not None:
         first = next(iter(head_params(hf_class)))  # the weight: (rows, hidden)
         rows = layout[present[first]].shape[0]
