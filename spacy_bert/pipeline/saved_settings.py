@@ -16,19 +16,26 @@ argument, unless it was taken from elsewhere as above). A cfg saved before `CONF
 existed: every factory argument wins.
 
 A setting the saved weights cannot honour (`fixed`, e.g. `bert_textcat`'s `multi_label`: the
-head was trained for the other problem type) is refused with E760 when it would change.
+head was trained for the other problem type) is refused with E760 when it would change. So is
+another `checkpoint`: a saved component carries its weights and never reads a checkpoint, so
+pointing it elsewhere would be ignored; null (no checkpoint: the weights come from the save, as
+`nlp.add_pipe(name)` + `from_bytes` does) is accepted.
 """
 import copy
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import Errors
 
-__all__ = ["CONFIG_KEY", "resolve_settings"]
+__all__ = ["CONFIG_KEY", "CHECKPOINT_WHY", "resolve_settings"]
 
 #: Key of the saved cfg file (and of the bytes' cfg) holding the factory arguments the
 #: component was built with (not a setting itself).
 CONFIG_KEY = "config"
 _MISSING = object()
+CHECKPOINT_WHY = (
+    "a saved component carries its own weights and never reads a checkpoint, so another "
+    "checkpoint would be ignored (null is accepted: no checkpoint)."
+)
 
 
 def resolve_settings(
@@ -61,9 +68,8 @@ def resolve_settings(
         if recorded is not _MISSING and recorded == value:
             result.setdefault(key, copy.deepcopy(value))
             continue
-        if fixed and key in fixed and key in saved and saved[key] != value:
-            raise ValueError(
-                Errors.E760.format(name=name, factory=factory, key=key, saved=saved[key], value=value, why=fixed[key])
-            )
+        why = CHECKPOINT_WHY if (key == "checkpoint" and value is not None) else (fixed or {}).get(key)
+        if why is not None and saved.get(key) is not None and saved[key] != value:
+            raise ValueError(Errors.E760.format(name=name, factory=factory, key=key, saved=saved[key], value=value, why=why))
         result[key] = copy.deepcopy(value)
     return result

@@ -164,3 +164,19 @@ def test_override_after_replace_listeners(tiny_bert_dir, tmp_path):
     assert (kept.encoder.attrs["window"], kept.encoder.attrs["stride"]) == (32, 8)
     overridden = spacy.load(tmp_path / "pipeline", config={"components": {"bert_textcat": {"window": 48, "stride": 6}}}).get_pipe("bert_textcat")
     assert (overridden.encoder.attrs["window"], overridden.cfg["window"], overridden.encoder.attrs["stride"]) == (48, 48, 6)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_another_checkpoint_at_load_is_refused_null_is_accepted(saved, name, tiny_bert_dir, tmp_path):
+    """A saved component never reads a checkpoint: pointing it at another one would be ignored,
+    so it is refused (E760); null (no checkpoint) loads the saved weights."""
+    path, checkpoint = saved(name)
+    other = tmp_path / "other-checkpoint"
+    shutil.copytree(tiny_bert_dir, other)
+    with raises_code("E760", match="checkpoint"):
+        spacy.load(path, config={"components": {name: {"checkpoint": str(other)}}})
+    nlp = spacy.load(path, config={"components": {name: {"checkpoint": None}}})
+    assert nlp.get_pipe(name).cfg["checkpoint"] is None
+    assert nlp.config["components"][name]["checkpoint"] is None
+    assert observe(nlp, name) == observe(spacy.load(path), name)
