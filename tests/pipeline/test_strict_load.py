@@ -270,3 +270,16 @@ def test_task_bytes_without_the_head_they_had(saved):
     with raises_code("E764"):
         ner.from_bytes(srsly.msgpack_dumps(msg))
     assert ner.cfg["labels"] == [] and not ner._is_loaded()
+
+
+def test_pooler_table_matches_the_model_classes():
+    """`POOLER_CLASSES` (which saved folders must, or must not, hold `pooler.*`) is what the
+    classes build."""
+    from spacy_bert import modeling
+    from spacy_bert.layers.hf_heads import HEAD_PARAMS, POOLER_CLASSES
+    from tests.tiny import TINY_BERT
+
+    config = modeling.BertConfig(**{**TINY_BERT, "vocab_size": 99})
+    for cls in [modeling.BertModel, *HEAD_PARAMS]:
+        has_pooler = any(n.removeprefix("bert.").startswith("pooler.") for n in cls(config).state_dict())
+        assert has_pooler == (cls in POOLER_CLASSES), cls.__name__
