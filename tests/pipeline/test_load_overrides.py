@@ -13,10 +13,9 @@ import pytest
 import spacy
 import srsly
 import torch
-
-import spacy_bert
 from spacy.training import Example
 
+import spacy_bert
 from tests.error_codes import raises_code
 from tests.pipeline.saved_components import COMPONENTS, build, make_checkpoint, observe
 from tests.pipeline.test_textcat import LISTENER_MODEL
