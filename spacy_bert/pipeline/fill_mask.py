@@ -55,6 +55,7 @@ from ..layers.mlm_fill import FilledMasks, fill_masks, score_word_candidates
 from ..layers.mlm_train import MaskedLMStats, PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
+from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..tokenization.wordpiece import clean_up_tokenization
 from .arguments import check_top_k, one_string, string_list
 from .mask_tokens import MASK_TEXT, keep_masks_whole, set_token_predictions
@@ -168,6 +169,7 @@ class BertFillMask(BertModelPipe):
     """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
 
     factory_name = "bert_fill_mask"
+    saved_classes = (BertForMaskedLM, BertForPreTraining)  # what a save may hold (strict load)
 
     def __init__(
         self,
