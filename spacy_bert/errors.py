@@ -605,6 +605,37 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
+    # ---- settings at load and strict saved-pipeline loading (E760-E769, issue 22, brief H3) ----
+    E760 = (
+        "The saved {name!r} component was saved with {key} = {saved!r}, but the pipeline's config "
+        "asks for {key} = {value!r} at load, which its saved weights cannot honour: {why} Load it "
+        "without this override (spacy.load(path) keeps {key} = {saved!r}), or build a new "
+        "{factory!r} component with {key} = {value!r} from a checkpoint and train it."
+    )
+    E761 = (
+        "The saved {name!r} component's weights in {path} lack its head: {reason}. A saved "
+        "pipeline must carry the head it was saved with (a fresh, random head would predict "
+        "nonsense). The folder was edited or mixed with another component's files: copy the whole "
+        "pipeline directory again, or save the pipeline again."
+    )
+    E762 = (
+        "The saved {name!r} component's weights in {path} hold tensors of another head ({foreign}), "
+        "not only the {expected} that {name!r} saves: another component's model.safetensors (or "
+        "whole model folder) was copied in. Copy the whole pipeline directory again, or save the "
+        "pipeline again."
+    )
+    E763 = (
+        "The saved {name!r} component's labels disagree with the id2label of its weights "
+        "({path}): {details}. cfg lists {labels}; config.json has {id2label}. Loading would swap "
+        "or drop labels silently, so nothing was loaded: restore the matching cfg and config.json "
+        "(copy the whole pipeline directory again), or save the pipeline again."
+    )
+    E764 = (
+        "The saved {name!r} component {what}, but its saved state says it {expected}. The cfg and "
+        "the weights come from different saves: copy the whole pipeline directory again, or save "
+        "the pipeline again."
+    )
+
     # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
     E500 = (
         "spacy-bert.warmup_linear.v1: total_steps must be a positive integer, got {value!r}. "
@@ -776,8 +807,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "and 'qas' (each with 'id', 'question' and 'answers' of 'text' and 'answer_start')."
     )
     E609 = (
-        "The bert-qa model is trained through its component (bert_qa.update computes Hugging "
-        "Face's loss in torch); model.begin_update is not supported."
+        "bert_qa has no get_loss: bert_qa.update computes Hugging Face's loss in torch, on the "
+        "device, from the window plan. Call bert_qa.update, or the model's begin_update with "
+        "gradients of the window logits."
     )
     E610 = (
         "Gold answers of question {qid!r} must be a list of {{'start': int, 'end': int, "
@@ -826,7 +858,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E639 = (
         "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
-        "head is applied in torch to the masked positions only (spacy_bert.layers.masked_lm). "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.mlm). "
         "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
     )
     E637 = (

@@ -222,6 +222,8 @@ class PaddedBatch:
     token_type_ids: (batch, length) int64 — 1 from a pair's content to its last [SEP], else 0.
     special_mask: (batch, length) bool — True on [CLS], [SEP] and padding (never masked by hooks).
     labels: Optional[(batch, length) int64] — set by a piece hook (-100 where not scored).
+    word_ids: Optional[(batch, length) int64] — batch-wide word id of each piece, -1 on special
+        positions (whole-word masking; set by the caller that knows the words).
     """
 
     windows: np.ndarray
@@ -230,6 +232,7 @@ class PaddedBatch:
     token_type_ids: np.ndarray
     special_mask: np.ndarray
     labels: Optional[np.ndarray] = None
+    word_ids: Optional[np.ndarray] = None
 
 
 def pad_inputs(

@@ -16,13 +16,14 @@ never does (DESIGN.md: nothing above `layers/` touches torch tensors).
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 
 import numpy as np
 import torch
 
-from ..checkpoint import load_pretrained, save_pretrained
+from ..checkpoint import keys, load_pretrained, save_pretrained
 from ..checkpoint.files import read_config_dict
+from ..checkpoint.layout import read_layout
 from ..errors import Errors
 from ..modeling import (
     BertConfig,
@@ -211,3 +212,99 @@ def build_hf_model(
                 raise ValueError(Errors.E381.format(name=theirs, got=tuple(value.shape), expected=tuple(params[theirs].shape)))
             params[theirs].copy_(torch.from_numpy(value))
     return model.eval()
+
+
+# -- strict loading of a saved component's folder ---------------------------------------------
+#: Head tensors a checkpoint may hold beside a class's own head: the decoder tied to the word
+#: embeddings (Hugging Face writes it for masked-LM classes; it is no parameter of its own).
+TIED_HEAD_NAMES = {"cls.predictions.decoder.weight"}
+#: The classes with a pooler (Hugging Face builds token classification, QA and masked LM
+#: without one), so a saved folder of one of the others never holds `pooler.*`.
+POOLER_CLASSES = (BertModel, BertForSequenceClassification, BertForPreTraining)
+
+
+def check_saved_weights(
+    hf_class: Union[Type[BertPreTrainedModel], Sequence[Type[BertPreTrainedModel]]],
+    directory: Path,
+    name: str,
+    *,
+    has_head: bool = True,
+    labels: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """Check a saved component's Hugging Face folder before anything is loaded from it (only
+    file headers are read). Loading a saved pipeline is strict: unlike a checkpoint, whose
+    missing head is made fresh with a warning, a saved folder must hold what was saved.
+
+    Args:
+        hf_class: The class the component saved (`BertModel` for the `bert` component: no head,
+            but its pooler), or the classes it may have saved (the one config.json's
+            `architectures` names is checked; `bert_fill_mask`: masked LM or pretraining).
+        directory (Path): The saved `model/` folder.
+        name (str): The component, for messages.
+        has_head (bool): Whether the save had a head (False: a task component saved before it
+            had one writes the plain encoder, which is then what must be there).
+        labels (Optional[Sequence[str]]): The cfg's head rows, to compare with config.json's
+            `id2label` (None: the component has no labels to compare).
+
+    Returns:
+        The folder's config.json. Raises E761 (the head is missing: `architectures` or tensors),
+        E762 (tensors of another head), E388 (labels and the head's rows differ in number), E763
+        (labels disagree with id2label), or the checkpoint loader's coded errors (no config.json,
+        no weights file).
+    """
+    config = read_config_dict(directory)
+    architectures = config.get("architectures") or []
+    if not isinstance(hf_class, type):
+        classes = list(hf_class)
+        named = [c for c in classes if c.__name__ in architectures]
+        if not named:
+            reason = f"its config.json names the architectures {architectures or 'none'}, not {' or '.join(c.__name__ for c in classes)}"
+            raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
+        hf_class = named[0]
+    layout, _ = read_layout(directory)  # safetensors: headers only
+    if not has_head:
+        hf_class = BertModel  # a task component saved without a head writes the plain encoder
+    with_prefix = hf_class is not BertModel
+    present = {keys.to_model_name(n, with_prefix): n for n in layout}
+    heads = {n for n in present if keys.is_head(n)}
+    expected = set(head_params(hf_class)) if hf_class is not BertModel else set()
+    pooled = any(keys.is_pooler(n) for n in present)
+    if expected and hf_class.__name__ not in architectures:
+        reason = f"its config.json names the architectures {architectures or 'none'}, not {hf_class.__name__}"
+        raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
+    # Another head first: it says where the file came from better than the head it lacks.
+    foreign = sorted(heads - expected - (TIED_HEAD_NAMES if expected else set()))
+    if pooled and hf_class not in POOLER_CLASSES:
+        foreign.append("pooler")
+    if foreign:
+        what = ", ".join(sorted(head_params(hf_class))) if expected else "encoder"
+        raise ValueError(Errors.E762.format(name=name, path=directory, foreign=keys.head_modules(foreign), expected=what))
+    missing = sorted(expected - heads)
+    if missing:
+        raise ValueError(Errors.E761.format(name=name, path=directory, reason=f"model.safetensors has no {', '.join(missing)}"))
+    if hf_class in POOLER_CLASSES and not pooled:
+        raise ValueError(Errors.E761.format(name=name, path=directory, reason="model.safetensors has no pooler (pooler.dense.*)"))
+    if expected and labels is not None:
+        first = next(iter(head_params(hf_class)))  # the weight: (rows, hidden)
+        rows = layout[present[first]].shape[0]
+        if rows != len(labels):
+            raise ValueError(Errors.E388.format(name=name, n_labels=len(labels), labels=list(labels), n_rows=rows, source=f" in {directory}"))
+        check_id2label(config, labels, name, directory)
+    return config
+
+
+def check_id2label(config: Mapping[str, Any], labels: Sequence[str], name: str, directory: Path) -> None:
+    """E763 unless config.json's `id2label` lists exactly `labels`, in order."""
+    id2label = config.get("id2label")
+    rows: Optional[List[Any]] = None
+    if isinstance(id2label, dict) and sorted(map(str, id2label)) == sorted(str(i) for i in range(len(id2label))):
+        rows = [id2label.get(str(i), id2label.get(i)) for i in range(len(id2label))]
+    if rows == list(labels):
+        return
+    if rows is None:
+        details = "its id2label is not a map of the row numbers 0..n-1 to labels"
+    else:
+        extra, missing = [r for r in rows if r not in labels], [l for l in labels if l not in rows]
+        parts = [f"id2label has {extra} that cfg lacks" if extra else "", f"cfg has {missing} that id2label lacks" if missing else ""]
+        details = "; ".join(p for p in parts if p) or "the same labels in another order"
+    raise ValueError(Errors.E763.format(name=name, path=directory, details=details, labels=list(labels), id2label=id2label))

@@ -10,7 +10,9 @@ position; `MaskedLMResult.to_numpy` brings only those small arrays to the host, 
 vocabulary-sized one.
 
 `modeling/` keeps Hugging Face's forward semantics (full `logits`/`prediction_logits`); this
-adapter is what the encoder layer runs when a component only needs the loss and top-k.
+adapter is what `bert_fill_mask` runs through the shim (`layers/run.py`'s `run_batches`
+with `adapter=MaskedLMAdapter`) when it only needs the loss, top-1 hits, top-k or the
+log-probabilities of chosen ids, and the NSP head's logits and loss.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
@@ -31,22 +33,36 @@ class MaskedLMResult:
 
     Attributes:
         loss (Optional[torch.Tensor]): () mean cross-entropy over the scored positions with a
-            label (Hugging Face's MLM loss); None without labels. Differentiable.
+            label (Hugging Face's MLM loss); None without labels. Differentiable. NaN when no
+            position is scored (the caller, who knows the count on the host, skips it).
         positions (torch.Tensor): (n_scored, 2) int64 (batch row, sequence column) of each scored position.
-        top_ids (torch.Tensor): (n_scored, k) int64 vocabulary ids, best first.
-        top_scores (torch.Tensor): (n_scored, k) their softmax probabilities (fp32), as
-            Hugging Face's fill-mask pipeline reports them.
+        top_ids (Optional[torch.Tensor]): (n_scored, k) int64 vocabulary ids, best first (None
+            when `top_k` is None).
+        top_scores (Optional[torch.Tensor]): (n_scored, k) their softmax probabilities (fp32),
+            as Hugging Face's fill-mask pipeline reports them.
+        correct (Optional[torch.Tensor]): () int64 scored positions whose top-1 id is the label.
+        label_log_probs (Optional[torch.Tensor]): (n_scored,) fp32 log-probability of each label
+            (when asked for).
+        nsp_logits (Optional[torch.Tensor]): (batch, 2) next-sentence logits (with
+            `next_sentence_label`); nsp_loss (Optional[torch.Tensor]): () their mean
+            cross-entropy; nsp_correct (Optional[torch.Tensor]): () int64 pairs whose argmax is the label.
     """
 
     loss: Optional[torch.Tensor]
     positions: torch.Tensor
-    top_ids: torch.Tensor
-    top_scores: torch.Tensor
+    top_ids: Optional[torch.Tensor]
+    top_scores: Optional[torch.Tensor]
+    correct: Optional[torch.Tensor] = None
+    label_log_probs: Optional[torch.Tensor] = None
+    nsp_logits: Optional[torch.Tensor] = None
+    nsp_loss: Optional[torch.Tensor] = None
+    nsp_correct: Optional[torch.Tensor] = None
 
     def to_numpy(self) -> Tuple[Optional[float], np.ndarray, np.ndarray, np.ndarray]:
         """(loss as a float or None, positions (n, 2) int64, top_ids (n, k) int32, top_scores (n, k)
         float32): one device-to-host copy of each small array."""
         loss = None if self.loss is None else float(self.loss.detach())
+        assert self.top_ids is not None and self.top_scores is not None, "to_numpy needs top_k"
         return (
             loss,
             self.positions.cpu().numpy(),
@@ -65,7 +81,9 @@ def score_masked_positions(
     hidden: torch.Tensor,
     labels: Optional[torch.Tensor] = None,
     scored: Optional[torch.Tensor] = None,
-    top_k: int = 5,
+    top_k: Optional[int] = 5,
+    targets: Optional[torch.Tensor] = None,
+    label_log_probs: bool = False,
 ) -> MaskedLMResult:
     """Apply the MLM head to the scored positions only.
 
@@ -75,7 +93,11 @@ def score_masked_positions(
         labels (Optional[torch.Tensor]): (batch, seq) target ids, -100 where not scored.
         scored (Optional[torch.Tensor]): (batch, seq) bool, the positions to score (e.g. the
             `[MASK]` positions of a fill-mask input); default: `labels != -100`.
-        top_k (int): How many ids to return per scored position (1..vocab_size).
+        top_k (Optional[int]): How many ids to return per scored position (1..vocab_size, or
+            1..n_targets); None: no top-k (training needs no probabilities).
+        targets (Optional[torch.Tensor]): (n_targets,) int64: rank only these ids
+            (probabilities still over the full vocabulary, not renormalised).
+        label_log_probs (bool): also return log P(label) of each scored position.
 
     Returns:
         MaskedLMResult; the loss is over the scored positions whose label is not -100.
@@ -92,14 +114,27 @@ def score_masked_positions(
         _check("a scored mask of shape", tuple(scored.shape) == batch_seq, tuple(scored.shape), f"{batch_seq} (the input's shape)")
         _check("a scored mask of dtype", scored.dtype == torch.bool, scored.dtype, "torch.bool")
         scored = scored.to(hidden.device)
-    vocab_size = head.decoder.out_features
-    _check("top_k", isinstance(top_k, int) and 1 <= top_k <= vocab_size, top_k, f"an int in 1..{vocab_size}")
+    n_ranked = head.decoder.out_features if targets is None else len(targets)
+    if top_k is not None:
+        _check("top_k", isinstance(top_k, int) and 1 <= top_k <= n_ranked, top_k, f"an int in 1..{n_ranked}")
     positions = scored.nonzero()  # (n_scored, 2), row-major like boolean indexing
     logits = head(hidden[scored])  # (n_scored, vocab): only the scored rows are projected
-    loss = None if labels is None else cross_entropy(logits, labels[scored])
-    with torch.no_grad():
-        top_scores, top_ids = logits.float().softmax(dim=-1).topk(top_k, dim=-1)
-    return MaskedLMResult(loss=loss, positions=positions, top_ids=top_ids, top_scores=top_scores)
+    result = MaskedLMResult(loss=None, positions=positions, top_ids=None, top_scores=None)
+    if labels is not None:
+        targets_of_rows = labels[scored]
+        result.loss = cross_entropy(logits, targets_of_rows)
+        result.correct = (logits.detach().argmax(-1) == targets_of_rows).sum()
+        if label_log_probs:
+            result.label_log_probs = logits.detach().float().log_softmax(-1).gather(1, targets_of_rows[:, None])[:, 0]
+    if top_k is not None:
+        with torch.no_grad():
+            probs = logits.float().softmax(dim=-1)
+            if targets is not None:
+                probs = probs[:, targets.to(probs.device)]
+            result.top_scores, result.top_ids = probs.topk(top_k, dim=-1)
+            if targets is not None:
+                result.top_ids = targets.to(probs.device)[result.top_ids]
+    return result
 
 
 def mlm_prediction_head(model: Union[BertForMaskedLM, BertForPreTraining]) -> BertLMPredictionHead:
@@ -115,7 +150,9 @@ class MaskedLMAdapter(nn.Module):
     """A `BertForMaskedLM` (or `BertForPreTraining`) that scores only chosen positions.
 
     Its parameters are the wrapped model's (same names under `model.`), so the optimiser,
-    the tied decoder and `save_pretrained(adapter.model)` are unchanged.
+    the tied decoder and `save_pretrained(adapter.model)` are unchanged. It is what the shim
+    runs for `bert_fill_mask` (`BertShim.predict` / `begin_update` with `adapter=`): fill-mask,
+    `score_words`, pretraining and its scores.
     """
 
     def __init__(self, model: Union[BertForMaskedLM, BertForPreTraining]) -> None:
@@ -139,9 +176,22 @@ class MaskedLMAdapter(nn.Module):
         token_type_ids: Optional[torch.Tensor] = None,
         labels: Optional[torch.Tensor] = None,
         scored: Optional[torch.Tensor] = None,
-        top_k: int = 5,
+        top_k: Optional[int] = 5,
+        targets: Optional[torch.Tensor] = None,
+        label_log_probs: bool = False,
+        next_sentence_label: Optional[torch.Tensor] = None,
     ) -> MaskedLMResult:
         """input_ids, attention_mask, token_type_ids (batch, seq) as for `BertForMaskedLM`;
-        labels / scored / top_k as for `score_masked_positions`."""
+        labels / scored / top_k / targets / label_log_probs as for `score_masked_positions`;
+        next_sentence_label (batch,) int64 (a `BertForPreTraining`): 0 = B continues A."""
         out = self.model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return score_masked_positions(self.head, out.last_hidden_state, labels=labels, scored=scored, top_k=top_k)
+        result = score_masked_positions(
+            self.head, out.last_hidden_state, labels=labels, scored=scored, top_k=top_k, targets=targets, label_log_probs=label_log_probs
+        )
+        if next_sentence_label is not None:
+            _check("a next-sentence head on", isinstance(self.model, BertForPreTraining), type(self.model).__name__, "BertForPreTraining")
+            result.nsp_logits = self.model.cls.seq_relationship(out.pooler_output)
+            nsp_labels = next_sentence_label.to(result.nsp_logits.device)
+            result.nsp_loss = cross_entropy(result.nsp_logits, nsp_labels)
+            result.nsp_correct = (result.nsp_logits.detach().argmax(-1) == nsp_labels).sum()
+        return result

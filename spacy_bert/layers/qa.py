@@ -26,7 +26,6 @@ import torch
 from thinc.api import Model
 
 from ..checkpoint import resolve_checkpoint_dir
-from ..errors import Errors
 from ..modeling import BertForQuestionAnswering, BertModel
 from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
@@ -51,8 +50,9 @@ class QAWindows:
             question's ids (after truncation to `max_question_len`).
         plan (WindowPlan): the windows (`text_index` = the pair, `start`/`length` in context
             pieces, `content_offset` = position of the first context piece).
-        start_logits (List[np.ndarray]): per window (positions,) float32, [CLS] at 0.
-        end_logits (List[np.ndarray]): per window (positions,) float32.
+        start_logits (Optional[List[np.ndarray]]): per window (positions,) float32, [CLS] at 0;
+            None after `qa_train_step` (its labels need only the plan: no logits leave the device).
+        end_logits (Optional[List[np.ndarray]]): per window (positions,) float32; None likewise.
         truncated (List[int]): indices of the pairs whose question was truncated.
         word_start (List[np.ndarray]): per pair (n_pieces,) bool: the piece starts a word (not
             a `##` continuation), for Hugging Face's word-aligned answers.
@@ -60,8 +60,8 @@ class QAWindows:
 
     encoded: EncodedInputs
     plan: WindowPlan
-    start_logits: List[np.ndarray]
-    end_logits: List[np.ndarray]
+    start_logits: Optional[List[np.ndarray]]
+    end_logits: Optional[List[np.ndarray]]
     truncated: List[int]
     word_start: List[np.ndarray]
 
@@ -178,10 +178,32 @@ def qa_forward(model: Model, contexts: Sequence[str], questions: Sequence[str]) 
 
 
 def _forward(model: Model, X: Sequence[Tuple[str, str]], is_train: bool) -> Tuple[QAWindows, Callable]:
-    if is_train:
-        raise ValueError(Errors.E609)
-    windows = qa_forward(model, [c for c, _ in X], [q for _, q in X])
-    return windows, lambda dY: []
+    """(context, question) pairs -> every window's logits (`QAWindows`). In training, the
+    backprop takes (d_start_logits, d_end_logits), per window (positions,) arrays like the
+    logits, and runs one backward through the shim (thinc's grad scaler applies); it returns
+    no input gradient (the inputs are strings). The component's training step does not come
+    here: `qa_train_step` computes Hugging Face's loss on the device."""
+    contexts, questions = [c for c, _ in X], [q for _, q in X]
+    if not is_train:
+        return qa_forward(model, contexts, questions), lambda dY: []
+    encoded, truncated, word_start, plan, run = _run(model, contexts, questions, is_train=True)
+    starts, ends = _window_logits(plan, run)
+
+    def backprop(dY: Tuple[Sequence[np.ndarray], Sequence[np.ndarray]]) -> List:
+        tensors, grads = [], []
+        for which, d_windows in (("start_logits", dY[0]), ("end_logits", dY[1])):
+            for batch, out in zip(run.batches, run.outputs):
+                logits = getattr(out, which)
+                grad = np.zeros(tuple(logits.shape), dtype=np.float32)
+                for row, w in enumerate(batch.windows.tolist()):
+                    d = np.asarray(d_windows[w], dtype=np.float32)
+                    grad[row, : len(d)] = d
+                tensors.append(logits)
+                grads.append(torch.from_numpy(grad).to(device=logits.device, dtype=logits.dtype))
+        run.backward(tensors, grads)
+        return []
+
+    return QAWindows(encoded, plan, starts, ends, truncated, word_start), backprop
 
 
 LabelFn = Callable[[QAWindows], Tuple[np.ndarray, np.ndarray]]
@@ -192,12 +214,12 @@ def qa_train_step(model: Model, contexts: Sequence[str], questions: Sequence[str
     the torch parameters until the component's `finish_update`).
 
     label_fn: QAWindows -> (start_positions, end_positions), each (n_windows,) int64 positions
-        inside each window ([CLS] = 0: no answer in that window).
+        inside each window ([CLS] = 0: no answer in that window); it is given the encodings
+        and the plan only (`start_logits`/`end_logits` are None: they stay on the device).
     Returns (loss, windows) with the loss as a float.
     """
     encoded, truncated, word_start, plan, run = _run(model, contexts, questions, is_train=True)
-    starts, ends = _window_logits(plan, run)
-    windows = QAWindows(encoded, plan, starts, ends, truncated, word_start)
+    windows = QAWindows(encoded, plan, None, None, truncated, word_start)
     start_positions, end_positions = label_fn(windows)
     loss = qa_loss(plan, run, start_positions, end_positions)
     run.backward([loss], [torch.ones_like(loss)])

@@ -1,8 +1,9 @@
 """Stages 2-4 up to the model: *plan* windows and batches, *hook* piece ids, *run* the model.
 
 `run_inputs` is where a component that needs per-window outputs stops (QA keeps each window's
-logits; masked-LM scores hooked pieces): it returns the encodings, the window plan and, per
-padded batch, the model's own output object, with the mapping window -> (batch, row).
+logits; masked-LM scores hooked pieces through `MaskedLMAdapter`, `layers/mlm.py`): it
+returns the encodings, the window plan and, per padded batch, the model's own output object,
+with the mapping window -> (batch, row).
 `merge.py` continues from there for the token-level components.
 
 Host and device: padding and hooks run on numpy; each batch is copied to the device once
@@ -11,7 +12,7 @@ Host and device: padding and hooks run on numpy; each batch is copied to the dev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from .batching import PaddedBatch, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
 from .settings import EncoderSettings
-from .shim import BertShim
+from .shim import Adapter, BertShim
 from .timing import stage, timed_stage
 from .windows import DEFAULT_NAMES, SettingNames, WindowPlan, plan_input_windows
 
@@ -58,31 +59,58 @@ class WindowOutputs:
 
 @timed_stage("plan")
 def plan_inputs(
-    encoded: EncodedInputs, settings: EncoderSettings, tokenizer, names: SettingNames = DEFAULT_NAMES,
+    encoded: EncodedInputs,
+    settings: EncoderSettings,
+    tokenizer,
+    names: SettingNames = DEFAULT_NAMES,
+    select: Optional[Callable[[WindowPlan], np.ndarray]] = None,
 ) -> Tuple[WindowPlan, List[PaddedBatch]]:
-    """*plan*: windows (`plan_input_windows`) and length-sorted padded batches under
-    `settings.max_batch_items` (`plan_batches`). `names`: what the user calls window and stride
-    (E302 / E371 / E372 speak of them)."""
+    """*plan*: windows (`plan_input_windows`; second segments where any input has one) and
+    length-sorted padded batches under `settings.max_batch_items` (`plan_batches`).
+
+    names (SettingNames): what the user calls window and stride (E302 / E371 / E372 speak of them).
+    select (Optional[Callable[[WindowPlan], np.ndarray]]): picks the windows to batch, (n,)
+        int64 (e.g. only those where a `[MASK]` is scored); None: all of them.
+    """
     segments = encoded.segment_lengths
     plan = plan_input_windows(encoded.n_pieces, segments if segments.any() else None, settings.window, settings.stride, names)
-    groups = plan_batches(plan.positions, settings.max_batch_items)
+    chosen = np.arange(plan.n_windows, dtype=np.int64) if select is None else np.asarray(select(plan), dtype=np.int64)
+    groups = [chosen[g] for g in plan_batches(plan.positions[chosen], settings.max_batch_items)]
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     batches = [pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, group, cls_id, sep_id, pad_id) for group in groups]
     return plan, batches
 
 
+#: Extra keyword arguments of the model for one batch (numpy arrays go to the device).
+BatchKwargs = Callable[[PaddedBatch], Dict[str, Any]]
+
+
 @timed_stage("run")
-def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, is_train: bool, pass_labels: bool = False) -> WindowOutputs:
+def run_batches(
+    shim: BertShim,
+    batches: Sequence[PaddedBatch],
+    n_windows: int,
+    is_train: bool,
+    pass_labels: bool = False,
+    *,
+    adapter: Optional[Adapter] = None,
+    extra: Optional[BatchKwargs] = None,
+    fp32: bool = False,
+) -> WindowOutputs:
     """*run*: each padded batch through the shim's model (any `BertPreTrainedModel`).
 
     Args:
         shim (BertShim): holds the model.
         batches (Sequence[PaddedBatch]): from `plan_inputs` (maybe hooked).
-        n_windows (int): windows in the plan (size of the window -> batch mapping).
+        n_windows (int): windows in the plan (size of the window -> batch mapping; a window
+            in no batch maps to batch 0, row 0).
         is_train (bool): keep the autograd graph (`WindowOutputs.backward`) or run under
             inference mode.
         pass_labels (bool): give a batch's hook labels to the model as `labels=` (its output
-            then carries the loss, e.g. `BertForMaskedLM`).
+            then carries the loss, e.g. `BertForMaskedLM`, `MaskedLMAdapter`).
+        adapter (Optional[Adapter]): run `adapter(model)` instead of the model (`BertShim.predict`).
+        extra (Optional[BatchKwargs]): more keyword arguments per batch (e.g. NSP labels).
+        fp32 (bool): predict with the fp32 model whatever the precision (`BertShim.predict`).
     """
     device = shim.prepare()
     outputs: List[Any] = []
@@ -91,7 +119,7 @@ def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, 
     row_of_window = np.zeros(n_windows, dtype=np.int64)
     torch_backprop = None
     for b, batch in enumerate(batches):
-        kwargs = {
+        kwargs: Dict[str, Any] = {
             "input_ids": torch.from_numpy(batch.input_ids).to(device),
             "attention_mask": torch.from_numpy(batch.attention_mask).to(device),
         }
@@ -100,11 +128,14 @@ def run_batches(shim: BertShim, batches: Sequence[PaddedBatch], n_windows: int, 
         batch_labels = None if batch.labels is None else torch.from_numpy(batch.labels).to(device)
         if pass_labels and batch_labels is not None:
             kwargs["labels"] = batch_labels
+        if extra is not None:
+            for key, value in extra(batch).items():
+                kwargs[key] = torch.from_numpy(value).to(device) if isinstance(value, np.ndarray) else value
         with stage("forward"):
             if is_train:
-                out, torch_backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=kwargs))
+                out, torch_backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=kwargs), adapter=adapter)
             else:
-                out = shim.predict(ArgsKwargs(args=(), kwargs=kwargs))
+                out = shim.predict(ArgsKwargs(args=(), kwargs=kwargs), adapter=adapter, fp32=fp32)
         outputs.append(out)
         labels.append(batch_labels)
         batch_of_window[batch.windows] = b

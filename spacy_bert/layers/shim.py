@@ -9,10 +9,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import srsly
 import torch
+from torch import nn
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from thinc.api import get_torch_default_device
@@ -40,6 +41,9 @@ def _single_threaded_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_single_threaded_after_fork)
+
+#: Wraps the shim's model for one forward pass (`BertShim.predict` / `begin_update`).
+Adapter = Callable[[nn.Module], nn.Module]
 
 
 def check_not_forked_on_cuda(device: torch.device) -> None:
@@ -252,26 +256,57 @@ class BertShim(PyTorchShim):
         self._decide_precision()
         return device
 
-    def predict(self, inputs: ArgsKwargs) -> Any:
+    def predict(self, inputs: ArgsKwargs, adapter: Optional[Adapter] = None, fp32: bool = False) -> Any:
         """Forward pass in eval mode under `torch.inference_mode` (no autograd bookkeeping), by
         the model in the configured precision (`prediction_model`).
 
         A precision copy is always in eval mode. The fp32 model is switched to eval only when
         training left it in train mode, and left there: every training forward pass
-        (`begin_update`, thinc's `PyTorchShim.begin_update`; masked_lm's loop) sets train mode
-        itself, so prediction does not pay a walk over every module twice per call.
+        (`begin_update`, thinc's `PyTorchShim.begin_update`) sets train mode itself, so
+        prediction does not pay a walk over every module twice per call.
+
+        adapter (Optional[Callable[[nn.Module], nn.Module]]): runs `adapter(model)` instead of
+            the model (e.g. `MaskedLMAdapter`: a head applied to chosen positions only).
+        fp32 (bool): run the fp32 model whatever the precision (scores that must not depend
+            on it, e.g. the masked-LM scores of `spacy train`).
         """
         self.prepare()
-        model = self.prediction_model()
+        model = self.model if fp32 else self.prediction_model()
         if model.training:
             model.eval()
+        module = model if adapter is None else adapter(model)
         with torch.inference_mode(), self._autocast():
-            return model(*inputs.args, **inputs.kwargs)
+            return module(*inputs.args, **inputs.kwargs)
 
-    def begin_update(self, inputs: ArgsKwargs):
-        """Training forward pass: always the fp32 model (never the prediction copy)."""
+    def begin_update(self, inputs: ArgsKwargs, adapter: Optional[Adapter] = None):
+        """Training forward pass: always the fp32 model (never the prediction copy), by thinc's
+        `PyTorchShim.begin_update` (autocast, and a backprop that scales the output gradients
+        with the grad scaler, runs backward and unscales every gradient of the model).
+
+        adapter (Optional[Callable[[nn.Module], nn.Module]]): runs `adapter(model)` instead of
+            the model. It must own no parameters beyond the model's: thinc's backprop unscales
+            the gradients of the shim's model, which is in place again when it runs.
+        """
         self.prepare()
-        return super().begin_update(inputs)
+        if adapter is None:
+            return super().begin_update(inputs)
+        model = self._model
+        self._model = adapter(model)  # thinc's forward runs `self._model`; only for this call
+        try:
+            return super().begin_update(inputs)
+        finally:
+            self._model = model
+
+    def rescale_gradients(self) -> None:
+        """Multiply the model's gradients by the grad scaler's scale (no-op when it is off).
+
+        For several backprops in one update (a masked-LM update runs forward and backward
+        batch by batch, to hold one batch's activations): thinc's backprop unscales every
+        gradient of the model, also those an earlier backprop left, so before each further
+        backprop those are scaled back up. The scale is a power of two: no rounding."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if grads:
+            self._grad_scaler.scale(grads, inplace=True)
 
     def finish_update(self, optimizer) -> None:
         """thinc's update; the prediction copy is dropped (its weights are now old: thinc's

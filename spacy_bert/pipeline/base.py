@@ -1,9 +1,11 @@
 """`BertPipe`: what every spacy-bert task component shares (`bert_ner`, `bert_textcat`,
 `bert_qa`, `bert_fill_mask`).
 
-- settings: `cfg` (restored over the constructor's values by `from_disk`/`from_bytes`) and the
-  prediction `precision`, which is not in `cfg`: it lives in the pipeline's config, so
-  `spacy.load(..., config={... "precision": ...})` wins over what was saved;
+- settings: `cfg` and the prediction `precision`. The factory arguments (what `nlp.config`
+  shows) are the truth: `spacy.load(path, config={"components": {name: {...}}})` wins over the
+  saved cfg, which only restores what the config cannot say (`saved_settings.py`: labels,
+  settings taken over by `nlp.replace_listeners`); a setting the weights cannot honour is E760.
+  `precision` is not in `cfg` at all: it lives in the pipeline's config only;
 - lazy loading: the checkpoint is read once, at `initialize()` or on first use; a component
   without one is a coded error naming it (each factory's own code);
 - training: `update` validates the examples and hands them to the subclass's `_train_step`;
@@ -12,9 +14,15 @@
 - serialisation, never pickle: the saved cfg lists the weight files written beside it
   (`weights_files`), so a deleted one is named at load; saving reads the checkpoint first,
   loading never reads it. Subclasses say which weights are written and how they are read.
+  Loading a saved component is strict (unlike starting from a checkpoint, where a missing head
+  is made fresh with a warning): weights without the saved head, with another head's tensors,
+  or with an id2label that disagrees with the cfg's labels are coded errors (E761-E764). Nothing
+  changes before the checks pass; an error restores the cfg it started with.
 """
+import copy
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 import srsly
 from spacy.pipeline import TrainablePipe
@@ -29,6 +37,7 @@ from ..layers.optim import clip_global_norm
 from ..layers.payload import read_payload
 from ..layers.precision import DEFAULT_PRECISION, check_precision
 from .contracts import names_component_on_missing_checkpoint
+from .saved_settings import CONFIG_KEY, resolve_settings
 
 MODEL_DIR = "model"
 #: Key of the saved cfg file (not of `self.cfg`) listing the weight files written beside it, so
@@ -44,6 +53,10 @@ class BertPipe(TrainablePipe):
     hooks below the "hooks" comments."""
 
     factory_name: str  # the factory users add (error messages name it and the config block)
+    #: cfg keys that are state, not factory arguments (restored from the save as they are).
+    state_keys: tuple = ()
+    #: Settings a load may not change (the saved weights cannot honour them) -> why (E760).
+    fixed_settings: Mapping[str, str] = {}
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *, checkpoint: Optional[str], precision: str = DEFAULT_PRECISION, **cfg: Any) -> None:
         """vocab (Vocab), model (Model), name (str): as every spaCy component.
@@ -55,6 +68,8 @@ class BertPipe(TrainablePipe):
         self.name = name
         self._precision = check_precision(precision, name)
         self.cfg: Dict[str, Any] = {"checkpoint": None if checkpoint is None else str(checkpoint), **cfg}
+        # The factory arguments (nlp.config's view): what a load compares the save with.
+        self._built_settings = copy.deepcopy({k: v for k, v in self.cfg.items() if k not in self.state_keys})
         self._sync_settings()
 
     # -- hooks: settings and loading ----------------------------------------------------
@@ -160,9 +175,11 @@ class BertPipe(TrainablePipe):
         """Write the weights into the folder `path`; returns the names written."""
         raise NotImplementedError
 
-    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
         """Read `_write_weights`' files from `path` (`written`: what the save listed, None for
-        a cfg without the list); a listed file that is missing is a coded error."""
+        a cfg without the list; `state`: the saved `_state()`); a listed file that is missing,
+        or weights that are not what the save wrote, are coded errors, raised before anything
+        is installed."""
         raise NotImplementedError
 
     def _weights_payload(self) -> Dict[str, Any]:
@@ -173,8 +190,9 @@ class BertPipe(TrainablePipe):
     payload_fields: Dict[str, Any] = {}
     optional_payload_fields: Dict[str, Any] = {}
 
-    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
-        """Install the weights of a checked `to_bytes` map."""
+    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
+        """Install the weights of a checked `to_bytes` map (`state`: the saved `_state()`),
+        checking them first as `_read_weights` does."""
         raise NotImplementedError
 
     def _state(self) -> Dict[str, Any]:
@@ -195,38 +213,66 @@ class BertPipe(TrainablePipe):
             self._read_before_saving()
             written = self._write_weights(path)
         state = self._state()
-        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written, **({STATE_KEY: state} if state else {})})
+        saved = {**self.cfg, CONFIG_KEY: self._built_settings, WEIGHTS_KEY: written, **({STATE_KEY: state} if state else {})}
+        srsly.write_json(path / "cfg", saved)
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
-        """Restore from `to_disk`'s folder; never reads the original checkpoint."""
+        """Restore from `to_disk`'s folder; never reads the original checkpoint. The factory
+        arguments win over the saved settings (see the module docstring); every check runs
+        before anything changes, and an error leaves the component as it was."""
         path = ensure_path(path)
         saved = dict(srsly.read_json(path / "cfg"))
         written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
         state = saved.pop(STATE_KEY, None) or {}
-        self.cfg.update(saved)
-        self._sync_settings()
-        if "model" in exclude:
-            return self
-        self._read_weights(path, written)
-        self._set_state(state)
-        self._after_load()
+        cfg = self._resolve_cfg(saved)
+        with self._restoring_on_error():
+            self.cfg = cfg
+            self._sync_settings()
+            if "model" in exclude:
+                return self
+            self._read_weights(path, written, state)
+            self._set_state(state)
+            self._after_load()
         return self
+
+    def _resolve_cfg(self, saved: Dict[str, Any]) -> Dict[str, Any]:
+        """The cfg after a load of `saved` (E760 for a fixed setting the load would change)."""
+        cfg = resolve_settings(self.name, self.factory_name, self._built_settings, saved, self.fixed_settings)
+        for key, value in self.cfg.items():  # state a save without it does not restore (older saves)
+            cfg.setdefault(key, copy.deepcopy(value))
+        return cfg
+
+    @contextmanager
+    def _restoring_on_error(self) -> Iterator[None]:
+        """Put the cfg (and the settings it wrote into the model) back when a load fails. The
+        weights need no undo: each load checks everything before it installs anything."""
+        before = copy.deepcopy(self.cfg)
+        try:
+            yield
+        except BaseException:
+            self.cfg = before
+            self._sync_settings()
+            raise
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
         """msgpack of cfg, state and the weights (the checkpoint is read first if needed)."""
         self._read_settings()
         self._read_before_saving()
         state = self._state()
-        return srsly.msgpack_dumps({"cfg": self.cfg, **({STATE_KEY: state} if state else {}), **self._weights_payload()})
+        cfg = {**self.cfg, CONFIG_KEY: self._built_settings}
+        return srsly.msgpack_dumps({"cfg": cfg, **({STATE_KEY: state} if state else {}), **self._weights_payload()})
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
         """Restore from `to_bytes`; anything else (random bytes, other objects) is E389 before
         anything is loaded."""
         optional = {STATE_KEY: dict, **self.optional_payload_fields}
         msg = read_payload(bytes_data, self.name, {"cfg": dict, **self.payload_fields}, optional=optional)
-        self.cfg.update(msg["cfg"])
-        self._sync_settings()
-        self._weights_from_payload(msg)
-        self._set_state(msg.get(STATE_KEY) or {})
-        self._after_load()
+        state = msg.get(STATE_KEY) or {}
+        cfg = self._resolve_cfg(msg["cfg"])
+        with self._restoring_on_error():
+            self.cfg = cfg
+            self._sync_settings()
+            self._weights_from_payload(msg, state)
+            self._set_state(state)
+            self._after_load()
         return self

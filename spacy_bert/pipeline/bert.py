@@ -8,6 +8,7 @@ task heads `bert_ner` and `bert_textcat` use its whole outputs through
 `spacy-bert.BertOutputListener.v1`. How gradients of several listeners meet: see
 `layers/shared_gradient.py`.
 """
+import copy
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
@@ -24,6 +25,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
+from ..layers.hf_heads import check_saved_weights
 from ..layers.listener import BertListener, BertOutputListener
 from ..layers.optim import clip_global_norm
 from ..layers.merge import to_host
@@ -32,9 +34,11 @@ from ..layers.pooling import POOLING_MODES
 from ..layers.shared_gradient import SharedGradient
 from ..layers.precision import DEFAULT_PRECISION, check_precision
 from ..layers.token_vectors import token_vectors
+from ..modeling import BertModel
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
+from .saved_settings import CONFIG_KEY, resolve_settings
 from .similarity import set_sentence_vectors
 
 DEFAULT_BERT_MODEL = """
@@ -159,10 +163,11 @@ class Bert(TrainablePipe):
             "store_piece_states": store_piece_states,
             "set_vectors": set_vectors,
         }
+        # The factory arguments (nlp.config's view): what a load compares the save with.
+        self._built_settings = copy.deepcopy(self.cfg)
         self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
         self.model.attrs["component"] = name  # named in the encoder's warnings
-        # Not in `cfg` (which `from_disk` restores over the constructor's values): the setting
-        # lives in the pipeline's config, so `spacy.load(..., config={...precision...})` wins.
+        # Not in `cfg`: the setting lives in the pipeline's config only.
         self.model.attrs["precision"] = check_precision(precision, name)
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
@@ -422,23 +427,43 @@ class Bert(TrainablePipe):
             if shim.loaded:
                 shim.to_disk(path / MODEL_DIR)
                 written.append(MODEL_DIR)
-        srsly.write_json(path / "cfg", {**self.cfg, WEIGHTS_KEY: written})
+        srsly.write_json(path / "cfg", {**self.cfg, CONFIG_KEY: self._built_settings, WEIGHTS_KEY: written})
+
+    def _apply_cfg(self, saved: Dict[str, Any]) -> Dict[str, Any]:
+        """Take the settings of a load (the factory arguments win over the saved ones, see
+        `saved_settings.py`); returns the cfg before, for `_undo_cfg`."""
+        before = copy.deepcopy(self.cfg)
+        self.cfg = resolve_settings(self.name, self.factory_name, self._built_settings, saved)
+        for key, value in before.items():
+            self.cfg.setdefault(key, value)
+        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
+        return before
+
+    def _undo_cfg(self, before: Dict[str, Any]) -> None:
+        self.cfg = before
+        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
-        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384)."""
+        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384). The
+        factory arguments win over the saved settings; `model/` must be a plain encoder with its
+        pooler (E761, E762). Every check runs before anything changes."""
         path = ensure_path(path)
         saved = dict(srsly.read_json(path / "cfg"))
         written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
-        self.cfg.update(saved)
-        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        if "model" in exclude:
-            return self
-        model_dir = path / MODEL_DIR
-        if model_dir.is_dir():
-            get_shim(self.model).from_disk(model_dir)
-            self._after_restore()
-        elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
-            raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
+        before = self._apply_cfg(saved)
+        try:
+            if "model" in exclude:
+                return self
+            model_dir = path / MODEL_DIR
+            if model_dir.is_dir():
+                check_saved_weights(BertModel, model_dir, self.name)
+                get_shim(self.model).from_disk(model_dir)
+                self._after_restore()
+            elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
+                raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
+        except BaseException:
+            self._undo_cfg(before)
+            raise
         return self
 
     def _after_restore(self) -> None:
@@ -449,18 +474,23 @@ class Bert(TrainablePipe):
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
         """msgpack of cfg and the encoder's bytes (reading the checkpoint first if needed)."""
         self._read_before_saving()
-        return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_shim(self.model).to_bytes()})
+        cfg = {**self.cfg, CONFIG_KEY: self._built_settings}
+        return srsly.msgpack_dumps({"cfg": cfg, "model": get_shim(self.model).to_bytes()})
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
         """Restore from `to_bytes`: a payload that is not one is E389, one without weights for a
-        component configured with a checkpoint is E385 (it never falls back to the checkpoint)."""
+        component configured with a checkpoint is E385 (it never falls back to the checkpoint).
+        The factory arguments win over the saved settings, as in `from_disk`."""
         msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
-        self.cfg.update(msg["cfg"])
-        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        shim = get_shim(self.model)
-        shim.from_bytes(msg["model"], name=self.name)
-        if shim.loaded:
-            self._after_restore()
-        elif self.cfg["checkpoint"]:
-            raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+        before = self._apply_cfg(msg["cfg"])
+        try:
+            shim = get_shim(self.model)
+            shim.from_bytes(msg["model"], name=self.name)
+            if shim.loaded:
+                self._after_restore()
+            elif self.cfg["checkpoint"]:
+                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+        except BaseException:
+            self._undo_cfg(before)
+            raise
         return self

@@ -27,7 +27,7 @@ Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Fa
 piece, 10 % unchanged; seeded from `[system] seed`); `"mlm+nsp"` adds next-sentence pairs
 built from the batch's documents (BERT's recipe, label 0 = continuation, 1 = random).
 The loss is Hugging Face's (`BertForMaskedLM` / `BertForPreTraining`), computed in torch
-(`layers/masked_lm.py`). Scores: `mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`, with masking
+(`layers/mlm_train.py`). Scores: `mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`, with masking
 seeded by a CRC-32 of each text, so two evaluations of one model give the same numbers.
 """
 from __future__ import annotations
@@ -50,20 +50,12 @@ from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.hooks import MaskPieces
-from ..layers.masked_lm import (
-    FilledMasks,
-    MaskedLMStats,
-    PairInputs,
-    WholeWordMask,
-    fill_masks,
-    install_masked_lm,
-    mlm_evaluate,
-    mlm_update,
-    model_class_name,
-    score_word_candidates,
-)
+from ..layers.masked_lm import install_masked_lm, model_class_name
+from ..layers.mlm_fill import FilledMasks, fill_masks, score_word_candidates
+from ..layers.mlm_train import MaskedLMStats, PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.settings import EncoderSettings
+from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..tokenization.wordpiece import clean_up_tokenization
 from .arguments import check_top_k, one_string, string_list
 from .mask_tokens import MASK_TEXT, keep_masks_whole, set_token_predictions
@@ -154,7 +146,7 @@ def make_bert_fill_mask(
         the number of targets as Hugging Face does).
     targets (Optional[Union[str, List[str]]]): rank only these (a str is one target).
     objective (str): "mlm" or "mlm+nsp" when trained. mlm_probability (float): share of pieces masked.
-    whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`WholeWordMask`).
+    whole_word (bool): mask whole words (spaCy tokens) instead of pieces (`MaskPieces(whole_word=True)`).
     """
     keep_masks_whole(nlp.tokenizer)
     return BertFillMask(
@@ -177,6 +169,7 @@ class BertFillMask(BertModelPipe):
     """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
 
     factory_name = "bert_fill_mask"
+    saved_classes = (BertForMaskedLM, BertForPreTraining)  # what a save may hold (strict load)
 
     def __init__(
         self,
@@ -224,6 +217,8 @@ class BertFillMask(BertModelPipe):
             if not ok:
                 raise ValueError(Errors.E630.format(name=self.name, field=field, value=value, expected=expected))
         super()._sync_settings()
+        # the thinc model's own forward (`layers/masked_lm.py`) runs with the component's settings
+        self.model.attrs.update({key: cfg[key] for key in ("window", "stride", "max_batch_items", "top_k", "mlm_probability", "whole_word")})
 
     # -- loading (`BertModelPipe`) -----------------------------------------------------------
     def _no_checkpoint_error(self) -> str:
@@ -375,10 +370,9 @@ class BertFillMask(BertModelPipe):
 
     # -- training ------------------------------------------------------------------------------
     def _hook(self):
-        """BERT's masking: `MaskPieces`, or `WholeWordMask` with `whole_word = true`."""
+        """BERT's masking: `MaskPieces`, of whole words with `whole_word = true`."""
         tokenizer = self.tokenizer
-        cls = WholeWordMask if self.cfg["whole_word"] else MaskPieces
-        return cls(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"])
+        return MaskPieces(tokenizer.mask_token_id, tokenizer.vocab_size, probability=self.cfg["mlm_probability"], whole_word=self.cfg["whole_word"])
 
     def _word_starts(self, docs: Sequence[Doc]) -> Optional[List[np.ndarray]]:
         """Per Doc, the char starts of its tokens (the words of whole-word masking), or None."""

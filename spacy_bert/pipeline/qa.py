@@ -42,6 +42,7 @@ from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
@@ -206,6 +207,9 @@ class BertQuestionAnswerer(BertModelPipe):
     """Answers questions about each Doc from a BERT question-answering head."""
 
     factory_name = "bert_qa"
+    # A save always writes a whole BertForQuestionAnswering (qa_outputs random until
+    # `initialize`; the saved "has_head" flag says whether it was trained).
+    saved_classes = (BertForQuestionAnswering,)
 
     def __init__(
         self,
@@ -292,8 +296,10 @@ class BertQuestionAnswerer(BertModelPipe):
         return {"has_head": bool(self.model.attrs[HAS_HEAD])}
 
     def _set_state(self, state: Dict[str, Any]) -> None:
+        """The saved "has a head" flag (the head was trained or came fine-tuned), only for
+        weights that were read: a component without weights has no head to call trained."""
         if "has_head" in state:
-            self.model.attrs[HAS_HEAD] = bool(state["has_head"])
+            self.model.attrs[HAS_HEAD] = bool(state["has_head"]) and self.shim.loaded
 
     def _check_ready(self) -> None:
         self._ensure_loaded()

@@ -18,8 +18,10 @@ serialisation skeleton) this class owns:
 - conversion to a Hugging Face model (`to_hf_model`), used by export; `to_disk` writes the same
   form, so a saved component's `model/` folder is itself a checkpoint that `transformers` loads;
 - serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle. Saving reads
-  the checkpoint first; loading never reads it: a missing `model/` folder or head file, a
-  payload without weights, or cfg labels that disagree with the head are coded errors.
+  the checkpoint first; loading never reads it and is strict, every check before anything is
+  installed: a missing `model/` folder or head file, a payload without weights, weights without
+  the head the save had (E761, E764) or with another head (E762), and cfg labels that disagree
+  with config.json's `id2label` or the head's rows (E763, E388) are coded errors.
 """
 import weakref
 from pathlib import Path
@@ -33,7 +35,7 @@ from thinc.api import Model, set_dropout_rate
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
 from ..layers.heads import LOAD_HOOK, linear_head_like, resized_linear_head
-from ..layers.hf_heads import TaskWeights, build_hf_model, head_params, read_task_weights, write_task_weights
+from ..layers.hf_heads import TaskWeights, build_hf_model, check_saved_weights, head_params, read_task_weights, write_task_weights
 from ..layers.listener import BertListener
 from ..layers.payload import read_head_file, safetensors_arrays, safetensors_bytes
 from ..layers.precision import DEFAULT_PRECISION
@@ -56,6 +58,7 @@ class BertTaskPipe(BertPipe):
 
     hf_class: Type[BertPreTrainedModel]
     factory_name: str  # the factory users add (error messages name it and the config block)
+    state_keys = ("labels",)  # not a factory argument: set by initialize/add_label, restored from saves
 
     def __init__(
         self,
@@ -257,13 +260,31 @@ class BertTaskPipe(BertPipe):
         (path / HEAD_FILE).write_bytes(safetensors_bytes(head))
         return [HEAD_FILE]
 
-    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
+    def _state(self) -> Dict[str, Any]:
+        """Whether the component had a head when saved (labels may exist before it has one)."""
+        return {"has_head": self.head_weights() is not None}
+
+    def _saved_has_head(self, state: Dict[str, Any]) -> bool:
+        """The save's "had a head" fact; a save from before the flag: it had labels."""
+        return bool(state["has_head"]) if "has_head" in state else bool(self.cfg["labels"])
+
+    def _check_head_rows(self, head: Mapping[str, np.ndarray], source: str) -> None:
+        """E388 unless the head has one row per cfg label (before anything is installed)."""
+        rows, W = self.cfg["labels"], head["W"]
+        if W.ndim != 2 or W.shape[0] != len(rows):
+            raise ValueError(Errors.E388.format(name=self.name, n_labels=len(rows), labels=list(rows), n_rows=W.shape[0] if W.ndim else W.shape, source=source))
+
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
         """A missing `model/` folder (E384) or head file (E386) that the save wrote, or that an
-        own encoder with a checkpoint needs, is an error; cfg labels that disagree with the
-        head are E388."""
+        own encoder with a checkpoint needs, is an error; so are weights without the saved head
+        or with another head (E761, E762) and labels that disagree with id2label (E763) or with
+        the head's rows (E388). All checked before anything is installed."""
         model_dir = path / MODEL_DIR
+        has_head = self._saved_has_head(state)
         if self.owns_encoder:
             if model_dir.is_dir():
+                labels = self.cfg["labels"] if has_head else None
+                check_saved_weights(self.hf_class, model_dir, self.name, has_head=has_head, labels=labels)
                 weights = read_task_weights(self.hf_class, model_dir, keep_dtype=True)
                 self._install(get_shim(self.encoder), weights, self.cfg["labels"], source=f" in {model_dir}")
             elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
@@ -272,8 +293,9 @@ class BertTaskPipe(BertPipe):
         head_file = path / HEAD_FILE
         if head_file.is_file():
             head = read_head_file(head_file, self.name, head_params(self.hf_class).values())
+            self._check_head_rows(head, f" in {head_file}")
             self.set_head(head, self.cfg["labels"], source=f" in {head_file}")
-        elif written and HEAD_FILE in written:
+        elif (written and HEAD_FILE in written) or has_head:
             raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))
 
     payload_fields = {"head": (bytes, type(None))}
@@ -287,8 +309,15 @@ class BertTaskPipe(BertPipe):
             msg["encoder"] = get_shim(self.encoder).to_bytes()
         return msg
 
-    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
-        """An own encoder without weights but with a checkpoint is E385."""
+    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
+        """An own encoder without weights but with a checkpoint is E385; a payload without the
+        head its state says it had is E764. The head is checked before the encoder is installed."""
+        head = None
+        if msg["head"] is not None:
+            head = safetensors_arrays(msg["head"], self.name, head_params(self.hf_class).values())
+            self._check_head_rows(head, " in the serialized head")
+        elif self._saved_has_head(state):
+            raise ValueError(Errors.E764.format(name=self.name, what="carries no head weights", expected=f"had a head for the labels {self.cfg['labels']}"))
         if self.owns_encoder:
             shim = get_shim(self.encoder)
             if msg.get("encoder") is not None:
@@ -297,6 +326,5 @@ class BertTaskPipe(BertPipe):
                 ensure_loaded(self.encoder)
             elif self.cfg["checkpoint"]:
                 raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
-        if msg["head"] is not None:
-            head = safetensors_arrays(msg["head"], self.name, head_params(self.hf_class).values())
+        if head is not None:
             self.set_head(head, self.cfg["labels"], source=" in the serialized head")

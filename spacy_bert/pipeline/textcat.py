@@ -138,6 +138,7 @@ class BertTextCategorizer(BertTaskPipe):
 
     hf_class = BertForSequenceClassification
     factory_name = "bert_textcat"
+    fixed_settings = {"multi_label": "its head was trained for the other problem type (softmax over exclusive classes vs independent sigmoids)."}
 
     def __init__(
         self,

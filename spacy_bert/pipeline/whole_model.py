@@ -7,17 +7,22 @@ the head runs in torch next to the encoder, so the weights are one Hugging Face 
 - `to_disk` writes it as `model/` (`save_pretrained`: config.json, model.safetensors,
   tokenizer), which `transformers` loads as is and `export` writes the same way;
 - `to_bytes` carries the files of that directory (name -> bytes) in msgpack, never a pickle;
-  `from_bytes` accepts plain file names only (E389) and reads them as a checkpoint;
+  `from_bytes` accepts plain file names only (E389) and reads them as a saved folder;
+- a saved folder (disk or bytes) is checked strictly before it is read (`_check_saved_dir`):
+  it must hold the component's head (E761) and no other head (E762); a checkpoint's missing
+  head is instead made fresh, with a warning;
 - prediction runs in the component's `precision` (the shim's prediction copy: the encoder
   in int8/bf16, the head in fp32), training always in fp32.
 """
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
 from ..checkpoint import save_pretrained
 from ..errors import Errors
+from ..layers.hf_heads import check_saved_weights
 from ..layers.shim import BertShim
+from ..modeling import BertPreTrainedModel
 from .base import MODEL_DIR, BertPipe
 
 __all__ = ["BertModelPipe"]
@@ -31,6 +36,16 @@ class BertModelPipe(BertPipe):
     def _install_dir(self, directory: Path) -> None:
         """Read the Hugging Face directory `directory` (a checkpoint, or a saved `model/`)."""
         raise NotImplementedError
+
+    #: The Hugging Face classes a save of this component may write (config.json's
+    #: `architectures` names the one it wrote).
+    saved_classes: Tuple[Type[BertPreTrainedModel], ...] = ()
+
+    def _check_saved_dir(self, directory: Path, state: Dict[str, Any]) -> None:
+        """Raise a coded error unless `directory` holds what a save of this component writes:
+        one of `saved_classes` with its whole head and no other (E761, E762); `state`: the
+        saved `_state()`. Reads file headers only."""
+        check_saved_weights(self.saved_classes, directory, self.name)
 
     def _check_exportable(self) -> None:
         """Raise a coded error when the model cannot be exported yet (default: load it)."""
@@ -74,11 +89,12 @@ class BertModelPipe(BertPipe):
         save_pretrained(self.shim.model, path / MODEL_DIR, tokenizer=self.shim.tokenizer)
         return [MODEL_DIR]
 
-    def _read_weights(self, path: Path, written: Optional[List[str]]) -> None:
-        """`model/` is read as a checkpoint; missing where the save wrote it, or where the
-        component has a checkpoint its weights came from, it is E384."""
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
+        """`model/` is checked strictly, then read; missing where the save wrote it, or where
+        the component has a checkpoint its weights came from, it is E384."""
         model_dir = path / MODEL_DIR
         if model_dir.is_dir():
+            self._check_saved_dir(model_dir, state)
             self._install_dir(model_dir)
         elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
             raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
@@ -93,7 +109,7 @@ class BertModelPipe(BertPipe):
             save_pretrained(self.shim.model, Path(tmp), tokenizer=self.shim.tokenizer)
             return {"files": {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}}
 
-    def _weights_from_payload(self, msg: Dict[str, Any]) -> None:
+    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
         """Plain file names with bytes only (E389); no files but a checkpoint is E385."""
         files = msg["files"]
         for name, data in files.items():
@@ -107,4 +123,5 @@ class BertModelPipe(BertPipe):
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in files.items():
                 (Path(tmp) / name).write_bytes(data)
+            self._check_saved_dir(Path(tmp), state)
             self._install_dir(Path(tmp))

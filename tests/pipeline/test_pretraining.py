@@ -12,7 +12,7 @@ from thinc.api import Adam, fix_random_seed
 
 import spacy_bert.pipeline  # noqa: F401  (registers the factories without reinstalling)
 from spacy_bert.layers.hooks import IGNORE_INDEX, MaskPieces
-from spacy_bert.layers.masked_lm import PairInputs, mlm_update, plan_mlm_batches
+from spacy_bert.layers.mlm_train import PairInputs, mlm_update, plan_mlm_inputs
 from spacy_bert.pipeline.fill_mask import text_seed
 from tests.error_codes import raises_code
 from tests.tiny import TINY_BERT
@@ -61,7 +61,7 @@ def test_masking_statistics_over_100000_pieces(tiny_bert_dir):
     texts = [" ".join(words[i % 7 :] + words[: i % 7]) for i in range(2800)]
     hook = pipe._hook()
     assert isinstance(hook, MaskPieces)
-    batches = [b for b, _ in plan_mlm_batches(tokenizer, pipe.settings(), texts)]
+    _, batches = plan_mlm_inputs(tokenizer, pipe.settings(), texts)
     originals = [b.input_ids.copy() for b in batches]
     rng = np.random.default_rng(0)
     content = chosen = masked = random = kept = specials_hit = 0
@@ -138,10 +138,10 @@ def test_mlm_loss_and_gradients_equal_transformers(tmp_path, minilm_dir):
 
 
 def test_mlm_nsp_loss_and_gradients_equal_transformers(tmp_path, minilm_dir, monkeypatch):
-    from spacy_bert.layers import masked_lm
+    from spacy_bert.layers import run as run_stage
 
     # One padded batch in the pairs' order, so transformers sees the same single batch.
-    monkeypatch.setattr(masked_lm, "plan_batches", lambda lengths, budget: [np.arange(len(lengths))])
+    monkeypatch.setattr(run_stage, "plan_batches", lambda lengths, budget: [np.arange(len(lengths))])
     hf = hf_checkpoint(tmp_path, minilm_dir, "BertForPreTraining")
     nlp = fill_mask_nlp(tmp_path, window=64, stride=8, max_batch_items=100_000, objective="mlm+nsp", mlm_probability=0.3)
     pipe = nlp.get_pipe("bert_fill_mask")
@@ -270,7 +270,7 @@ def test_whole_word_masking_by_spacy_tokens(tiny_bert_dir):
     # words of several pieces (giraffes -> gi ##raf ##fe ##s), so whole-word masking shows
     docs = [nlp.make_doc("Tall giraffes and unbelievably huge hippopotamuses wander. " * (i % 5 + 1)) for i in range(1000)]
     hook = pipe._hook()
-    batches = [b for b, _ in plan_mlm_batches(tokenizer, pipe.settings(), [d.text for d in docs], None, pipe._word_starts(docs))]
+    _, batches = plan_mlm_inputs(tokenizer, pipe.settings(), [d.text for d in docs], None, pipe._word_starts(docs))
     rng = np.random.default_rng(0)
     words = chosen_words = 0
     kinds = {"mask": 0, "random": 0, "kept": 0}
