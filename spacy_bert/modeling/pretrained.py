@@ -9,7 +9,7 @@ always work; `modeling/` itself imports nothing above it (tests/test_layering.py
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union
 
 import torch
 from torch import nn
@@ -18,6 +18,21 @@ from ..errors import Errors
 from .config import BertConfig
 
 ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
+
+#: The arguments of `BertModel.forward` a head passes through to its encoder (`run_bert`).
+ENCODER_ARGUMENTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+    "inputs_embeds",
+    "encoder_hidden_states",
+    "encoder_attention_mask",
+    "past_key_values",
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+)
 
 #: "load": (cls, name_or_path, **kwargs) -> model; "save": (model, directory, tokenizer) -> None.
 _CHECKPOINT_IO: Dict[str, Callable[..., Any]] = {}
@@ -99,6 +114,21 @@ class BertPreTrainedModel(nn.Module):
         output = self.get_output_embeddings()
         if output is not None and self.config.tie_word_embeddings:
             output.weight = self.get_input_embeddings().weight
+
+    # -- the heads' encoder pass ----------------------------------------------
+    def run_bert(self, arguments: Mapping[str, Any]) -> Any:
+        """`self.bert(...)` with the encoder's arguments taken from `arguments` (a head's forward
+        `locals()`: labels and the head's own options are left out; an argument the head does
+        not take keeps `BertModel.forward`'s default).
+
+        Every `BertFor*` head runs its encoder through this one call, so an encoder argument is
+        passed the same way by every head.
+
+        Returns:
+            BaseModelOutputWithPoolingAndCrossAttentions: `last_hidden_state` (batch, seq, hidden),
+            `pooler_output` (batch, hidden) or None, and the optional fields asked for.
+        """
+        return self.bert(**{name: arguments[name] for name in ENCODER_ARGUMENTS if name in arguments})
 
     # -- conveniences ---------------------------------------------------------
     @property
