@@ -77,6 +77,16 @@ def _parse_header(raw: bytes, available: int) -> Dict[str, HeaderEntry]:
     return entries
 
 
+def _header_size(prefix: bytes, total: int) -> int:
+    """The JSON header's length, from the first 8 bytes of `total` bytes of safetensors."""
+    if len(prefix) < 8:
+        raise ValueError("shorter than the 8-byte header length")
+    (size,) = struct.unpack("<Q", prefix)
+    if size > total - 8:
+        raise ValueError(f"header length {size} exceeds the {total - 8} bytes that follow")
+    return size
+
+
 def bytes_header(data: bytes, source: str) -> Tuple[Dict[str, HeaderEntry], int]:
     """The header of safetensors bytes: each tensor's layout entry and byte range, and where
     the data starts (ranges count from there).
@@ -85,11 +95,7 @@ def bytes_header(data: bytes, source: str) -> Tuple[Dict[str, HeaderEntry], int]
         ValueError (E103): the bytes do not start with a readable safetensors header.
     """
     try:
-        if len(data) < 8:
-            raise ValueError("shorter than the 8-byte header length")
-        (size,) = struct.unpack("<Q", data[:8])
-        if size > len(data) - 8:
-            raise ValueError(f"header length {size} exceeds the {len(data) - 8} bytes that follow")
+        size = _header_size(data[:8], len(data))
         return _parse_header(data[8 : 8 + size], len(data) - 8 - size), 8 + size
     except (ValueError, RecursionError, UnicodeDecodeError) as error:
         raise ValueError(Errors.E103.format(path=source, error=error, kind="safetensors")) from error
@@ -101,12 +107,7 @@ def file_header(path: Path) -> Tuple[Dict[str, HeaderEntry], int]:
     try:
         with open(path, "rb") as f:
             total = os.fstat(f.fileno()).st_size
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                raise ValueError("shorter than the 8-byte header length")
-            (size,) = struct.unpack("<Q", prefix)
-            if size > total - 8:
-                raise ValueError(f"header length {size} exceeds the {total - 8} bytes that follow")
+            size = _header_size(f.read(8), total)
             return _parse_header(f.read(size), total - 8 - size), 8 + size
     except (OSError, ValueError, RecursionError, UnicodeDecodeError) as error:
         raise ValueError(Errors.E103.format(path=path, error=error, kind="safetensors")) from error

@@ -35,7 +35,7 @@ from thinc.api import Model
 from ..checkpoint import load_pretrained
 from ..checkpoint.files import read_config_dict
 from ..errors import Errors, Warnings
-from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel
+from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..modeling.losses import cross_entropy
 from ..tokenization import BertTokenizer
 from .batching import PaddedBatch, pad_inputs, plan_batches
