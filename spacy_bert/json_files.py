@@ -6,8 +6,8 @@ and tokenization must not import `checkpoint/` for it (that would pull in torch 
 safetensors). See tests/test_layering.py.
 
 Every file is written atomically (`atomic_write`): to a temporary file in the same directory,
-flushed to the disk (`fsync`), then renamed over the target. A crash or a full disk leaves the
-old file or the new one, never half a file.
+flushed to the disk (`fsync`), then renamed over the target, and the directory fsynced. A crash
+or a full disk leaves the old file or the new one, never half a file.
 """
 import json
 import os
@@ -65,7 +65,22 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    _fsync_directory(path.parent)  # the rename itself reaches the disk
     return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """fsync a directory, where the platform allows it (not on Windows: best effort there)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: PathLike, text: str) -> Path:

@@ -242,16 +242,19 @@ def _init_fresh(model: BertPreTrainedModel, fresh: List[str]) -> None:
     has fresh ones are put back after it.
     """
     params = dict(model.named_parameters())
-    fresh_ids = {id(params[name]) for name in fresh}
+    todo = {id(params[name]) for name in fresh}
     with torch.no_grad():
+        # Parents come before children, so a parameter shared with a child (the MLM head's
+        # `bias`, also `decoder.bias`) is initialised by its owner, and the child is skipped.
         for module in model.modules():
             own = [p for p in module._parameters.values() if p is not None]
-            if not any(id(p) in fresh_ids for p in own):
+            if not any(id(p) in todo for p in own):
                 continue
-            kept = [(p, p.detach().clone()) for p in own if id(p) not in fresh_ids]
+            kept = [(p, p.detach().clone()) for p in own if id(p) not in todo]
             model._init_weights(module)
             for param, value in kept:
                 param.copy_(value)
+            todo -= {id(p) for p in own}
 
 
 def resolve_dtype(dtype: DtypeArg, config: Mapping[str, Any]) -> torch.dtype:

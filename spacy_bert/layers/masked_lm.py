@@ -92,6 +92,8 @@ def load_masked_lm(directory: Path, needs_nsp: bool, name: str) -> Tuple[MLMMode
         # The loader initialises the missing heads (and pooler) as Hugging Face does and says so
         # in W102; W630 above says it in this component's words.
         warnings.filterwarnings("ignore", message=r"\[W102\]")
+        # An encoder checkpoint's pooler, which the MLM class has no use for, was never announced.
+        warnings.filterwarnings("ignore", message=r"\[W101\].*does not use: bert\.pooler\.dense\.bias, bert\.pooler\.dense\.weight\.$")
         return load_pretrained(cls, directory), tokenizer
 
 
