@@ -271,7 +271,13 @@ def resolve_dtype(dtype: DtypeArg, config: Mapping[str, Any]) -> torch.dtype:
 
 
 def build_model(
-    cls: Type[ModelT], config: BertConfig, weights: Weights, *, dtype: torch.dtype = torch.float32, **model_kwargs: Any
+    cls: Type[ModelT],
+    config: BertConfig,
+    weights: Weights,
+    *,
+    dtype: torch.dtype = torch.float32,
+    full_init: bool = False,
+    **model_kwargs: Any,
 ) -> ModelT:
     """The one function that builds a model from checkpoint weights.
 
@@ -280,17 +286,26 @@ def build_model(
         config (BertConfig): Its configuration.
         weights (Weights): The checkpoint's tensors (`stream.directory_weights`, `bytes_weights`).
         dtype (torch.dtype): Float parameters are allocated in it, and tensors cast on copy.
+        full_init (bool): Build the model for real, every parameter initialised as `cls(config)`
+            does, before the weights are copied in (same memory, more time): torch's global
+            random stream then advances exactly as building the class does, for callers whose
+            seeded runs must reproduce that. Default: built on `meta`; only the parameters the
+            checkpoint lacks are initialised.
         **model_kwargs: Passed to `cls` (e.g. `add_pooling_layer=False` for `BertModel`).
 
     Returns:
         The model in eval mode on the CPU, as Hugging Face returns it.
     """
-    with torch.device("meta"), _SkipInit():
-        model = cls(config, **model_kwargs)
-    report, plan = _check(model, weights)
-    _materialize(model, dtype)
+    if full_init:
+        model = cls(config, **model_kwargs).to(dtype)
+        report, plan = _check(model, weights)
+    else:
+        with torch.device("meta"), _SkipInit():
+            model = cls(config, **model_kwargs)
+        report, plan = _check(model, weights)
+        _materialize(model, dtype)
     _copy(model, weights, plan, report)
-    if report.fresh:
+    if report.fresh and not full_init:
         _init_fresh(model, report.fresh)
     _announce(model, report, weights.source)
     return model.eval()
@@ -304,6 +319,7 @@ def load_pretrained(
     torch_dtype: DtypeArg = None,
     dtype: DtypeArg = None,
     add_pooling_layer: Optional[bool] = None,
+    full_init: bool = False,
     **config_overrides: Any,
 ) -> ModelT:
     """Build `cls` from a checkpoint directory and load its weights strictly (`build_model`).
@@ -314,6 +330,7 @@ def load_pretrained(
         config (Optional[BertConfig]): Use this config instead of the directory's `config.json`.
         torch_dtype / dtype: The dtype of the model (see `resolve_dtype`; default float32).
         add_pooling_layer (Optional[bool]): For `BertModel`: build the pooler (default True).
+        full_init (bool): See `build_model`.
         **config_overrides: Fields replacing those of `config.json` (e.g. `num_labels=5`).
 
     Returns:
@@ -330,4 +347,4 @@ def load_pretrained(
     check_vocab_fits(directory, config)
     target = resolve_dtype(dtype if dtype is not None else torch_dtype, raw_config)
     model_kwargs = {} if add_pooling_layer is None else {"add_pooling_layer": add_pooling_layer}
-    return build_model(cls, config, weights, dtype=target, **model_kwargs)
+    return build_model(cls, config, weights, dtype=target, full_init=full_init, **model_kwargs)

@@ -35,7 +35,7 @@ from thinc.api import Model
 from ..checkpoint import load_pretrained
 from ..checkpoint.files import read_config_dict
 from ..errors import Errors, Warnings
-from ..modeling import BertForMaskedLM, BertForPreTraining
+from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel, BertPreTrainedModel
 from ..modeling.losses import cross_entropy
 from ..tokenization import BertTokenizer
 from .batching import PaddedBatch, pad_inputs, plan_batches
@@ -85,8 +85,14 @@ def load_masked_lm(directory: Path, needs_nsp: bool, name: str) -> Tuple[MLMMode
     if cls.__name__ in architectures:
         return load_pretrained(cls, directory), tokenizer
     fresh = "cls.predictions + cls.seq_relationship" if cls is BertForPreTraining else "cls.predictions"
+    source_class: Type[BertPreTrainedModel] = BertModel
     if "BertForMaskedLM" in architectures and cls is BertForPreTraining:
-        fresh = "cls.seq_relationship"
+        fresh, source_class = "cls.seq_relationship", BertForMaskedLM
+    # The fresh heads draw from torch's global generator as they always have: the checkpoint's
+    # own class is built first (its draws; the model is dropped at once, so memory holds one
+    # model at a time), then `cls`, fully initialised, takes the weights. A seeded run (spaCy's
+    # `fix_random_seed`) gets the heads, and the training that follows, it got before.
+    load_pretrained(source_class, directory, full_init=True)
     warnings.warn(Warnings.W630.format(name=name, path=directory, architectures=architectures or "none", heads=fresh, cls=cls.__name__))
     with warnings.catch_warnings():
         # The loader initialises the missing heads (and pooler) as Hugging Face does and says so
@@ -94,7 +100,7 @@ def load_masked_lm(directory: Path, needs_nsp: bool, name: str) -> Tuple[MLMMode
         warnings.filterwarnings("ignore", message=r"\[W102\]")
         # An encoder checkpoint's pooler, which the MLM class has no use for, was never announced.
         warnings.filterwarnings("ignore", message=r"\[W101\].*does not use: bert\.pooler\.dense\.bias, bert\.pooler\.dense\.weight\.$")
-        return load_pretrained(cls, directory), tokenizer
+        return load_pretrained(cls, directory, full_init=True), tokenizer
 
 
 # -- running -------------------------------------------------------------------------------------
