@@ -241,3 +241,22 @@ def test_loading_holds_about_one_model(tmp_path, fmt):
     growth, size = map(int, result.stdout.split())
     assert size > 50 * 2**20
     assert growth < 1.25 * size, f"peak RSS grew by {growth / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB model"
+
+
+def test_full_init_draws_the_random_stream_as_building_the_class_does(tmp_path):
+    directory = _saved(tmp_path, BertModel(BertConfig(**TINY)))
+    torch.manual_seed(7)
+    built = BertForMaskedLM(BertConfig.from_dict(json.loads((directory / "config.json").read_text())))
+    after_building = torch.rand(3)
+    torch.manual_seed(7)
+    with pytest.warns(UserWarning, match="W102"):
+        loaded = load_pretrained(BertForMaskedLM, directory, full_init=True)
+    assert torch.equal(torch.rand(3), after_building)
+    head = "cls.predictions.transform.dense.weight"
+    assert torch.equal(loaded.state_dict()[head], built.state_dict()[head])
+    weights = "bert.embeddings.word_embeddings.weight"
+    assert not torch.equal(loaded.state_dict()[weights], built.state_dict()[weights])  # from the file
+    torch.manual_seed(7)
+    with pytest.warns(UserWarning, match="W102"):
+        load_pretrained(BertForMaskedLM, directory)  # on meta: only the fresh head draws
+    assert not torch.equal(torch.rand(3), after_building)
