@@ -191,6 +191,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "{path} is {size:,} bytes, more than the {limit:,} bytes any BERT config.json needs; "
         "refusing to parse it. Check that it is the checkpoint's config."
     )
+    E160 = (
+        "{method} needs the Hugging Face file format, which spacy_bert.checkpoint provides and "
+        "registers when it is imported; it was not imported. Import spacy_bert (its package "
+        "root imports it) or spacy_bert.checkpoint first."
+    )
 
     # ---- tokenization (E2xx) ----------------------------------------------
     E201 = (

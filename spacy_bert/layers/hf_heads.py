@@ -152,9 +152,10 @@ def read_task_weights(hf_class: Type[BertPreTrainedModel], directory: Path, *, k
         head: Optional[Dict[str, np.ndarray]] = head_arrays(model)
         encoder, config = encoder_with_pooler(model), model.config
     else:
-        encoder = load_pretrained(BertModel, directory)
+        # Built in the saved dtype directly: no float32 copy of a bf16 encoder on the way.
+        encoder = load_pretrained(BertModel, directory, dtype=saved_dtype(directory) if keep_dtype else None)
         head, config = None, encoder.config
-    dtype = saved_dtype(directory) if keep_dtype else None
+    dtype = saved_dtype(directory) if keep_dtype and head is not None else None
     if dtype is not None:
         encoder = encoder.to(dtype)
     return TaskWeights(encoder=encoder, tokenizer=tokenizer, config=config, head=head)

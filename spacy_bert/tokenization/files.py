@@ -24,13 +24,13 @@ never a silent plain-BERT reading.
 from __future__ import annotations
 
 import collections
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import Errors
 from ..json_files import read_json as read_json_object
+from ..json_files import write_json, write_text
 from ..resolve import resolve_checkpoint_dir
 
 VOCAB_FILE = "vocab.txt"
@@ -104,25 +104,12 @@ def save_vocab(vocab: Mapping[str, int], path: PathLike) -> Path:
         if index != expected:
             problem = f"id {expected} is missing, next is {index} ({token!r})"
             raise ValueError(Errors.E217.format(max_id=len(tokens) - 1, problem=problem))
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as writer:
-        for token, _ in tokens:
-            writer.write(token + "\n")
-    return path
+    return write_text(path, "".join(token + "\n" for token, _ in tokens))
 
 
 def read_json(path: PathLike) -> Dict[str, Any]:
     """Read a JSON object from `path` (str or Path); a clear error when it is not one."""
     return read_json_object(path, Errors.E215)
-
-
-def write_json(data: Mapping[str, Any], path: PathLike) -> Path:
-    """Write `data` (Mapping) to `path` (str or Path) as indented UTF-8 JSON."""
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
-    return path
 
 
 def local_tokenizer_dir(directory: PathLike) -> PathLike:
@@ -213,7 +200,7 @@ def write_tokenizer_dir(
     if tokenizer_json is None:
         json_path.unlink(missing_ok=True)
     else:
-        json_path.write_text(tokenizer_json, encoding="utf-8")
+        write_text(json_path, tokenizer_json)
     config_path = write_json(config, directory / CONFIG_FILE)
     map_path = write_json(special_tokens_map, directory / SPECIAL_TOKENS_MAP_FILE)
     written = (vocab_path, json_path, config_path, map_path)
