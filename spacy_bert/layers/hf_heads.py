@@ -23,7 +23,7 @@ import torch
 
 from ..checkpoint import keys, load_pretrained, save_pretrained
 from ..checkpoint.files import read_config_dict
-from ..checkpoint.layout import read_layout
+from ..checkpoint.stream import directory_weights
 from ..errors import Errors
 from ..modeling import (
     BertConfig,
@@ -262,7 +262,7 @@ def check_saved_weights(
             reason = f"its config.json names the architectures {architectures or 'none'}, not {' or '.join(c.__name__ for c in classes)}"
             raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
         hf_class = named[0]
-    layout, _ = read_layout(directory)  # safetensors: headers only
+    layout = directory_weights(directory).layout  # headers only: no tensor data is read
     if not has_head:
         hf_class = BertModel  # a task component saved without a head writes the plain encoder
     with_prefix = hf_class is not BertModel

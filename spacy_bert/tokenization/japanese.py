@@ -30,7 +30,7 @@ from .backend import build_backend
 from .files import JAPANESE_CLASS, AddedTokenSpec, PathLike, added_tokens_decoder, write_tokenizer_dir
 from .japanese_words import CHARACTERS, JapaneseSettings, WordPreTokenizer, make_settings, word_splitter
 from .never_split import plan_never_split
-from .wordpiece import BertTokenizer
+from .wordpiece import TOKENIZER_CLASSES, BertTokenizer
 
 
 class BertJapaneseTokenizer(BertTokenizer):
@@ -58,7 +58,6 @@ class BertJapaneseTokenizer(BertTokenizer):
         ImportError: E833/E834 when fugashi, SudachiPy or a dictionary is not installed.
     """
 
-    is_japanese = True
 
     def __init__(
         self,
@@ -209,3 +208,5 @@ class BertJapaneseTokenizer(BertTokenizer):
                 f"subword_tokenizer_type={s.subword_tokenizer_type!r}, mecab_kwargs={s.mecab_kwargs}, "
                 f"sudachi_kwargs={s.sudachi_kwargs}, do_lower_case={s.do_lower_case})")
 
+
+TOKENIZER_CLASSES[JAPANESE_CLASS] = BertJapaneseTokenizer

@@ -44,7 +44,6 @@ from .checks import (
     resolve_vocab,
 )
 from .files import (
-    JAPANESE_CLASS,
     AddedTokenSpec,
     PathLike,
     added_tokens_decoder,
@@ -58,6 +57,12 @@ from .truncation import check_pair_stride, check_window, describe_dropped, resol
 
 TextOrBatch = Union[str, Sequence[str]]
 Offsets = List[Tuple[int, int]]
+
+
+#: `tokenizer_class` of a tokenizer_config.json -> the `BertTokenizer` subclass that implements it.
+#: Subclass modules register themselves (`tokenization/__init__` imports them), so this module
+#: never imports them: `from_pretrained` hands such a checkpoint to its class.
+TOKENIZER_CLASSES: Dict[str, type] = {}
 
 
 class BertTokenizer(SpecialTokensMixin):
@@ -196,11 +201,10 @@ class BertTokenizer(SpecialTokensMixin):
         """
         directory = local_tokenizer_dir(directory)
         files = read_tokenizer_dir(directory)
-        if files.tokenizer_class == JAPANESE_CLASS and not getattr(cls, "is_japanese", False):
+        implementation = TOKENIZER_CLASSES.get(files.tokenizer_class or "")
+        if implementation is not None and not issubclass(cls, implementation):
             # Decision 15: the config decides the tokenizer, whichever class was asked.
-            from .japanese import BertJapaneseTokenizer
-
-            return BertJapaneseTokenizer.from_pretrained(directory, **overrides)
+            return implementation.from_pretrained(directory, **overrides)
         options = {**files.options, **overrides}
         if options.pop("do_basic_tokenize", True) is False:
             warnings.warn(Warnings.W203.format(path=directory), UserWarning, stacklevel=2)
