@@ -1,6 +1,10 @@
 """project.yml: `spacy project run` on a tiny slice of every workflow (tiny checkpoint, a few
-steps, data from the ../shared mirror through the `*_base` vars), offline; the assets step with
-and without a mirror; the demo workflow on its committed data.
+steps, data from a local mirror through the `*_base` vars), offline; the assets step with and
+without a mirror; the demo workflow on its committed data.
+
+The mirror is tests/data: the first lines of each real file under its source name. The project
+copies that use it get project.yml with those files' checksums (`mirrored_project_copy`), so the
+fetch, the checksum checks and every later step run as they do on the full files.
 
 The workflows share steps (WNUT-17's assets and conversion serve ner, ner-listener and
 pretrain), so one module-scoped run of `all` runs every step once and the per-workflow tests
@@ -15,6 +19,7 @@ from pathlib import Path
 import pytest
 import srsly
 
+from tests.paths import TEST_DATA
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: workflow -> (metrics file, score keys the component must report, packaged pipeline name)
@@ -44,6 +49,32 @@ def project_copy(tmp_path: Path) -> Path:
     return project
 
 
+#: mirrored asset (its url's `*_base` var) -> the file of tests/data that stands in for it
+MIRRORED = {"wnut17_base": "wnut17", "sst2_base": "sst2", "goemotions_base": "goemotions", "trec_base": "trec",
+            "wikitext2_base": "wikitext2"}
+
+
+def mirror_file(asset: dict) -> Path:
+    """The tests/data file a project.yml asset is fetched from (TREC's is `train.txt`, see mirror_vars)."""
+    var = asset["url"].split("${vars.")[1].split("}")[0]
+    name = "train.txt" if var == "trec_base" else asset["url"].rsplit("/", 1)[1]
+    return TEST_DATA / MIRRORED[var] / name
+
+
+def mirrored_project_copy(tmp_path: Path) -> Path:
+    """`project_copy`, its project.yml expecting the checksums of the mirror's (sliced) files."""
+    from weasel.util import get_checksum
+
+    project_dir = project_copy(tmp_path)
+    text = (project_dir / "project.yml").read_text(encoding="utf-8")
+    for asset in srsly.read_yaml(project_dir / "project.yml")["assets"]:
+        if not asset["url"].startswith("${vars.xquad_base}"):  # XQuAD is committed whole
+            assert text.count(asset["checksum"]) == 1
+            text = text.replace(asset["checksum"], get_checksum(mirror_file(asset)))
+    (project_dir / "project.yml").write_text(text, encoding="utf-8")
+    return project_dir
+
+
 def project(*args, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     # offline: no hub, and no proxy to reach anything else either
     env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -55,8 +86,8 @@ def project(*args, cwd: Path, check: bool = True, timeout: int = 900) -> subproc
     return result
 
 
-def mirror_vars(shared_dir: Path) -> list:
-    data = shared_dir / "data"
+def mirror_vars() -> list:
+    data = TEST_DATA
     # the mirror keeps TREC's train file as train.txt (TREC.train.all at the source)
     return [f"--vars.wnut17_base={data / 'wnut17'}", f"--vars.sst2_base={data / 'sst2'}",
             f"--vars.goemotions_base={data / 'goemotions'}", f"--vars.trec_base={data / 'trec'}",
@@ -71,10 +102,10 @@ def tiny_vars(checkpoint: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def all_run(tmp_path_factory, shared_dir, tiny_bert_dir):
+def all_run(tmp_path_factory, tiny_bert_dir):
     """`spacy project run all` once, offline, on tiny slices: (project dir, its stdout)."""
-    cwd = project_copy(tmp_path_factory.mktemp("all"))
-    result = project("run", "all", ".", *mirror_vars(shared_dir), *tiny_vars(tiny_bert_dir), cwd=cwd, timeout=1800)
+    cwd = mirrored_project_copy(tmp_path_factory.mktemp("all"))
+    result = project("run", "all", ".", *mirror_vars(), *tiny_vars(tiny_bert_dir), cwd=cwd, timeout=1800)
     return cwd, result.stdout
 
 
@@ -138,8 +169,8 @@ def test_all_is_every_workflow(tmp_path):
             "pretrain_max_steps", "pretrain_batch_size"} <= set(config["vars"])
 
 
-def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
-    cwd = project_copy(tmp_path)
+def test_assets_offline_with_and_without_a_mirror(tmp_path):
+    cwd = mirrored_project_copy(tmp_path)
     # `spacy project assets` without a mirror, offline: one coded message naming each dataset's
     # var, no traceback, exit status 1; the committed XQuAD files pass their checksums
     failed = project("assets", ".", cwd=cwd, check=False)
@@ -158,7 +189,7 @@ def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
     assert "Traceback" not in output
     assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
     # with a mirror: `spacy project assets` copies every file, with project.yml's checksums
-    project("assets", ".", *mirror_vars(shared_dir), cwd=cwd)
+    project("assets", ".", *mirror_vars(), cwd=cwd)
     config = srsly.read_yaml(cwd / "project.yml")
     from weasel.util import get_checksum
 
@@ -171,7 +202,8 @@ def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
     (cwd / "assets" / "wnut17" / "wnut17train.conll").unlink()
     failed = project("run", "assets-wnut17", ".", f"--vars.wnut17_base={mirror}", cwd=cwd, check=False)
     output = " ".join((failed.stdout + failed.stderr).split())
-    assert failed.returncode != 0 and "project.yml expects c213127d9438fb2c64fe0fabe8644489" in output
+    expected = get_checksum(TEST_DATA / "wnut17" / "wnut17train.conll")
+    assert failed.returncode != 0 and f"project.yml expects {expected}" in output
     assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
 
 

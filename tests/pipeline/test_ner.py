@@ -554,8 +554,8 @@ def test_custom_spans_key(finetuned_dir):
 
 
 # -- 6. spacy train configs/ner.cfg ---------------------------------------------------
-def test_spacy_train_ner_cfg(tmp_path, shared_dir, tiny_bert_dir):
-    train, dev = wnut_slice(shared_dir, tmp_path)
+def test_spacy_train_ner_cfg(tmp_path, tiny_bert_dir):
+    train, dev = wnut_slice(tmp_path)
     best = train_briefly("ner.cfg", train, dev, tiny_bert_dir, tmp_path / "training")
     config = json.loads((best / "bert_ner" / "model" / "config.json").read_text())
     assert config["architectures"] == ["BertForTokenClassification"]

@@ -203,12 +203,12 @@ def test_overfitting_IO(tmp_path, tiny_bert_dir):
 
 
 @pytest.mark.parametrize("objective,hf_class", [("mlm", "BertForMaskedLM"), ("mlm+nsp", "BertForPreTraining")])
-def test_spacy_train_pretrain_export_then_ner(tmp_path, shared_dir, tiny_bert_dir, objective, hf_class):
+def test_spacy_train_pretrain_export_then_ner(tmp_path, data_dir, tiny_bert_dir, objective, hf_class):
     import transformers
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    lines = (shared_dir / "data" / "wikitext2" / "valid.txt").read_text(encoding="utf-8").splitlines()
+    lines = (data_dir / "wikitext2" / "valid.txt").read_text(encoding="utf-8").splitlines()
     (corpus / "train.txt").write_text("\n".join(lines[:40]), encoding="utf-8")
     (corpus / "dev.txt").write_text("\n".join(lines[100:120]), encoding="utf-8")
     code = tmp_path / "code.py"  # the factory without reinstalling the package's entry points
@@ -228,7 +228,7 @@ def test_spacy_train_pretrain_export_then_ner(tmp_path, shared_dir, tiny_bert_di
     export_component(spacy.load(tmp_path / "pretrain" / "model-last"), "bert_fill_mask", export)
     model, info = getattr(transformers, hf_class).from_pretrained(export, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
-    train, dev = wnut_slice(shared_dir, tmp_path)
+    train, dev = wnut_slice(tmp_path)
     best = train_briefly("ner.cfg", train, dev, export, tmp_path / "ner")
     assert spacy.load(best).pipe_names == ["bert_ner"]
 

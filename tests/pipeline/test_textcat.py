@@ -518,12 +518,12 @@ def test_export(setup, trained, tmp_path):
 
 # -- 6. spacy train ----------------------------------------------------------------------
 @pytest.mark.parametrize("config_name", ["textcat.cfg", "textcat_multilabel.cfg"])
-def test_spacy_train(config_name, tmp_path, shared_dir, tiny_bert_dir):
+def test_spacy_train(config_name, tmp_path, data_dir, tiny_bert_dir):
     if config_name == "textcat.cfg":
-        records = list(islice(read_sst2(shared_dir / "data" / "sst2" / "dev.tsv"), 32))
+        records = list(islice(read_sst2(data_dir / "sst2" / "dev.tsv"), 32))
         labels = ("negative", "positive")
     else:
-        goemotions = shared_dir / "data" / "goemotions"
+        goemotions = data_dir / "goemotions"
         records = list(islice(read_goemotions(goemotions / "dev.tsv", goemotions / "labels.txt"), 32))
         labels = tuple(records[0][1])
         assert len(labels) == 28
