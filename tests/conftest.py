@@ -45,8 +45,8 @@ def legacy_mlm_dir(tmp_path_factory, minilm_dir) -> Path:
     """A random transformers `BertForMaskedLM` written the way older checkpoints are: LayerNorm
     weights named `gamma`/`beta`, a `bert.` prefix, the MLM head `cls.predictions.*` with the tied
     decoder weight not stored (2 layers, hidden 32, 512 positions); with the bert-base-uncased
-    vocabulary (30,522) as `vocab.txt`, `tokenizer_config.json` and a `tokenizer.json` that
-    truncates at 512 and pads (which our tokenizer must ignore).
+    vocabulary (30,522) as `vocab.txt`, `tokenizer_config.json`, `special_tokens_map.json` and a
+    `tokenizer.json` that truncates at 512 and pads (which our tokenizer must ignore).
 
     Written by transformers, the reference, never by the code under test. Its LayerNorms and
     biases are random (not 1 and 0), so a legacy name that fails to map shows as a wrong output;
@@ -77,9 +77,12 @@ def legacy_mlm_dir(tmp_path_factory, minilm_dir) -> Path:
     assert sum(name.endswith(".gamma") for name in legacy) == 1 + 2 * config.num_hidden_layers + 1
     safetensors.torch.save_file(legacy, weights, metadata={"format": "pt"})
 
-    shutil.copy(minilm_dir / "vocab.txt", directory / "vocab.txt")
-    transformers.BertTokenizer(vocab_file=str(directory / "vocab.txt"), model_max_length=512).save_pretrained(str(directory))
-    tokenizer_json = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+    # the uncased tokenizer files of all-MiniLM-L6-v2 (the same vocabulary); its tokenizer.json
+    # truncates and pads at 128, here at 512 and to the longest, as the old checkpoints' files do
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, directory / name)
+    tokenizer_json = json.loads((minilm_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    assert len(tokenizer_json["model"]["vocab"]) == config.vocab_size
     tokenizer_json["truncation"] = {"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
     tokenizer_json["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None,
                                  "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
