@@ -183,6 +183,7 @@ def test_save_and_load_without_the_checkpoint(tmp_path, legacy_mlm_dir, hf_fill)
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(copy), "top_k": 3})
     before = nlp(ONE_MASK[0])._.fill_mask
+    assert before and before[0]["predictions"]
     nlp.to_disk(tmp_path / "pipeline")
     shutil.rmtree(copy)
     loaded = spacy.load(tmp_path / "pipeline")
