@@ -34,6 +34,21 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def tiny_mlm_dir(tmp_path) -> Path:
+    """A random `BertForMaskedLM` (tests/modeling/helpers.py TINY: 99 pieces, hidden 32) saved by
+    `save_pretrained` to a fresh directory per test, for the tests that break or edit its files."""
+    import torch
+
+    import spacy_bert
+    from tests.modeling.helpers import TINY
+
+    torch.manual_seed(0)
+    directory = tmp_path / "ckpt"
+    spacy_bert.BertForMaskedLM(spacy_bert.BertConfig(**TINY)).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """tests/data: small slices of real data sets, with their licences (see its README.md)."""
