@@ -175,6 +175,7 @@ def test_nsp_pairs_follow_the_bert_recipe(tiny_bert_dir):
 
 
 # -- training end to end -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_overfitting_IO(tmp_path, tiny_bert_dir):
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(tiny_bert_dir, checkpoint)
@@ -248,6 +249,7 @@ def test_one_sentence_corpus_with_nsp_is_a_coded_error(tiny_bert_dir):
             nlp.initialize(lambda: examples(nlp, ["Only one sentence here."]))
 
 
+@pytest.mark.slow
 def test_a_million_character_line_trains_in_windows(tiny_bert_dir):
     # 1 % masking: the cost is the (masked pieces x 30,522) projection, not the windows
     nlp = fill_mask_nlp(tiny_bert_dir, window=64, stride=8, max_batch_items=8192, mlm_probability=0.01)
