@@ -550,6 +550,7 @@ def test_custom_spans_key(finetuned_dir):
 
 
 # -- 6. spacy train configs/ner.cfg ---------------------------------------------------
+@pytest.mark.slow
 def test_spacy_train_ner_cfg(tmp_path, tiny_bert_dir):
     train, dev = wnut_slice(tmp_path)
     best = train_briefly("ner.cfg", train, dev, tiny_bert_dir, tmp_path / "training")

@@ -203,6 +203,7 @@ def test_overfitting_IO(tmp_path, tiny_bert_dir):
     assert 0.0 <= scores["mlm_acc"] <= 1.0 and scores["mlm_ppl"] > 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective,hf_class", [("mlm", "BertForMaskedLM"), ("mlm+nsp", "BertForPreTraining")])
 def test_spacy_train_pretrain_export_then_ner(tmp_path, data_dir, tiny_bert_dir, objective, hf_class):
     import transformers
