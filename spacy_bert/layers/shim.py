@@ -27,7 +27,7 @@ from ..tokenization import BertTokenizer
 from .hf_heads import float_dtype, saved_dtype
 from .loading import load_encoder
 from .payload import read_payload
-from .precision import DEFAULT_PRECISION, check_precision, prediction_model, resolve_precision
+from .precision import DEFAULT_PRECISION, check_precision, log_choice, prediction_model, precision_in_use, resolve_precision
 from .settings import resolve_threads
 
 
@@ -176,7 +176,7 @@ class BertShim(PyTorchShim):
     @property
     def precision_used(self) -> str:
         """What the setting resolves to on the model's current device (see `resolve_precision`)."""
-        return resolve_precision(self._precision, self.device.type, self.name)
+        return precision_in_use(self._precision, self.name, self.device.type)
 
     def prediction_model(self) -> BertPreTrainedModel:
         """The model `predict` runs: the fp32 model, or a copy in the resolved precision, built
@@ -194,6 +194,7 @@ class BertShim(PyTorchShim):
         if self._prediction.key != key:
             self._prediction.clear()  # release the old copy before building the next
             used = resolve_precision(self._precision, device_type, self.name)
+            log_choice(self.name, self._precision, used, device_type)
             self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer, name=self.name)
             self._prediction.key = key
         return self._prediction.model

@@ -35,7 +35,7 @@ from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
 from ..layers.optim import clip_global_norm
 from ..layers.payload import read_payload
-from ..layers.precision import DEFAULT_PRECISION, check_precision
+from ..layers.precision import DEFAULT_PRECISION, check_precision, precision_in_use
 from .contracts import names_component_on_missing_checkpoint
 from .saved_settings import CONFIG_KEY, resolve_settings
 
@@ -98,8 +98,16 @@ class BertPipe(TrainablePipe):
     # -- precision -----------------------------------------------------------------------
     @property
     def precision(self) -> str:
-        """The prediction precision setting (see `set_precision`). A component listening to a
-        shared `bert` component predicts in that component's precision."""
+        """The precision prediction runs in: the setting resolved for the device thinc places
+        models on ("auto" -> "bfloat16" / "int8" / "float32" by the CPU, see
+        `layers/precision.AUTO_RULES`; "float16" on a CPU -> "float32"). A component listening
+        to a shared `bert` component predicts in that component's precision."""
+        return precision_in_use(self._precision, self.name)
+
+    @property
+    def precision_setting(self) -> str:
+        """The precision setting as configured ("float32", "int8", "bfloat16", "float16",
+        "auto"): what `nlp.config` and a saved pipeline hold."""
         return self._precision
 
     def set_precision(self, precision: str) -> None:

@@ -11,7 +11,8 @@ pipeline's config.cfg, never in the component's weights):
     spacy.load("my_pipeline", config={"components": {"bert_ner": {"precision": "int8"}}})
 
 Weights stay fp32 (see `spacy_bert/layers/precision.py`); the next batch predicts in the new
-precision. Components listening to a shared `bert` component predict in its precision.
+precision. `nlp.get_pipe(name).precision` reports the precision in use ("auto" resolved for
+this CPU or GPU), `nlp.get_pipe(name).precision_setting` the setting. Components listening to a shared `bert` component predict in its precision.
 """
 from typing import Dict, Iterable, Optional
 
@@ -36,7 +37,9 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
             `bert_fill_mask`).
 
     Returns:
-        Dict[str, str]: component name -> the setting now in force.
+        Dict[str, str]: component name -> the precision it now predicts in (the setting
+            resolved for the device: "auto" -> what `auto` chose; `pipe.precision_setting` and
+            `nlp.config` keep "auto").
     """
     if names is None:
         chosen = [name for name, pipe in nlp.components if hasattr(pipe, "set_precision")]
