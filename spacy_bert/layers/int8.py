@@ -46,6 +46,7 @@ from torch import nn
 from ..errors import Warnings
 from ..modeling import BertModel
 from .cpu import cpu_flags
+from .qkv import FusedQKV, QKVPart, fused_linear
 
 __all__ = [
     "DEFAULT_INT8",
@@ -94,6 +95,10 @@ class Int8Options:
         fp32 (Tuple[str, ...]): `LINEAR_KINDS` kept in fp32.
         wide (Tuple[str, ...]): `LINEAR_KINDS` given 8-bit weights whatever `weight_bits` says.
         smooth_kinds (Tuple[str, ...]): the kinds `smooth` applies to.
+        outliers (int): input channels (largest calibrated range) of each Linear kept in fp32.
+        outlier_kinds (Tuple[str, ...]): the kinds `outliers` applies to.
+        fuse_qkv (bool): query, key and value of a self-attention block as one product over
+            the concatenated weights (`layers/qkv.py`): one pass over the input instead of three.
     """
 
     activations: str = "token"
@@ -104,6 +109,7 @@ class Int8Options:
     smooth_kinds: Tuple[str, ...] = LINEAR_KINDS
     outliers: int = 0
     outlier_kinds: Tuple[str, ...] = ()
+    fuse_qkv: bool = False
 
     @property
     def needs_ranges(self) -> bool:
@@ -122,6 +128,8 @@ class Int8Options:
             parts.append("8-bit weights on " + "/".join(self.wide))
         if self.fp32:
             parts.append("fp32 " + "/".join(self.fp32))
+        if self.fuse_qkv:
+            parts.append("fused query/key/value")
         return ", ".join(parts)
 
 
@@ -138,15 +146,18 @@ DEFAULT_INT8 = Int8Options(
 )
 
 #: int8 on a CPU whose int8 dot products accumulate in int32 (`VNNI_FLAGS`): no int16 pair
-#: saturation, so every weight gets 8 bits, and without the fp32 outlier channels (their gather,
-#: zeroing and (n, 16) x (16, out) product cost ~20 % of the int8 time). Measured with
-#: bench/int8_error.py on AMD EPYC (avx512_vnni): hidden-state cosine mean 0.9991-0.9992, faster
-#: than `DEFAULT_INT8` (see docs/precision.md).
+#: saturation, so every weight gets 8 bits, and fp32 outlier channels only for output.dense
+#: (8 of its 1536 inputs: their gather, zeroing and extra product on every Linear cost ~20 % of
+#: the int8 time). Measured (bench/int8_error.py data, docs/precision.md) on AMD EPYC (avx512_vnni,
+#: 48 WNUT-17 tweets, 1 thread): hidden-state cosine mean 0.9993 (min 0.9974), encoder 2.24x
+#: fp32, where `DEFAULT_INT8` gave 0.9992 at 1.9-2.0x and plain `quantize_dynamic` 0.915 at 2.6x.
 VNNI_INT8 = Int8Options(
     activations="token",
     weight_bits=8,
     smooth=0.5,
     smooth_kinds=("query", "key", "value", "attention.output.dense", "intermediate.dense"),
+    outliers=8,
+    outlier_kinds=("output.dense",),
 )
 
 
@@ -329,7 +340,7 @@ def quantize_linears(
     has 8; the default keeps 16 outlier channels fp32) stays an fp32 `nn.Linear`, with W750
     naming them: every channel would be an outlier, so fp32 is what int8 would compute anyway.
     """
-    count = 0
+    count = _fuse_qkv(module, options, ranges) if options.fuse_qkv else 0
     narrow: List[str] = []
     for parent_name, parent in list(module.named_modules()):
         for child_name, child in list(parent.named_children()):
@@ -340,9 +351,7 @@ def quantize_linears(
             elif type(child) is nn.Linear and kind not in options.fp32:
                 scale = None if scales is None or kind not in options.smooth_kinds else scales.get(path)
                 bits = 8 if kind in options.wide else options.weight_bits
-                picked = None
-                if options.outliers and kind in options.outlier_kinds and ranges is not None and path in ranges:
-                    picked = ranges[path].topk(options.outliers).indices.sort().values
+                picked = _outlier_channels(options, kind, ranges, path)
                 # BertOutput.dense reads the activation's fresh output, which nothing else reads
                 owns = kind == "output.dense"
                 setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, owns))
@@ -358,3 +367,42 @@ def quantize_linears(
     return count
 
 
+
+
+def _outlier_channels(options: Int8Options, kind: str, ranges: Optional[Dict[str, torch.Tensor]], path: str) -> Optional[torch.Tensor]:
+    """The `options.outliers` input channels of the Linear at `path` with the largest calibrated
+    range (sorted), or None where its kind keeps none."""
+    if options.outliers and kind in options.outlier_kinds and ranges is not None and path in ranges:
+        return ranges[path].topk(options.outliers).indices.sort().values
+    return None
+
+
+def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str, torch.Tensor]]) -> int:
+    """Give every self-attention block under `module` whose query, key and value are plain
+    `nn.Linear`s treated alike by `options` one fused `Int8Linear` (`layers/qkv.py`); returns how
+    many Linears it replaced. Smoothing factors come from the concatenated weights and the
+    shared input range, so one scaled input serves all three."""
+    kinds = ("query", "key", "value")
+    if any(kind in options.fp32 for kind in kinds):
+        return 0
+    alike = [len({kind in group for kind in kinds}) == 1 for group in (options.smooth_kinds, options.wide, options.outlier_kinds)]
+    if not all(alike):
+        return 0
+    count = 0
+    for path, block in list(module.named_modules()):
+        parts = [getattr(block, kind, None) for kind in kinds]
+        if getattr(block, "is_cross_attention", True) or not all(type(part) is nn.Linear for part in parts):
+            continue
+        if _too_narrow(parts[0], "query", options):
+            continue  # left to quantize_linears, which names it in W750
+        linear = fused_linear(*parts)
+        query_path = f"{path}.query" if path else "query"
+        scale = None
+        if options.smooth is not None and "query" in options.smooth_kinds and ranges is not None and query_path in ranges:
+            scale = _smooth_factor(ranges[query_path], linear.weight, options.smooth)
+        bits = 8 if "query" in options.wide else options.weight_bits
+        fused = FusedQKV(Int8Linear(linear, options.activations, bits, scale, _outlier_channels(options, "query", ranges, query_path)), parts[0].out_features)
+        for index, kind in enumerate(kinds):
+            setattr(block, kind, QKVPart(fused, index))
+        count += 3
+    return count

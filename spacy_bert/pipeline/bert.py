@@ -32,7 +32,7 @@ from ..layers.merge import to_host
 from ..layers.payload import read_payload
 from ..layers.pooling import POOLING_MODES
 from ..layers.shared_gradient import SharedGradient
-from ..layers.precision import DEFAULT_PRECISION, check_precision
+from ..layers.precision import DEFAULT_PRECISION, check_precision, precision_in_use
 from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
 from .doc_data import BertDocData, install_extension
@@ -175,7 +175,13 @@ class Bert(TrainablePipe):
     # -- precision -------------------------------------------------------------------
     @property
     def precision(self) -> str:
-        """The prediction precision setting (see `set_precision`)."""
+        """The precision prediction runs in: the setting resolved for the device thinc places
+        models on ("auto" -> what `layers/precision.AUTO_RULES` chose for this CPU)."""
+        return precision_in_use(self.model.attrs["precision"], self.name)
+
+    @property
+    def precision_setting(self) -> str:
+        """The precision setting as configured (what `nlp.config` and a saved pipeline hold)."""
         return self.model.attrs["precision"]
 
     def set_precision(self, precision: str) -> None:

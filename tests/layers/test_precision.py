@@ -76,7 +76,8 @@ def test_check_precision_refuses(value):
 
 
 def test_auto_rule_from_cpu_flags(monkeypatch):
-    assert auto_precision("cpu", frozenset({"avx2", "avx512_bf16"})) == "bfloat16"
+    # avx512_bf16 without AMX tiles: int8 is faster (AMD EPYC: encoder bf16 1.7x, int8 2.2x fp32)
+    assert auto_precision("cpu", frozenset({"avx2", "avx512_bf16"})) == "int8"
     assert auto_precision("cpu", frozenset({"avx2", "amx_bf16"})) == "bfloat16"
     assert auto_precision("cpu", frozenset({"avx2", "fma"})) == "int8"
     assert auto_precision("cpu", frozenset({"avx512f", "avx512_vnni"})) == "int8"
@@ -91,8 +92,8 @@ def test_auto_rule_from_cpu_flags(monkeypatch):
 def test_cpu_flags_of_this_machine():
     flags = P.cpu_flags()
     assert isinstance(flags, frozenset)
-    if flags:  # Linux: the auto rule reads real flags; bf16 only with native bf16
-        assert (auto_precision("cpu") == "bfloat16") == bool(flags & P.NATIVE_BF16_FLAGS)
+    if flags:  # Linux: the auto rule reads real flags; bf16 only with AMX tiles
+        assert (auto_precision("cpu") == "bfloat16") == ("amx_bf16" in flags)
 
 
 def test_cpu_flags_without_cpuinfo(tmp_path):
