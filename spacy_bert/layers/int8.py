@@ -1,6 +1,6 @@
 """int8 prediction: `Int8Linear` (fbgemm's dynamic int8 kernel with per-token activations,
-SmoothQuant and fp32 outlier channels), its options per CPU class, calibration of input ranges,
-and the swap of a model's encoder Linears (`quantize_linears`).
+SmoothQuant and fp32 outlier channels), its options per CPU class, and the swap of a model's
+encoder Linears (`quantize_linears`; the ranges it needs come from `layers/calibration.py`).
 
 What `prediction_model(..., "int8")` builds (see `layers/precision.py` for the setting):
 the `Linear` layers of the encoder's transformer layers (query/key/value, attention output,
@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import Warnings
-from ..modeling import BertModel
+from .calibration import smooth_factor
 from .cpu import cpu_flags
 from .qkv import FusedQKV, QKVPart, fused_linear
 
@@ -56,11 +56,9 @@ __all__ = [
     "VNNI_INT8",
     "Int8Linear",
     "Int8Options",
-    "input_ranges",
     "int8_engine",
     "int8_options",
     "quantize_linears",
-    "smooth_scales",
 ]
 
 #: torch quantized engines with fast x86 dynamic int8 linear kernels.
@@ -277,45 +275,6 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, dtype=int8"
 
 
-def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """max |x_j| per input channel j of every `nn.Linear` under `model.encoder` (path -> (in,)),
-    over the real pieces of `batches` (keyword inputs of `model`), run in fp32."""
-    bert = model if isinstance(model, BertModel) else model.bert
-    ranges: Dict[str, torch.Tensor] = {}
-    keep: List[torch.Tensor] = []
-
-    def hook(path: str):
-        def record(module: nn.Module, args: tuple) -> None:
-            x = args[0].detach()[keep[0]].float().abs().amax(dim=0)  # real pieces only
-            ranges[path] = x if path not in ranges else torch.maximum(ranges[path], x)
-
-        return record
-
-    handles = [m.register_forward_pre_hook(hook(path)) for path, m in bert.encoder.named_modules() if type(m) is nn.Linear]
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                keep[:] = [batch["attention_mask"].bool()]
-                bert(**batch)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return ranges
-
-
-def smooth_scales(model: nn.Module, ranges: Dict[str, torch.Tensor], alpha: float) -> Dict[str, torch.Tensor]:
-    """SmoothQuant factors per Linear of `model.encoder` (path -> (in,)): s_j = max|x_j|^alpha /
-    max|W_:j|^(1 - alpha), from `input_ranges`."""
-    bert = model if isinstance(model, BertModel) else model.bert
-    return {path: _smooth_factor(ranges[path], m.weight, alpha) for path, m in bert.encoder.named_modules() if type(m) is nn.Linear and path in ranges}
-
-
-def _smooth_factor(x_max: torch.Tensor, weight: torch.Tensor, alpha: float) -> torch.Tensor:
-    """s (in,) = x_max^alpha / max_i |W_ij|^(1 - alpha) for weight (out, in)."""
-    wmax = weight.detach().float().abs().amax(dim=0).clamp(min=1e-5)
-    return (x_max.clamp(min=1e-5) ** alpha / wmax ** (1 - alpha)).clamp(min=1e-5)
-
-
 #: The end of W750: whether any Linear of the model still runs int8.
 _REST = {
     True: "The other Linears run int8; nothing to fix.",
@@ -402,7 +361,7 @@ def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str
         query_path = f"{path}.query" if path else "query"
         scale = None
         if options.smooth is not None and "query" in options.smooth_kinds and ranges is not None and query_path in ranges:
-            scale = _smooth_factor(ranges[query_path], linear.weight, options.smooth)
+            scale = smooth_factor(ranges[query_path], linear.weight, options.smooth)
         bits = 8 if "query" in options.wide else options.weight_bits
         fused = FusedQKV(Int8Linear(linear, options.activations, bits, scale, _outlier_channels(options, "query", ranges, query_path)), parts[0].out_features)
         for index, kind in enumerate(kinds):

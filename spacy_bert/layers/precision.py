@@ -49,9 +49,9 @@ from torch import nn
 
 from ..errors import Errors, Warnings
 from ..modeling import BertModel, BertPreTrainedModel
+from .calibration import CALIBRATION_TEXTS, calibration_batch, fit_positions, input_ranges, smooth_scales
 from .cpu import cpu_flags
-from .calibration import CALIBRATION_TEXTS, calibration_batch, fit_positions
-from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, input_ranges, int8_engine, int8_options, quantize_linears, smooth_scales
+from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
 
 __all__ = [
     "AUTO_RULES",
