@@ -989,6 +989,28 @@ class Errors(metaclass=ErrorsWithCodes):
         "string in the input."
     )
 
+    # ---- bert_qa as a deployed reader: calibration, answers across documents (E870-E889, issue 27) ----
+    E870 = (
+        "bert_qa component {name!r}: calibration is {value!r}, expected null (uncalibrated) or "
+        "{{\"method\": \"platt\", \"feature\": one of {features}, \"slope\": float, \"bias\": float}} "
+        "as `spacy bert calibrate-qa` writes it. Re-run calibrate-qa, or set calibration = null."
+    )
+    E871 = (
+        "calibrate-qa: {count} answerable question(s) to fit on; a calibration needs questions "
+        "with answers. Pass a SQuAD-format dev set with answered questions."
+    )
+    E872 = (
+        "{what}: contexts must be a list of str or Doc (one per document), got {type_name} "
+        "({value!r}). Pass a list, e.g. [text_1, text_2]."
+    )
+    E873 = (
+        "{what}: context {index} is a {type_name} ({value!r}), expected a str or a Doc."
+    )
+    E874 = (
+        "calibrate-qa: --holdout is {value!r}, expected a number in [0, 1) (the share of the "
+        "dev paragraphs held out to report calibration error on)."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -1139,4 +1161,17 @@ class Warnings(metaclass=ErrorsWithCodes):
         "annotate: OUTPUT_DIR {output_dir} holds {count} shard(s) that are not part of this run "
         "({names}): left by a run with another INPUT or --shard-size. They are not changed; move "
         "them away (or use a fresh OUTPUT_DIR) before reading the directory as this run's output."
+    )
+
+    # ---- bert_qa as a deployed reader (W870-W879, issue 27) ----
+    W870 = (
+        "{what}: the bert_qa component {name!r} is not calibrated, so answers of different "
+        "documents are ranked by `score`, which Hugging Face normalises within one question and "
+        "window: it is not comparable across documents. Run `spacy bert calibrate-qa PIPELINE "
+        "DEV_JSON` and rank by calibrated_score."
+    )
+    W871 = (
+        "calibrate-qa: the null-answer threshold is fitted for scoring \"squad\" only (run_qa.py's "
+        "null_score_diff_threshold); with scoring {scoring!r} the null answer keeps Hugging Face's "
+        "rule (it wins when its score is the highest)."
     )

@@ -44,6 +44,7 @@ from ..layers.precision import DEFAULT_PRECISION
 from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
+from .qa_calibration import Calibration, apply_calibration
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
 from .whole_model import BertModelPipe
@@ -101,6 +102,8 @@ def make_qa_scorer() -> Callable:
         "max_answer_len": None,
         "n_best_size": 20,
         "null_score_diff_threshold": 0.0,
+        "align_to_words": True,
+        "calibration": None,
         "spans_key": "bert_qa",
         "scorer": {"@scorers": "spacy-bert.qa_scorer.v1"},
     },
@@ -131,6 +134,8 @@ def make_bert_qa(
     null_score_diff_threshold: float,
     spans_key: str,
     scorer: Optional[Callable],
+    align_to_words: bool = True,
+    calibration: Optional[Dict[str, Any]] = None,
 ) -> "BertQuestionAnswerer":
     """Create a `bert_qa` component.
 
@@ -147,6 +152,10 @@ def make_bert_qa(
     handle_impossible (bool): Allow the null answer (SQuAD v2.0).
     max_answer_len (Optional[int]): Longest answer in pieces; None: 30 (squad) / 15 (pipeline).
     n_best_size (int), null_score_diff_threshold (float): run_qa.py's settings (squad mode).
+    align_to_words (bool): scoring "pipeline": widen answers to whole words (Hugging Face's
+        default), else the pieces' own characters.
+    calibration (Optional[dict]): Platt scaling written by `spacy bert calibrate-qa` (answers
+        then carry `calibrated_score`, `qa_calibration.py`); null: uncalibrated.
     spans_key (str): Key of `doc.spans` for the best answers.
     """
     return BertQuestionAnswerer(
@@ -154,6 +163,7 @@ def make_bert_qa(
         max_question_len=max_question_len, max_batch_items=max_batch_items, precision=precision, scoring=scoring, top_k=top_k,
         handle_impossible=handle_impossible, max_answer_len=max_answer_len, n_best_size=n_best_size,
         null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
+        align_to_words=align_to_words, calibration=calibration,
     )
 
 
@@ -231,6 +241,8 @@ class BertQuestionAnswerer(BertModelPipe):
         null_score_diff_threshold: float = 0.0,
         spans_key: str = "bert_qa",
         scorer: Optional[Callable] = None,
+        align_to_words: bool = True,
+        calibration: Optional[Dict[str, Any]] = None,
     ) -> None:
         listeners = [node.name for node in model.walk() if isinstance(node, BertListener)]
         if model.name != "bert-qa" or listeners:
@@ -243,6 +255,7 @@ class BertQuestionAnswerer(BertModelPipe):
             max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
             handle_impossible=bool(handle_impossible), max_answer_len=max_answer_len, n_best_size=n_best_size,
             null_score_diff_threshold=float(null_score_diff_threshold), spans_key=spans_key,
+            align_to_words=bool(align_to_words), calibration=calibration,
         )
         self.scorer = scorer
 
@@ -263,6 +276,7 @@ class BertQuestionAnswerer(BertModelPipe):
         for field, value, ok, expected in checks:
             if not ok:
                 raise ValueError(Errors.E602.format(name=self.name, field=field, value=value, expected=expected))
+        Calibration.from_config(cfg.get("calibration"), self.name)  # E870 now, not at the first Doc
         self.model.attrs.update({key: cfg[key] for key in MODEL_SETTINGS})
         super()._sync_settings()
 
@@ -280,8 +294,13 @@ class BertQuestionAnswerer(BertModelPipe):
         return DecodeSettings(
             scoring=cfg["scoring"], top_k=self._top_k(), handle_impossible=cfg["handle_impossible"],
             max_answer_len=cfg["max_answer_len"], n_best_size=cfg["n_best_size"],
-            null_score_diff_threshold=cfg["null_score_diff_threshold"],
+            null_score_diff_threshold=cfg["null_score_diff_threshold"], align_to_words=cfg.get("align_to_words", True),
         )
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        """The fitted calibration of `cfg["calibration"]` (None: uncalibrated; E870 if bad)."""
+        return Calibration.from_config(self.cfg.get("calibration"), self.name)
 
     # -- loading (`BertModelPipe`) -------------------------------------------------------
     def _no_checkpoint_error(self) -> str:
@@ -359,9 +378,12 @@ class BertQuestionAnswerer(BertModelPipe):
             results[i][qid] = answers
         return results
 
-    def decode(self, windows: QAWindows, contexts: Sequence[str]) -> List[List[Dict]]:
-        """Answers of each pair of `windows` (the configured scoring mode)."""
-        settings = self.decode_settings
+    def decode(self, windows: QAWindows, contexts: Sequence[str], settings: Optional[DecodeSettings] = None, raw: bool = False) -> List[List[Dict]]:
+        """Answers of each pair of `windows` (the configured scoring mode, or `settings`), with
+        `calibrated_score` when calibrated; `raw`: uncalibrated, with the internal `logit` and
+        `best_span` keys (`qa_decode.py`) that calibration is fitted on."""
+        settings = settings or self.decode_settings
+        calibration = None if raw else self.calibration
         decode = decode_squad if settings.scoring == "squad" else decode_pipeline
         by_pair: List[List[WindowView]] = [[] for _ in contexts]
         plan = windows.plan
@@ -373,7 +395,8 @@ class BertQuestionAnswerer(BertModelPipe):
                     windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
                 )
             )
-        return [decode(context, views, settings) for context, views in zip(contexts, by_pair)]
+        answers = [decode(context, views, settings) for context, views in zip(contexts, by_pair)]
+        return answers if raw else [apply_calibration(found, calibration) for found in answers]
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Sequence[Optional[Dict[str, List[Dict]]]]) -> None:
         key = self.cfg["spans_key"]
