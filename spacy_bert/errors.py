@@ -992,8 +992,8 @@ class Errors(metaclass=ErrorsWithCodes):
     # ---- bert_qa as a deployed reader: calibration, answers across documents (E870-E889, issue 27) ----
     E870 = (
         "bert_qa component {name!r}: calibration is {value!r}, expected null (uncalibrated) or "
-        "{{\"method\": \"platt\", \"feature\": one of {features}, \"slope\": float, \"bias\": float}} "
-        "as `spacy bert calibrate-qa` writes it. Re-run calibrate-qa, or set calibration = null."
+        "the dict `spacy bert calibrate-qa` writes: method \"platt\", feature one of {features}, "
+        "finite numbers slope and bias. Re-run calibrate-qa, or set calibration = null."
     )
     E871 = (
         "calibrate-qa: {count} answerable question(s) to fit on; a calibration needs questions "
