@@ -166,3 +166,26 @@ def test_ask_documents_uncalibrated_warns_and_bad_contexts(qa_dir):
             spacy_bert.ask_documents(nlp, "Who?", [CONTEXTS[0], 3])
         with raises_code("E750"):
             spacy_bert.ask_documents(nlp, "Who?", CONTEXTS, top_k=0)
+
+
+def test_calibrate_qa_command(qa_dir, dev_file, tmp_path):
+    """`spacy bert calibrate-qa PIPELINE DEV_JSON --output OUT --report R` (in-process)."""
+    from typer.testing import CliRunner
+
+    from spacy_bert.cli import bert_cli
+
+    fresh = spacy.blank("en")
+    fresh.add_pipe("bert_qa", config={"checkpoint": str(qa_dir), "max_seq_len": 48, "doc_stride": 16})
+    fresh.to_disk(tmp_path / "pipeline")
+    out, report = tmp_path / "calibrated", tmp_path / "report.json"
+    result = CliRunner().invoke(bert_cli, ["calibrate-qa", str(tmp_path / "pipeline"), str(dev_file), "--output", str(out), "--report", str(report), "--holdout", "0.34"])
+    assert result.exit_code == 0, result.output
+    assert "ECE" in result.output and "held_out" in result.output
+    written = json.loads(report.read_text())
+    loaded = spacy.load(out)
+    stored = loaded.get_pipe("bert_qa").cfg["calibration"]
+    assert stored["feature"] == written["calibration"]["feature"]
+    assert (stored["slope"], stored["bias"]) == pytest.approx((written["calibration"]["slope"], written["calibration"]["bias"]), rel=1e-8)  # the report's JSON keeps 10 digits
+    assert spacy.load(tmp_path / "pipeline").get_pipe("bert_qa").cfg["calibration"] is None  # --output: the input is unchanged
+    bad = CliRunner().invoke(bert_cli, ["calibrate-qa", str(tmp_path / "pipeline"), str(dev_file), "--holdout", "1.5"])
+    assert bad.exit_code == 1 and "E874" in bad.output
