@@ -996,8 +996,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "finite numbers slope and bias. Re-run calibrate-qa, or set calibration = null."
     )
     E871 = (
-        "calibrate-qa: {count} answerable question(s) to fit on; a calibration needs questions "
-        "with answers. Pass a SQuAD-format dev set with answered questions."
+        "calibrate-qa: {count} question(s) with a span answer to fit on (the fitting split has no "
+        "question, or no context). Pass a SQuAD-format dev set with questions, or a smaller --holdout."
     )
     E872 = (
         "{what}: contexts must be a list of str or Doc (one per document), got {type_name} "
