@@ -189,3 +189,30 @@ def test_calibrate_qa_command(qa_dir, dev_file, tmp_path):
     assert spacy.load(tmp_path / "pipeline").get_pipe("bert_qa").cfg["calibration"] is None  # --output: the input is unchanged
     bad = CliRunner().invoke(bert_cli, ["calibrate-qa", str(tmp_path / "pipeline"), str(dev_file), "--holdout", "1.5"])
     assert bad.exit_code == 1 and "E874" in bad.output
+
+
+def test_null_threshold_fitted_with_handle_impossible(nlp, dev_file):
+    """scoring "squad" + handle_impossible: null_score_diff_threshold is fitted (every gold here
+    is a span, so the fitted rule must not prefer the null answer where the span is right);
+    scoring "pipeline": W871, the threshold unchanged."""
+    qa = nlp.get_pipe("bert_qa")
+    saved = dict(qa.cfg)
+    try:
+        qa.cfg.update(handle_impossible=True, null_score_diff_threshold=0.0)
+        report = calibrate_qa(nlp, dev_file, holdout=0.0)
+        threshold = report["null_score_diff_threshold"]
+        assert qa.cfg["null_score_diff_threshold"] == threshold
+        assert nlp.config["components"]["bert_qa"]["null_score_diff_threshold"] == threshold
+        for p, context in enumerate(CONTEXTS):
+            doc = spacy_bert.ask(nlp, context, QUESTIONS)
+            for q in range(len(QUESTIONS)):
+                if (p + q) % 2 == 0:  # gold = the model's own span: a null answer would lose it
+                    assert doc._.answers[str(q)][0]["answer"] != ""
+        qa.cfg.update(scoring="pipeline", null_score_diff_threshold=0.0)
+        with pytest.warns(UserWarning, match="W871"):
+            report = calibrate_qa(nlp, dev_file, holdout=0.0)
+        assert "null_score_diff_threshold" not in report and qa.cfg["null_score_diff_threshold"] == 0.0
+    finally:
+        qa.cfg.clear()
+        qa.cfg.update(saved)
+        nlp.get_pipe_config("bert_qa")["null_score_diff_threshold"] = saved["null_score_diff_threshold"]
