@@ -18,7 +18,11 @@ are never merged: candidates of all windows are ranked together (`qa_decode.py`)
 `scoring` (default "squad"): "squad" is `run_qa.py`'s post-processing, the one Hugging Face's
 published SQuAD EM/F1 are computed with, so `spacy train` / `evaluate-qa` numbers compare with
 theirs, and its `max_answer_len` of 30 pieces keeps long answers; "pipeline" is transformers 4.x's
-`QuestionAnsweringPipeline` (scores are p_start * p_end, answers widened to whole words).
+`QuestionAnsweringPipeline` 4.53 (scores are p_start * p_end, each window's top_k piece pairs
+widened to whole words with `align_to_words`, equal texts merged by adding their scores).
+Neither score compares across windows or documents; with `calibration` (fitted by `spacy bert
+calibrate-qa`, `qa_calibration.py`) answers also carry `calibrated_score`, the estimated
+probability that the answer is right, which does (`qa_search.ask_documents` ranks by it).
 
 The component owns its encoder: a shared `bert` component would encode the context without
 the question, so a listener model is an error (E601). Training uses `run_qa.py`'s features:
