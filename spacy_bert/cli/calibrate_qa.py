@@ -40,7 +40,9 @@ def calibrate_qa_cli(
     nlp = load_pipeline("calibrate-qa", pipeline)
     report = calibrate_qa(nlp, dev_json, holdout=holdout, component=component)
     cal = report["calibration"]
-    msg.info(f"Calibration: sigmoid({cal['slope']:.4f} * {cal['feature']} + {cal['bias']:.4f}) (feature chosen by held-out ECE: {report['choice']['candidates']})")
+    candidates = report["choice"]["candidates"]
+    eces = ", ".join(f"{f}: {c['ece_held_out'] if c['ece_held_out'] is not None else c['ece_fit']:.4f}" for f, c in candidates.items())
+    msg.info(f"Calibration: sigmoid({cal['slope']:.4g} * {cal['feature']} + {cal['bias']:.4g}) (the feature with the lower held-out ECE: {eces})")
     if "null_score_diff_threshold" in report:
         msg.info(f"null_score_diff_threshold: {report['null_score_diff_threshold']:.4f}")
     for split in ("fit", "held_out"):
