@@ -512,7 +512,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "the whole pipeline directory again, or save the pipeline again."
     )
     E385 = (
-        "The serialized {name!r} component carries no weights (loaded: false), but it is configured "
+        "The serialized {name!r} component carries no weights, but it is configured "
         "with the checkpoint {checkpoint!r}. A saved pipeline never falls back to the original "
         "checkpoint: serialize the component after its weights are read (nlp.initialize() or first use)."
     )
@@ -639,6 +639,15 @@ class Errors(metaclass=ErrorsWithCodes):
         "The saved {name!r} component {what}, but its saved state says it {expected}. The cfg and "
         "the weights come from different saves: copy the whole pipeline directory again, or save "
         "the pipeline again."
+    )
+
+    # ---- one save format for every component (E850-E859) ----------------------
+    E850 = (
+        "Cannot restore the {name!r} component from bytes: they were written by an earlier "
+        "spacy-bert, whose component bytes ({fields}) this version no longer reads. Every component "
+        "now serializes as the files of its saved folder. Load the pipeline with the version that "
+        "wrote it and save it with nlp.to_disk() (folders of earlier versions load unchanged), or "
+        "build the component again from its checkpoint and call to_bytes() again."
     )
 
     # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----

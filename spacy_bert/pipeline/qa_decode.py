@@ -44,11 +44,14 @@ which calibration reads for the null answer's calibrated score, and which is dro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["DecodeSettings", "WindowView", "decode_pipeline", "decode_squad", "DEFAULT_MAX_ANSWER_LEN"]
+if TYPE_CHECKING:  # the windows come from the torch side; decoding needs numpy only
+    from ..layers.qa import QAWindows
+
+__all__ = ["DecodeSettings", "WindowView", "decode_pipeline", "decode_squad", "decode_windows", "DEFAULT_MAX_ANSWER_LEN"]
 
 #: Hugging Face's default answer length per mode (pipeline `max_answer_len`, run_qa `max_answer_length`).
 DEFAULT_MAX_ANSWER_LEN = {"pipeline": 15, "squad": 30}
@@ -278,3 +281,20 @@ def decode_squad(context: str, windows: Sequence[WindowView], settings: DecodeSe
             answer["best_span"] = None if best_span is None else {"score": float(best_span["probability"]), "logit": float(best_span["score"])}
         answers.append(answer)
     return answers[: settings.top_k]
+
+
+def decode_windows(windows: "QAWindows", contexts: Sequence[str], settings: DecodeSettings) -> List[List[Dict]]:
+    """Answers of each (context, question) pair of `windows`, ranked over all its windows by
+    `settings.scoring` ("squad": `decode_squad`, "pipeline": `decode_pipeline`)."""
+    decode = decode_squad if settings.scoring == "squad" else decode_pipeline
+    by_pair: List[List[WindowView]] = [[] for _ in contexts]
+    plan = windows.plan
+    for w in range(plan.n_windows):
+        i, s, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
+        by_pair[i].append(
+            WindowView(
+                windows.start_logits[w], windows.end_logits[w], int(plan.content_offset[w]),
+                windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
+            )
+        )
+    return [decode(context, views, settings) for context, views in zip(contexts, by_pair)]
