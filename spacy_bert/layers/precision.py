@@ -52,6 +52,7 @@ from ..modeling import BertModel, BertPreTrainedModel
 from .calibration import CALIBRATION_TEXTS, calibration_batch, fit_positions, input_ranges, smooth_scales
 from .cpu import cpu_flags
 from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
+from .settings import DEFAULT_PRECISION
 
 __all__ = [
     "AUTO_RULES",
@@ -80,8 +81,7 @@ __all__ = [
 
 logger = logging.getLogger("spacy_bert")
 
-DEFAULT_PRECISION = "float32"
-#: What the components accept.
+#: What the components accept (the default, "float32", is `EncoderSettings.precision`'s).
 PRECISIONS = ("float32", "int8", "bfloat16", "float16", "auto")
 #: What a setting resolves to on a device.
 CONCRETE_PRECISIONS = ("float32", "int8", "bfloat16", "float16")

@@ -29,9 +29,10 @@ from ..checkpoint import resolve_checkpoint_dir
 from ..modeling import BertForQuestionAnswering, BertModel
 from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
+from .encoder import run_load_hook
 from .hf_heads import build_hf_model, read_task_weights
 from .run import WindowOutputs, plan_inputs, run_batches
-from .settings import EncoderSettings
+from .settings import SETTINGS_ATTR, EncoderSettings
 from .shim import BertShim
 from .windows import SettingNames, WindowPlan
 
@@ -39,6 +40,12 @@ __all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_st
 
 #: attrs key: True once the model has a QA head (fine-tuned checkpoint, `initialize`, or a load).
 HAS_HEAD = "has_head"
+#: attrs key: question pieces kept (a longer question is cut, with the component's warning).
+MAX_QUESTION_LEN = "max_question_len"
+#: bert_qa's names for the window settings (Hugging Face's), so E302 / E371 / E372 speak of them
+QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
+#: bert_qa's defaults: Hugging Face's run_qa.py max_seq_length 384 and doc_stride 128.
+QA_SETTINGS = EncoderSettings(window=384, stride=128, max_batch_items=4096)
 
 
 @dataclass
@@ -69,13 +76,13 @@ class QAWindows:
 def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
     """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
 
-    The component writes its settings into `attrs` (checkpoint, max_seq_len, doc_stride,
-    max_question_len, max_batch_items, n_threads, component).
+    The component writes its settings into `attrs`: its `EncoderSettings` (window = max_seq_len,
+    stride = doc_stride), `max_question_len` and its name.
     """
     return Model(
         "bert-qa",
         _forward,
-        attrs={HAS_HEAD: False, "component": "bert_qa"},
+        attrs={HAS_HEAD: False, "component": "bert_qa", SETTINGS_ATTR: QA_SETTINGS, MAX_QUESTION_LEN: 64},
         shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)],
     )
 
@@ -117,19 +124,10 @@ def init_head(model: Model) -> None:
     model.attrs[HAS_HEAD] = True
 
 
-#: bert_qa's names for the window settings (Hugging Face's), so E302 / E371 / E372 speak of them
-QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
-
-
 def settings_of(model: Model) -> EncoderSettings:
     """The window settings fitted to the loaded model's positions (W370 when capped)."""
     shim = qa_shim(model)
-    settings = EncoderSettings(
-        window=int(model.attrs["max_seq_len"]),
-        stride=int(model.attrs["doc_stride"]),
-        max_batch_items=int(model.attrs["max_batch_items"]),
-    )
-    return settings.fit_to(shim.bert.config.max_position_embeddings, model.attrs.get("component", "bert_qa"))
+    return EncoderSettings.of(model).fit_to(shim.bert.config.max_position_embeddings, model.attrs.get("component", "bert_qa"))
 
 
 def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
@@ -140,7 +138,7 @@ def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
 def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> Tuple[EncodedInputs, List[int], List[np.ndarray]]:
     shim = qa_shim(model)
     encoded = encode_inputs(shim.tokenizer, contexts, questions)
-    limit = int(model.attrs["max_question_len"])
+    limit = int(model.attrs[MAX_QUESTION_LEN])
     truncated = [i for i, ids in enumerate(encoded.segment_ids) if len(ids) > limit]
     for i in truncated:  # Hugging Face's fast path never truncates; we cut with a warning (the component's)
         encoded.segment_ids[i] = encoded.segment_ids[i][:limit]
@@ -149,6 +147,7 @@ def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> 
 
 
 def _run(model: Model, contexts: Sequence[str], questions: Sequence[str], is_train: bool):
+    run_load_hook(model)  # the component's load, when its model is called directly
     shim = qa_shim(model)
     encoded, truncated, word_start = _encode(model, contexts, questions)
     plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer, QA_NAMES)
