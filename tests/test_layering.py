@@ -52,6 +52,7 @@ RANKS: Dict[str, Optional[int]] = {
     "__main__": APPLICATION_RANK,
     "corpora": APPLICATION_RANK,
     "annotate": APPLICATION_RANK,
+    "serve": APPLICATION_RANK,
     "hf_reference": APPLICATION_RANK,
     "pipeline": 3,
     "layers": 2,
