@@ -75,7 +75,7 @@ def close(served_value, offline, path="result"):
         assert served_value == offline, f"{path}: {served_value!r} != {offline!r}"
 
 
-def requests_of(texts, count=64):
+def requests_of(texts, count=32):
     """`count` requests of 1 to 3 texts each (every text appears), deterministic."""
     out = []
     for r in range(count):
