@@ -93,16 +93,25 @@ def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nl
 
     Returns:
         int: The exit code: 0 after a drain, 3 when the pipeline could not be loaded.
+
+    The pipeline is loaded and warmed up before the socket is served, so connections wait in
+    the listen backlog (or go to a ready worker) rather than meet a half-loaded server.
     """
     uvicorn = _uvicorn()
     from .app import build_app
     from .state import ServerState
 
+    state = ServerState(settings, nlp)
+    try:
+        state.load()  # before accepting: a worker that is loading takes no connection from the others
+    except Exception:  # noqa: BLE001  (any load failure: logged, exit code 3)
+        logger.exception("spacy-bert serve: cannot load the pipeline %s", settings.pipeline)
+        return 3
+    if ready_file:
+        Path(ready_file).touch()
     if sock is None:
         sock = bind(settings.host, settings.port)
         announce(settings, sock)
-    state = ServerState(settings, nlp)
-    outcome = {"code": 0}
 
     class DrainingServer(uvicorn.Server):
         """uvicorn's server, with a drain on the first signal instead of an immediate close."""
@@ -119,23 +128,11 @@ def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nl
             time.sleep(0.05)  # let the last responses leave the event loop
             self.should_exit = True
 
-    def on_load_error(error: BaseException) -> None:
-        outcome["code"] = 3
-        server.should_exit = True
-
-    app = build_app(state, on_load_error=on_load_error)
+    app = build_app(state, load_on_startup=False)
     config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=max(1, int(settings.drain_timeout_s)))
     server = DrainingServer(config)
-    if ready_file:
-        def touch_when_ready() -> None:
-            while not state.ready.wait(0.2):
-                if state.load_error is not None:
-                    return
-            Path(ready_file).touch()
-
-        threading.Thread(target=touch_when_ready, daemon=True).start()
     server.run(sockets=[sock])
-    return outcome["code"]
+    return 0
 
 
 class Supervisor:
