@@ -3,7 +3,10 @@ requests and runs them through `nlp.pipe` (DESIGN.md decision 13).
 
 - A batch holds up to `max_batch_items` word pieces (counted with the pipeline's own WordPiece
   tokenizer once it is loaded, [CLS]/[SEP] included), and waits at most `max_wait_ms` after its
-  oldest text arrived for more texts to come.
+  oldest text arrived for more texts to come. It waits only while requests stream in (a batch
+  ended less than `max_wait_ms` before its oldest text arrived): a request that reaches an idle
+  server runs at once, so a lone request does not pay the wait, and under load the texts that
+  arrive while a batch runs form the next one.
 - Texts are taken round-robin, one text per waiting request in turn, and a request that still
   has texts goes to the back of the line: a large request is cut into batches that interleave
   with small ones, so it cannot starve them.
@@ -125,6 +128,7 @@ class Batcher:
         self._jobs: Deque[Job] = deque()
         self._queued = 0
         self._running = 0  # texts in the batch being run
+        self._last_end = float("-inf")  # when the last batch finished
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
 
@@ -180,6 +184,7 @@ class Batcher:
             finally:
                 with self._cond:
                     self._running = 0
+                    self._last_end = time.monotonic()
 
     def _next_batch(self) -> Optional[List[Tuple[Job, int]]]:
         with self._cond:
@@ -196,8 +201,10 @@ class Batcher:
                         return None
                     self._cond.wait(0.05)
                     continue
-                wait = min(job.arrived for job in self._jobs) + self.max_wait_s - time.monotonic()
-                if wait <= 0 or self._stopping or self._pending_pieces() >= self.max_batch_items:
+                oldest = min(job.arrived for job in self._jobs)
+                wait = oldest + self.max_wait_s - time.monotonic()
+                idle = oldest - self._last_end >= self.max_wait_s  # nothing ran just before: no stream to wait for
+                if wait <= 0 or idle or self._stopping or self._pending_pieces() >= self.max_batch_items:
                     return self._take()
                 self._cond.wait(wait)
 

@@ -1,0 +1,21 @@
+"""The batcher's wait: a request reaching an idle server runs at once (it does not pay
+max_wait_ms); requests that stream in while a batch runs share the next batch."""
+import asyncio
+import time
+
+import spacy
+
+from tests.serve.conftest import concurrent_requests, metric, post, served
+
+
+def test_lone_request_does_not_wait_and_a_stream_is_batched(serve_pipelines):
+    nlp = spacy.load(serve_pipelines["bert_ner"])
+    with served(nlp, max_wait_ms=3000, max_batch_items=1 << 16) as server:
+        began = time.monotonic()
+        assert post(server.url, {"texts": ["Alice Smith lives in Paris now"]}).status_code == 200
+        assert time.monotonic() - began < 1.5  # not the 3 s wait
+        bodies = [{"texts": [f"Text number {i} about Rome."]} for i in range(16)]
+        responses = asyncio.run(concurrent_requests(server.url, bodies, clients=16))
+        assert all(r.status_code == 200 for r in responses)
+        # 17 requests in fewer batches: the 16 concurrent ones were batched together
+        assert metric(server.url, "spacy_bert_serve_batch_texts_count") < 17
