@@ -11,7 +11,8 @@ What it measures, each bounded by --n / --requests / --rss-requests and --time-l
 - throughput at saturation: 64 concurrent clients send the same texts, one text per request
   (the HTTP layer's worst case) and --texts-per-request texts per request, to a server started
   as a user starts it (`python -m spacy_bert serve ... --threads T`); served texts/s over
-  offline texts/s (goal >= 90 %);
+  offline texts/s (goal >= 90 %), and the server process's CPU per text against nlp.pipe's
+  (what the server costs, apart from the clients that share the machine);
 - latency p50/p99 at 1, 8 and 64 concurrent clients (one text per request);
 - overhead of one request: median request latency with one client minus the median direct
   `nlp(text)` (goal <= 5 ms);
@@ -56,6 +57,12 @@ def start_server(pipeline: Path, threads: int, extra=()) -> tuple:
     if " on http://" not in line:
         raise SystemExit(f"the server did not start: {line}")
     return proc, line.split(" on ", 1)[1].split()[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its threads so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -140,9 +147,10 @@ def main() -> None:
 
     nlp = spacy.load(pipeline)
     list(nlp.pipe(texts[:64]))
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     list(nlp.pipe(texts))
     figures["offline_texts_per_s"] = len(texts) / (time.perf_counter() - began)
+    figures["offline_cpu_ms_per_text"] = (time.process_time() - cpu_began) / len(texts) * 1000
     direct = []
     for text in texts[:200]:
         t0 = time.perf_counter()
@@ -159,13 +167,16 @@ def main() -> None:
         many = [json.dumps({"texts": texts[i:i + k]}).encode() for i in range(0, len(texts), k)]
         asyncio.run(drive(url, one[:64], 8, time.monotonic() + 60))  # warm the server's connections
         for label, bodies in (("1_text_per_request", one), (f"{k}_texts_per_request", many)):
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), cpu_seconds(proc.pid)
             done = asyncio.run(drive(url, bodies, 64, time.monotonic() + args.time_limit))
             served_texts = min(len(texts), len(done) * (1 if bodies is one else k))
             rate = served_texts / (time.perf_counter() - began)
+            cpu_ms = (cpu_seconds(proc.pid) - cpu_began) / served_texts * 1000
             figures[f"served_texts_per_s_{label}"] = rate
             figures[f"served_vs_offline_{label}"] = rate / figures["offline_texts_per_s"]
-            print(f"saturation, {label}: {rate:.0f} texts/s = {rate / figures['offline_texts_per_s']:.1%} of nlp.pipe", flush=True)
+            figures[f"server_cpu_ms_per_text_{label}"] = cpu_ms
+            print(f"saturation, {label}: {rate:.0f} texts/s = {rate / figures['offline_texts_per_s']:.1%} of nlp.pipe; "
+                  f"server CPU {cpu_ms:.2f} ms/text vs nlp.pipe {figures['offline_cpu_ms_per_text']:.2f} ms/text", flush=True)
         for clients in (1, 8, 64):
             latencies = asyncio.run(drive(url, one[: args.requests], clients, time.monotonic() + args.time_limit))
             figures[f"latency_ms_p50_c{clients}"] = percentile(latencies, 0.5) * 1000
