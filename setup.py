@@ -33,9 +33,18 @@ setup(
             "sentence-transformers",
             # `spacy bert annotate --engine ray` is tested on a local Ray instance (not skipped)
             "ray>=2.9",
+            # `spacy bert serve`: its ASGI stack, an HTTP client for the tests, and Ray Serve
+            # for `--engine ray` (tested on a local Ray, not skipped)
+            "starlette>=0.37",
+            "uvicorn>=0.29",
+            "httpx>=0.27",
+            "ray[serve]>=2.9",
         ],
         # `spacy bert annotate --engine ray`: plain Ray (no dashboard, no `ray[default]`)
         "ray": ["ray>=2.9"],
+        # `spacy bert serve`: Starlette (the small ASGI toolkit FastAPI is built on) on uvicorn;
+        # `--engine ray` needs `ray[serve]` as well
+        "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must
         # be a CUDA build as well (see the README).
         "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],
