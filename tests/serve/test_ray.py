@@ -22,6 +22,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray Serve's own pydantic-v1-style fields
 def test_ray_serve_matches_nlp_pipe_and_refuses_bad_input(serve_pipelines, tmp_path_factory, monkeypatch):
     import ray
     from ray import serve
