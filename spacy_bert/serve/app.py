@@ -72,6 +72,8 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
         started = time.perf_counter()
         status = 200
         state.inflight += 1
+        state.arriving += 1
+        arriving = True
         try:
             if state.draining:
                 raise ServeError(503, Errors.E809, {"Retry-After": "1", "Connection": "close"})
@@ -83,6 +85,8 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
                 max_texts=settings.max_texts, has_qa=state.has_qa, components=state.components,
             )
             job = Job(parsed.items, parsed.vectors, asyncio.get_running_loop())
+            state.arriving -= 1
+            arriving = False
             try:
                 state.batcher.submit(job)
             except QueueFull as full:
@@ -106,6 +110,8 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
             return Response(status_code=400)
         finally:
             state.inflight -= 1
+            if arriving:
+                state.arriving -= 1
             metrics.request(status, time.perf_counter() - started)
 
     async def healthz(request: Request) -> Response:

@@ -35,6 +35,7 @@ class ServerState:
         self.load_error: Optional[BaseException] = None
         self.draining = False
         self.inflight = 0
+        self.arriving = 0  # requests being read and checked, not yet queued (the batcher's cue to wait)
         self.has_qa = False
         self.components: List[str] = []
 
@@ -53,7 +54,7 @@ class ServerState:
         self._warm_up()
         self.batcher = Batcher(
             self.nlp, max_batch_items=self.settings.max_batch_items, max_wait_ms=self.settings.max_wait_ms,
-            max_queue=self.settings.max_queue, metrics=self.metrics,
+            max_queue=self.settings.max_queue, metrics=self.metrics, arriving=lambda: self.arriving,
         )
         self.batcher.start()
         self.ready.set()
@@ -75,7 +76,11 @@ class ServerState:
         return thread
 
     def _warm_up(self) -> None:
+        from .batcher import warm_tokenizer_cache
+
         nlp = self.nlp
+        list(nlp.pipe(WARMUP_TEXTS[:1]))  # loads lazily loaded weights (and their tokenizer)
+        warm_tokenizer_cache(nlp)
         with nlp.memory_zone():
             docs = [nlp.make_doc(text) for text in WARMUP_TEXTS]
             if self.has_qa:
