@@ -97,9 +97,12 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
                 results = await asyncio.wait_for(asyncio.shield(job.future), settings.timeout_s)
             except asyncio.TimeoutError:
                 job.cancelled = True
+                # a failure set after the answer went out is read here, not logged as never retrieved
+                job.future.add_done_callback(lambda future: future.cancelled() or future.exception())
                 raise ServeError(504, Errors.E808.format(timeout=settings.timeout_s)) from None
             except asyncio.CancelledError:  # the client went away: its texts leave the queue
                 job.cancelled = True
+                job.future.add_done_callback(lambda future: future.cancelled() or future.exception())
                 raise
             return json_response({"results": results})
         except ServeError as error:
