@@ -30,6 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import Errors
+from .settings import EncoderSettings
 from .windows import WindowPlan
 
 __all__ = [
@@ -66,8 +67,7 @@ def _sorted(lengths: Sequence[int], max_batch_items: int) -> Tuple[int, np.ndarr
     """(budget, order, sorted lengths): window indices longest first (stable: equal lengths
     keep their order) and their lengths, after checking the arguments."""
     budget = operator.index(max_batch_items)
-    if budget < 1:
-        raise ValueError(Errors.E304.format(value=budget))
+    EncoderSettings(max_batch_items=budget).validate()
     values = _as_lengths(lengths)
     # Stable sort on the negated lengths: longest first, ties in their original order.
     order = np.argsort(-values, kind="stable")

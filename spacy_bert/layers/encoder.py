@@ -24,7 +24,7 @@ from thinc.api import Model
 from ..errors import Errors
 from .merge import merge_windows, token_offsets
 from .outputs import BertDocGradient, BertDocOutput
-from .pooling import POOLING_MODES
+from .pooling import check_pooling
 from .precision import DEFAULT_PRECISION, check_precision
 from .run import run_inputs
 from .settings import DEFAULT_SETTINGS, EncoderSettings
@@ -69,8 +69,7 @@ def BertEncoder(
         precision (str): Prediction precision, see `layers/precision.py` (training stays fp32).
     """
     check_precision(precision, "bert-encoder")
-    if pooling not in POOLING_MODES:
-        raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
+    check_pooling(pooling)
     return Model(
         "bert-encoder",
         forward,

@@ -31,9 +31,9 @@ from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
 from .hf_heads import build_hf_model, read_task_weights
 from .run import WindowOutputs, plan_inputs, run_batches
-from .settings import EncoderSettings
+from .settings import EncoderSettings, SettingNames
 from .shim import BertShim
-from .windows import SettingNames, WindowPlan
+from .windows import WindowPlan
 
 __all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
 
@@ -117,7 +117,7 @@ def init_head(model: Model) -> None:
     model.attrs[HAS_HEAD] = True
 
 
-#: bert_qa's names for the window settings (Hugging Face's), so E302 / E371 / E372 speak of them
+#: bert_qa's names for the window settings (Hugging Face's), so E354 / E371 / E372 speak of them
 QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
 
 

@@ -21,10 +21,10 @@ from thinc.shims.pytorch import ArgsKwargs
 from .batching import PaddedBatch, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
-from .settings import EncoderSettings
+from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
 from .shim import Adapter, BertShim
 from .timing import stage, timed_stage
-from .windows import DEFAULT_NAMES, SettingNames, WindowPlan, plan_input_windows
+from .windows import WindowPlan, plan_input_windows
 
 __all__ = ["WindowOutputs", "plan_inputs", "run_batches", "run_inputs"]
 
@@ -68,7 +68,7 @@ def plan_inputs(
     """*plan*: windows (`plan_input_windows`; second segments where any input has one) and
     length-sorted padded batches under `settings.max_batch_items` (`plan_batches`).
 
-    names (SettingNames): what the user calls window and stride (E302 / E371 / E372 speak of them).
+    names (SettingNames): what the user calls window and stride (E354 / E371 / E372 speak of them).
     select (Optional[Callable[[WindowPlan], np.ndarray]]): picks the windows to batch, (n,)
         int64 (e.g. only those where a `[MASK]` is scored); None: all of them.
     """

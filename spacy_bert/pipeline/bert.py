@@ -30,7 +30,7 @@ from ..layers.listener import BertListener, BertOutputListener
 from ..layers.optim import clip_global_norm
 from ..layers.merge import to_host
 from ..layers.payload import read_payload
-from ..layers.pooling import POOLING_MODES
+from ..layers.pooling import check_pooling
 from ..layers.shared_gradient import SharedGradient
 from ..layers.precision import DEFAULT_PRECISION, check_precision
 from ..layers.token_vectors import token_vectors
@@ -141,8 +141,7 @@ class Bert(TrainablePipe):
         precision: str = DEFAULT_PRECISION,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
-        if pooling not in POOLING_MODES:
-            raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
+        check_pooling(pooling)
         install_extension()
         self.vocab = vocab
         self.model = model

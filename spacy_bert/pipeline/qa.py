@@ -41,11 +41,12 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
-from ..layers.qa import HAS_HEAD, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.qa import HAS_HEAD, QA_NAMES, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
 from .qa_metrics import squad_scores
+from .settings import EncoderSettings
 from .whole_model import BertModelPipe
 
 for _ext in ("questions", "answers"):
@@ -247,16 +248,17 @@ class BertQuestionAnswerer(BertModelPipe):
         self.scorer = scorer
 
     def _sync_settings(self) -> None:
-        """Check the settings (E602), then write the window settings and precision into the model."""
+        """Check the settings (E354 for the windows and batches, E602 for the rest), then write
+        the window settings and precision into the model."""
         cfg = self.cfg
         cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
-        max_seq_len, max_answer_len = cfg["max_seq_len"], cfg["max_answer_len"]
+        # [CLS] question [SEP] context [SEP]: three special tokens per window
+        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"])
+        window.validate(self.name, QA_NAMES, specials=3)
+        max_answer_len = cfg["max_answer_len"]
         checks = (
             ("scoring", cfg["scoring"], cfg["scoring"] in SCORING_MODES, f"one of {SCORING_MODES}"),
             ("max_question_len", cfg["max_question_len"], is_count(cfg["max_question_len"]), "a positive int"),
-            ("max_seq_len", max_seq_len, is_count(max_seq_len, 4), "an int of at least 4"),
-            ("doc_stride", cfg["doc_stride"], is_count(max_seq_len) and is_count(cfg["doc_stride"], 0) and cfg["doc_stride"] < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
-            ("max_batch_items", cfg["max_batch_items"], is_count(cfg["max_batch_items"]), "a positive int"),
             ("max_answer_len", max_answer_len, max_answer_len is None or is_count(max_answer_len), "None or a positive int"),
             ("n_best_size", cfg["n_best_size"], is_count(cfg["n_best_size"]), "a positive int"),
         )
