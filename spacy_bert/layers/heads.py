@@ -147,7 +147,7 @@ def _encoder_with_classifier(name: str, forward: Callable, encoder: Model, nO: O
     )
 
 
-def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+def piece_classifier(encoder: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
     require_piece_states(encoder)  # a shared `bert` keeps piece states on the Docs for it
     return _encoder_with_classifier("bert-piece-classifier", _piece_forward, encoder, nO)
@@ -187,7 +187,7 @@ def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[
 SEQUENCE_POOLINGS = ("cls", "mean")
 
 
-def sequence_classifier(encoder: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
+def sequence_classifier(encoder: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """Encoder outputs -> logits (n_docs, nO) from the pooled `[CLS]` (the
     `BertForSequenceClassification` head) or, with `pooling="mean"`, from the mean of the
     pieces' last hidden states."""
@@ -245,7 +245,7 @@ def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Non
 
 
 @registry.architectures("spacy-bert.BertTokenClassifier.v1")
-def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+def bert_token_classifier_v1(tok2vec: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """`BertForTokenClassification` as a thinc model: logits for every WordPiece.
 
     Args:
@@ -258,7 +258,7 @@ def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[
 
 
 @registry.architectures("spacy-bert.BertSequenceClassifier.v1")
-def bert_sequence_classifier_v1(tok2vec: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
+def bert_sequence_classifier_v1(tok2vec: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """`BertForSequenceClassification` as a thinc model: logits (n_docs, nO) per batch.
 
     Args:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 from spacy.util import registry
@@ -119,7 +119,12 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
     return result, backprop
 
 
-def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+#: bert_fill_mask's thinc model: texts -> List[FilledMasks] in prediction, (loss, MaskedLMStats)
+#: in training (`_forward`).
+MaskedLMModel = Model[Sequence[str], Any]
+
+
+def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
     """The (empty) thinc model of `bert_fill_mask`: a `BertShim` that will hold a
     `BertForMaskedLM` / `BertForPreTraining`. Its input is a list of texts (see `_forward`)."""
     shim = BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
@@ -127,7 +132,7 @@ def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] =
 
 
 @registry.architectures("spacy-bert.MaskedLM.v1")
-def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
     """The model of `bert_fill_mask` (checkpoint, windows and objective are the component's settings)."""
     return MaskedLM(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
 

@@ -35,7 +35,7 @@ from .settings import EncoderSettings, SettingNames
 from .shim import BertShim
 from .windows import WindowPlan
 
-__all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
+__all__ = ["QAModel", "QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
 
 #: attrs key: True once the model has a QA head (fine-tuned checkpoint, `initialize`, or a load).
 HAS_HEAD = "has_head"
@@ -66,7 +66,11 @@ class QAWindows:
     word_start: List[np.ndarray]
 
 
-def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+#: bert_qa's thinc model: (context, question) pairs -> every window's logits.
+QAModel = Model[Sequence[Tuple[str, str]], QAWindows]
+
+
+def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
     """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
 
     The component writes its settings into `attrs` (checkpoint, max_seq_len, doc_stride,

@@ -24,7 +24,7 @@ import numpy as np
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
-from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded, get_shim
+from ..layers.encoder import BertDocGradient, BertDocOutput, BertEncoderModel, ensure_loaded, get_shim
 from ..layers.hf_heads import check_saved_weights
 from ..layers.listener import BertListener, BertOutputListener
 from ..layers.optim import clip_global_norm
@@ -73,7 +73,7 @@ WEIGHTS_KEY = "weights_files"
 def make_bert(
     nlp: Language,
     name: str,
-    model: Model,
+    model: BertEncoderModel,
     checkpoint: Optional[str],
     window: int,
     stride: int,

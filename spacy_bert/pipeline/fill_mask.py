@@ -50,7 +50,7 @@ from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.hooks import MaskPieces
-from ..layers.masked_lm import install_masked_lm, model_class_name
+from ..layers.masked_lm import MaskedLMModel, install_masked_lm, model_class_name
 from ..layers.mlm_fill import FilledMasks, fill_masks, score_word_candidates
 from ..layers.mlm_train import MaskedLMStats, PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
@@ -121,7 +121,7 @@ def make_fill_mask_scorer() -> Callable:
 def make_bert_fill_mask(
     nlp: Language,
     name: str,
-    model: Model,
+    model: MaskedLMModel,
     checkpoint: Optional[str],
     window: int,
     stride: int,

@@ -77,7 +77,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
 def make_bert_ner(
     nlp: Language,
     name: str,
-    model: Model,
+    model: Model[List[Doc], List[PieceLogits]],
     checkpoint: Optional[str],
     window: int,
     stride: int,

@@ -41,7 +41,7 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
-from ..layers.qa import HAS_HEAD, QA_NAMES, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.qa import HAS_HEAD, QA_NAMES, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
@@ -69,7 +69,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_QA_MODEL)["model"]
 
 
 @registry.architectures("spacy-bert.BertQuestionAnswering.v1")
-def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
     """`BertForQuestionAnswering` as a thinc model: (context, question) pairs -> per-window logits.
     Its own encoder (no listener); the component writes the checkpoint and window settings."""
     return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
@@ -117,7 +117,7 @@ def make_qa_scorer() -> Callable:
 def make_bert_qa(
     nlp: Language,
     name: str,
-    model: Model,
+    model: QAModel,
     checkpoint: Optional[str],
     max_seq_len: int,
     doc_stride: int,

@@ -97,7 +97,7 @@ def make_textcat_scorer() -> Callable:
 def make_bert_textcat(
     nlp: Language,
     name: str,
-    model: Model,
+    model: Model[List[Doc], Floats2d],
     checkpoint: Optional[str],
     window: int,
     stride: int,
