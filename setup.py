@@ -15,6 +15,8 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["spacy_bert", "spacy_bert.*"]),
+    # PEP 561: the package's annotations are for its users' type checkers too
+    package_data={"spacy_bert": ["py.typed"]},
     install_requires=[
         "spacy>=3.7,<4.0",
         "thinc>=8.2,<9.0",
@@ -33,6 +35,8 @@ setup(
             "sentence-transformers",
             # `spacy bert annotate --engine ray` is tested on a local Ray instance (not skipped)
             "ray>=2.9",
+            # `.ci/run` type-checks the package (mypy.ini)
+            "mypy>=1.10",
         ],
         # `spacy bert annotate --engine ray`: plain Ray (no dashboard, no `ray[default]`)
         "ray": ["ray>=2.9"],

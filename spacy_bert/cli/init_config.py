@@ -212,7 +212,7 @@ def factory_defaults(factory: str) -> Dict[str, Any]:
 
     from .. import pipeline  # noqa: F401  (registers the factories)
 
-    return dict(Language.get_factory_meta(factory).default_config)
+    return dict(Language.get_factory_meta(factory).default_config or {})
 
 
 def render_config(

@@ -53,7 +53,7 @@ import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, TypeVar, cast
 
 import torch
 from torch import nn
@@ -280,7 +280,8 @@ class Int8Linear(nn.Module):
         if input_scale is not None:
             weight = weight * input_scale[None, :]
             self.inv_scale = (1.0 / input_scale).float()
-        self.outliers, self.outlier_weight = None, None
+        self.outliers: Optional[torch.Tensor] = None
+        self.outlier_weight: Optional[torch.Tensor] = None
         if outliers is not None and len(outliers):
             self.outliers = outliers.long()
             # the fp32 path multiplies the unscaled x: unscaled weights
@@ -316,6 +317,7 @@ class Int8Linear(nn.Module):
         elif not self.owns_input:
             x = x.clone()
         if extra is not None:
+            assert self.outliers is not None  # extra holds the outlier channels
             x.index_fill_(1, self.outliers, 0.0)
         # (n, 1): each row's max |value|, from two reading passes (no |x| temporary; aminmax(dim)
         # is ~10x slower in torch 2.13)
@@ -324,6 +326,7 @@ class Int8Linear(nn.Module):
         # in place (out=out): a second (n, out) tensor costs more than the arithmetic
         out = out.mul_(rows) if self.bias is None else torch.addcmul(self.bias, out, rows, out=out)
         if extra is not None:
+            assert self.outlier_weight is not None  # set with the outlier channels
             out.addmm_(extra, self.outlier_weight)
         return out.view(*lead, self.out_features)
 
@@ -334,7 +337,7 @@ class Int8Linear(nn.Module):
 def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """max |x_j| per input channel j of every `nn.Linear` under `model.encoder` (path -> (in,)),
     over the real pieces of `batches` (keyword inputs of `model`), run in fp32."""
-    bert = model if isinstance(model, BertModel) else model.bert
+    bert = encoder_of(model)
     ranges: Dict[str, torch.Tensor] = {}
     keep: List[torch.Tensor] = []
 
@@ -360,7 +363,7 @@ def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -
 def smooth_scales(model: nn.Module, ranges: Dict[str, torch.Tensor], alpha: float) -> Dict[str, torch.Tensor]:
     """SmoothQuant factors per Linear of `model.encoder` (path -> (in,)): s_j = max|x_j|^alpha /
     max|W_:j|^(1 - alpha), from `input_ranges`."""
-    bert = model if isinstance(model, BertModel) else model.bert
+    bert = encoder_of(model)
     return {path: _smooth_factor(ranges[path], m.weight, alpha) for path, m in bert.encoder.named_modules() if type(m) is nn.Linear and path in ranges}
 
 
@@ -380,7 +383,7 @@ _REST = {
 def _too_narrow(linear: nn.Module, kind: str, options: Int8Options) -> bool:
     """Whether `linear` has no more input channels than the outlier channels `options` keeps in
     fp32 for its kind: all of them would run fp32, and none would be left for the int8 kernel."""
-    return bool(options.outliers) and kind in options.outlier_kinds and linear.in_features <= options.outliers
+    return bool(options.outliers) and kind in options.outlier_kinds and int(cast(nn.Linear, linear).in_features) <= options.outliers
 
 
 def _quantize_linears(
@@ -416,7 +419,7 @@ def _quantize_linears(
                 setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, owns))
                 count += 1
     if narrow:
-        widths = sorted({int(module.get_submodule(path).in_features) for path in narrow})
+        widths = sorted({int(cast(nn.Linear, module.get_submodule(path)).in_features) for path in narrow})
         shown = ", ".join(narrow[:6]) + (f", ... ({len(narrow) - 6} more)" if len(narrow) > 6 else "")
         warnings.warn(
             Warnings.W750.format(name=name, count=len(narrow), paths=shown, width="/".join(map(str, widths)), outliers=options.outliers, rest=_REST[count > 0]),
@@ -459,7 +462,15 @@ def _outputs_to_float32(module: nn.Module, args: Any, output: Any) -> Any:
 
 
 # -- the prediction copy -------------------------------------------------------------
-def _shared_copy(model: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def encoder_of(model: nn.Module) -> BertModel:
+    """The `BertModel` of `model`: itself, or the `.bert` of a `BertFor*` head model."""
+    return model if isinstance(model, BertModel) else cast(BertModel, model.bert)
+
+
+def _shared_copy(model: ModuleT) -> ModuleT:
     """A copy of the module tree whose parameters and buffers are the same tensor objects as
     `model`'s (so modules can be replaced in the copy without touching `model`)."""
     memo = {id(t): t for t in _tensors(model)}
@@ -499,7 +510,7 @@ def prediction_model(
     if precision == "float32":
         return model
     derived = _shared_copy(model).eval()  # eval: calibration runs without dropout
-    bert = derived if isinstance(derived, BertModel) else derived.bert
+    bert = encoder_of(derived)
     if precision == "int8":
         if ranges is None and int8.needs_ranges:
             batch = calibration_batch(tokenizer, bert.config.vocab_size)
