@@ -35,9 +35,21 @@ setup(
             "sentence-transformers",
             # `spacy bert annotate --engine ray` is tested on a local Ray instance (not skipped)
             "ray>=2.9",
+            # Japanese checkpoints (tests/tokenization/test_japanese.py): the [ja] extra, plus
+            # IPAdic for the mecab_dic="ipadic" parity cases
+            "fugashi>=1.1",
+            "unidic-lite>=1.0.7",
+            "ipadic>=1.0",
+            "sudachipy>=0.6",
+            "sudachidict-core",
             # `.ci/run` type-checks the package (mypy.ini)
             "mypy>=1.10",
         ],
+        # Japanese BERT checkpoints (BertJapaneseTokenizer): MeCab words through fugashi with
+        # UniDic-lite (the cl-tohoku v3 dictionary), Sudachi words, and spaCy's own `ja`
+        # tokenizer (which needs SudachiPy and a Sudachi dictionary). Other MeCab dictionaries:
+        # pip install ipadic, or pip install unidic && python -m unidic download.
+        "ja": ["fugashi>=1.1", "unidic-lite>=1.0.7", "sudachipy>=0.6", "sudachidict-core"],
         # `spacy bert annotate --engine ray`: plain Ray (no dashboard, no `ray[default]`)
         "ray": ["ray>=2.9"],
         # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must

@@ -4,6 +4,7 @@ The PyTorch core is importable with the Hugging Face names:
 `from spacy_bert import BertModel, BertTokenizer, BertConfig`.
 """
 from .about import __version__
+from . import checkpoint  # noqa: F401  (registers the Hugging Face file format with modeling)
 from .modeling import *  # noqa: F401,F403
 from .modeling import __all__ as _modeling_all
 from .tokenization import BertTokenizer

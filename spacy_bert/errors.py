@@ -191,6 +191,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "{path} is {size:,} bytes, more than the {limit:,} bytes any BERT config.json needs; "
         "refusing to parse it. Check that it is the checkpoint's config."
     )
+    E160 = (
+        "{method} needs the Hugging Face file format, which spacy_bert.checkpoint provides and "
+        "registers when it is imported; it was not imported. Import spacy_bert (its package "
+        "root imports it) or spacy_bert.checkpoint first."
+    )
 
     # ---- tokenization (E2xx) ----------------------------------------------
     E201 = (
@@ -328,6 +333,52 @@ class Errors(metaclass=ErrorsWithCodes):
     E242 = (
         "The added token {token!r} in {path} has the id {value!r}; expected an integer id "
         "0..{max_id} (added tokens may also extend the vocabulary by one id each, from {size})."
+    )
+
+    # ---- tokenizer classes, Japanese word tokenizers (E830-E849, brief H11) ------
+    E830 = (
+        "The tokenizer_config.json in {path} names tokenizer_class={value!r}, which spacy-bert "
+        "does not implement (supported: {supported}). Reading it as a plain BertTokenizer would "
+        "give different pieces than the checkpoint was trained on. Use a checkpoint whose "
+        "tokenizer is one of the supported classes."
+    )
+    E831 = (
+        "The Japanese tokenizer setting {key}={value!r} is not supported (supported: {supported}). "
+        "{hint}"
+    )
+    E832 = (
+        "word_tokenizer_type='jumanpp' needs the external Juman++ binary (through rhoknp), which "
+        "spacy-bert does not run. Supported word tokenizers: 'mecab' (fugashi), 'sudachi' "
+        "(SudachiPy) and 'basic'; a checkpoint trained on Juman++ words needs Juman++ to "
+        "tokenize like it."
+    )
+    E833 = (
+        "{what} needs the Python package {package!r}, which is not installed. Install the "
+        "Japanese extra: pip install 'spacy-bert[ja]'{also}."
+    )
+    E834 = (
+        "mecab_dic='unidic' needs the full UniDic dictionary, which the 'unidic' package downloads "
+        "separately ({dicdir} does not exist). Run: pip install unidic && python -m unidic "
+        "download (about 770 MB), or use a checkpoint made with mecab_dic='unidic_lite'."
+    )
+    E835 = "MeCab (fugashi) could not start with the options {option!r}: {error}. Check mecab_kwargs."
+    E836 = (
+        "Sudachi could not load its dictionary (sudachi_kwargs {kwargs}): {error}. Install a "
+        "Sudachi dictionary (pip install sudachidict_core, or the one sudachi_dict_type names) "
+        "or check sudachi_config_path / sudachi_resource_dir."
+    )
+    E837 = (
+        "The {analyser} word {word!r} is not at character {position} of the normalised text "
+        "{text!r}; the word offsets cannot be computed. Please report this text."
+    )
+    E838 = (
+        "{path} uses the {part} {value!r}, which the BERT tokenizer of spacy-bert does not "
+        "implement (supported: {supported}). Ignoring it would tokenize differently from the "
+        "checkpoint; use a checkpoint with a BERT tokenizer."
+    )
+    E839 = (
+        "The Japanese checkpoint in {path} has no vocab.txt (BertJapaneseTokenizer reads its "
+        "vocabulary only from vocab.txt; found {found}). Copy the checkpoint's vocab.txt there."
     )
 
     # ---- layers (E3xx) -----------------------------------------------------

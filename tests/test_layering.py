@@ -28,10 +28,14 @@ DESIGN.md writes the order as pipeline > layers > tokenization > checkpoint > mo
 tokenization may import checkpoint; it does not, though, so that tokenizing does not pull in
 torch and safetensors (`_NO_THIRD_PARTY` below holds that and the other third-party rules).
 
-The one documented exception: `BertPreTrainedModel.from_pretrained` and `.save_pretrained`
-in `modeling/pretrained.py` import `checkpoint/` inside the method body, so that modeling
-users have the Hugging Face API while `modeling/` stays importable on its own. The exception
-names the function it lives in, and an exception that no longer matches an import is an error.
+There is no exception: `modeling/` imports nothing of the package above it.
+`BertPreTrainedModel.from_pretrained`/`.save_pretrained` run functions that `checkpoint/`
+registers when it is imported (`modeling.pretrained.register_checkpoint_io`).
+
+No import cycles either, between modules or inside a layer, counting imports inside functions
+as well as module-level ones (`test_no_import_cycles`): a cycle that only a lazy import keeps
+working is still a cycle. And the layer table of ARCHITECTURE.md names the same parts in the
+same order as `RANKS` (`test_architecture_layer_table_matches_ranks`).
 """
 import ast
 from dataclasses import dataclass
@@ -62,12 +66,6 @@ RANKS: Dict[str, Optional[int]] = {
     "about": BASE_RANK,
     "json_files": BASE_RANK,
     "resolve": BASE_RANK,
-}
-
-# (importing module, enclosing function, imported module): the documented exceptions.
-ALLOWED_UPWARD: Set[Tuple[str, str, str]] = {
-    ("spacy_bert.modeling.pretrained", "from_pretrained", "spacy_bert.checkpoint.loading"),
-    ("spacy_bert.modeling.pretrained", "save_pretrained", "spacy_bert.checkpoint.saving"),
 }
 
 # Third-party packages a part must not import. (part, top-level package, module level only):
@@ -174,10 +172,10 @@ def rank_of(module: str) -> Optional[int]:
     return RANKS[part]
 
 
-def upward_imports(imports: List[Import]) -> Tuple[List[Import], Set[Tuple[str, str, str]]]:
-    """(violations, exceptions used): imports of a higher rank than their module's, imports
-    of the package by base modules, and imports of applications from a layer."""
-    violations, used = [], set()
+def upward_imports(imports: List[Import]) -> List[Import]:
+    """Imports of a higher rank than their module's, imports of the package by base modules,
+    and imports of applications from a layer."""
+    violations = []
     for imp in imports:
         if not (imp.target == PACKAGE or imp.target.startswith(PACKAGE + ".")):
             continue
@@ -185,12 +183,58 @@ def upward_imports(imports: List[Import]) -> Tuple[List[Import], Set[Tuple[str, 
         if target_rank is BASE_RANK:
             continue
         if source_rank is BASE_RANK or target_rank > source_rank:
-            key = (imp.module, imp.function or "", imp.target)
-            if key in ALLOWED_UPWARD:
-                used.add(key)
-            else:
-                violations.append(imp)
-    return violations, used
+            violations.append(imp)
+    return violations
+
+
+def import_cycles(imports: List[Import]) -> List[List[str]]:
+    """Every set of package modules that import each other in a circle (module-level and
+    function-level imports alike), each sorted, as strongly connected components of the graph
+    module -> imported module. Importing `a.b` also runs the package `a`, but that implicit step
+    is not an edge: a package's `__init__` importing its own submodules is not a cycle."""
+    edges: Dict[str, Set[str]] = {}
+    for imp in imports:
+        if (imp.target == PACKAGE or imp.target.startswith(PACKAGE + ".")) and imp.target != imp.module:
+            edges.setdefault(imp.module, set()).add(imp.target)
+    # Tarjan's algorithm, iteratively (no recursion limit to meet).
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: Set[str] = set()
+    cycles: List[List[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return sorted(cycles)
 
 
 def collect_imports(root: Path = PACKAGE_DIR, package: str = PACKAGE) -> List[Import]:
@@ -219,14 +263,50 @@ def test_every_module_has_a_place():
 
 
 def test_no_import_points_up_a_layer():
-    violations, _ = upward_imports(collect_imports())
+    violations = upward_imports(collect_imports())
     assert not violations, "Imports that point up a layer (DESIGN.md):\n" + "\n".join(map(describe, violations))
 
 
-def test_documented_exceptions_are_still_needed():
-    """An exception that matches no import any more is stale: remove it from ALLOWED_UPWARD."""
-    _, used = upward_imports(collect_imports())
-    assert used == ALLOWED_UPWARD
+def test_no_import_cycles():
+    imports = collect_imports()
+    cycles = import_cycles(imports)
+    details = []
+    for cycle in cycles:
+        members = set(cycle)
+        details.append(" <-> ".join(cycle))
+        details.extend(f"    {describe(imp)}" for imp in imports if imp.module in members and imp.target in members)
+    assert not cycles, "Import cycles (break them; a lazy import inside a function still counts):\n" + "\n".join(details)
+
+
+ARCHITECTURE = PACKAGE_DIR.parent / "ARCHITECTURE.md"
+
+
+def layer_table(text: str) -> List[List[str]]:
+    """The parts named (in backticks) in the `package` column of each row of the table under
+    `## Layers`, top row first; "package root" is the root (`""`)."""
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]  # header, rule
+    parts = []
+    for row in rows:
+        cell = row.split("|")[2]
+        names = [name.rstrip("/").removesuffix(".py") for name in cell.split("`")[1::2]]
+        parts.append(names + ([""] if "package root" in cell else []))
+    return parts
+
+
+def test_architecture_layer_table_matches_ranks():
+    """ARCHITECTURE.md's layer table lists every part of `RANKS`, once, from the top layer down
+    (a row per rank; the base modules last)."""
+    table = layer_table(ARCHITECTURE.read_text(encoding="utf-8"))
+    named = [part for row in table for part in row]
+    assert sorted(named) == sorted([*RANKS, ""]), "ARCHITECTURE.md's layer table and RANKS name different parts"
+    ranks = [{APPLICATION_RANK if part == "" else RANKS[part] for part in row} for row in table]
+    assert all(len(r) == 1 for r in ranks), f"a row of the layer table mixes ranks: {table}"
+    order = [r.pop() for r in ranks]
+    assert order[-1] is BASE_RANK and BASE_RANK not in order[:-1], "the base modules are the table's last row"
+    assert order[:-1] == sorted(order[:-1], reverse=True) and len(set(order[:-1])) == len(order) - 1, (
+        f"layer table rows are not one per rank, top down: {list(zip(order, table))}"
+    )
 
 
 @pytest.mark.parametrize("part,package,module_level_only", _NO_THIRD_PARTY)
@@ -318,7 +398,7 @@ def test_checker_finds_relative_function_level_and_submodule_imports(tmp_path):
         },
     )
     imports = collect_imports(package_dir, PACKAGE)
-    violations, used = upward_imports(imports)
+    violations = upward_imports(imports)
     found = sorted((v.module, v.target, v.function) for v in violations)
     assert found == [
         ("spacy_bert.checkpoint", "spacy_bert.tokenization", None),
@@ -326,33 +406,42 @@ def test_checker_finds_relative_function_level_and_submodule_imports(tmp_path):
         ("spacy_bert.modeling.bert", "spacy_bert.layers.encoder", "f"),
         ("spacy_bert.tokenization.wordpiece", "spacy_bert.pipeline.ner", None),
     ]
-    assert used == set()
     # `from . import windows` in layers/encoder.py is the module layers.windows.
     assert Import("spacy_bert.layers.encoder", "spacy_bert.layers.windows", None, 2) in imports
 
 
-def test_checker_allows_only_the_named_exception(tmp_path):
+def test_checker_finds_cycles_at_module_and_function_level(tmp_path):
     package_dir = write_package(
         tmp_path,
         {
-            "__init__.py": "",
-            "modeling/__init__.py": "",
+            "__init__.py": "from . import modeling\n",
+            # a package importing its own submodules, which import each other downwards: no cycle
+            "modeling/__init__.py": "from .bert import B\nfrom .config import C\n",
+            "modeling/bert.py": "from .config import C\n",
+            "modeling/config.py": "",
+            # a two-module cycle kept working by a lazy import
             "checkpoint/__init__.py": "",
-            "checkpoint/loading.py": "",
-            "checkpoint/saving.py": "",
-            "modeling/pretrained.py": (
-                "class M:\n"
-                "    def from_pretrained(cls):\n        from ..checkpoint.loading import load_pretrained\n"
-                "    def save_pretrained(self):\n        from ..checkpoint.saving import save_pretrained\n"
-                "    def other(self):\n        from ..checkpoint.loading import load_pretrained\n"
-            ),
+            "checkpoint/files.py": "from .shards import paths\n",
+            "checkpoint/shards.py": "def paths():\n    from .files import read\n",
+            # a three-module cycle through a package __init__
+            "layers/__init__.py": "from .a import x\n",
+            "layers/a.py": "from .b import y\n",
+            "layers/b.py": "from spacy_bert.layers import x\n",
         },
     )
-    violations, used = upward_imports(collect_imports(package_dir, PACKAGE))
-    assert [(v.module, v.function, v.target) for v in violations] == [
-        ("spacy_bert.modeling.pretrained", "other", "spacy_bert.checkpoint.loading")
+    assert import_cycles(collect_imports(package_dir, PACKAGE)) == [
+        ["spacy_bert.checkpoint.files", "spacy_bert.checkpoint.shards"],
+        ["spacy_bert.layers", "spacy_bert.layers.a", "spacy_bert.layers.b"],
     ]
-    assert used == ALLOWED_UPWARD
+
+
+def test_layer_table_parser():
+    text = (
+        "# x\n\n## Layers (down)\n\n| layer | package | job |\n|---|---|---|\n"
+        "| apps | `cli/`, `__main__.py`, package root | j |\n| model | `modeling/` | torch |\n"
+        "| base | `errors.py` | codes `[E1]` |\n\n## Next\n| a | `b/` | c |\n"
+    )
+    assert layer_table(text) == [["cli", "__main__", ""], ["modeling"], ["errors"]]
 
 
 def test_base_modules_import_nothing_above_them(tmp_path):
@@ -360,7 +449,7 @@ def test_base_modules_import_nothing_above_them(tmp_path):
         tmp_path,
         {"__init__.py": "", "about.py": "", "errors.py": "from .about import v\nfrom .modeling import x\n", "modeling/__init__.py": ""},
     )
-    violations, _ = upward_imports(collect_imports(package_dir, PACKAGE))
+    violations = upward_imports(collect_imports(package_dir, PACKAGE))
     assert [(v.module, v.target) for v in violations] == [("spacy_bert.errors", "spacy_bert.modeling")]
 
 

@@ -74,4 +74,3 @@ def head_modules(names: Iterable[str]) -> str:
         parts = name.removeprefix(BASE_PREFIX).split(".")
         modules.add(".".join(parts[:2]) if parts[0] == "cls" else parts[0])
     return ", ".join(sorted(modules))
-    return ", ".join(modules)

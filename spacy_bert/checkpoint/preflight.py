@@ -4,7 +4,7 @@ A model is allocated from its config before the weights are copied in, so a conf
 `vocab_size` 1e9, `intermediate_size` 1e9, `num_hidden_layers` 1e5 or `num_labels` 1e8 would go
 straight to the allocator (or, for the labels, build a 1e8-entry label table). Here the size the
 config implies is computed with integer arithmetic from the raw config dictionary and compared
-with the tensors the weights files hold (`layout.read_layout`: headers only for safetensors),
+with the tensors the weights files hold (`stream.directory_weights`: headers only),
 so such a config is an error in milliseconds with no memory growth.
 
 Only a *large* disagreement is refused here: a config that is a little off (a wrong

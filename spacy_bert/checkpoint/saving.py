@@ -8,7 +8,8 @@ import torch
 from ..errors import Errors
 from ..modeling import BertPreTrainedModel
 from . import keys
-from .files import CONFIG_NAME, SAFETENSORS_NAME, write_json, write_safetensors
+from ..json_files import write_json
+from .files import CONFIG_NAME, SAFETENSORS_NAME, write_safetensors
 
 
 def checkpoint_tensors(model: BertPreTrainedModel) -> Dict[str, torch.Tensor]:
@@ -42,6 +43,6 @@ def save_pretrained(model: BertPreTrainedModel, save_directory: Union[str, os.Pa
     config["architectures"] = [type(model).__name__]
     config["dtype"] = str(model.dtype).removeprefix("torch.")
     write_safetensors(checkpoint_tensors(model), directory / SAFETENSORS_NAME)
-    write_json(config, directory / CONFIG_NAME)
+    write_json(config, directory / CONFIG_NAME, sort_keys=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)

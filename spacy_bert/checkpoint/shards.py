@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, List
 
 from ..errors import Errors
-from .files import read_json
+from ..json_files import read_json
 
 
 def _is_plain_file_name(name: str) -> bool:

@@ -23,7 +23,7 @@ import torch
 
 from ..checkpoint import keys, load_pretrained, save_pretrained
 from ..checkpoint.files import read_config_dict
-from ..checkpoint.layout import read_layout
+from ..checkpoint.stream import directory_weights
 from ..errors import Errors
 from ..modeling import (
     BertConfig,
@@ -152,9 +152,10 @@ def read_task_weights(hf_class: Type[BertPreTrainedModel], directory: Path, *, k
         head: Optional[Dict[str, np.ndarray]] = head_arrays(model)
         encoder, config = encoder_with_pooler(model), model.config
     else:
-        encoder = load_pretrained(BertModel, directory)
+        # Built in the saved dtype directly: no float32 copy of a bf16 encoder on the way.
+        encoder = load_pretrained(BertModel, directory, dtype=saved_dtype(directory) if keep_dtype else None)
         head, config = None, encoder.config
-    dtype = saved_dtype(directory) if keep_dtype else None
+    dtype = saved_dtype(directory) if keep_dtype and head is not None else None
     if dtype is not None:
         encoder = encoder.to(dtype)
     return TaskWeights(encoder=encoder, tokenizer=tokenizer, config=config, head=head)
@@ -261,7 +262,7 @@ def check_saved_weights(
             reason = f"its config.json names the architectures {architectures or 'none'}, not {' or '.join(c.__name__ for c in classes)}"
             raise ValueError(Errors.E761.format(name=name, path=directory, reason=reason))
         hf_class = named[0]
-    layout, _ = read_layout(directory)  # safetensors: headers only
+    layout = directory_weights(directory).layout  # headers only: no tensor data is read
     if not has_head:
         hf_class = BertModel  # a task component saved without a head writes the plain encoder
     with_prefix = hf_class is not BertModel

@@ -17,12 +17,9 @@ from typing import List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 
 from ..errors import Errors
+from ..modeling import IGNORE_INDEX
 
 __all__ = ["IGNORE_INDEX", "MaskPieces", "PieceHook", "apply_hook", "label_pieces", "piece_words"]
-
-#: Label of a position that is not scored (PyTorch's cross_entropy ignore_index).
-IGNORE_INDEX = -100
-
 
 class PieceHook(Protocol):
     """(input_ids, attention_mask, special_mask, rng) -> (input_ids, labels).

@@ -23,7 +23,7 @@ from thinc.api import Model
 from ..checkpoint import load_pretrained
 from ..checkpoint.files import read_config_dict
 from ..errors import Warnings
-from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel
+from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
 from .hooks import MaskPieces
 from .mlm_fill import FilledMasks, fill_masks
@@ -60,20 +60,22 @@ def load_masked_lm(directory: Path, needs_nsp: bool, name: str) -> Tuple[MLMMode
     if cls.__name__ in architectures:
         return load_pretrained(cls, directory), tokenizer
     fresh = "cls.predictions + cls.seq_relationship" if cls is BertForPreTraining else "cls.predictions"
+    source_class: Type[BertPreTrainedModel] = BertModel
     if "BertForMaskedLM" in architectures and cls is BertForPreTraining:
-        source: MLMModel = load_pretrained(BertForMaskedLM, directory)
-        fresh = "cls.seq_relationship"
-    else:
-        source = load_pretrained(BertModel, directory)
+        fresh, source_class = "cls.seq_relationship", BertForMaskedLM
+    # The fresh heads draw from torch's global generator as they always have: the checkpoint's
+    # own class is built first (its draws; the model is dropped at once, so memory holds one
+    # model at a time), then `cls`, fully initialised, takes the weights. A seeded run (spaCy's
+    # `fix_random_seed`) gets the heads, and the training that follows, it got before.
+    load_pretrained(source_class, directory, full_init=True)
     warnings.warn(Warnings.W630.format(name=name, path=directory, architectures=architectures or "none", heads=fresh, cls=cls.__name__))
-    model = cls(source.config)
-    state = source.state_dict()
-    # Copy what the source has (encoder, maybe the MLM head); the rest keeps its fresh init.
-    missing, unexpected = model.load_state_dict(state if not isinstance(source, BertModel) else {f"bert.{k}": v for k, v in state.items()}, strict=False)
-    assert all(k.startswith(("cls.", "bert.pooler.")) for k in missing), missing
-    assert all(k.startswith(("bert.pooler.", "pooler.")) for k in unexpected), unexpected
-    model.tie_weights()
-    return model.eval(), tokenizer
+    with warnings.catch_warnings():
+        # The loader initialises the missing heads (and pooler) as Hugging Face does and says so
+        # in W102; W630 above says it in this component's words.
+        warnings.filterwarnings("ignore", message=r"\[W102\]")
+        # An encoder checkpoint's pooler, which the MLM class has no use for, was never announced.
+        warnings.filterwarnings("ignore", message=r"\[W101\].*does not use: bert\.pooler\.dense\.bias, bert\.pooler\.dense\.weight\.$")
+        return load_pretrained(cls, directory, full_init=True), tokenizer
 
 
 # -- the thinc model -------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from torch import nn
 from ..errors import Errors
 from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..modeling.heads import BertLMPredictionHead
-from ..modeling.losses import IGNORE_INDEX, cross_entropy
+from ..modeling import IGNORE_INDEX
+from ..modeling.losses import cross_entropy
 
 
 @dataclass
@@ -92,7 +93,7 @@ def score_masked_positions(
         hidden (torch.Tensor): (batch, seq, hidden) the encoder's last hidden state.
         labels (Optional[torch.Tensor]): (batch, seq) target ids, -100 where not scored.
         scored (Optional[torch.Tensor]): (batch, seq) bool, the positions to score (e.g. the
-            `[MASK]` positions of a fill-mask input); default: `labels != -100`.
+            `[MASK]` positions of a fill-mask input); default: `labels != IGNORE_INDEX` (-100).
         top_k (Optional[int]): How many ids to return per scored position (1..vocab_size, or
             1..n_targets); None: no top-k (training needs no probabilities).
         targets (Optional[torch.Tensor]): (n_targets,) int64: rank only these ids

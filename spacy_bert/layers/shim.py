@@ -14,14 +14,12 @@ from typing import Any, Callable, Dict, Optional
 import srsly
 import torch
 from torch import nn
-from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchGradScaler, PyTorchShim
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..checkpoint import apply_state_dict, checkpoint_tensors, save_pretrained
-from ..checkpoint.layout import safetensors_bytes_layout
+from ..checkpoint import build_model, bytes_weights, checkpoint_tensors, save_pretrained
 from ..checkpoint.preflight import check_config_fits_weights
 from ..errors import Errors
 from ..modeling import BertConfig, BertModel, BertPreTrainedModel
@@ -347,9 +345,8 @@ class BertShim(PyTorchShim):
     def from_disk(self, directory: Path) -> "BertShim":
         """Read `to_disk`'s directory; the encoder keeps the dtype it was saved in."""
         directory = Path(directory)
-        model, tokenizer = load_encoder(directory)
-        dtype = saved_dtype(directory)
-        self.set_model(model if dtype is None else model.to(dtype), tokenizer)
+        model, tokenizer = load_encoder(directory, dtype=saved_dtype(directory))
+        self.set_model(model, tokenizer)
         return self
 
     def to_bytes(self) -> bytes:
@@ -379,16 +376,13 @@ class BertShim(PyTorchShim):
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
             raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
         dtype = float_dtype(msg.get("dtype") or "float32", f"The serialized {name!r} component")
-        try:
-            tensors = load_safetensors_bytes(msg["weights"])
-        except Exception as err:  # SafetensorError, or a header that is not JSON
-            raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
         source = f"the serialized {name!r} component"
+        try:
+            weights = bytes_weights(msg["weights"], source)
+        except ValueError as err:  # E103: not a safetensors header, or offsets outside the bytes
+            raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
         # A config far bigger than the weights it comes with is refused before anything is allocated.
-        check_config_fits_weights(msg["config"], {}, safetensors_bytes_layout(msg["weights"], source), source)
-        config = BertConfig.from_dict(msg["config"])
-        model = BertModel(config)
-        apply_state_dict(model, tensors, f"the serialized {name!r} component")
-        model = model.to(dtype)
+        check_config_fits_weights(msg["config"], {}, weights.layout, source)
+        model = build_model(BertModel, BertConfig.from_dict(msg["config"]), weights, dtype=dtype)
         self.set_model(model, tokenizer_from_files(msg["tokenizer"]))
         return self

@@ -7,6 +7,7 @@ from .classification import (
     BertForTokenClassification,
 )
 from .config import BertConfig
+from .inputs import IGNORE_INDEX
 from .outputs import (
     BaseModelOutputWithPoolingAndCrossAttentions,
     BertForPreTrainingOutput,
@@ -39,6 +40,7 @@ MODEL_CLASSES = {
 
 __all__ = [
     "BertConfig",
+    "IGNORE_INDEX",
     "BertPreTrainedModel",
     "MODEL_CLASSES",
     *MODEL_CLASSES,

@@ -59,15 +59,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     ):
         """labels: (batch,) class ids (single label), (batch, num_labels) floats (multi-label),
         (batch,) floats (regression, num_labels == 1)."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.classifier(self.dropout(out.pooler_output))
         loss = None
         if labels is not None:
@@ -123,15 +115,11 @@ class BertForMultipleChoice(BertPreTrainedModel):
             # (batch, choices, seq[, hidden]) -> (batch * choices, seq[, hidden])
             return None if x is None else x.reshape(-1, *x.shape[-trailing:])
 
-        out = self.bert(
-            flat(input_ids),
-            attention_mask=flat(attention_mask),
-            token_type_ids=flat(token_type_ids),
-            position_ids=flat(position_ids),
-            inputs_embeds=flat(inputs_embeds, 2),
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        arguments = dict(locals())
+        for name in ("input_ids", "attention_mask", "token_type_ids", "position_ids"):
+            arguments[name] = flat(arguments[name])
+        arguments["inputs_embeds"] = flat(inputs_embeds, 2)
+        out = self.run_bert(arguments)
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)
         return (
             MultipleChoiceModelOutput(
@@ -167,15 +155,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         return_dict: bool = True,
     ):
         """labels (batch, seq): label ids, -100 for pieces not scored (continuations, specials, padding)."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.classifier(self.dropout(out.last_hidden_state))
         return (
             TokenClassifierOutput(
@@ -216,15 +196,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     ):
         """start_positions, end_positions (batch,): piece index of the answer's first and last piece.
         `loss` = mean of the start and end cross-entropies; positions outside the sequence are ignored."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.qa_outputs(out.last_hidden_state)  # (batch, seq, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None

@@ -1,46 +1,22 @@
 """`BertConfig`: the hyper-parameters of a BERT model, field for field as Hugging Face names them.
 
-The config round-trips through a Hugging Face `config.json` dictionary: every known field is
-typed and validated, and keys this class does not know (e.g. `_name_or_path`,
-`transformers_version`, `gradient_checkpointing`) are kept in `extra` and written back.
+A dataclass: each field, its type and its default (Hugging Face's, bert-base-uncased) are
+declared once, below. The config round-trips through a Hugging Face `config.json` dictionary:
+every known field is typed and validated, and keys this class does not know (e.g.
+`_name_or_path`, `transformers_version`, `gradient_checkpointing`) are kept in `extra` and
+written back.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Mapping, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import Errors
 
 #: Activation names accepted for `hidden_act` (the subset of Hugging Face's ACT2FN BERT uses).
 HIDDEN_ACTS = ("gelu", "relu", "silu", "swish", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "tanh")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
-
-# Defaults of Hugging Face's BertConfig (bert-base-uncased).
-_DEFAULTS: Dict[str, Any] = {
-    "vocab_size": 30522,
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "intermediate_size": 3072,
-    "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1,
-    "attention_probs_dropout_prob": 0.1,
-    "max_position_embeddings": 512,
-    "type_vocab_size": 2,
-    "initializer_range": 0.02,
-    "layer_norm_eps": 1e-12,
-    "pad_token_id": 0,
-    "position_embedding_type": "absolute",
-    "use_cache": True,
-    "classifier_dropout": None,
-    "is_decoder": False,
-    "add_cross_attention": False,
-    "problem_type": None,
-    "tie_word_embeddings": True,
-    "architectures": None,
-}
-#: The defaults, for code that reads a raw config.json dictionary (checkpoint/preflight.py).
-DEFAULTS = _DEFAULTS
 
 _INT_FIELDS = (
     "vocab_size",
@@ -110,6 +86,7 @@ def _label_table(id2label: Any) -> Dict[int, str]:
     return dict(sorted(table.items()))
 
 
+@dataclass(init=False, eq=False, repr=False)
 class BertConfig:
     """Configuration of a BERT model (the fields of `transformers.BertConfig`).
 
@@ -140,10 +117,39 @@ class BertConfig:
         problem_type (Optional[str]): Loss of `BertForSequenceClassification`, one of `PROBLEM_TYPES`.
         tie_word_embeddings (bool): Tie the MLM decoder to the word embeddings.
         architectures (Optional[list]): Class names written to `config.json`.
-        **extra: Keys this class does not interpret; kept and written back.
+        **extra: Keys this class does not interpret; kept (in `extra`) and written back.
+
+    The generated `__init__` is replaced by one that also takes `num_labels` and unknown keys
+    (as `transformers.BertConfig` does), so the fields are declared once, here, with their
+    Hugging Face defaults.
     """
 
-    model_type = "bert"
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: Optional[int] = 0
+    position_embedding_type: str = "absolute"
+    use_cache: bool = True
+    classifier_dropout: Optional[float] = None
+    is_decoder: bool = False
+    add_cross_attention: bool = False
+    problem_type: Optional[str] = None
+    tie_word_embeddings: bool = True
+    architectures: Optional[List[str]] = None
+    id2label: Dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    label2id: Dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    model_type = "bert"  # a class constant (not annotated, so not a field)
 
     def __init__(
         self,
@@ -157,7 +163,7 @@ class BertConfig:
         # in a RecursionError inside deepcopy or json.
         for name, value in kwargs.items():
             _check_depth(name, value)
-        for name, default in _DEFAULTS.items():
+        for name, default in DEFAULTS.items():
             setattr(self, name, copy.deepcopy(kwargs.pop(name, default)))
         kwargs.pop("model_type", None)
         if id2label is not None:
@@ -179,7 +185,8 @@ class BertConfig:
                     value=num_labels,
                 )
             )
-        self.extra: Dict[str, Any] = dict(kwargs)
+        # An `extra` key (as `dataclasses.replace` passes it) holds the unknown keys themselves.
+        self.extra = {**dict(kwargs.pop("extra", None) or {}), **kwargs}
         self.validate()
 
     # -- derived ------------------------------------------------------------
@@ -258,7 +265,7 @@ class BertConfig:
         """The `config.json` dictionary (label ids as strings, as Hugging Face writes them)."""
         out: Dict[str, Any] = dict(copy.deepcopy(self.extra))
         out["model_type"] = self.model_type
-        for name in _DEFAULTS:
+        for name in DEFAULTS:
             out[name] = copy.deepcopy(getattr(self, name))
         if out["architectures"] is None:
             del out["architectures"]
@@ -287,5 +294,12 @@ class BertConfig:
         return isinstance(other, BertConfig) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k in _DEFAULTS)
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k in DEFAULTS)
         return f"BertConfig({fields})"
+
+
+#: The hyper-parameter fields and their defaults (the labels and `extra` aside), for code that
+#: reads a raw config.json dictionary (checkpoint/preflight.py) and for `BertConfig.__init__`.
+DEFAULTS: Dict[str, Any] = {
+    f.name: f.default for f in fields(BertConfig) if f.name not in ("id2label", "label2id", "extra")
+}

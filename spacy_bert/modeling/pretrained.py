@@ -1,8 +1,15 @@
-"""`BertPreTrainedModel`: weight initialisation, weight tying and the Hugging Face directory API."""
+"""`BertPreTrainedModel`: weight initialisation, weight tying and the Hugging Face directory API.
+
+The file format behind `from_pretrained`/`save_pretrained` is `spacy_bert.checkpoint`'s
+knowledge, and `checkpoint/` imports this package, not the other way round: it registers its
+two functions here (`register_checkpoint_io`) when it is imported. The package root imports
+`checkpoint/`, and importing `spacy_bert.modeling` runs the package root first, so the methods
+always work; `modeling/` itself imports nothing above it (tests/test_layering.py).
+"""
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union
 
 import torch
 from torch import nn
@@ -12,14 +19,43 @@ from .config import BertConfig
 
 ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
 
+#: The arguments of `BertModel.forward` a head passes through to its encoder (`run_bert`).
+ENCODER_ARGUMENTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+    "inputs_embeds",
+    "encoder_hidden_states",
+    "encoder_attention_mask",
+    "past_key_values",
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+)
+
+#: "load": (cls, name_or_path, **kwargs) -> model; "save": (model, directory, tokenizer) -> None.
+_CHECKPOINT_IO: Dict[str, Callable[..., Any]] = {}
+
+
+def register_checkpoint_io(load: Callable[..., Any], save: Callable[..., Any]) -> None:
+    """Install the functions behind `from_pretrained` (`load(cls, name_or_path, **kwargs)`) and
+    `save_pretrained` (`save(model, directory, tokenizer=...)`). Called by `spacy_bert.checkpoint`."""
+    _CHECKPOINT_IO.update(load=load, save=save)
+
+
+def _checkpoint_io(kind: str, method: str) -> Callable[..., Any]:
+    if kind not in _CHECKPOINT_IO:
+        raise RuntimeError(Errors.E160.format(method=method))
+    return _CHECKPOINT_IO[kind]
+
 
 class BertPreTrainedModel(nn.Module):
     """Base of every BERT model class.
 
     Subclasses build their modules in `__init__` and call `post_init()` last.
-    `from_pretrained`/`save_pretrained` read and write Hugging Face checkpoint directories; the
-    file format knowledge lives in `spacy_bert.checkpoint`, which this module imports only
-    when one of those two methods is called (modeling stays usable without it).
+    `from_pretrained`/`save_pretrained` read and write Hugging Face checkpoint directories
+    through the functions `spacy_bert.checkpoint` registers (see the module docstring).
     """
 
     config_class = BertConfig
@@ -79,6 +115,21 @@ class BertPreTrainedModel(nn.Module):
         if output is not None and self.config.tie_word_embeddings:
             output.weight = self.get_input_embeddings().weight
 
+    # -- the heads' encoder pass ----------------------------------------------
+    def run_bert(self, arguments: Mapping[str, Any]) -> Any:
+        """`self.bert(...)` with the encoder's arguments taken from `arguments` (a head's forward
+        `locals()`: labels and the head's own options are left out; an argument the head does
+        not take keeps `BertModel.forward`'s default).
+
+        Every `BertFor*` head runs its encoder through this one call, so an encoder argument is
+        passed the same way by every head.
+
+        Returns:
+            BaseModelOutputWithPoolingAndCrossAttentions: `last_hidden_state` (batch, seq, hidden),
+            `pooler_output` (batch, hidden) or None, and the optional fields asked for.
+        """
+        return self.bert(**{name: arguments[name] for name in ENCODER_ARGUMENTS if name in arguments})
+
     # -- conveniences ---------------------------------------------------------
     @property
     def validate_inputs(self) -> bool:
@@ -115,12 +166,8 @@ class BertPreTrainedModel(nn.Module):
         as `num_labels=3`, `torch_dtype`/`dtype`, `add_pooling_layer` (BertModel). See
         `spacy_bert.checkpoint.load_pretrained` for the loading rules.
         """
-        from ..checkpoint.loading import load_pretrained
-
-        return load_pretrained(cls, pretrained_model_name_or_path, **kwargs)
+        return _checkpoint_io("load", "from_pretrained")(cls, pretrained_model_name_or_path, **kwargs)
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike], tokenizer: Any = None) -> None:
         """Write `config.json` and `model.safetensors` (and the tokenizer's files, when given)."""
-        from ..checkpoint.saving import save_pretrained
-
-        save_pretrained(self, save_directory, tokenizer=tokenizer)
+        _checkpoint_io("save", "save_pretrained")(self, save_directory, tokenizer=tokenizer)

@@ -46,15 +46,7 @@ class BertForPreTraining(BertPreTrainedModel):
         return_dict: bool = True,
     ):
         """labels (batch, seq): token ids to predict, -100 elsewhere; next_sentence_label (batch,): 0 = B follows A."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
         losses = []
         # Labels move to the logits' device (as in Hugging Face): a CPU batch of labels may
@@ -103,17 +95,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         return_dict: bool = True,
     ):
         """labels (batch, seq): ids of the masked tokens, -100 at positions not scored."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=encoder_attention_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.cls(out.last_hidden_state)
         return (
             MaskedLMOutput(
@@ -145,15 +127,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         return_dict: bool = True,
     ):
         """labels (batch,): 0 = sentence B continues A, 1 = B is random."""
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.cls(out.pooler_output)
         return (
             NextSentencePredictorOutput(
@@ -198,19 +172,7 @@ class BertLMHeadModel(BertPreTrainedModel):
         """labels (batch, seq): the input ids themselves (shifted inside), -100 where not scored."""
         if labels is not None:
             use_cache = False
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=encoder_attention_mask,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        out = self.run_bert(locals())
         logits = self.cls(out.last_hidden_state)
         return (
             CausalLMOutputWithCrossAttentions(

@@ -5,7 +5,11 @@ reads and writes Hugging Face tokenizer files, and exposes the underlying
 `tokenizers.Tokenizer` (`backend_tokenizer`) and `encode_with_offsets` for aligning pieces
 to spaCy tokens by char offsets.
 
-This package imports only the standard library, `tokenizers`, numpy and (lazily) torch.
+`BertJapaneseTokenizer` is the tokenizer of Japanese checkpoints (MeCab / Sudachi words);
+`BertTokenizer.from_pretrained` returns one when the checkpoint's config names it.
+
+This package imports only the standard library, `tokenizers`, numpy and (lazily) torch; the
+`[ja]` extra's fugashi, dictionaries and SudachiPy only when a Japanese tokenizer is built.
 """
 from .alignment import PieceAlignment, align_pieces_to_tokens
 from .batch_encoding import BatchEncoding
@@ -18,10 +22,12 @@ from .files import (
     read_tokenizer_dir,
     save_vocab,
 )
+from .japanese import BertJapaneseTokenizer
 from .wordpiece import BertTokenizer
 
 __all__ = [
     "BatchEncoding",
+    "BertJapaneseTokenizer",
     "BertTokenizer",
     "CONFIG_FILE",
     "PieceAlignment",

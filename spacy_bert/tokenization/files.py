@@ -13,17 +13,24 @@ A directory holds some of:
 
 Like transformers' `BertTokenizer`, the options in `tokenizer_config.json` win over the
 normaliser stored in `tokenizer.json`; the latter only fills options the config leaves out.
+
+The config's `tokenizer_class` decides the tokenizer (DESIGN.md decision 15): BERT's
+WordPiece (`BertTokenizer`, `BertTokenizerFast` or no class named), or
+`BertJapaneseTokenizer`, whose options (`word_tokenizer_type`, `mecab_kwargs`, ...) are read
+too and whose vocabulary is `vocab.txt` only, as in transformers. Any other class, and a
+`tokenizer.json` normaliser or pre-tokenizer other than BERT's, is a coded error (E830, E838),
+never a silent plain-BERT reading.
 """
 from __future__ import annotations
 
 import collections
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import Errors
 from ..json_files import read_json as read_json_object
+from ..json_files import write_json, write_text
 from ..resolve import resolve_checkpoint_dir
 
 VOCAB_FILE = "vocab.txt"
@@ -31,6 +38,14 @@ TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 VOCAB_FILES = (TOKENIZER_FILE, VOCAB_FILE)
+
+BERT_CLASSES = ("BertTokenizer", "BertTokenizerFast")
+JAPANESE_CLASS = "BertJapaneseTokenizer"
+SUPPORTED_CLASSES = (*BERT_CLASSES, JAPANESE_CLASS)
+# BertJapaneseTokenizer's own options; its BasicTokenizer ignores the BERT-only ones below.
+JAPANESE_KEYS = ("word_tokenizer_type", "subword_tokenizer_type", "do_word_tokenize", "do_subword_tokenize",
+                 "mecab_kwargs", "sudachi_kwargs", "jumanpp_kwargs", "spm_file")
+BERT_ONLY_KEYS = ("strip_accents", "tokenize_chinese_chars", "clean_text", "wordpieces_prefix", "do_basic_tokenize")
 
 # transformers' stand-in for "no limit" when a config has no model_max_length.
 VERY_LARGE_INTEGER = int(1e30)
@@ -51,12 +66,15 @@ class TokenizerFiles:
         options (Dict[str, Any]): Keyword arguments for `BertTokenizer` (only those the files set).
         added_tokens (List[AddedTokenSpec]): Added tokens with their ids and flags, by id.
         vocab_path (Path): The file the vocabulary came from.
+        tokenizer_class (str): "BertTokenizer" (also for no class or BertTokenizerFast) or
+            "BertJapaneseTokenizer".
     """
 
     vocab: Dict[str, int]
     options: Dict[str, Any] = field(default_factory=dict)
     added_tokens: List[AddedTokenSpec] = field(default_factory=list)
     vocab_path: Optional[Path] = None
+    tokenizer_class: str = "BertTokenizer"
 
 
 def load_vocab(path: PathLike) -> Dict[str, int]:
@@ -86,25 +104,12 @@ def save_vocab(vocab: Mapping[str, int], path: PathLike) -> Path:
         if index != expected:
             problem = f"id {expected} is missing, next is {index} ({token!r})"
             raise ValueError(Errors.E217.format(max_id=len(tokens) - 1, problem=problem))
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as writer:
-        for token, _ in tokens:
-            writer.write(token + "\n")
-    return path
+    return write_text(path, "".join(token + "\n" for token, _ in tokens))
 
 
 def read_json(path: PathLike) -> Dict[str, Any]:
     """Read a JSON object from `path` (str or Path); a clear error when it is not one."""
     return read_json_object(path, Errors.E215)
-
-
-def write_json(data: Mapping[str, Any], path: PathLike) -> Path:
-    """Write `data` (Mapping) to `path` (str or Path) as indented UTF-8 JSON."""
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
-    return path
 
 
 def local_tokenizer_dir(directory: PathLike) -> PathLike:
@@ -132,7 +137,12 @@ def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:
     if not directory.is_dir():
         raise FileNotFoundError(Errors.E201.format(path=directory, expected=" or ".join(VOCAB_FILES)))
     config = _read_optional_json(directory / CONFIG_FILE)
+    tokenizer_class = _tokenizer_class(config, directory / CONFIG_FILE)
     options = _options_from_config(config)
+    if tokenizer_class == JAPANESE_CLASS:
+        for key in BERT_ONLY_KEYS:
+            options.pop(key, None)
+        options.update({key: config[key] for key in JAPANESE_KEYS if key in config})
     if "added_tokens_decoder" not in config:
         # Older checkpoints keep the special tokens in special_tokens_map.json; transformers
         # lets that file override the config then, and so do we.
@@ -144,6 +154,11 @@ def read_tokenizer_dir(directory: PathLike) -> TokenizerFiles:
 
     tokenizer_json = directory / TOKENIZER_FILE
     vocab_txt = directory / VOCAB_FILE
+    if tokenizer_class == JAPANESE_CLASS:
+        if not vocab_txt.is_file():
+            found = sorted(p.name for p in directory.iterdir()) or "nothing"
+            raise FileNotFoundError(Errors.E839.format(path=directory, found=found))
+        return TokenizerFiles(load_vocab(vocab_txt), options, added_tokens, vocab_txt, JAPANESE_CLASS)
     if tokenizer_json.is_file():
         data = read_json(tokenizer_json)
         vocab, file_options = _read_wordpiece_json(data, tokenizer_json)
@@ -162,7 +177,7 @@ def write_tokenizer_dir(
     directory: PathLike,
     *,
     vocab: Mapping[str, int],
-    tokenizer_json: str,
+    tokenizer_json: Optional[str],
     config: Mapping[str, Any],
     special_tokens_map: Mapping[str, str],
 ) -> Tuple[Path, ...]:
@@ -170,7 +185,8 @@ def write_tokenizer_dir(
 
     Args:
         vocab (Mapping[str, int]): The WordPiece vocabulary, written as `vocab.txt`.
-        tokenizer_json (str): The `tokenizers` serialisation, written as `tokenizer.json`.
+        tokenizer_json (Optional[str]): The `tokenizers` serialisation, written as
+            `tokenizer.json`; None writes none (and removes an old one, which would disagree).
         config (Mapping[str, Any]): Written as `tokenizer_config.json`.
         special_tokens_map (Mapping[str, str]): Written as `special_tokens_map.json`.
 
@@ -181,10 +197,14 @@ def write_tokenizer_dir(
     directory.mkdir(parents=True, exist_ok=True)
     vocab_path = save_vocab(vocab, directory / VOCAB_FILE)
     json_path = directory / TOKENIZER_FILE
-    json_path.write_text(tokenizer_json, encoding="utf-8")
+    if tokenizer_json is None:
+        json_path.unlink(missing_ok=True)
+    else:
+        write_text(json_path, tokenizer_json)
     config_path = write_json(config, directory / CONFIG_FILE)
     map_path = write_json(special_tokens_map, directory / SPECIAL_TOKENS_MAP_FILE)
-    return (vocab_path, json_path, config_path, map_path)
+    written = (vocab_path, json_path, config_path, map_path)
+    return tuple(path for path in written if tokenizer_json is not None or path != json_path)
 
 
 def added_tokens_decoder(added_tokens: Sequence[AddedTokenSpec]) -> Dict[str, Dict[str, Any]]:
@@ -204,6 +224,16 @@ def added_tokens_decoder(added_tokens: Sequence[AddedTokenSpec]) -> Dict[str, Di
 
 def _read_optional_json(path: Path) -> Dict[str, Any]:
     return read_json(path) if path.is_file() else {}
+
+
+def _tokenizer_class(config: Mapping[str, Any], path: Path) -> str:
+    """The class `config` names, checked: BERT's (also for none named) or the Japanese one (E830)."""
+    value = config.get("tokenizer_class")
+    if value is None or value in BERT_CLASSES:
+        return "BertTokenizer"
+    if value == JAPANESE_CLASS:
+        return JAPANESE_CLASS
+    raise ValueError(Errors.E830.format(path=path.parent, value=value, supported=", ".join(SUPPORTED_CLASSES)))
 
 
 def _token_content(value: Any) -> Any:
@@ -294,6 +324,8 @@ def _read_wordpiece_json(data: Mapping[str, Any], path: Path) -> Tuple[Dict[str,
     if model.get("continuing_subword_prefix"):
         options["wordpieces_prefix"] = model["continuing_subword_prefix"]
     normalizer = data.get("normalizer")
+    _check_part(path, "normalizer", normalizer, "BertNormalizer")
+    _check_part(path, "pre-tokenizer", data.get("pre_tokenizer"), "BertPreTokenizer")
     if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
         for json_key, option in (("lowercase", "do_lower_case"), ("strip_accents", "strip_accents"),
                                  ("handle_chinese_chars", "tokenize_chinese_chars"), ("clean_text", "clean_text")):
@@ -301,3 +333,10 @@ def _read_wordpiece_json(data: Mapping[str, Any], path: Path) -> Tuple[Dict[str,
                 options[option] = normalizer[json_key]
     _check_vocab_ids(vocab, path)
     return {str(token): index for token, index in vocab.items()}, options
+
+
+def _check_part(path: Path, part: str, value: Any, supported: str) -> None:
+    """A tokenizer.json normaliser / pre-tokenizer is BERT's or absent; anything else is E838."""
+    kind = value.get("type") if isinstance(value, dict) else value
+    if kind is not None and kind != supported:
+        raise ValueError(Errors.E838.format(path=path, part=part, value=kind, supported=f"{supported} or none"))

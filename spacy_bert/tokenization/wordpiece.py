@@ -59,6 +59,12 @@ TextOrBatch = Union[str, Sequence[str]]
 Offsets = List[Tuple[int, int]]
 
 
+#: `tokenizer_class` of a tokenizer_config.json -> the `BertTokenizer` subclass that implements it.
+#: Subclass modules register themselves (`tokenization/__init__` imports them), so this module
+#: never imports them: `from_pretrained` hands such a checkpoint to its class.
+TOKENIZER_CLASSES: Dict[str, type] = {}
+
+
 class BertTokenizer(SpecialTokensMixin):
     """BERT's WordPiece tokenizer with the interface of transformers' `BertTokenizer`.
 
@@ -142,24 +148,32 @@ class BertTokenizer(SpecialTokensMixin):
         self.padding_side = padding_side
         self.truncation_side = truncation_side
 
-        kept_never_split = plan_never_split(
-            self._never_split, vocab=vocab, special_tokens=set(specials.values()),
-            tokenize_chinese_chars=tokenize_chinese_chars,
-        )
-        self._backend = build_backend(
-            vocab,
-            **specials,
-            do_lower_case=do_lower_case,
-            strip_accents=strip_accents,
-            tokenize_chinese_chars=tokenize_chinese_chars,
-            clean_text=clean_text,
-            wordpieces_prefix=wordpieces_prefix,
-            added_tokens=added_tokens or (),
-            never_split=kept_never_split,
-        )
+        self._backend = self._build_backend(vocab, added_tokens or ())
         # __call__ sets truncation and padding per call on this private copy, so the public
         # backend_tokenizer never truncates or pads, whatever was called before.
-        self._working = Tokenizer.from_str(self._backend.to_str())
+        self._working = self._copy_backend()
+
+    def _build_backend(self, vocab: Mapping[str, int], added_tokens: Sequence[AddedTokenSpec]) -> Tokenizer:
+        """The `tokenizers.Tokenizer` of this tokenizer's options (a subclass may build another)."""
+        kept_never_split = plan_never_split(
+            self._never_split, vocab=vocab, special_tokens=set(self._specials.values()),
+            tokenize_chinese_chars=self._tokenize_chinese_chars,
+        )
+        return build_backend(
+            vocab,
+            **self._specials,
+            do_lower_case=self._do_lower_case,
+            strip_accents=self._strip_accents,
+            tokenize_chinese_chars=self._tokenize_chinese_chars,
+            clean_text=self._clean_text,
+            wordpieces_prefix=self._wordpieces_prefix,
+            added_tokens=added_tokens,
+            never_split=kept_never_split,
+        )
+
+    def _copy_backend(self) -> Tokenizer:
+        """A second, independent `tokenizers.Tokenizer` equal to `backend_tokenizer`."""
+        return Tokenizer.from_str(self._backend.to_str())
 
     # ---- loading and saving ---------------------------------------------------------
 
@@ -187,6 +201,10 @@ class BertTokenizer(SpecialTokensMixin):
         """
         directory = local_tokenizer_dir(directory)
         files = read_tokenizer_dir(directory)
+        implementation = TOKENIZER_CLASSES.get(files.tokenizer_class or "")
+        if implementation is not None and not issubclass(cls, implementation):
+            # Decision 15: the config decides the tokenizer, whichever class was asked.
+            return implementation.from_pretrained(directory, **overrides)
         options = {**files.options, **overrides}
         if options.pop("do_basic_tokenize", True) is False:
             warnings.warn(Warnings.W203.format(path=directory), UserWarning, stacklevel=2)
