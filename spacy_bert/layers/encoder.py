@@ -15,7 +15,7 @@ Backprop reverses 5 -> 4 with one `torch.autograd.backward` over all batches.
 The checkpoint is read lazily: at `initialize()` or at the first forward pass, whichever comes
 first; a model restored from bytes never reads it.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -89,7 +89,7 @@ def BertEncoder(
 
 
 def get_shim(model: Model) -> BertShim:
-    return model.shims[0]
+    return cast(BertShim, model.shims[0])
 
 
 def ensure_loaded(model: Model) -> BertShim:

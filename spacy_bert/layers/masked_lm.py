@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, Union, cast
 
 import numpy as np
 from spacy.util import registry
@@ -28,6 +28,7 @@ from ..tokenization import BertTokenizer
 from .hooks import MaskPieces
 from .mlm_fill import FilledMasks, fill_masks
 from .mlm_train import mlm_begin_update
+from .run import loaded_tokenizer
 from .settings import DEFAULT_SETTINGS, EncoderSettings
 from .shim import BertShim
 
@@ -93,7 +94,7 @@ ATTRS = {
 
 def masked_lm_settings(model: Model) -> EncoderSettings:
     """The model's window settings fitted to the loaded model's positions (W370 when capped)."""
-    shim = model.shims[0]
+    shim = cast(BertShim, model.shims[0])
     settings = EncoderSettings(window=model.attrs["window"], stride=model.attrs["stride"], max_batch_items=model.attrs["max_batch_items"])
     return settings.fit_to(shim.bert.config.max_position_embeddings, model.attrs["component"])
 
@@ -104,12 +105,12 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
     words of whole-word masking are a component's Docs', so texts mask by pieces), as
     ((loss, MaskedLMStats), backprop(d_loss)). The component itself calls `mlm_update`, which
     holds one batch's activations instead of all."""
-    shim = model.shims[0]
+    shim = cast(BertShim, model.shims[0])
     settings = masked_lm_settings(model)
     if not is_train:
         filled: List[FilledMasks] = fill_masks(shim, settings, list(texts), int(model.attrs["top_k"]))
         return filled, lambda d_filled: []
-    tokenizer = shim.tokenizer
+    tokenizer = loaded_tokenizer(shim)
     hook = MaskPieces(tokenizer.mask_token_id, tokenizer.vocab_size, probability=model.attrs["mlm_probability"])
     rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))  # follows thinc's fix_random_seed
     result, backprop_loss = mlm_begin_update(shim, settings, list(texts), hook, rng)

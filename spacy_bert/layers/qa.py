@@ -19,7 +19,7 @@ Face directory, on disk and (its files) in bytes; never pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from ..modeling import BertForQuestionAnswering, BertModel
 from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
 from .hf_heads import build_hf_model, read_task_weights
-from .run import WindowOutputs, plan_inputs, run_batches
+from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
 from .settings import EncoderSettings, SettingNames
 from .shim import BertShim
 from .windows import WindowPlan
@@ -85,7 +85,7 @@ def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config
 
 
 def qa_shim(model: Model) -> BertShim:
-    return model.shims[0]
+    return cast(BertShim, model.shims[0])
 
 
 def load_qa_checkpoint(model: Model, checkpoint: str) -> bool:
@@ -137,18 +137,20 @@ def settings_of(model: Model) -> EncoderSettings:
 
 
 def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
-    tokens = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    # ids of the tokenizer's own encoding: every one is in the vocabulary (no None)
+    tokens = cast(List[str], tokenizer.convert_ids_to_tokens([int(i) for i in ids]))
     return np.fromiter((not t.startswith("##") for t in tokens), dtype=bool, count=len(tokens))
 
 
 def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> Tuple[EncodedInputs, List[int], List[np.ndarray]]:
     shim = qa_shim(model)
-    encoded = encode_inputs(shim.tokenizer, contexts, questions)
+    tokenizer = loaded_tokenizer(shim)
+    encoded = encode_inputs(tokenizer, contexts, questions)
     limit = int(model.attrs["max_question_len"])
     truncated = [i for i, ids in enumerate(encoded.segment_ids) if len(ids) > limit]
     for i in truncated:  # Hugging Face's fast path never truncates; we cut with a warning (the component's)
         encoded.segment_ids[i] = encoded.segment_ids[i][:limit]
-    word_start = [_word_starts(shim.tokenizer, ids) for ids in encoded.piece_ids]
+    word_start = [_word_starts(tokenizer, ids) for ids in encoded.piece_ids]
     return encoded, truncated, word_start
 
 
@@ -233,7 +235,8 @@ def qa_train_step(model: Model, contexts: Sequence[str], questions: Sequence[str
 def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, end_positions: np.ndarray) -> torch.Tensor:
     """Mean over windows of (CE(start) + CE(end)) / 2, padding masked out of each softmax; a
     differentiable () tensor. Positions (n_windows,) int64 index each window's positions."""
-    total_start = total_end = None
+    total_start: Optional[torch.Tensor] = None
+    total_end: Optional[torch.Tensor] = None
     for b, (batch, out) in enumerate(zip(run.batches, run.outputs)):
         rows = batch.windows
         device = out.start_logits.device
@@ -246,4 +249,5 @@ def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, e
         e = torch.nn.functional.cross_entropy(e_logits, e_target, reduction="sum")
         total_start = s if total_start is None else total_start + s
         total_end = e if total_end is None else total_end + e
+    assert total_start is not None and total_end is not None  # a plan has a window per input
     return (total_start + total_end) / (2 * plan.n_windows)

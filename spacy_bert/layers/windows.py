@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import Errors
 from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
+
+#: Counts per text or window: a list of ints or a 1-D integer array.
+Counts = Union[Sequence[int], np.ndarray]
 
 __all__ = ["WindowPlan", "plan_input_windows", "plan_windows"]
 
@@ -112,7 +115,7 @@ def _check_sizes(window: int, stride: int, names: SettingNames = DEFAULT_NAMES) 
     return window - 2
 
 
-def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
+def _as_counts(n_pieces: Counts) -> np.ndarray:
     """`n_pieces` as an int64 array (n_texts,), each checked to be an int >= 0."""
     array = np.asarray(n_pieces)
     if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
@@ -127,7 +130,7 @@ def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
     return counts
 
 
-def plan_windows(n_pieces: Sequence[int], window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> WindowPlan:
+def plan_windows(n_pieces: Counts, window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> WindowPlan:
     """Plan the windows of texts with `n_pieces` pieces each (Sequence[int], each >= 0).
 
     window: int >= 3 — maximum positions per window including [CLS] and [SEP].
@@ -215,7 +218,7 @@ def _pair_windows(index: int, n: int, q: int, window: int, stride: int, names: S
 
 
 def plan_input_windows(
-    n_pieces: Sequence[int], segment_lengths: Optional[Sequence[int]], window: int, stride: int, names: SettingNames = DEFAULT_NAMES,
+    n_pieces: Counts, segment_lengths: Optional[Counts], window: int, stride: int, names: SettingNames = DEFAULT_NAMES,
 ) -> WindowPlan:
     """Plan the windows of inputs whose texts have `n_pieces` pieces and whose second segments
     have `segment_lengths` pieces (0 or None: no second segment).
