@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
 
 from tokenizers import Encoding, Tokenizer
 
@@ -62,7 +62,7 @@ Offsets = List[Tuple[int, int]]
 #: `tokenizer_class` of a tokenizer_config.json -> the `BertTokenizer` subclass that implements it.
 #: Subclass modules register themselves (`tokenization/__init__` imports them), so this module
 #: never imports them: `from_pretrained` hands such a checkpoint to its class.
-TOKENIZER_CLASSES: Dict[str, type] = {}
+TOKENIZER_CLASSES: Dict[str, Type["BertTokenizer"]] = {}
 
 
 class BertTokenizer(SpecialTokensMixin):
@@ -125,8 +125,8 @@ class BertTokenizer(SpecialTokensMixin):
             check_option(name, value, isinstance(value, bool), "True or False")
         check_option("strip_accents", strip_accents, strip_accents is None or isinstance(strip_accents, bool),
                       "None, True or False")
-        for name, value in (("padding_side", padding_side), ("truncation_side", truncation_side)):
-            check_option(name, value, value in ("right", "left"), "'right' or 'left'")
+        for name, side in (("padding_side", padding_side), ("truncation_side", truncation_side)):
+            check_option(name, side, side in ("right", "left"), "'right' or 'left'")
         check_option("wordpieces_prefix", wordpieces_prefix, isinstance(wordpieces_prefix, str) and bool(wordpieces_prefix),
                       "a non-empty str such as '##'")
         check_int("model_max_length", model_max_length, minimum=1)
