@@ -101,4 +101,4 @@ def check_config_fits_weights(config: Mapping[str, Any], overrides: Mapping[str,
         head = labels * (width + 1)
         limit = max(2 * held, MIN_LABEL_HEAD_LIMIT)
         if head > limit:
-            raise ValueError(Errors.E134.format(path=source, labels=labels, hidden=hidden, head=head, held=held, limit=limit))
+            raise ValueError(Errors.E134.format(path=source, labels=labels, hidden=width, head=head, held=held, limit=limit))
