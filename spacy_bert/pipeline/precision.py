@@ -13,7 +13,7 @@ pipeline's config.cfg, never in the component's weights):
 Weights stay fp32 (see `spacy_bert/layers/precision.py`); the next batch predicts in the new
 precision. Components listening to a shared `bert` component predict in its precision.
 """
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional
 
 from spacy.language import Language
 
@@ -44,7 +44,7 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
         chosen = string_list(names, what="set_precision(names=...)", item="component name", example="bert")
     changed: Dict[str, str] = {}
     for name in chosen:
-        pipe = nlp.get_pipe(name)
+        pipe: Any = nlp.get_pipe(name)  # any component with set_precision / precision
         if not hasattr(pipe, "set_precision"):
             raise ValueError(Errors.E662.format(name=name, factory=nlp.get_pipe_meta(name).factory, expected=", ".join(PRECISIONS)))
         pipe.set_precision(precision)

@@ -197,7 +197,7 @@ def decode_squad(context: str, windows: Sequence[WindowView], settings: DecodeSe
             i += 1
         best = predictions[i]
         diff = null_score - best["start_logit"] - best["end_logit"]
-        chosen = min_null if diff > settings.null_score_diff_threshold else best
+        chosen = min_null if diff > settings.null_score_diff_threshold and min_null is not None else best
     ranked = [chosen] + [p for p in predictions if p is not chosen]
     answers = []
     for pred in ranked:
