@@ -59,7 +59,7 @@ def question_scores(gold_texts: List[str], prediction: Optional[str]) -> Tuple[f
     return float(max(exact_score(g, prediction) for g in golds)), max(f1_score(g, prediction) for g in golds)
 
 
-def squad_scores(examples: Iterable) -> Dict[str, float]:
+def squad_scores(examples: Iterable) -> Dict[str, Optional[float]]:
     """The metrics over spaCy Examples (see the module docstring)."""
     rows = []  # (has_answer, exact, f1)
     for eg in examples:
