@@ -1,9 +1,14 @@
 """Shared fixtures: local checkpoints only, never the network."""
+import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tests.paths import TEST_DATA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -14,21 +19,90 @@ settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`):
+    the tiny models run ~10x faster on one thread than on two that wait for each other on a busy
+    2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_mlm_dir(tmp_path) -> Path:
+    """A random `BertForMaskedLM` (tests/modeling/helpers.py TINY: 99 pieces, hidden 32) saved by
+    `save_pretrained` to a fresh directory per test, for the tests that break or edit its files."""
+    import torch
+
+    import spacy_bert
+    from tests.modeling.helpers import TINY
+
+    torch.manual_seed(0)
+    directory = tmp_path / "ckpt"
+    spacy_bert.BertForMaskedLM(spacy_bert.BertConfig(**TINY)).save_pretrained(directory)
+    return directory
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"../shared is expected beside the repository at {SHARED_DIR}")
-    return SHARED_DIR
+def data_dir() -> Path:
+    """tests/data: small slices of real data sets, with their licences (see its README.md)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")
-def splade_dir(shared_dir) -> Path:
-    """The real splade-tiny BertForMaskedLM checkpoint (legacy gamma/beta names)."""
-    return shared_dir / "models" / "splade-tiny"
+def legacy_mlm_dir(tmp_path_factory, minilm_dir) -> Path:
+    """A random transformers `BertForMaskedLM` written the way older checkpoints are: LayerNorm
+    weights named `gamma`/`beta`, a `bert.` prefix, the MLM head `cls.predictions.*` with the tied
+    decoder weight not stored (2 layers, hidden 32, 512 positions); with the bert-base-uncased
+    vocabulary (30,522) as `vocab.txt`, `tokenizer_config.json`, `special_tokens_map.json` and a
+    `tokenizer.json` that truncates at 512 and pads (which our tokenizer must ignore).
+
+    Written by transformers, the reference, never by the code under test. Its LayerNorms and
+    biases are random (not 1 and 0), so a legacy name that fails to map shows as a wrong output;
+    its word embeddings (also the tied decoder) are large, so the masked-token distributions have
+    clear gaps between their top entries rather than near-ties."""
+    import safetensors.torch
+    import torch
+    import transformers
+
+    directory = tmp_path_factory.mktemp("legacy-mlm")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    model = transformers.BertForMaskedLM(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("bias"):
+                param.normal_(mean=1.0 if name.endswith("weight") else 0.0, std=0.1)
+        model.bert.embeddings.word_embeddings.weight.normal_(std=0.5)
+    model.save_pretrained(directory)
+    weights = directory / "model.safetensors"
+    state = safetensors.torch.load_file(weights)
+    assert "cls.predictions.decoder.weight" not in state  # tied: transformers does not store it
+    legacy = {re.sub(r"LayerNorm\.weight$", "LayerNorm.gamma", re.sub(r"LayerNorm\.bias$", "LayerNorm.beta", name)): tensor
+              for name, tensor in state.items()}
+    assert sum(name.endswith(".gamma") for name in legacy) == 1 + 2 * config.num_hidden_layers + 1
+    safetensors.torch.save_file(legacy, weights, metadata={"format": "pt"})
+
+    # the uncased tokenizer files of all-MiniLM-L6-v2 (the same vocabulary); its tokenizer.json
+    # truncates and pads at 128, here at 512 and to the longest, as the old checkpoints' files do
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, directory / name)
+    tokenizer_json = json.loads((minilm_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    assert len(tokenizer_json["model"]["vocab"]) == config.vocab_size
+    tokenizer_json["truncation"] = {"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
+    tokenizer_json["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None,
+                                 "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer_json), encoding="utf-8")
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from spacy_bert.cli.init_config import (
 )
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
 from spacy_bert.corpora.text import read_text_lines, write_text_lines
+from tests.paths import XQUAD
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
 
 COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
@@ -84,10 +85,10 @@ def test_configs_tie_the_schedule_to_max_steps(name):
     assert rate["total_steps"] == 20
 
 
-def test_short_run_learns_from_the_first_step(tmp_path, shared_dir, tiny_bert_dir):
+def test_short_run_learns_from_the_first_step(tmp_path, tiny_bert_dir):
     """`spacy train configs/ner.cfg --training.max_steps 20` starts at a learning rate above 0
     (it printed 0.0 with fixed 200/2000 warm-up/decay steps) and its loss moves."""
-    train, dev = wnut_slice(shared_dir, tmp_path)
+    train, dev = wnut_slice(tmp_path)
     out = run_spacy("train", str(REPO / "configs" / "ner.cfg"), "--output", str(tmp_path / "out"),
                     "--paths.train", str(train), "--paths.dev", str(dev), "--paths.checkpoint", str(tiny_bert_dir),
                     "--training.max_steps", "20", "--training.eval_frequency", "10", "--gpu-id", "-1")
@@ -206,27 +207,27 @@ def test_init_config_command_fails_clearly(tmp_path):
     assert not (tmp_path / "x.cfg").exists()
 
 
-def _corpus(task, shared_dir, tmp_path):
+def _corpus(task, data_dir, tmp_path):
     if task in ("ner", "ner-listener"):
-        return wnut_slice(shared_dir, tmp_path)
+        return wnut_slice(tmp_path)
     if task == "qa":  # SQuAD JSON read directly; a few articles keep the run short
         slices = []
         for name, articles in (("train", 2), ("dev", 1)):
-            data = json.loads((shared_dir / "data" / "xquad" / f"{name}.json").read_text(encoding="utf-8"))
+            data = json.loads((XQUAD / f"{name}.json").read_text(encoding="utf-8"))
             data["data"] = data["data"][:articles]
             slices.append(tmp_path / f"{name}.json")
             slices[-1].write_text(json.dumps(data), encoding="utf-8")
         return tuple(slices)
     if task == "pretrain":
-        lines = read_text_lines(shared_dir / "data" / "wikitext2" / "valid.txt", limit=24)
+        lines = read_text_lines(data_dir / "wikitext2" / "valid.txt", limit=24)
         train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
         write_text_lines(lines[:20], train)
         write_text_lines(lines[20:], dev)
         return train, dev
     if task == "textcat":
-        records = list(islice(read_sst2(shared_dir / "data" / "sst2" / "dev.tsv"), 40))
+        records = list(islice(read_sst2(data_dir / "sst2" / "dev.tsv"), 40))
     else:
-        goemotions = shared_dir / "data" / "goemotions"
+        goemotions = data_dir / "goemotions"
         records = list(islice(read_goemotions(goemotions / "dev.tsv", goemotions / "labels.txt"), 40))
     train, dev = tmp_path / "train.spacy", tmp_path / "dev.spacy"
     write_textcat_docbin(records[:30], train)
@@ -235,8 +236,8 @@ def _corpus(task, shared_dir, tmp_path):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tmp_path, shared_dir, tiny_bert_dir):
-    train, dev = _corpus(task, shared_dir, tmp_path)
+def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tmp_path, data_dir, tiny_bert_dir):
+    train, dev = _corpus(task, data_dir, tmp_path)
     config = tmp_path / "config.cfg"
     run("-m", "spacy", "bert", "init-config", str(config), "--task", task, "--checkpoint", str(tiny_bert_dir),
         "--train", str(train), "--dev", str(dev))

@@ -1,5 +1,5 @@
 """Text classification conversion (SST-2, TREC, GoEmotions): small files in each format, the
-CLI, and the real shared files, whose every line must arrive with a score for every label."""
+CLI, and slices of the real files (tests/data), whose every line must arrive with a score for every label."""
 from collections import Counter
 from itertools import islice
 
@@ -200,14 +200,12 @@ def test_write_textcat_docbin_returns_count(tmp_path):
     assert [(d.text, len(d), d.cats) for d in load(out)] == [("a b", 2, {"x": 1.0}), ("c", 1, {"x": 0.0})]
 
 
-# The real files in ../shared/data
+# Slices of the real files (tests/data: the first rows of each, byte for byte; the counts below
+# were counted with awk on the files, not with this code)
 
 
-def data_file(shared_dir, *parts):
-    path = shared_dir.joinpath("data", *parts)
-    if not (shared_dir / "data").is_dir():
-        pytest.skip(f"{shared_dir / 'data'} is absent")
-    return path
+def data_file(data_dir, *parts):
+    return data_dir.joinpath(*parts)
 
 
 def convert_real(records, tmp_path):
@@ -225,9 +223,9 @@ def convert_real(records, tmp_path):
 # fast (about 10 s each to tokenize and serialise) only their records are counted, not written.
 
 
-@pytest.mark.parametrize("name,count,negative", [("train.tsv", 67349, 29780), ("dev.tsv", 872, 428)])
-def test_real_sst2(shared_dir, tmp_path, name, count, negative):
-    records = list(read_sst2(data_file(shared_dir, "sst2", name)))
+@pytest.mark.parametrize("name,count,negative", [("train.tsv", 100, 51), ("dev.tsv", 60, 39)])
+def test_real_sst2(data_dir, tmp_path, name, count, negative):
+    records = list(read_sst2(data_file(data_dir, "sst2", name)))
     if name == "dev.tsv":
         assert convert_real(records, tmp_path)[0] == count
     assert len(records) == count
@@ -235,19 +233,19 @@ def test_real_sst2(shared_dir, tmp_path, name, count, negative):
     assert label_counts(records) == Counter(negative=negative, positive=count - negative)
 
 
-def test_real_trec(shared_dir, tmp_path):
-    source = data_file(shared_dir, "trec", "train.txt")
+def test_real_trec(data_dir, tmp_path):
+    source = data_file(data_dir, "trec", "train.txt")
     kept, held_out = split_held_out(list(read_trec(source)), 0.1, seed=0)
-    assert (len(kept), len(held_out)) == (4907, 545)
+    assert (len(kept), len(held_out)) == (90, 10)
     written, records = convert_real(kept + held_out, tmp_path)
-    assert written == 5452
-    assert label_counts(records) == Counter(DESC=1162, ENTY=1250, ABBR=86, HUM=1223, LOC=835, NUM=896)
+    assert written == 100
+    assert label_counts(records) == Counter(DESC=31, ENTY=20, ABBR=2, HUM=19, LOC=15, NUM=13)
     assert "Which city has the oldest relationship as a sister\xf0city with Los Angeles ?" in {t for t, _ in records}
 
 
-@pytest.mark.parametrize("name,count", [("train.tsv", 43410), ("dev.tsv", 5426)])
-def test_real_goemotions(shared_dir, tmp_path, name, count):
-    labels = data_file(shared_dir, "goemotions", "labels.txt")
+@pytest.mark.parametrize("name,count", [("train.tsv", 100), ("dev.tsv", 60)])
+def test_real_goemotions(data_dir, tmp_path, name, count):
+    labels = data_file(data_dir, "goemotions", "labels.txt")
     assert read_labels(labels) == GOEMOTIONS_LABELS
     records = list(read_goemotions(labels.with_name(name), labels))
     if name == "dev.tsv":

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from spacy_bert import BertModel, BertTokenizer
@@ -27,6 +28,7 @@ def test_long_text_is_windowed_not_truncated(minilm_dir):
     assert float(both @ tail_only.T) > float(head_only @ tail_only.T) + 0.1
 
 
+@pytest.mark.slow
 def test_command_runs_offline(minilm_dir):
     result = subprocess.run(
         [sys.executable, "-m", "spacy_bert", "similarity", "A dog runs.", "A puppy is running.", "Taxes are due."],

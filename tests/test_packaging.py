@@ -91,6 +91,7 @@ def trained_dir(tmp_path_factory, tiny_bert_dir):
     return root / "model"
 
 
+@pytest.mark.slow
 def test_package_installs_in_a_fresh_venv_and_predicts_the_same(trained_dir, tmp_path):
     # the saved pipeline's predictions, by the same code the fresh venv runs below
     expected = predict_here(trained_dir, TEXTS)

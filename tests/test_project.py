@@ -1,10 +1,16 @@
 """project.yml: `spacy project run` on a tiny slice of every workflow (tiny checkpoint, a few
-steps, data from the ../shared mirror through the `*_base` vars), offline; the assets step with
-and without a mirror; the demo workflow on its committed data.
+steps, data from a local mirror through the `*_base` vars), offline; the assets step with and
+without a mirror; the demo workflow on its committed data.
+
+The mirror is tests/data: the first lines of each real file under its source name. The project
+copies that use it get project.yml with those files' checksums (`mirrored_project_copy`), so the
+fetch, the checksum checks and every later step run as they do on the full files.
 
 The workflows share steps (WNUT-17's assets and conversion serve ner, ner-listener and
 pretrain), so one module-scoped run of `all` runs every step once and the per-workflow tests
-read its outputs; `test_each_workflow_is_self_contained` checks that each workflow on its own
+read its outputs. That run starts in the background (`all_run_started`) and the module's other
+slow tests run beside it, so that both cores work; the per-workflow tests come last and wait for
+it. `test_each_workflow_is_self_contained` checks that each workflow on its own
 produces every file its steps depend on (what running it alone would need)."""
 import os
 import shutil
@@ -15,6 +21,7 @@ from pathlib import Path
 import pytest
 import srsly
 
+from tests.paths import TEST_DATA
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: workflow -> (metrics file, score keys the component must report, packaged pipeline name)
@@ -44,23 +51,50 @@ def project_copy(tmp_path: Path) -> Path:
     return project
 
 
+#: mirrored asset (its url's `*_base` var) -> the file of tests/data that stands in for it
+MIRRORED = {"wnut17_base": "wnut17", "sst2_base": "sst2", "goemotions_base": "goemotions", "trec_base": "trec",
+            "wikitext2_base": "wikitext2"}
+
+
+def mirror_file(asset: dict) -> Path:
+    """The tests/data file a project.yml asset is fetched from (TREC's is `train.txt`, see mirror_vars)."""
+    var = asset["url"].split("${vars.")[1].split("}")[0]
+    name = "train.txt" if var == "trec_base" else asset["url"].rsplit("/", 1)[1]
+    return TEST_DATA / MIRRORED[var] / name
+
+
+def mirrored_project_copy(tmp_path: Path) -> Path:
+    """`project_copy`, its project.yml expecting the checksums of the mirror's (sliced) files."""
+    from weasel.util import get_checksum
+
+    project_dir = project_copy(tmp_path)
+    text = (project_dir / "project.yml").read_text(encoding="utf-8")
+    for asset in srsly.read_yaml(project_dir / "project.yml")["assets"]:
+        if not asset["url"].startswith("${vars.xquad_base}"):  # XQuAD is committed whole
+            assert text.count(asset["checksum"]) == 1
+            text = text.replace(asset["checksum"], get_checksum(mirror_file(asset)))
+    (project_dir / "project.yml").write_text(text, encoding="utf-8")
+    return project_dir
+
+
+def offline_env() -> dict:
+    """Offline: no hub, and no proxy to reach anything else either; torch on one thread."""
+    return {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+
+
 def project(*args, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    # offline: no hub, and no proxy to reach anything else either
-    env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
-    result = subprocess.run([sys.executable, "-m", "spacy", "project", *args], cwd=cwd, env=env,
+    result = subprocess.run([sys.executable, "-m", "spacy", "project", *args], cwd=cwd, env=offline_env(),
                             capture_output=True, text=True, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
 
 
-def mirror_vars(shared_dir: Path) -> list:
-    data = shared_dir / "data"
-    # the mirror keeps TREC's train file as train.txt (TREC.train.all at the source)
-    return [f"--vars.wnut17_base={data / 'wnut17'}", f"--vars.sst2_base={data / 'sst2'}",
-            f"--vars.goemotions_base={data / 'goemotions'}", f"--vars.trec_base={data / 'trec'}",
-            "--vars.trec_file=train.txt", f"--vars.wikitext2_base={data / 'wikitext2'}"]
+def mirror_vars() -> list:
+    """The `--vars.*_base` of tests/data; it keeps TREC's train file as train.txt (TREC.train.all
+    at the source)."""
+    return [*(f"--vars.{var}={TEST_DATA / folder}" for var, folder in MIRRORED.items()), "--vars.trec_file=train.txt"]
 
 
 def tiny_vars(checkpoint: Path) -> list:
@@ -71,43 +105,29 @@ def tiny_vars(checkpoint: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def all_run(tmp_path_factory, shared_dir, tiny_bert_dir):
-    """`spacy project run all` once, offline, on tiny slices: (project dir, its stdout)."""
-    cwd = project_copy(tmp_path_factory.mktemp("all"))
-    result = project("run", "all", ".", *mirror_vars(shared_dir), *tiny_vars(tiny_bert_dir), cwd=cwd, timeout=1800)
-    return cwd, result.stdout
+def all_run_started(tmp_path_factory, tiny_bert_dir):
+    """`spacy project run all`, offline, on tiny slices, started once in the background: the
+    module's other slow tests (each a chain of `spacy` processes too) run beside it on the second
+    core, and `all_run` waits for it. (project dir, process, stdout file, stderr file)."""
+    cwd = mirrored_project_copy(tmp_path_factory.mktemp("all"))
+    stdout, stderr = cwd.parent / "all.stdout", cwd.parent / "all.stderr"
+    with open(stdout, "w", encoding="utf-8") as out, open(stderr, "w", encoding="utf-8") as err:
+        process = subprocess.Popen([sys.executable, "-m", "spacy", "project", "run", "all", ".", *mirror_vars(),
+                                    *tiny_vars(tiny_bert_dir)], cwd=cwd, env=offline_env(), stdout=out, stderr=err)
+    yield cwd, process, stdout, stderr
+    if process.poll() is None:  # a test failed or was deselected before waiting for it
+        process.kill()
+        process.wait()
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS)
-def test_workflow_runs_on_a_tiny_slice(workflow, all_run):
-    cwd, stdout = all_run
-    metrics_name, keys, package = WORKFLOWS[workflow]
-    metrics = srsly.read_json(cwd / "metrics" / f"{metrics_name}.json")
-    if workflow == "qa":
-        assert len(metrics["predictions"]) == 170  # evaluate-qa answers every question of XQuAD dev
-        metrics = metrics["scores"]
-        assert metrics["total"] == 170
-    for key in keys:
-        assert key in metrics, (key, sorted(metrics))
-    assert 0.0 <= metrics[keys[0]] <= 1.0
-    assert (cwd / "packages" / f"{package}-0.0.1" / "dist" / f"{package}-0.0.1.tar.gz").is_file()
-    dataset = FETCHED[workflow]
-    if dataset:
-        assert f"Fetched assets/{dataset}/" in stdout  # from the mirror, checksums checked
-    else:
-        assert "Present with matching checksum: assets/xquad/train.json" in stdout  # committed
-    if workflow == "pretrain":  # the NER step trained from the exported masked-LM encoder
-        exported = srsly.read_json(cwd / "training" / "wikitext2-hf" / "config.json")
-        assert exported["architectures"] == ["BertForMaskedLM"]
-        config = (cwd / "training" / "wnut17-pretrained" / "model-best" / "config.cfg").read_text(encoding="utf-8")
-        assert 'checkpoint = "training/wikitext2-hf"' in config
-        assert (cwd / "corpus" / "wikitext2" / "dev.txt").read_text(encoding="utf-8").count("\n") == 2  # 10 % of 20
-    if workflow == "textcat":  # the trained pipeline loads from its path and classifies
-        run_python(cwd, (
-            "import spacy\n"
-            "cats = spacy.load('training/sst2/model-best')('A gorgeous, witty, seductive movie.').cats\n"
-            "assert set(cats) == {'negative', 'positive'} and abs(sum(cats.values()) - 1) < 1e-5\n"
-        ))
+@pytest.fixture(scope="module")
+def all_run(all_run_started):
+    """The finished `spacy project run all`: (project dir, its stdout)."""
+    cwd, process, stdout, stderr = all_run_started
+    process.wait(timeout=1800)
+    out, err = stdout.read_text(encoding="utf-8"), stderr.read_text(encoding="utf-8")
+    assert process.returncode == 0, out[-4000:] + err[-4000:]
+    return cwd, out
 
 
 def _committed(project_dir: Path) -> set:
@@ -142,8 +162,10 @@ def test_all_is_every_workflow(tmp_path):
             "pretrain_max_steps", "pretrain_batch_size"} <= set(config["vars"])
 
 
-def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
-    cwd = project_copy(tmp_path)
+@pytest.mark.slow
+@pytest.mark.usefixtures("all_run_started")  # runs beside it
+def test_assets_offline_with_and_without_a_mirror(tmp_path):
+    cwd = mirrored_project_copy(tmp_path)
     # `spacy project assets` without a mirror, offline: one coded message naming each dataset's
     # var, no traceback, exit status 1; the committed XQuAD files pass their checksums
     failed = project("assets", ".", cwd=cwd, check=False)
@@ -162,7 +184,7 @@ def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
     assert "Traceback" not in output
     assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
     # with a mirror: `spacy project assets` copies every file, with project.yml's checksums
-    project("assets", ".", *mirror_vars(shared_dir), cwd=cwd)
+    project("assets", ".", *mirror_vars(), cwd=cwd)
     config = srsly.read_yaml(cwd / "project.yml")
     from weasel.util import get_checksum
 
@@ -175,10 +197,13 @@ def test_assets_offline_with_and_without_a_mirror(tmp_path, shared_dir):
     (cwd / "assets" / "wnut17" / "wnut17train.conll").unlink()
     failed = project("run", "assets-wnut17", ".", f"--vars.wnut17_base={mirror}", cwd=cwd, check=False)
     output = " ".join((failed.stdout + failed.stderr).split())
-    assert failed.returncode != 0 and "project.yml expects c213127d9438fb2c64fe0fabe8644489" in output
+    expected = get_checksum(TEST_DATA / "wnut17" / "wnut17train.conll")
+    assert failed.returncode != 0 and f"project.yml expects {expected}" in output
     assert not (cwd / "assets" / "wnut17" / "wnut17train.conll").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("all_run_started")  # runs beside it
 def test_demo_runs_offline_on_committed_data(tmp_path, tiny_bert_dir):
     cwd = project_copy(tmp_path)
     result = project("run", "demo", ".", *tiny_vars(tiny_bert_dir), cwd=cwd)
@@ -205,3 +230,37 @@ def run_python(cwd: Path, code: str) -> None:
     env = {**os.environ, **ONE_THREAD_ENV, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+# Last in the module: by now the background `all` run has had the other slow tests' time.
+@pytest.mark.slow
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_workflow_runs_on_a_tiny_slice(workflow, all_run):
+    cwd, stdout = all_run
+    metrics_name, keys, package = WORKFLOWS[workflow]
+    metrics = srsly.read_json(cwd / "metrics" / f"{metrics_name}.json")
+    if workflow == "qa":
+        assert len(metrics["predictions"]) == 170  # evaluate-qa answers every question of XQuAD dev
+        metrics = metrics["scores"]
+        assert metrics["total"] == 170
+    for key in keys:
+        assert key in metrics, (key, sorted(metrics))
+    assert 0.0 <= metrics[keys[0]] <= 1.0
+    assert (cwd / "packages" / f"{package}-0.0.1" / "dist" / f"{package}-0.0.1.tar.gz").is_file()
+    dataset = FETCHED[workflow]
+    if dataset:
+        assert f"Fetched assets/{dataset}/" in stdout  # from the mirror, checksums checked
+    else:
+        assert "Present with matching checksum: assets/xquad/train.json" in stdout  # committed
+    if workflow == "pretrain":  # the NER step trained from the exported masked-LM encoder
+        exported = srsly.read_json(cwd / "training" / "wikitext2-hf" / "config.json")
+        assert exported["architectures"] == ["BertForMaskedLM"]
+        config = (cwd / "training" / "wnut17-pretrained" / "model-best" / "config.cfg").read_text(encoding="utf-8")
+        assert 'checkpoint = "training/wikitext2-hf"' in config
+        assert (cwd / "corpus" / "wikitext2" / "dev.txt").read_text(encoding="utf-8").count("\n") == 2  # 10 % of 20
+    if workflow == "textcat":  # the trained pipeline loads from its path and classifies
+        run_python(cwd, (
+            "import spacy\n"
+            "cats = spacy.load('training/sst2/model-best')('A gorgeous, witty, seductive movie.').cats\n"
+            "assert set(cats) == {'negative', 'positive'} and abs(sum(cats.values()) - 1) < 1e-5\n"
+        ))

@@ -58,7 +58,6 @@ class BertJapaneseTokenizer(BertTokenizer):
         ImportError: E833/E834 when fugashi, SudachiPy or a dictionary is not installed.
     """
 
-
     def __init__(
         self,
         vocab_file: Optional[PathLike] = None,

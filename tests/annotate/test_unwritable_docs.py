@@ -102,11 +102,11 @@ def test_two_bad_records_and_a_failing_one_in_one_shard(tmp_path, unwritable_pip
     assert [json.loads(line)["id"] for line in shard_jsonl(tmp_path / "out").decode().splitlines()] == ["r1", "r4"]
 
 
-def test_fill_mask_after_ner_on_glued_masks_annotates_every_record(tmp_path, tiny_pipeline_dir, splade_dir):
+def test_fill_mask_after_ner_on_glued_masks_annotates_every_record(tmp_path, tiny_pipeline_dir, legacy_mlm_dir):
     """The issue's failure: `bert_fill_mask` used to retokenize after `bert_ner`, and annotate died
     in shard.py writing nothing for the shard."""
     nlp = spacy.load(tiny_pipeline_dir)
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), "top_k": 2})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir), "top_k": 2})
     pipeline = tmp_path / "pipeline"
     nlp.to_disk(pipeline)
     texts = ["Bob [MASK][MASK] went to Berlin", "Alice a[MASK]b lives in Paris", "x[MASK][MASK]y met Anna.", "No mask.", "([MASK]) in Rome"]

@@ -1,4 +1,6 @@
-"""The real checkpoints at hand, loaded by us and by transformers in the same process."""
+"""Checkpoints as they exist in the wild, loaded by us and by transformers in the same process: the
+real all-MiniLM-L6-v2, and a masked LM in the legacy layout (gamma/beta names, tied decoder not
+stored) written by transformers (`legacy_mlm_dir`, tests/conftest.py)."""
 import pytest
 import torch
 
@@ -68,23 +70,23 @@ def test_minilm_training_step_gradients_equal_transformers(minilm_dir):
         assert_close(ours_params[name].grad, param.grad, atol=1e-4)
 
 
-def test_splade_masked_lm_logits_equal_transformers(splade_dir):
+def test_legacy_masked_lm_logits_equal_transformers(legacy_mlm_dir):
     import transformers
 
-    theirs = transformers.BertForMaskedLM.from_pretrained(str(splade_dir)).eval()
-    ours = spacy_bert.BertForMaskedLM.from_pretrained(splade_dir)
+    theirs = transformers.BertForMaskedLM.from_pretrained(str(legacy_mlm_dir)).eval()
+    ours = spacy_bert.BertForMaskedLM.from_pretrained(legacy_mlm_dir)
     # legacy gamma/beta names were mapped and the tied decoder shares the embedding matrix
     assert ours.cls.predictions.decoder.weight is ours.bert.embeddings.word_embeddings.weight
-    inputs = dict(_hf_inputs(splade_dir, ["Paris is the [MASK] of France.", "A [MASK] day."]))
+    inputs = dict(_hf_inputs(legacy_mlm_dir, ["Paris is the [MASK] of France.", "A [MASK] day."]))
     with torch.no_grad():
         t, o = theirs(**inputs), ours(**inputs)
     assert_close(o.logits, t.logits, mask=inputs["attention_mask"])
     assert int(o.logits[0, 4].argmax()) == int(t.logits[0, 4].argmax())
 
 
-def test_pretraining_checkpoint_into_bert_model_drops_heads_with_a_warning(splade_dir):
+def test_pretraining_checkpoint_into_bert_model_drops_heads_with_a_warning(legacy_mlm_dir):
     with pytest.warns(UserWarning, match="cls.predictions.bias"):
-        model = spacy_bert.BertModel.from_pretrained(splade_dir, add_pooling_layer=False)
+        model = spacy_bert.BertModel.from_pretrained(legacy_mlm_dir, add_pooling_layer=False)
     assert model.pooler is None
 
 

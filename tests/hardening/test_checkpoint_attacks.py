@@ -18,15 +18,6 @@ from tests.modeling.helpers import TINY
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    model = spacy_bert.BertForMaskedLM(spacy_bert.BertConfig(**TINY))
-    directory = tmp_path / "ckpt"
-    model.save_pretrained(directory)
-    return directory
-
-
 def _edit_config(directory: Path, **fields) -> None:
     config = json.loads((directory / "config.json").read_text())
     config.update(fields)
@@ -53,50 +44,50 @@ def _shard(directory: Path, names=("model-00001-of-00002.safetensors", "model-00
 # -- shard paths stay inside the checkpoint directory ----------------------------------------
 
 @pytest.mark.parametrize("second", ["../outside.safetensors", "ABSOLUTE", "sub/model-2.safetensors", "..", ""])
-def test_shard_names_must_be_plain_file_names(checkpoint, tmp_path, second):
+def test_shard_names_must_be_plain_file_names(tiny_mlm_dir, tmp_path, second):
     if second == "ABSOLUTE":
         second = str(tmp_path / "elsewhere" / "model-2.safetensors")
     if second in ("..", ""):
-        weight_map = _shard(checkpoint)
+        weight_map = _shard(tiny_mlm_dir)
         first_name = next(iter(weight_map))
         weight_map[first_name] = second
-        (checkpoint / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+        (tiny_mlm_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     else:
-        _shard(checkpoint, ("model-1.safetensors", second))
+        _shard(tiny_mlm_dir, ("model-1.safetensors", second))
     with pytest.raises(ValueError, match="E130"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 @pytest.mark.parametrize("value", [None, 3, ["model-1.safetensors"], {"file": "x"}])
-def test_non_string_shard_entry(checkpoint, value):
-    weight_map = _shard(checkpoint, ("model-1.safetensors", "model-2.safetensors"))
+def test_non_string_shard_entry(tiny_mlm_dir, value):
+    weight_map = _shard(tiny_mlm_dir, ("model-1.safetensors", "model-2.safetensors"))
     weight_map[sorted(weight_map)[0]] = value
-    (checkpoint / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (tiny_mlm_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     with pytest.raises(ValueError, match="E131"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_bin_shard_index_is_confined_too(checkpoint):
-    tensors = load_file(str(checkpoint / "model.safetensors"))
-    (checkpoint / "model.safetensors").unlink()
-    torch.save(tensors, checkpoint.parent / "outside.bin")
+def test_bin_shard_index_is_confined_too(tiny_mlm_dir):
+    tensors = load_file(str(tiny_mlm_dir / "model.safetensors"))
+    (tiny_mlm_dir / "model.safetensors").unlink()
+    torch.save(tensors, tiny_mlm_dir.parent / "outside.bin")
     weight_map = {name: "../outside.bin" for name in tensors}
-    (checkpoint / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (tiny_mlm_dir / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
     with pytest.raises(ValueError, match="E130"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_hugging_face_cache_symlinks_keep_working(checkpoint, tmp_path):
+def test_hugging_face_cache_symlinks_keep_working(tiny_mlm_dir, tmp_path):
     """A cache snapshot's files are symlinks into ../../blobs: plain names, so they load."""
-    reference = spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
-    weight_map = _shard(checkpoint, ("model-1.safetensors", "model-2.safetensors"))
+    reference = spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
+    weight_map = _shard(tiny_mlm_dir, ("model-1.safetensors", "model-2.safetensors"))
     repo = tmp_path / "models--org--name"
     snapshot = repo / "snapshots" / "abc123"
     (repo / "blobs").mkdir(parents=True)
     snapshot.mkdir(parents=True)
     for name in ["config.json", "model.safetensors.index.json", *set(weight_map.values())]:
         blob = repo / "blobs" / f"blob-{name}"
-        (checkpoint / name).rename(blob)
+        (tiny_mlm_dir / name).rename(blob)
         (snapshot / name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
     model = spacy_bert.BertForMaskedLM.from_pretrained(snapshot)
     for a, b in zip(model.state_dict().values(), reference.state_dict().values()):
@@ -166,45 +157,45 @@ def test_memory_bombs_are_refused_before_allocating(tmp_path):
     print("\n".join(report))
 
 
-def test_a_config_a_little_off_still_lists_every_tensor(checkpoint):
+def test_a_config_a_little_off_still_lists_every_tensor(tiny_mlm_dir):
     """Small disagreements build a normal-size model and keep strict loading's full report (E108)."""
-    _edit_config(checkpoint, intermediate_size=40)
+    _edit_config(tiny_mlm_dir, intermediate_size=40)
     with pytest.raises(ValueError, match="6 tensor\\(s\\) have the wrong shape"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_config_json_too_large(checkpoint, monkeypatch):
+def test_config_json_too_large(tiny_mlm_dir, monkeypatch):
     monkeypatch.setattr(checkpoint_files, "MAX_CONFIG_BYTES", 100)
     with pytest.raises(ValueError, match="E136.*config.json"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_deeply_nested_config_json(checkpoint):
-    config = (checkpoint / "config.json").read_text().rstrip().rstrip("}")
-    (checkpoint / "config.json").write_text(config + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+def test_deeply_nested_config_json(tiny_mlm_dir):
+    config = (tiny_mlm_dir / "config.json").read_text().rstrip().rstrip("}")
+    (tiny_mlm_dir / "config.json").write_text(config + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(ValueError, match="E107.*nested too deeply"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_nested_but_parseable_config_value(checkpoint):
-    config = (checkpoint / "config.json").read_text().rstrip().rstrip("}")
-    (checkpoint / "config.json").write_text(config + ', "x": ' + "[" * 500 + "]" * 500 + "}")
+def test_nested_but_parseable_config_value(tiny_mlm_dir):
+    config = (tiny_mlm_dir / "config.json").read_text().rstrip().rstrip("}")
+    (tiny_mlm_dir / "config.json").write_text(config + ', "x": ' + "[" * 500 + "]" * 500 + "}")
     with pytest.raises(ValueError, match="E037"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 @pytest.mark.parametrize("id2label,code", [({"a": "O", "b": "X"}, "E038"), ({"0": "O", "5": "X"}, "E039")])
-def test_id2label_in_config_json(checkpoint, id2label, code):
-    _edit_config(checkpoint, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+def test_id2label_in_config_json(tiny_mlm_dir, id2label, code):
+    _edit_config(tiny_mlm_dir, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     with pytest.raises(ValueError, match=code):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 @pytest.mark.parametrize("eps", [0, -1e-12])
-def test_layer_norm_eps_in_config_json(checkpoint, eps):
-    _edit_config(checkpoint, layer_norm_eps=eps)
+def test_layer_norm_eps_in_config_json(tiny_mlm_dir, eps):
+    _edit_config(tiny_mlm_dir, layer_norm_eps=eps)
     with pytest.raises(ValueError, match="E003.*layer_norm_eps"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 # -- weights of the wrong dtype, or with NaN -------------------------------------------------
@@ -216,11 +207,11 @@ def _rewrite(directory: Path, edit) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.bool, torch.uint8])
-def test_integer_weights_for_float_parameters(checkpoint, dtype):
+def test_integer_weights_for_float_parameters(tiny_mlm_dir, dtype):
     name = "bert.encoder.layer.0.attention.self.query.weight"
-    _rewrite(checkpoint, lambda t: t.__setitem__(name, t[name].to(dtype)))
+    _rewrite(tiny_mlm_dir, lambda t: t.__setitem__(name, t[name].to(dtype)))
     with pytest.raises(ValueError, match=f"E135(?s:.*){name}: {str(dtype).removeprefix('torch.')}"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 def _patch_header_dtype(path: Path, tensor: str, dtype: str) -> None:
@@ -232,69 +223,69 @@ def _patch_header_dtype(path: Path, tensor: str, dtype: str) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_header_dtype_that_lies_about_the_size(checkpoint):
-    _patch_header_dtype(checkpoint / "model.safetensors", "bert.embeddings.word_embeddings.weight", "F16")
+def test_header_dtype_that_lies_about_the_size(tiny_mlm_dir):
+    _patch_header_dtype(tiny_mlm_dir / "model.safetensors", "bert.embeddings.word_embeddings.weight", "F16")
     with pytest.raises(ValueError, match="E103.*model.safetensors"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_header_dtype_that_lies_about_the_kind(checkpoint):
-    _patch_header_dtype(checkpoint / "model.safetensors", "bert.embeddings.word_embeddings.weight", "I32")
+def test_header_dtype_that_lies_about_the_kind(tiny_mlm_dir):
+    _patch_header_dtype(tiny_mlm_dir / "model.safetensors", "bert.embeddings.word_embeddings.weight", "I32")
     with pytest.raises(ValueError, match="E135(?s:.*)word_embeddings.weight: int32"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_float64_checkpoint_is_cast_with_a_warning(checkpoint):
-    reference = spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
-    _rewrite(checkpoint, lambda t: t.update({k: v.double() for k, v in t.items()}))
+def test_float64_checkpoint_is_cast_with_a_warning(tiny_mlm_dir):
+    reference = spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
+    _rewrite(tiny_mlm_dir, lambda t: t.update({k: v.double() for k, v in t.items()}))
     with pytest.warns(UserWarning, match="W130.*float64"):
-        model = spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        model = spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
     for a, b in zip(model.state_dict().values(), reference.state_dict().values()):
         assert a.dtype == torch.float32 and torch.equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_checkpoints_load_without_warning(checkpoint, dtype, recwarn):
-    _rewrite(checkpoint, lambda t: t.update({k: v.to(dtype) for k, v in t.items()}))
-    spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+def test_half_checkpoints_load_without_warning(tiny_mlm_dir, dtype, recwarn):
+    _rewrite(tiny_mlm_dir, lambda t: t.update({k: v.to(dtype) for k, v in t.items()}))
+    spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
     assert not [w for w in recwarn if "W130" in str(w.message)]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_non_finite_weights_are_named(checkpoint, value):
+def test_non_finite_weights_are_named(tiny_mlm_dir, value):
     name = "bert.encoder.layer.1.output.dense.bias"
 
     def poison(tensors):
         tensors[name][3] = value
 
-    _rewrite(checkpoint, poison)
+    _rewrite(tiny_mlm_dir, poison)
     with pytest.warns(UserWarning, match=f"W131.*{name}"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 # -- corrupt files ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("keep", [0, 4, 8, 40, 0.5, -1])
-def test_truncated_safetensors(checkpoint, keep):
-    path = checkpoint / "model.safetensors"
+def test_truncated_safetensors(tiny_mlm_dir, keep):
+    path = tiny_mlm_dir / "model.safetensors"
     data = path.read_bytes()
     cut = int(len(data) * keep) if isinstance(keep, float) else (len(data) + keep if keep < 0 else keep)
     path.write_bytes(data[:cut])
     with pytest.raises(ValueError, match="E103.*model.safetensors"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_huge_header_length(checkpoint):
-    path = checkpoint / "model.safetensors"
+def test_huge_header_length(tiny_mlm_dir):
+    path = tiny_mlm_dir / "model.safetensors"
     path.write_bytes(struct.pack("<Q", 2**62) + path.read_bytes()[8:])
     with pytest.raises(ValueError, match="E103.*model.safetensors"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_deleted_config_json(checkpoint):
-    (checkpoint / "config.json").unlink()
+def test_deleted_config_json(tiny_mlm_dir):
+    (tiny_mlm_dir / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="E106"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
 # -- tokenizer files -------------------------------------------------------------------------
@@ -328,23 +319,23 @@ def test_tokenizer_json_added_token_ids(tokenizer_dir, value):
         spacy_bert.BertTokenizer.from_pretrained(tokenizer_dir)
 
 
-def test_vocab_txt_not_utf8_names_the_file(checkpoint):
-    (checkpoint / "vocab.txt").write_bytes("[PAD]\n[UNK]\ncaf\xe9\n".encode("latin-1"))
+def test_vocab_txt_not_utf8_names_the_file(tiny_mlm_dir):
+    (tiny_mlm_dir / "vocab.txt").write_bytes("[PAD]\n[UNK]\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(ValueError, match="E240.*vocab.txt"):
-        spacy_bert.BertTokenizer.from_pretrained(checkpoint)
+        spacy_bert.BertTokenizer.from_pretrained(tiny_mlm_dir)
     with pytest.raises(ValueError, match="E240.*vocab.txt"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)
 
 
-def test_safetensors_bytes_layout_and_preflight(checkpoint):
+def test_safetensors_bytes_layout_and_preflight(tiny_mlm_dir):
     """The helper a serialized pipeline's from_bytes can run before building its model."""
     from spacy_bert.checkpoint.layout import safetensors_bytes_layout
     from spacy_bert.checkpoint.preflight import check_config_fits_weights
 
-    data = (checkpoint / "model.safetensors").read_bytes()
+    data = (tiny_mlm_dir / "model.safetensors").read_bytes()
     layout = safetensors_bytes_layout(data, "payload")
     assert layout["bert.embeddings.word_embeddings.weight"].shape == (99, 32)
-    config = json.loads((checkpoint / "config.json").read_text())
+    config = json.loads((tiny_mlm_dir / "config.json").read_text())
     check_config_fits_weights(config, {}, layout, "payload")
     with pytest.raises(ValueError, match="E133"):
         check_config_fits_weights({**config, "vocab_size": 10**9}, {}, layout, "payload")
@@ -360,7 +351,7 @@ def test_deeply_nested_tokenizer_json(tokenizer_dir):
         spacy_bert.BertTokenizer.from_pretrained(tokenizer_dir)
 
 
-def test_deeply_nested_tokenizer_json_in_a_checkpoint(checkpoint):
-    (checkpoint / "tokenizer.json").write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+def test_deeply_nested_tokenizer_json_in_a_checkpoint(tiny_mlm_dir):
+    (tiny_mlm_dir / "tokenizer.json").write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(ValueError, match="E107.*tokenizer.json.*nested too deeply"):
-        spacy_bert.BertForMaskedLM.from_pretrained(checkpoint)
+        spacy_bert.BertForMaskedLM.from_pretrained(tiny_mlm_dir)

@@ -15,7 +15,6 @@ on an AVX2 CPU without VNNI/bf16):
 import copy
 import warnings
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -37,12 +36,8 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# torch on one thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

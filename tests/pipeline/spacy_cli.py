@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Tuple
 
 from spacy_bert.corpora import convert_conll
+from tests.paths import REPO, TEST_DATA
 
 #: Subprocesses run torch on one thread: on a busy 2-core machine, OpenMP threads that wait
 #: for each other make a training step about ten times slower.
@@ -20,12 +21,9 @@ def run_spacy(*args: str, timeout: int = 600) -> str:
     return result.stdout
 
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def wnut_slice(shared_dir: Path, tmp_path: Path) -> Tuple[Path, Path]:
+def wnut_slice(tmp_path: Path) -> Tuple[Path, Path]:
     """The first sentences of WNUT-17 train (300 lines) and dev (200 lines) as `.spacy` files."""
-    wnut = shared_dir / "data" / "wnut17"
+    wnut = TEST_DATA / "wnut17"
     corpus = tmp_path / "corpus"
     corpus.mkdir(exist_ok=True)
     paths = []

@@ -15,16 +15,16 @@ SEVERAL_MASKS = ["[MASK] is a [MASK] city in [MASK].", "The [MASK] sat on the [M
 
 
 @pytest.fixture(scope="module")
-def hf_fill(splade_dir):
+def hf_fill(legacy_mlm_dir):
     from transformers import pipeline
 
-    return pipeline("fill-mask", model=str(splade_dir), device=-1)
+    return pipeline("fill-mask", model=str(legacy_mlm_dir), device=-1)
 
 
 @pytest.fixture(scope="module")
-def nlp(splade_dir):
+def nlp(legacy_mlm_dir):
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir)})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir)})
     return nlp
 
 
@@ -162,10 +162,10 @@ def test_checkpoint_without_mlm_head_gets_a_fresh_tied_head_with_a_warning(tiny_
     "config",
     [{"objective": "nsp"}, {"mlm_probability": 1.5}, {"mlm_probability": 0.0}, {"targets": []}],  # top_k: test_input_shapes.py
 )
-def test_bad_settings_are_coded_errors(splade_dir, config):
+def test_bad_settings_are_coded_errors(legacy_mlm_dir, config):
     nlp = spacy.blank("en")
     with raises_code("E630"):
-        nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), **config})
+        nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir), **config})
 
 
 def test_no_checkpoint_is_a_coded_error():
@@ -175,14 +175,15 @@ def test_no_checkpoint_is_a_coded_error():
         nlp("The [MASK].")
 
 
-def test_save_and_load_without_the_checkpoint(tmp_path, splade_dir, hf_fill):
+def test_save_and_load_without_the_checkpoint(tmp_path, legacy_mlm_dir, hf_fill):
     import shutil
 
     copy = tmp_path / "ckpt"
-    shutil.copytree(splade_dir, copy)
+    shutil.copytree(legacy_mlm_dir, copy)
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(copy), "top_k": 3})
     before = nlp(ONE_MASK[0])._.fill_mask
+    assert before and before[0]["predictions"]
     nlp.to_disk(tmp_path / "pipeline")
     shutil.rmtree(copy)
     loaded = spacy.load(tmp_path / "pipeline")
@@ -211,12 +212,12 @@ def test_score_words_one_piece_equals_transformers_targets(nlp, hf_fill):
         assert abs(ours[expected["token_str"]] - expected["score"]) <= 1e-5
 
 
-def test_score_words_multi_piece_is_the_chain_rule_of_transformers(nlp, splade_dir):
+def test_score_words_multi_piece_is_the_chain_rule_of_transformers(nlp, legacy_mlm_dir):
     import torch
     from transformers import AutoTokenizer, BertForMaskedLM
 
-    tok = AutoTokenizer.from_pretrained(str(splade_dir))
-    model = BertForMaskedLM.from_pretrained(str(splade_dir)).eval()
+    tok = AutoTokenizer.from_pretrained(str(legacy_mlm_dir))
+    model = BertForMaskedLM.from_pretrained(str(legacy_mlm_dir)).eval()
     text = "At the zoo we saw a tall [MASK] eating leaves."
     word = "giraffes"
     pieces = tok(word, add_special_tokens=False)["input_ids"]

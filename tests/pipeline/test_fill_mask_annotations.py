@@ -24,28 +24,28 @@ TRAIN = [
 ]
 
 
-def build(tiny_bert_dir, splade_dir, fill_mask=True):
+def build(tiny_bert_dir, legacy_mlm_dir, fill_mask=True):
     """`bert` (small windows, so texts are windowed) + a listening `bert_ner` (random head:
-    entities everywhere, so a stale span would show) [+ `bert_fill_mask` on splade-tiny]."""
+    entities everywhere, so a stale span would show) [+ `bert_fill_mask` on the generated legacy masked LM]."""
     nlp = spacy.blank("en")
     nlp.add_pipe("bert", config={"checkpoint": str(tiny_bert_dir), "window": 24, "stride": 6})
     nlp.add_pipe("bert_ner", config={"model": LISTENER_NER_MODEL})
     if fill_mask:
-        nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), "top_k": 2})
+        nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir), "top_k": 2})
     nlp.initialize(lambda: [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN])
     return nlp
 
 
 @pytest.fixture(scope="module")
-def nlp(tiny_bert_dir, splade_dir):
-    return build(tiny_bert_dir, splade_dir)
+def nlp(tiny_bert_dir, legacy_mlm_dir):
+    return build(tiny_bert_dir, legacy_mlm_dir)
 
 
 @pytest.fixture(scope="module")
-def hf_fill(splade_dir):
+def hf_fill(legacy_mlm_dir):
     from transformers import pipeline
 
-    return pipeline("fill-mask", model=str(splade_dir), device=-1, top_k=2)
+    return pipeline("fill-mask", model=str(legacy_mlm_dir), device=-1, top_k=2)
 
 
 def spans_of(doc):
@@ -256,12 +256,12 @@ class WhitespaceTokenizer:
         return Doc(self.vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
 
 
-def test_a_custom_tokenizer_is_left_alone(splade_dir):
+def test_a_custom_tokenizer_is_left_alone(legacy_mlm_dir):
     """Not spaCy's rule-based tokenizer: no rules to add (this used to be an AttributeError at
     add_pipe); the masks are still found on its tokens."""
     nlp = spacy.blank("en")
     nlp.tokenizer = WhitespaceTokenizer(nlp.vocab)
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), "top_k": 2})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir), "top_k": 2})
     doc = nlp("Alice a[MASK]b [MASK][MASK] Paris")
     assert [t.text for t in doc] == ["Alice", "a[MASK]b", "[MASK][MASK]", "Paris"]
     first, second, third = (e["predictions"] for e in doc._.fill_mask)

@@ -56,17 +56,17 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def fill_nlp(splade_dir):
+def fill_nlp(legacy_mlm_dir):
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir)})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir)})
     return nlp
 
 
 @pytest.fixture(scope="module")
-def hf_fill(splade_dir):
+def hf_fill(legacy_mlm_dir):
     from transformers import pipeline
 
-    return pipeline("fill-mask", model=str(splade_dir), device=-1)
+    return pipeline("fill-mask", model=str(legacy_mlm_dir), device=-1)
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +151,9 @@ def test_a_str_target_is_one_target_as_in_transformers(fill_nlp, hf_fill, target
     assert_same(ours, hf_fill(TEXT, targets=target))
 
 
-def test_a_str_target_in_the_config_is_one_target(splade_dir, hf_fill):
+def test_a_str_target_in_the_config_is_one_target(legacy_mlm_dir, hf_fill):
     nlp = spacy.blank("en")
-    pipe = nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir), "targets": "paris"})
+    pipe = nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir), "targets": "paris"})
     assert pipe.cfg["targets"] == ["paris"]
     assert_same(nlp(TEXT)._.fill_mask[0]["predictions"], hf_fill(TEXT, targets="paris"))
 
@@ -376,11 +376,11 @@ def test_target_ids_takes_a_str_as_one_target(fill_nlp):
     assert len(pipe.target_ids("paris")) == 1
 
 
-def test_set_precision_takes_a_str_as_one_name(qa_checkpoint, splade_dir):
+def test_set_precision_takes_a_str_as_one_name(qa_checkpoint, legacy_mlm_dir):
     from spacy_bert.pipeline import set_precision
 
     nlp = make_nlp(qa_checkpoint[1])
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(splade_dir)})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": str(legacy_mlm_dir)})
     assert set_precision(nlp, "bfloat16", names="bert_qa") == {"bert_qa": "bfloat16"}
     assert nlp.get_pipe("bert_fill_mask").precision == "float32"
     with raises_code("E751", match="dict"):

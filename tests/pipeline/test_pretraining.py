@@ -175,6 +175,7 @@ def test_nsp_pairs_follow_the_bert_recipe(tiny_bert_dir):
 
 
 # -- training end to end -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_overfitting_IO(tmp_path, tiny_bert_dir):
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(tiny_bert_dir, checkpoint)
@@ -202,13 +203,14 @@ def test_overfitting_IO(tmp_path, tiny_bert_dir):
     assert 0.0 <= scores["mlm_acc"] <= 1.0 and scores["mlm_ppl"] > 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective,hf_class", [("mlm", "BertForMaskedLM"), ("mlm+nsp", "BertForPreTraining")])
-def test_spacy_train_pretrain_export_then_ner(tmp_path, shared_dir, tiny_bert_dir, objective, hf_class):
+def test_spacy_train_pretrain_export_then_ner(tmp_path, data_dir, tiny_bert_dir, objective, hf_class):
     import transformers
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    lines = (shared_dir / "data" / "wikitext2" / "valid.txt").read_text(encoding="utf-8").splitlines()
+    lines = (data_dir / "wikitext2" / "valid.txt").read_text(encoding="utf-8").splitlines()
     (corpus / "train.txt").write_text("\n".join(lines[:40]), encoding="utf-8")
     (corpus / "dev.txt").write_text("\n".join(lines[100:120]), encoding="utf-8")
     code = tmp_path / "code.py"  # the factory without reinstalling the package's entry points
@@ -228,7 +230,7 @@ def test_spacy_train_pretrain_export_then_ner(tmp_path, shared_dir, tiny_bert_di
     export_component(spacy.load(tmp_path / "pretrain" / "model-last"), "bert_fill_mask", export)
     model, info = getattr(transformers, hf_class).from_pretrained(export, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
-    train, dev = wnut_slice(shared_dir, tmp_path)
+    train, dev = wnut_slice(tmp_path)
     best = train_briefly("ner.cfg", train, dev, export, tmp_path / "ner")
     assert spacy.load(best).pipe_names == ["bert_ner"]
 
@@ -248,6 +250,7 @@ def test_one_sentence_corpus_with_nsp_is_a_coded_error(tiny_bert_dir):
             nlp.initialize(lambda: examples(nlp, ["Only one sentence here."]))
 
 
+@pytest.mark.slow
 def test_a_million_character_line_trains_in_windows(tiny_bert_dir):
     # 1 % masking: the cost is the (masked pieces x 30,522) projection, not the windows
     nlp = fill_mask_nlp(tiny_bert_dir, window=64, stride=8, max_batch_items=8192, mlm_probability=0.01)

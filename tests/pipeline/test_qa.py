@@ -33,14 +33,7 @@ QUESTIONS = ["Who traded salt along the river?", "When was it founded?"]
 
 
 @pytest.fixture(scope="session")
-def hf_tokenizer(minilm_dir):
-    import transformers
-
-    return transformers.BertTokenizerFast.from_pretrained(str(minilm_dir))
-
-
-@pytest.fixture(scope="session")
-def qa_checkpoint(tmp_path_factory, hf_tokenizer):
+def qa_checkpoint(tmp_path_factory, hf_uncased_tokenizer):
     """A random fine-tuned transformers BertForQuestionAnswering (eval mode) and its directory."""
     import transformers
 
@@ -54,7 +47,7 @@ def qa_checkpoint(tmp_path_factory, hf_tokenizer):
                 param.normal_(mean=1.0 if name.endswith("weight") else 0.0, std=0.1)
     directory = tmp_path_factory.mktemp("qa-checkpoint")
     model.save_pretrained(directory)
-    hf_tokenizer.save_pretrained(directory)
+    hf_uncased_tokenizer.save_pretrained(directory)
     return model.eval(), directory
 
 
@@ -144,7 +137,7 @@ def assert_same_answers(ours, theirs):
 
 
 # -- tests ------------------------------------------------------------------------------
-def test_window_logits_equal_transformers(qa_checkpoint, hf_tokenizer):
+def test_window_logits_equal_transformers(qa_checkpoint, hf_uncased_tokenizer):
     hf_model, directory = qa_checkpoint
     qa = make_nlp(directory).get_pipe("bert_qa")
     contexts, questions = [LONG_CONTEXT, SHORT_CONTEXT], QUESTIONS
@@ -153,7 +146,7 @@ def test_window_logits_equal_transformers(qa_checkpoint, hf_tokenizer):
     assert np.count_nonzero(plan.text_index == 0) >= 3  # the long context takes several windows
     w = 0
     for i, (question, context) in enumerate(zip(questions, contexts)):
-        features = hf_features(hf_tokenizer, question, context)
+        features = hf_features(hf_uncased_tokenizer, question, context)
         for f, (start, end) in enumerate(hf_logits(hf_model, features)):
             assert plan.text_index[w] == i
             assert len(windows.start_logits[w]) == len(features["input_ids"][f])
@@ -170,14 +163,14 @@ def test_window_logits_equal_transformers(qa_checkpoint, hf_tokenizer):
 @pytest.mark.parametrize("context", [SHORT_CONTEXT, LONG_CONTEXT], ids=["one-window", "several-windows"])
 @pytest.mark.parametrize("impossible", [False, True], ids=["possible", "impossible"])
 @pytest.mark.parametrize("top_k", [1, 3])
-def test_answers_equal_reference(qa_checkpoint, hf_tokenizer, scoring, context, impossible, top_k):
+def test_answers_equal_reference(qa_checkpoint, hf_uncased_tokenizer, scoring, context, impossible, top_k):
     hf_model, directory = qa_checkpoint
     nlp = make_nlp(directory, scoring=scoring, top_k=top_k, handle_impossible=impossible)
     doc = spacy_bert.ask(nlp, context, QUESTIONS)
     reference = reference_pipeline if scoring == "pipeline" else reference_squad
     for qid, question in enumerate(QUESTIONS):
         ours = doc._.answers[str(qid)]
-        assert_same_answers(ours, reference(hf_tokenizer, hf_model, question, context, top_k, impossible))
+        assert_same_answers(ours, reference(hf_uncased_tokenizer, hf_model, question, context, top_k, impossible))
         assert all(a["answer"] == context[a["start"] : a["end"]] for a in ours)
     # the best non-null answer of each question is a span labelled with its id
     group = doc.spans["bert_qa"]
@@ -219,7 +212,7 @@ def test_candidates_ranked_across_windows_last_window_wins():
         assert best["answer"] == f"w{n_windows:03d} w{n_windows + 1:03d}", scoring
 
 
-def test_long_context_runs_whole_and_equals_reference(qa_checkpoint, hf_tokenizer):
+def test_long_context_runs_whole_and_equals_reference(qa_checkpoint, hf_uncased_tokenizer):
     """A 100,000-character context: every piece is in a window, and the answer (from any window,
     the last included) equals the reference over all of transformers' features."""
     hf_model, directory = qa_checkpoint
@@ -237,10 +230,10 @@ def test_long_context_runs_whole_and_equals_reference(qa_checkpoint, hf_tokenize
     plan = windows.plan
     n = len(windows.encoded.piece_ids[0])
     assert int(plan.start[-1] + plan.length[-1]) == n  # the last window reaches the last piece
-    features = hf_features(hf_tokenizer, question, context, max_length=64, stride=16)
+    features = hf_features(hf_uncased_tokenizer, question, context, max_length=64, stride=16)
     assert len(features["input_ids"]) == plan.n_windows
     doc = spacy_bert.ask(nlp, context, [question])
-    reference = reference_squad(hf_tokenizer, hf_model, question, context, 1, False, max_length=64, stride=16)
+    reference = reference_squad(hf_uncased_tokenizer, hf_model, question, context, 1, False, max_length=64, stride=16)
     assert_same_answers(doc._.answers["0"], reference)
 
 

@@ -12,6 +12,7 @@ import torch
 import spacy_bert.pipeline  # noqa: F401
 from spacy_bert.pipeline.export import export_component
 from spacy_bert.pipeline.qa_evaluate import evaluate_qa
+from tests.paths import XQUAD
 from tests.pipeline.spacy_cli import REPO, run_spacy
 
 
@@ -24,11 +25,10 @@ def squad_slice(source, target, paragraphs):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_dir, tiny_bert_dir):
+def trained(tmp_path_factory, tiny_bert_dir):
     tmp = tmp_path_factory.mktemp("qa-train")
-    xquad = shared_dir / "data" / "xquad"
-    train, _ = squad_slice(xquad / "train.json", tmp / "train.json", 2)
-    dev, n_dev = squad_slice(xquad / "dev.json", tmp / "dev.json", 2)
+    train, _ = squad_slice(XQUAD / "train.json", tmp / "train.json", 2)
+    dev, n_dev = squad_slice(XQUAD / "dev.json", tmp / "dev.json", 2)
     code = tmp / "register.py"
     code.write_text("import spacy_bert.pipeline  # registers bert_qa and spacy-bert.SquadCorpus.v1\n")
     run_spacy(

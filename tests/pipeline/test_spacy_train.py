@@ -4,8 +4,8 @@ import spacy
 from tests.pipeline.spacy_cli import run_spacy, train_briefly, wnut_slice
 
 
-def test_convert_train_evaluate(tmp_path, shared_dir, tiny_bert_dir):
-    train, dev = wnut_slice(shared_dir, tmp_path)
+def test_convert_train_evaluate(tmp_path, tiny_bert_dir):
+    train, dev = wnut_slice(tmp_path)
     best = train_briefly("ner_listener.cfg", train, dev, tiny_bert_dir, tmp_path / "training")
     assert (best / "bert" / "model" / "model.safetensors").is_file()
     nlp = spacy.load(best)

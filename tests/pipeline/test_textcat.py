@@ -122,20 +122,8 @@ def hf_logits(model, tokenizer, text):
 
 
 # -- fixtures --------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny models run ~10x faster with one thread on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def hf_tokenizer(minilm_dir):
-    import transformers
-
-    return transformers.BertTokenizerFast.from_pretrained(minilm_dir)
+# torch on one thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +278,7 @@ def test_update_gradients_match_transformers(multi, no_dropout_dir):
 
 # -- 2. parity with a fine-tuned transformers head ---------------------------------------
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
-def test_finetuned_checkpoint_parity(multi, hf_checkpoints, hf_tokenizer):
+def test_finetuned_checkpoint_parity(multi, hf_checkpoints, hf_uncased_tokenizer):
     model, directory = hf_checkpoints[multi]
     nlp = spacy.blank("en")
     tc = nlp.add_pipe("bert_textcat", config={"checkpoint": str(directory), "multi_label": multi})
@@ -298,7 +286,7 @@ def test_finetuned_checkpoint_parity(multi, hf_checkpoints, hf_tokenizer):
     docs = list(nlp.pipe(PARITY_TEXTS))
     assert tc.labels == ("neg", "neu", "pos")
     for text, doc in zip(PARITY_TEXTS, docs):
-        logits = hf_logits(model, hf_tokenizer, text)
+        logits = hf_logits(model, hf_uncased_tokenizer, text)
         expected = sigmoid(logits) if multi else softmax(logits)
         np.testing.assert_allclose(cats_array(doc, tc.labels), expected, atol=1e-5, rtol=0, err_msg=repr(text))
         assert list(doc.cats) == ["neg", "neu", "pos"]
@@ -333,13 +321,13 @@ def documented_windows(n, window, stride):
 
 
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
-def test_long_text_mean_of_window_logits(multi, hf_checkpoints, hf_tokenizer):
+def test_long_text_mean_of_window_logits(multi, hf_checkpoints, hf_uncased_tokenizer):
     model, directory = hf_checkpoints[multi]
     assert model.config.max_position_embeddings == 64
     text = " ".join(
         f"Sentence {i} says the film was {'great' if i % 3 else 'dreadful'}, unbelievably so." for i in range(30)
     )
-    ids = hf_tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = hf_uncased_tokenizer(text, add_special_tokens=False)["input_ids"]
     windows = documented_windows(len(ids), 64, 16)
     assert len(windows) >= 4
     # the documented placement is what the package plans
@@ -347,7 +335,7 @@ def test_long_text_mean_of_window_logits(multi, hf_checkpoints, hf_tokenizer):
     assert [(int(s), int(l)) for s, l in zip(plan.start, plan.length)] == windows
     with torch.no_grad():
         window_logits = [
-            model(input_ids=torch.tensor([[hf_tokenizer.cls_token_id, *ids[s : s + l], hf_tokenizer.sep_token_id]])).logits[0]
+            model(input_ids=torch.tensor([[hf_uncased_tokenizer.cls_token_id, *ids[s : s + l], hf_uncased_tokenizer.sep_token_id]])).logits[0]
             .double()
             .numpy()
             for s, l in windows
@@ -518,12 +506,12 @@ def test_export(setup, trained, tmp_path):
 
 # -- 6. spacy train ----------------------------------------------------------------------
 @pytest.mark.parametrize("config_name", ["textcat.cfg", "textcat_multilabel.cfg"])
-def test_spacy_train(config_name, tmp_path, shared_dir, tiny_bert_dir):
+def test_spacy_train(config_name, tmp_path, data_dir, tiny_bert_dir):
     if config_name == "textcat.cfg":
-        records = list(islice(read_sst2(shared_dir / "data" / "sst2" / "dev.tsv"), 32))
+        records = list(islice(read_sst2(data_dir / "sst2" / "dev.tsv"), 32))
         labels = ("negative", "positive")
     else:
-        goemotions = shared_dir / "data" / "goemotions"
+        goemotions = data_dir / "goemotions"
         records = list(islice(read_goemotions(goemotions / "dev.tsv", goemotions / "labels.txt"), 32))
         labels = tuple(records[0][1])
         assert len(labels) == 28

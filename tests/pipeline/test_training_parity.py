@@ -70,12 +70,8 @@ MLM_DATA = [
 BATCHES = [[0, 1], [2, 3, 4], [1, 3], [0, 2, 4], [4, 1, 0]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# torch on one thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def schedule(step: int) -> float:

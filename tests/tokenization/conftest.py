@@ -44,15 +44,15 @@ CORPUS = [
 ]
 
 
-def wiki_paragraphs(shared_dir: Path, n_chars: int = 4000) -> str:
+def wiki_paragraphs(data_dir: Path, n_chars: int = 4000) -> str:
     """A few real paragraphs of English (WikiText-2 validation set), read at test time."""
-    text = (shared_dir / "data" / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
+    text = (data_dir / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
     return text[:n_chars]
 
 
 @pytest.fixture(scope="session")
-def wiki_text(shared_dir) -> str:
-    return wiki_paragraphs(shared_dir)
+def wiki_text(data_dir) -> str:
+    return wiki_paragraphs(data_dir)
 
 
 @pytest.fixture(scope="session")

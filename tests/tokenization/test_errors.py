@@ -21,8 +21,8 @@ def test_missing_directory(tmp_path):
     assert str(missing) in message and "tokenizer.json" in message and "vocab.txt" in message
 
 
-def test_directory_without_vocabulary(splade_dir, tmp_path):
-    shutil.copy(splade_dir / "tokenizer_config.json", tmp_path / "tokenizer_config.json")
+def test_directory_without_vocabulary(legacy_mlm_dir, tmp_path):
+    shutil.copy(legacy_mlm_dir / "tokenizer_config.json", tmp_path / "tokenizer_config.json")
     with pytest.raises(FileNotFoundError) as error:
         BertTokenizer.from_pretrained(tmp_path)
     message = str(error.value)
@@ -54,23 +54,23 @@ def test_bad_vocab_dicts():
     assert tokenizer.encode("hellos x") == [2, 5, 6, 1, 3]
 
 
-def test_tokenizer_json_of_another_model_type(splade_dir, tmp_path):
-    data = json.loads((splade_dir / "tokenizer.json").read_text())
+def test_tokenizer_json_of_another_model_type(legacy_mlm_dir, tmp_path):
+    data = json.loads((legacy_mlm_dir / "tokenizer.json").read_text())
     data["model"] = {"type": "BPE", "vocab": {}, "merges": []}
     (tmp_path / "tokenizer.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="holds a BPE model, but a BERT tokenizer needs a WordPiece model"):
         BertTokenizer.from_pretrained(tmp_path)
 
 
-def test_broken_json(splade_dir, tmp_path):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
+def test_broken_json(legacy_mlm_dir, tmp_path):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
     (tmp_path / "tokenizer_config.json").write_text("{not json")
     with pytest.raises(ValueError, match="tokenizer_config.json is not a valid tokenizer file"):
         BertTokenizer.from_pretrained(tmp_path)
 
 
-def test_added_token_with_a_wrong_id(splade_dir, tmp_path):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
+def test_added_token_with_a_wrong_id(legacy_mlm_dir, tmp_path):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
     config = {"added_tokens_decoder": {"5": {"content": "[MASK]", "special": True}}}
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"'\[MASK\]' should have id 5 .* but gets id 103"):
@@ -83,8 +83,8 @@ def test_save_refuses_gaps_in_ids(tmp_path):
         BertTokenizer(vocab=vocab).save_pretrained(tmp_path)
 
 
-def test_do_basic_tokenize_false_warns(splade_dir, tmp_path):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
+def test_do_basic_tokenize_false_warns(legacy_mlm_dir, tmp_path):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_basic_tokenize": False}))
     with pytest.warns(UserWarning, match="do_basic_tokenize=False"):
         BertTokenizer.from_pretrained(tmp_path)

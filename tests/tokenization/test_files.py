@@ -28,8 +28,8 @@ def assert_encode_alike(ours, theirs, texts, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def splade_pair(hf_bert, splade_dir):
-    return BertTokenizer.from_pretrained(splade_dir), hf_from_pretrained(hf_bert, splade_dir)
+def legacy_mlm_pair(hf_bert, legacy_mlm_dir):
+    return BertTokenizer.from_pretrained(legacy_mlm_dir), hf_from_pretrained(hf_bert, legacy_mlm_dir)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def minilm_pair(hf_bert, minilm_dir):
     return BertTokenizer.from_pretrained(minilm_dir), hf_from_pretrained(hf_bert, minilm_dir)
 
 
-@pytest.mark.parametrize("which", ["splade", "minilm"])
+@pytest.mark.parametrize("which", ["legacy_mlm", "minilm"])
 def test_from_pretrained_matches_transformers(request, corpus, which):
     ours, theirs = request.getfixturevalue(f"{which}_pair")
     assert_encode_alike(ours, theirs, corpus)
@@ -50,9 +50,9 @@ def test_from_pretrained_matches_transformers(request, corpus, which):
     assert ours.decode(ids) == theirs.decode(ids)
 
 
-@pytest.mark.parametrize("which", ["splade", "minilm"])
+@pytest.mark.parametrize("which", ["legacy_mlm", "minilm"])
 def test_truncation_and_padding_of_tokenizer_json_do_not_apply(request, wiki_text, which):
-    # minilm's tokenizer.json truncates at 128, splade's at 512 and pads: never for us.
+    # minilm's tokenizer.json truncates at 128, legacy_mlm's at 512 and pads: never for us.
     ours, theirs = request.getfixturevalue(f"{which}_pair")
     text = " ".join(wiki_text.split()[:2000])
     ids = ours(text)["input_ids"]
@@ -70,15 +70,15 @@ def test_minilm_300_piece_text_keeps_all_pieces(minilm_pair):
     assert len(ours.backend_tokenizer.encode(text, add_special_tokens=False).ids) == 300
 
 
-def test_from_pretrained_reads_vocab_txt_without_tokenizer_json(hf_bert, splade_dir, tmp_path, corpus):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
-    shutil.copy(splade_dir / "tokenizer_config.json", tmp_path / "tokenizer_config.json")
+def test_from_pretrained_reads_vocab_txt_without_tokenizer_json(hf_bert, legacy_mlm_dir, tmp_path, corpus):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
+    shutil.copy(legacy_mlm_dir / "tokenizer_config.json", tmp_path / "tokenizer_config.json")
     ours = BertTokenizer.from_pretrained(tmp_path)
     assert_encode_alike(ours, hf_from_pretrained(hf_bert, tmp_path), corpus)
 
 
-def test_from_pretrained_with_only_vocab_txt_uses_transformers_defaults(hf_bert, splade_dir, tmp_path, corpus):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
+def test_from_pretrained_with_only_vocab_txt_uses_transformers_defaults(hf_bert, legacy_mlm_dir, tmp_path, corpus):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
     ours = BertTokenizer.from_pretrained(tmp_path)
     theirs = hf_from_pretrained(hf_bert, tmp_path)
     assert ours.model_max_length == theirs.model_max_length  # "no limit"
@@ -86,9 +86,9 @@ def test_from_pretrained_with_only_vocab_txt_uses_transformers_defaults(hf_bert,
 
 
 @pytest.mark.filterwarnings("ignore:Truncation to max_length")
-def test_from_pretrained_options_from_config(hf_bert, splade_dir, tmp_path, corpus):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
-    config = json.loads((splade_dir / "tokenizer_config.json").read_text())
+def test_from_pretrained_options_from_config(hf_bert, legacy_mlm_dir, tmp_path, corpus):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
+    config = json.loads((legacy_mlm_dir / "tokenizer_config.json").read_text())
     config.update(do_lower_case=False, strip_accents=True, model_max_length=64)
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     ours = BertTokenizer.from_pretrained(tmp_path)
@@ -96,8 +96,8 @@ def test_from_pretrained_options_from_config(hf_bert, splade_dir, tmp_path, corp
     assert_encode_alike(ours, hf_from_pretrained(hf_bert, tmp_path), corpus, truncation=True, padding="max_length")
 
 
-def test_overrides_of_from_pretrained(splade_dir):
-    assert BertTokenizer.from_pretrained(splade_dir, model_max_length=128).model_max_length == 128
+def test_overrides_of_from_pretrained(legacy_mlm_dir):
+    assert BertTokenizer.from_pretrained(legacy_mlm_dir, model_max_length=128).model_max_length == 128
 
 
 @pytest.mark.parametrize("options", [
@@ -126,14 +126,14 @@ def test_save_pretrained_round_trip_loads_in_transformers(hf_bert, uncased_vocab
         uncased_vocab_file.read_text(encoding="utf-8")
 
 
-def test_saved_vocab_txt_alone_loads_in_transformers(hf_bert, splade_dir, tmp_path, corpus):
-    BertTokenizer.from_pretrained(splade_dir).save_pretrained(tmp_path)
+def test_saved_vocab_txt_alone_loads_in_transformers(hf_bert, legacy_mlm_dir, tmp_path, corpus):
+    BertTokenizer.from_pretrained(legacy_mlm_dir).save_pretrained(tmp_path)
     (tmp_path / "tokenizer.json").unlink()
     assert_encode_alike(BertTokenizer.from_pretrained(tmp_path), hf_from_pretrained(hf_bert, tmp_path), corpus)
 
 
-def test_added_tokens_beyond_the_vocabulary_keep_their_ids(hf_bert, splade_dir, tmp_path):
-    theirs = hf_from_pretrained(hf_bert, splade_dir)
+def test_added_tokens_beyond_the_vocabulary_keep_their_ids(hf_bert, legacy_mlm_dir, tmp_path):
+    theirs = hf_from_pretrained(hf_bert, legacy_mlm_dir)
     theirs.add_tokens(["<e1>", "</e1>"])
     theirs.save_pretrained(str(tmp_path))
     ours = BertTokenizer.from_pretrained(tmp_path)
@@ -142,8 +142,8 @@ def test_added_tokens_beyond_the_vocabulary_keep_their_ids(hf_bert, splade_dir, 
     assert len(ours) == len(theirs) and ours.vocab_size == theirs.vocab_size
 
 
-def test_special_tokens_as_added_token_dicts(splade_dir, tmp_path):
-    shutil.copy(splade_dir / "vocab.txt", tmp_path / "vocab.txt")
+def test_special_tokens_as_added_token_dicts(legacy_mlm_dir, tmp_path):
+    shutil.copy(legacy_mlm_dir / "vocab.txt", tmp_path / "vocab.txt")
     config = {"unk_token": {"content": "[UNK]", "special": True}, "do_lower_case": True}
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     (tmp_path / "special_tokens_map.json").write_text(json.dumps({"mask_token": {"content": "[MASK]"}}))
