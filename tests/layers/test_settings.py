@@ -145,3 +145,17 @@ def test_int32_piece_ids_and_offsets(tiny_bert_dir):
     nlp.initialize()
     doc = nlp("Piece ids and offsets are int32.")
     assert doc._.bert.piece_ids.dtype == np.int32 and doc._.bert.piece_offsets.dtype == np.int32
+
+
+def test_pooling_is_checked_by_one_function():
+    """The `bert` component's and the architecture's `pooling` go through `check_pooling` (E352)."""
+    import spacy
+
+    from spacy_bert.layers.pooling import POOLING_MODES, check_pooling
+    from tests.error_codes import raises_code
+
+    assert [check_pooling(mode) for mode in POOLING_MODES] == ["mean", "first", "last", "max"]
+    with raises_code("E352", match="'median'.*mean, first, last, max"):
+        spacy.blank("en").add_pipe("bert", config={"pooling": "median"})
+    with raises_code("E352", match="'median'"):
+        BertEncoder(pooling="median")
