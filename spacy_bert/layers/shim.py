@@ -9,7 +9,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union, cast
 
 import srsly
 import torch
@@ -156,7 +156,7 @@ class BertShim(PyTorchShim):
     def bert(self) -> BertModel:
         """The `BertModel` encoder inside the model (the model itself for a `BertModel`)."""
         model = self.model
-        return model if isinstance(model, BertModel) else model.bert
+        return model if isinstance(model, BertModel) else cast(BertModel, model.bert)
 
     @property
     def mixed_precision(self) -> bool:
@@ -196,6 +196,7 @@ class BertShim(PyTorchShim):
             used = resolve_precision(self._precision, device_type, self.name)
             self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer, name=self.name)
             self._prediction.key = key
+        assert self._prediction.model is not None  # built above for this key
         return self._prediction.model
 
     def weights_changed(self) -> None:
@@ -214,8 +215,9 @@ class BertShim(PyTorchShim):
         # Ids reaching the model through the shim come from its own tokenizer and padding, so
         # the device-syncing input checks of `BertModel.forward` are skipped (modeling honours it).
         model.validate_inputs = False
-        if not isinstance(model, BertModel) and isinstance(getattr(model, "bert", None), BertModel):
-            model.bert.validate_inputs = False
+        encoder = getattr(model, "bert", None)
+        if not isinstance(model, BertModel) and isinstance(encoder, BertModel):
+            encoder.validate_inputs = False
         device = get_torch_default_device()
         self._model = model.to(device)
         self._grad_scaler.to_(device)
@@ -337,12 +339,12 @@ class BertShim(PyTorchShim):
             self.weights_changed()
 
     # -- serialisation ----------------------------------------------------------
-    def to_disk(self, directory: Path) -> None:
+    def to_disk(self, directory: Union[str, Path]) -> None:
         """Write the encoder as a Hugging Face directory (config.json with its dtype,
         model.safetensors in that dtype, tokenizer files)."""
         save_pretrained(self.bert, directory, tokenizer=self.tokenizer)
 
-    def from_disk(self, directory: Path) -> "BertShim":
+    def from_disk(self, directory: Union[str, Path]) -> "BertShim":
         """Read `to_disk`'s directory; the encoder keeps the dtype it was saved in."""
         directory = Path(directory)
         model, tokenizer = load_encoder(directory, dtype=saved_dtype(directory))
@@ -353,6 +355,7 @@ class BertShim(PyTorchShim):
         if self._model is None:
             return srsly.msgpack_dumps({"loaded": False})
         tensors = {name: t.detach().cpu() for name, t in checkpoint_tensors(self.bert).items()}
+        assert self.tokenizer is not None  # set_model installs both
         return srsly.msgpack_dumps(
             {
                 "loaded": True,

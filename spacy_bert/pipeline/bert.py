@@ -372,7 +372,7 @@ class Bert(TrainablePipe):
         return None
 
     @names_component_on_missing_checkpoint
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width.
 
         Raises E390 when `store_piece_states = false` but a listening component reads piece

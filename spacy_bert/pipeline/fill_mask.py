@@ -54,6 +54,7 @@ from ..layers.masked_lm import MaskedLMModel, install_masked_lm, model_class_nam
 from ..layers.mlm_fill import FilledMasks, fill_masks, score_word_candidates
 from ..layers.mlm_train import MaskedLMStats, PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
+from ..layers.run import loaded_tokenizer
 from ..layers.settings import EncoderSettings
 from ..modeling import BertForMaskedLM, BertForPreTraining
 from ..tokenization.wordpiece import clean_up_tokenization
@@ -292,7 +293,7 @@ class BertFillMask(BertModelPipe):
         if not texts:
             return []
         ids = self.target_ids(targets)
-        if not any(MASK_TEXT in t or (self.shim.loaded and self.shim.tokenizer.mask_token in t) for t in texts):
+        if not any(MASK_TEXT in t or (self.shim.loaded and loaded_tokenizer(self.shim).mask_token in t) for t in texts):
             return [[] for _ in texts]
         settings = self.settings()
         # every vocabulary entry at most once: topk over the vocabulary cannot give more
@@ -336,7 +337,7 @@ class BertFillMask(BertModelPipe):
 
     def _entries(self, filled: FilledMasks) -> List[Dict[str, Any]]:
         """Hugging Face's prediction dicts for the masks of one text."""
-        tokenizer = self.shim.tokenizer
+        tokenizer = loaded_tokenizer(self.shim)
         single = len(filled.pieces) == 1
         tokens = np.concatenate([[tokenizer.cls_token_id], filled.piece_ids, [tokenizer.sep_token_id]])
         token_strs: Dict[int, str] = {}

@@ -313,7 +313,7 @@ class BertQuestionAnswerer(BertModelPipe):
     # -- running ----------------------------------------------------------------------
     def _pairs(self, docs: Sequence[Doc]) -> List[Tuple[int, str, str]]:
         """(doc index, question id, question) of every question of Docs with a context."""
-        pairs = []
+        pairs: List[Tuple[int, str, str]] = []
         for i, doc in enumerate(docs):
             questions = read_questions(doc)
             if questions and doc.text.strip():
@@ -358,7 +358,9 @@ class BertQuestionAnswerer(BertModelPipe):
         self._warn_truncated(windows, [qid for _, qid, _ in pairs])
         for p, answers in enumerate(self.decode(windows, contexts)):
             i, qid, _ = pairs[p]
-            results[i][qid] = answers
+            by_question = results[i]
+            assert by_question is not None  # the Doc has questions: it gave the pair
+            by_question[qid] = answers
         return results
 
     def decode(self, windows: QAWindows, contexts: Sequence[str]) -> List[List[Dict]]:
@@ -366,12 +368,13 @@ class BertQuestionAnswerer(BertModelPipe):
         settings = self.decode_settings
         decode = decode_squad if settings.scoring == "squad" else decode_pipeline
         by_pair: List[List[WindowView]] = [[] for _ in contexts]
-        plan = windows.plan
+        plan, starts, ends = windows.plan, windows.start_logits, windows.end_logits
+        assert starts is not None and ends is not None  # qa_forward copies the logits to the host
         for w in range(plan.n_windows):
             i, s, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
             by_pair[i].append(
                 WindowView(
-                    windows.start_logits[w], windows.end_logits[w], int(plan.content_offset[w]),
+                    starts[w], ends[w], int(plan.content_offset[w]),
                     windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
                 )
             )

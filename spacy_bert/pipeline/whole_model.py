@@ -16,7 +16,7 @@ the head runs in torch next to the encoder, so the weights are one Hugging Face 
 """
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, Union, cast
 
 from ..checkpoint import save_pretrained
 from ..errors import Errors
@@ -54,7 +54,7 @@ class BertModelPipe(BertPipe):
     # -- the model -----------------------------------------------------------------------
     @property
     def shim(self) -> BertShim:
-        return self.model.shims[0]
+        return cast(BertShim, self.model.shims[0])
 
     @property
     def tokenizer(self):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
 
 from tokenizers import Encoding, Tokenizer
 
@@ -57,6 +57,9 @@ from .truncation import check_pair_stride, check_window, describe_dropped, resol
 
 TextOrBatch = Union[str, Sequence[str]]
 Offsets = List[Tuple[int, int]]
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 #: `tokenizer_class` of a tokenizer_config.json -> the `BertTokenizer` subclass that implements it.
@@ -513,7 +516,7 @@ class BertTokenizer(SpecialTokensMixin):
 
     def decode(
         self,
-        token_ids: Union[int, Sequence[int]],
+        token_ids: Union[int, Sequence[int], np.ndarray],
         skip_special_tokens: bool = False,
         clean_up_tokenization_spaces: Optional[bool] = None,
     ) -> str:
