@@ -156,7 +156,10 @@ class BertTextCategorizer(BertTaskPipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(Errors.E354.format(name=name, field="threshold", value=threshold, expected="a number from 0 to 1"))
+            raise ValueError(Errors.E354.format(
+                field="threshold", value=threshold, problem="is out of range", where=f" (the {name!r} component)",
+                reason="a threshold is a probability, a number from 0 to 1",
+            ))
         super().__init__(
             vocab,
             model,
