@@ -186,8 +186,8 @@ def watch_encoder_outputs(nlp):
     refs = []
     begin_update = shim.begin_update
 
-    def watched(inputs):
-        output, backprop = begin_update(inputs)
+    def watched(inputs, **kwargs):
+        output, backprop = begin_update(inputs, **kwargs)
         refs.append(weakref.ref(output.last_hidden_state))
         return output, backprop
 
