@@ -498,7 +498,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "the whole pipeline directory again, or save the pipeline again."
     )
     E385 = (
-        "The serialized {name!r} component carries no weights (loaded: false), but it is configured "
+        "The serialized {name!r} component carries no weights, but it is configured "
         "with the checkpoint {checkpoint!r}. A saved pipeline never falls back to the original "
         "checkpoint: serialize the component after its weights are read (nlp.initialize() or first use)."
     )
@@ -625,6 +625,15 @@ class Errors(metaclass=ErrorsWithCodes):
         "The saved {name!r} component {what}, but its saved state says it {expected}. The cfg and "
         "the weights come from different saves: copy the whole pipeline directory again, or save "
         "the pipeline again."
+    )
+
+    # ---- one save format for every component (E850-E859) ----------------------
+    E850 = (
+        "Cannot restore the {name!r} component from bytes: they were written by an earlier "
+        "spacy-bert, whose component bytes ({fields}) this version no longer reads. Every component "
+        "now serializes as the files of its saved folder. Load the pipeline with the version that "
+        "wrote it and save it with nlp.to_disk() (folders of earlier versions load unchanged), or "
+        "build the component again from its checkpoint and call to_bytes() again."
     )
 
     # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
@@ -975,6 +984,28 @@ class Errors(metaclass=ErrorsWithCodes):
         "string in the input."
     )
 
+    # ---- bert_qa as a deployed reader: calibration, answers across documents (E870-E889, issue 27) ----
+    E870 = (
+        "bert_qa component {name!r}: calibration is {value!r}, expected null (uncalibrated) or "
+        "the dict `spacy bert calibrate-qa` writes: method \"platt\", feature one of {features}, "
+        "finite numbers slope and bias. Re-run calibrate-qa, or set calibration = null."
+    )
+    E871 = (
+        "calibrate-qa: {count} question(s) with a span answer to fit on (the fitting split has no "
+        "question, or no context). Pass a SQuAD-format dev set with questions, or a smaller --holdout."
+    )
+    E872 = (
+        "{what}: contexts must be a list of str or Doc (one per document), got {type_name} "
+        "({value!r}). Pass a list, e.g. [text_1, text_2]."
+    )
+    E873 = (
+        "{what}: context {index} is a {type_name} ({value!r}), expected a str or a Doc."
+    )
+    E874 = (
+        "calibrate-qa: --holdout is {value!r}, expected a number in [0, 1) (the share of the "
+        "dev paragraphs held out to report calibration error on)."
+    )
+
 
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
@@ -1125,4 +1156,17 @@ class Warnings(metaclass=ErrorsWithCodes):
         "annotate: OUTPUT_DIR {output_dir} holds {count} shard(s) that are not part of this run "
         "({names}): left by a run with another INPUT or --shard-size. They are not changed; move "
         "them away (or use a fresh OUTPUT_DIR) before reading the directory as this run's output."
+    )
+
+    # ---- bert_qa as a deployed reader (W870-W879, issue 27) ----
+    W870 = (
+        "{what}: the bert_qa component {name!r} is not calibrated, so answers of different "
+        "documents are ranked by `score`, which Hugging Face normalises within one question and "
+        "window: it is not comparable across documents. Run `spacy bert calibrate-qa PIPELINE "
+        "DEV_JSON` and rank by calibrated_score."
+    )
+    W871 = (
+        "calibrate-qa: the null-answer threshold is fitted for scoring \"squad\" only (run_qa.py's "
+        "null_score_diff_threshold); with scoring {scoring!r} the null answer keeps Hugging Face's "
+        "rule (it wins when its score is the highest)."
     )

@@ -25,7 +25,7 @@ from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: every command of the group: the table must cover each (checked below)
 COMMANDS = {"convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
-            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa"}
+            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "calibrate-qa"}
 
 LONG_CONTEXT = " ".join(["Mira Holt built the old stone bridge over the river in the north of the town."] * 6)
 
@@ -201,6 +201,13 @@ ROWS = [
         must_not=["window=", " stride="]),
     row("E372", "evaluate-qa", "{W}/qa_pair", "{W}/long_q.json", must=["doc_stride=20", "max_seq_len=30"],
         must_not=["window=", " stride="]),
+    # -- calibrate-qa
+    row("E776", "calibrate-qa", "{W}/missing", "{W}/squad.json"),
+    row("E770", "calibrate-qa", "{W}/qa", "{W}/missing.json"),
+    row("E608", "calibrate-qa", "{W}/qa", "{W}/not.json"),
+    row("E611", "calibrate-qa", "{W}/ner", "{W}/squad.json", must=["no bert_qa component"]),
+    row("E874", "calibrate-qa", "{W}/qa", "{W}/squad.json", "--holdout", "1.5"),
+    row("E771", "calibrate-qa", "{W}/qa", "{W}/squad.json", "--output", "{W}/file"),
 ]
 
 

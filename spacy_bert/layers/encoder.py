@@ -27,7 +27,7 @@ from .outputs import BertDocGradient, BertDocOutput
 from .pooling import check_pooling
 from .precision import DEFAULT_PRECISION, check_precision
 from .run import run_inputs
-from .settings import DEFAULT_SETTINGS, EncoderSettings
+from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
 from .shim import BertShim
 
 __all__ = [
@@ -40,10 +40,25 @@ __all__ = [
     "encoder_settings",
     "ensure_loaded",
     "get_shim",
+    "LOAD_HOOK",
+    "run_load_hook",
     "token_offsets",
 ]
 
 BertEncoderModel = Model[List[Doc], List[BertDocOutput]]
+#: attrs key of a component's model: a callable `hook(model)` that the owning component installs
+#: (`pipeline/base.py`), run before the model's first use (init or forward), so the component's
+#: own load, its one "is it loaded" check, runs even when `component.model` is called directly (a
+#: task's fine-tuned head, `bert`'s listener widths). A model without one (a layer built alone,
+#: or the copy `nlp.replace_listeners` makes) reads its `checkpoint` attr itself.
+LOAD_HOOK = "load_weights"
+
+
+def run_load_hook(model: Model) -> None:
+    """Run `model`'s `LOAD_HOOK`, if it has one."""
+    hook = model.attrs.get(LOAD_HOOK)
+    if hook is not None:
+        hook(model)
 
 
 def BertEncoder(
@@ -77,12 +92,8 @@ def BertEncoder(
         dims={"nO": None},
         attrs={
             "checkpoint": checkpoint,
-            "window": window,
-            "stride": stride,
-            "max_batch_items": max_batch_items,
             "pooling": pooling,
-            "n_threads": n_threads,
-            "precision": precision,
+            SETTINGS_ATTR: EncoderSettings(window=window, stride=stride, max_batch_items=max_batch_items, n_threads=n_threads, precision=precision),
         },
         shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, n_threads=n_threads, precision=precision)],
     )
@@ -94,15 +105,18 @@ def get_shim(model: Model) -> BertShim:
 
 def ensure_loaded(model: Model) -> BertShim:
     """Read the checkpoint if the weights are not there yet; set `nO` to the hidden size; hand
-    the model's prediction precision (attrs["precision"], set by the component) to the shim."""
+    the model's prediction precision (its `EncoderSettings`, written by the component) to the shim."""
     shim = get_shim(model)
+    if not shim.loaded:
+        run_load_hook(model)
+    settings = EncoderSettings.of(model)
     shim.name = model.attrs.get("component", model.name)
-    shim.precision = model.attrs.get("precision", DEFAULT_PRECISION)
+    shim.precision = settings.precision
     if not shim.loaded:
         checkpoint = model.attrs.get("checkpoint")
         if not checkpoint:
             raise ValueError(Errors.E353.format(name=model.name))
-        shim.n_threads = model.attrs.get("n_threads")
+        shim.n_threads = settings.n_threads
         shim.load_checkpoint(checkpoint)
     hidden = shim.bert.config.hidden_size
     if model.maybe_get_dim("nO") != hidden:
@@ -117,7 +131,7 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
 def encoder_settings(model: Model, shim: BertShim) -> EncoderSettings:
     """The model's settings fitted to its loaded BERT's positions (W370 when the stride must change)."""
     name = model.attrs.get("component", model.name)
-    return EncoderSettings.from_attrs(model.attrs).fit_to(shim.bert.config.max_position_embeddings, name)
+    return EncoderSettings.of(model).fit_to(shim.bert.config.max_position_embeddings, name)
 
 
 def effective_window(window: int, stride: int, max_positions: int) -> Tuple[int, int]:

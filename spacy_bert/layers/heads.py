@@ -22,21 +22,10 @@ from thinc.types import Floats1d, Floats2d
 
 from ..errors import Errors
 from ..tokenization import PieceAlignment
-from .encoder import BertDocGradient, BertDocOutput
+from .encoder import LOAD_HOOK, BertDocGradient, BertDocOutput, run_load_hook
 from .listener import require_piece_states
 
 DEFAULT_INITIALIZER_RANGE = 0.02
-#: attrs key of a task model: a zero-argument callable the owning component installs, called
-#: before the model's first use (init or forward) so the component's own lazy load runs (the
-#: encoder and a fine-tuned head from the checkpoint) even when `component.model` is called
-#: directly. Without it the encoder would read the checkpoint alone, as a plain BertModel.
-LOAD_HOOK = "load_weights"
-
-
-def _run_load_hook(model: Model) -> None:
-    hook = model.attrs.get(LOAD_HOOK)
-    if hook is not None:
-        hook()
 
 
 @dataclass
@@ -166,7 +155,7 @@ def _piece_states(out: BertDocOutput) -> Floats2d:
 
 
 def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[PieceLogits], Callable]:
-    _run_load_hook(model)
+    run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     outputs, bp_encoder = encoder(docs, is_train)
     states = [_piece_states(out) for out in outputs]
@@ -215,7 +204,7 @@ def _mean_pieces(model: Model, outputs: List[BertDocOutput]) -> Tuple[Floats2d, 
 
 
 def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
-    _run_load_hook(model)
+    run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     outputs, bp_encoder = encoder(docs, is_train)
     mean = model.attrs.get("pooling", "cls") == "mean"
@@ -240,7 +229,7 @@ def _sequence_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Fl
 
 
 def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
-    _run_load_hook(model)
+    run_load_hook(model)
     encoder, head = model.get_ref("encoder"), model.get_ref("classifier")
     encoder.initialize(X=X)
     if model.maybe_get_dim("nO") is not None:

@@ -25,11 +25,12 @@ from ..checkpoint.files import read_config_dict
 from ..errors import Warnings
 from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
+from .encoder import run_load_hook
 from .hooks import MaskPieces
 from .mlm_fill import FilledMasks, fill_masks
 from .mlm_train import mlm_begin_update
 from .run import loaded_tokenizer
-from .settings import DEFAULT_SETTINGS, EncoderSettings
+from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
 from .shim import BertShim
 
 __all__ = ["MLM_CLASSES", "MaskedLM", "install_masked_lm", "load_masked_lm", "model_class_name"]
@@ -82,9 +83,7 @@ def load_masked_lm(directory: Path, needs_nsp: bool, name: str) -> Tuple[MLMMode
 # -- the thinc model -------------------------------------------------------------------------------
 #: `MaskedLM` attrs the component keeps current (`BertFillMask._sync_settings`), with their defaults.
 ATTRS = {
-    "window": DEFAULT_SETTINGS.window,
-    "stride": DEFAULT_SETTINGS.stride,
-    "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+    SETTINGS_ATTR: DEFAULT_SETTINGS,
     "top_k": 5,
     "mlm_probability": 0.15,
     "whole_word": False,
@@ -95,8 +94,7 @@ ATTRS = {
 def masked_lm_settings(model: Model) -> EncoderSettings:
     """The model's window settings fitted to the loaded model's positions (W370 when capped)."""
     shim = cast(BertShim, model.shims[0])
-    settings = EncoderSettings(window=model.attrs["window"], stride=model.attrs["stride"], max_batch_items=model.attrs["max_batch_items"])
-    return settings.fit_to(shim.bert.config.max_position_embeddings, model.attrs["component"])
+    return EncoderSettings.of(model).fit_to(shim.bert.config.max_position_embeddings, model.attrs["component"])
 
 
 def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object, Callable]:
@@ -105,6 +103,7 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
     words of whole-word masking are a component's Docs', so texts mask by pieces), as
     ((loss, MaskedLMStats), backprop(d_loss)). The component itself calls `mlm_update`, which
     holds one batch's activations instead of all."""
+    run_load_hook(model)  # the component's load, when its model is called directly
     shim = cast(BertShim, model.shims[0])
     settings = masked_lm_settings(model)
     if not is_train:

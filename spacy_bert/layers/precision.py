@@ -60,6 +60,7 @@ from torch import nn
 
 from ..errors import Errors, Warnings
 from ..modeling import BertModel, BertPreTrainedModel
+from .settings import DEFAULT_PRECISION
 
 __all__ = [
     "CONCRETE_PRECISIONS",
@@ -74,8 +75,7 @@ __all__ = [
     "resolve_precision",
 ]
 
-DEFAULT_PRECISION = "float32"
-#: What the components accept.
+#: What the components accept (the default, "float32", is `EncoderSettings.precision`'s).
 PRECISIONS = ("float32", "int8", "bfloat16", "float16", "auto")
 #: What a setting resolves to on a device.
 CONCRETE_PRECISIONS = ("float32", "int8", "bfloat16", "float16")

@@ -29,9 +29,10 @@ from ..checkpoint import resolve_checkpoint_dir
 from ..modeling import BertForQuestionAnswering, BertModel
 from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
+from .encoder import run_load_hook
 from .hf_heads import build_hf_model, read_task_weights
 from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
-from .settings import EncoderSettings, SettingNames
+from .settings import SETTINGS_ATTR, EncoderSettings, SettingNames
 from .shim import BertShim
 from .windows import WindowPlan
 
@@ -39,6 +40,12 @@ __all__ = ["QAModel", "QAWindows", "BertQuestionAnsweringModel", "qa_forward", "
 
 #: attrs key: True once the model has a QA head (fine-tuned checkpoint, `initialize`, or a load).
 HAS_HEAD = "has_head"
+#: attrs key: question pieces kept (a longer question is cut, with the component's warning).
+MAX_QUESTION_LEN = "max_question_len"
+#: bert_qa's names for the window settings (Hugging Face's), so E354 / E371 / E372 speak of them
+QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
+#: bert_qa's defaults: Hugging Face's run_qa.py max_seq_length 384 and doc_stride 128.
+QA_SETTINGS = EncoderSettings(window=384, stride=128, max_batch_items=4096)
 
 
 @dataclass
@@ -73,13 +80,13 @@ QAModel = Model[Sequence[Tuple[str, str]], QAWindows]
 def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
     """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
 
-    The component writes its settings into `attrs` (checkpoint, max_seq_len, doc_stride,
-    max_question_len, max_batch_items, n_threads, component).
+    The component writes its settings into `attrs`: its `EncoderSettings` (window = max_seq_len,
+    stride = doc_stride), `max_question_len` and its name.
     """
     return Model(
         "bert-qa",
         _forward,
-        attrs={HAS_HEAD: False, "component": "bert_qa"},
+        attrs={HAS_HEAD: False, "component": "bert_qa", SETTINGS_ATTR: QA_SETTINGS, MAX_QUESTION_LEN: 64},
         shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)],
     )
 
@@ -121,19 +128,10 @@ def init_head(model: Model) -> None:
     model.attrs[HAS_HEAD] = True
 
 
-#: bert_qa's names for the window settings (Hugging Face's), so E354 / E371 / E372 speak of them
-QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
-
-
 def settings_of(model: Model) -> EncoderSettings:
     """The window settings fitted to the loaded model's positions (W370 when capped)."""
     shim = qa_shim(model)
-    settings = EncoderSettings(
-        window=int(model.attrs["max_seq_len"]),
-        stride=int(model.attrs["doc_stride"]),
-        max_batch_items=int(model.attrs["max_batch_items"]),
-    )
-    return settings.fit_to(shim.bert.config.max_position_embeddings, model.attrs.get("component", "bert_qa"))
+    return EncoderSettings.of(model).fit_to(shim.bert.config.max_position_embeddings, model.attrs.get("component", "bert_qa"))
 
 
 def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
@@ -146,7 +144,7 @@ def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> 
     shim = qa_shim(model)
     tokenizer = loaded_tokenizer(shim)
     encoded = encode_inputs(tokenizer, contexts, questions)
-    limit = int(model.attrs["max_question_len"])
+    limit = int(model.attrs[MAX_QUESTION_LEN])
     truncated = [i for i, ids in enumerate(encoded.segment_ids) if len(ids) > limit]
     for i in truncated:  # Hugging Face's fast path never truncates; we cut with a warning (the component's)
         encoded.segment_ids[i] = encoded.segment_ids[i][:limit]
@@ -155,9 +153,10 @@ def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> 
 
 
 def _run(model: Model, contexts: Sequence[str], questions: Sequence[str], is_train: bool):
+    run_load_hook(model)  # the component's load, when its model is called directly
     shim = qa_shim(model)
     encoded, truncated, word_start = _encode(model, contexts, questions)
-    plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer, QA_NAMES)
+    plan, batches = plan_inputs(encoded, settings_of(model), loaded_tokenizer(shim), QA_NAMES)
     # plan_inputs lays out single-segment windows when no pair has a question; every pair here has one.
     run = run_batches(shim, batches, plan.n_windows, is_train)
     return encoded, truncated, word_start, plan, run

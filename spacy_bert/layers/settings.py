@@ -1,6 +1,8 @@
-"""`EncoderSettings`: the one place the encoder's window, stride, batch budget and threads are
-defaulted and validated (the `bert` component, the task components and the registered encoder
-architectures all take their defaults from `DEFAULT_SETTINGS`).
+"""`EncoderSettings`: the one place the encoder's window, stride, batch budget, threads and
+prediction precision are defaulted and validated (the `bert` component, the task components and
+the registered encoder architectures all take their defaults from `DEFAULT_SETTINGS`). Every
+model that runs the encoder stages holds one in `attrs[SETTINGS_ATTR]`, written by its component
+(`pipeline/base.py`: `BertPipe.encoder_settings`).
 
 Threads: torch's intra-op thread count is process-wide, so it is one setting for the process,
 not per component: `n_threads` (None = take the environment variable `SPACY_BERT_NUM_THREADS`,
@@ -13,14 +15,21 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 
 from ..errors import Errors, Warnings
 
-__all__ = ["DEFAULT_NAMES", "DEFAULT_SETTINGS", "EncoderSettings", "SettingNames", "THREADS_ENV", "resolve_threads"]
+__all__ = [
+    "DEFAULT_NAMES", "DEFAULT_PRECISION", "DEFAULT_SETTINGS", "EncoderSettings", "SETTINGS_ATTR", "SettingNames",
+    "THREADS_ENV", "resolve_threads",
+]
 
 #: Environment variable read for the torch thread count when `n_threads` is None.
 THREADS_ENV = "SPACY_BERT_NUM_THREADS"
+#: Key of a model's `attrs` holding its `EncoderSettings`.
+SETTINGS_ATTR = "settings"
+#: Prediction precision by default: fp32, identical to Hugging Face (`layers/precision.py`).
+DEFAULT_PRECISION = "float32"
 #: The default batch budget (named in E354's advice before the class is defined).
 DEFAULT_BATCH_ITEMS = 2048
 
@@ -52,22 +61,25 @@ class EncoderSettings:
         max_batch_items (int): Padded positions of one encoder call (rows x padded length).
         n_threads (Optional[int]): torch threads for the process; None: `SPACY_BERT_NUM_THREADS`
             or torch's default.
+        precision (str): Prediction arithmetic ("float32", "int8", "bfloat16", "float16",
+            "auto"; `layers/precision.py`); training always runs fp32.
     """
 
     window: int = 512
     stride: int = 128
     max_batch_items: int = DEFAULT_BATCH_ITEMS
     n_threads: Optional[int] = None
+    precision: str = DEFAULT_PRECISION
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> "EncoderSettings":
-        """The settings stored in a model's `attrs` (missing keys take the defaults)."""
-        return cls(
-            window=int(attrs.get("window", cls.window)),
-            stride=int(attrs.get("stride", cls.stride)),
-            max_batch_items=int(attrs.get("max_batch_items", cls.max_batch_items)),
-            n_threads=attrs.get("n_threads"),
-        )
+    def of(cls, model: Any) -> "EncoderSettings":
+        """The settings a thinc model holds (`attrs[SETTINGS_ATTR]`; the defaults if none)."""
+        return model.attrs.get(SETTINGS_ATTR) or DEFAULT_SETTINGS
+
+    def to_cfg(self, window: str = "window", stride: str = "stride") -> Dict[str, int]:
+        """The window, stride and batch budget as a component's cfg keys (`window`/`stride`:
+        the names it uses, e.g. bert_qa's Hugging Face names max_seq_len/doc_stride)."""
+        return {window: self.window, stride: self.stride, "max_batch_items": self.max_batch_items}
 
     def validate(self, name: Optional[str] = None, names: SettingNames = DEFAULT_NAMES, specials: int = 2) -> "EncoderSettings":
         """Raise E354 for the first value that cannot work; return self.

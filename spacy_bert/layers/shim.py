@@ -2,31 +2,29 @@
 
 The shim owns everything needed to rebuild the encoder without the original checkpoint: the
 `BertConfig`, the tokenizer and the weights. It starts empty; `load_checkpoint` (at
-`initialize()` or on first use) or `from_bytes` (when a saved pipeline is loaded) fills it.
-Its bytes never contain a pickle: weights are safetensors, the rest is JSON/text in msgpack.
+`initialize()` or on first use) or `from_disk` (a saved `model/` folder) fills it. Its bytes
+are that folder's files (`layers/payload.py`, the one format): never a pickle.
 """
 import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union, cast
+from typing import Any, Callable, Optional, Union, cast
 
 import srsly
 import torch
 from torch import nn
-from safetensors.torch import save as save_safetensors_bytes
 from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchGradScaler, PyTorchShim
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..checkpoint import build_model, bytes_weights, checkpoint_tensors, save_pretrained
-from ..checkpoint.preflight import check_config_fits_weights
+from ..checkpoint import save_pretrained
 from ..errors import Errors
-from ..modeling import BertConfig, BertModel, BertPreTrainedModel
+from ..modeling import BertModel, BertPreTrainedModel
 from ..tokenization import BertTokenizer
-from .hf_heads import float_dtype, saved_dtype
+from .hf_heads import saved_dtype
 from .loading import load_encoder
-from .payload import read_payload
+from .payload import folder_files, read_payload, write_files
 from .precision import DEFAULT_PRECISION, check_precision, prediction_model, resolve_precision
 from .settings import resolve_threads
 
@@ -49,20 +47,6 @@ def check_not_forked_on_cuda(device: torch.device) -> None:
     after the parent used the GPU): CUDA cannot run there, and torch's own error does not say why."""
     if device.type == "cuda" and torch.cuda._is_in_bad_fork():
         raise RuntimeError(Errors.E373.format(device=device, n_process="N > 1"))
-
-
-def tokenizer_to_files(tokenizer: BertTokenizer) -> Dict[str, str]:
-    """The tokenizer's files (name -> text), as `save_pretrained` writes them."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer.save_pretrained(tmp)
-        return {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(tmp).iterdir())}
-
-
-def tokenizer_from_files(files: Dict[str, str]) -> BertTokenizer:
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, text in files.items():
-            (Path(tmp) / Path(name).name).write_text(text, encoding="utf-8")
-        return BertTokenizer.from_pretrained(tmp)
 
 
 class WeightsVersion:
@@ -352,40 +336,27 @@ class BertShim(PyTorchShim):
         return self
 
     def to_bytes(self) -> bytes:
+        """The encoder as the files of `to_disk`'s Hugging Face directory, in msgpack
+        ({"files": {name: bytes}}, empty before loading; `layers/payload.py`). Components
+        serialise their folders themselves; this is for thinc's `Model.to_bytes` (spaCy's own
+        components after `nlp.replace_listeners` hold the encoder in their model)."""
         if self._model is None:
-            return srsly.msgpack_dumps({"loaded": False})
-        tensors = {name: t.detach().cpu() for name, t in checkpoint_tensors(self.bert).items()}
-        assert self.tokenizer is not None  # set_model installs both
-        return srsly.msgpack_dumps(
-            {
-                "loaded": True,
-                "config": self.bert.config.to_dict(),
-                "tokenizer": tokenizer_to_files(self.tokenizer),
-                "weights": save_safetensors_bytes(tensors),
-                "dtype": str(self.bert.dtype).removeprefix("torch."),
-            }
-        )
+            return srsly.msgpack_dumps({"files": {}})
+        with tempfile.TemporaryDirectory() as tmp:
+            self.to_disk(Path(tmp))
+            return srsly.msgpack_dumps({"files": folder_files(Path(tmp))})
 
     def from_bytes(self, bytes_data: bytes, name: str = "bert") -> "BertShim":
-        """Restore `to_bytes`' payload. Anything else (random bytes, a pickle, a field of the
-        wrong type, weights that are not safetensors) is E389, before a model is built.
-
-        name (str): the component, for messages.
-        """
-        msg = read_payload(bytes_data, name, {"loaded": bool})
-        if not msg["loaded"]:
+        """Restore `to_bytes`' files as `from_disk` does; anything else (random bytes, a pickle,
+        weights that are not safetensors) is E389 before a model is built (E850: the bytes of an
+        earlier spacy-bert). name (str): the component, for messages."""
+        msg = read_payload(bytes_data, name, {}, optional={"files": dict})
+        if "files" not in msg:
+            if "loaded" in msg:  # the shim bytes of an earlier spacy-bert
+                raise ValueError(Errors.E850.format(name=name, fields="'loaded', 'weights', ..."))
+            raise ValueError(Errors.E389.format(name=name, reason="the field 'files' is missing", expected="'files': {name: bytes}"))
+        if not msg["files"]:
             return self
-        msg = read_payload(bytes_data, name, {"loaded": bool, "config": dict, "tokenizer": dict, "weights": bytes}, optional={"dtype": str})
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in msg["tokenizer"].items()):
-            raise ValueError(Errors.E389.format(name=name, reason="its tokenizer files are not a map of file names to text", expected="'tokenizer': {name: text}"))
-        dtype = float_dtype(msg.get("dtype") or "float32", f"The serialized {name!r} component")
-        source = f"the serialized {name!r} component"
-        try:
-            weights = bytes_weights(msg["weights"], source)
-        except ValueError as err:  # E103: not a safetensors header, or offsets outside the bytes
-            raise ValueError(Errors.E389.format(name=name, reason=f"its weights are not safetensors bytes ({type(err).__name__}: {err})", expected="'weights': safetensors bytes")) from None
-        # A config far bigger than the weights it comes with is refused before anything is allocated.
-        check_config_fits_weights(msg["config"], {}, weights.layout, source)
-        model = build_model(BertModel, BertConfig.from_dict(msg["config"]), weights, dtype=dtype)
-        self.set_model(model, tokenizer_from_files(msg["tokenizer"]))
-        return self
+        with tempfile.TemporaryDirectory() as tmp:
+            write_files(msg["files"], Path(tmp), name, "'files': {name: bytes}")
+            return self.from_disk(Path(tmp))

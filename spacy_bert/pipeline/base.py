@@ -1,26 +1,34 @@
-"""`BertPipe`: what every spacy-bert task component shares (`bert_ner`, `bert_textcat`,
+"""`BertPipe`: what every spacy-bert component shares (`bert`, `bert_ner`, `bert_textcat`,
 `bert_qa`, `bert_fill_mask`).
 
 - settings: `cfg` and the prediction `precision`. The factory arguments (what `nlp.config`
   shows) are the truth: `spacy.load(path, config={"components": {name: {...}}})` wins over the
   saved cfg, which only restores what the config cannot say (`saved_settings.py`: labels,
   settings taken over by `nlp.replace_listeners`); a setting the weights cannot honour is E760.
-  `precision` is not in `cfg` at all: it lives in the pipeline's config only;
-- lazy loading: the checkpoint is read once, at `initialize()` or on first use; a component
-  without one is a coded error naming it (each factory's own code);
+  `precision` is not in `cfg` at all: it lives in the pipeline's config only. A model that runs
+  the encoder stages holds them as one `EncoderSettings` (`_write_encoder_settings`);
+- lazy loading, one check: `_ensure_loaded` reads the checkpoint once, at `initialize()`, on
+  first use, or when `component.model` is called directly (the model's `LOAD_HOOK` calls back
+  here); a component without one is a coded error naming it (each factory's own code);
 - training: `update` validates the examples and hands them to the subclass's `_train_step`;
-  `finish_update` clips the gradients of the whole model to one global norm with
-  `spacy-bert.AdamW.v1` (Hugging Face's `clip_grad_norm_`) before the optimizer step;
-- serialisation, never pickle: the saved cfg lists the weight files written beside it
-  (`weights_files`), so a deleted one is named at load; saving reads the checkpoint first,
-  loading never reads it. Subclasses say which weights are written and how they are read.
-  Loading a saved component is strict (unlike starting from a checkpoint, where a missing head
-  is made fresh with a warning): weights without the saved head, with another head's tensors,
-  or with an id2label that disagrees with the cfg's labels are coded errors (E761-E764). Nothing
-  changes before the checks pass; an error restores the cfg it started with.
+  `finish_update` clips the gradients of the whole model (and `_clipped_with`) to one global
+  norm with `spacy-bert.AdamW.v1` (Hugging Face's `clip_grad_norm_`) before the optimizer step;
+- serialisation, one format, never pickle: `to_disk` writes the `cfg` file and the weights (a
+  Hugging Face `model/` directory, or a listening head's file); `to_bytes` is the files of that
+  folder in one msgpack map and `from_bytes` reads them back as a folder (`layers/payload.py`;
+  the bytes of an earlier spacy-bert are E850, which says how to save again). The saved cfg
+  lists the weight files (`weights_files`), so a deleted one is named at load; saving reads the
+  checkpoint first, loading never reads it. Loading is strict (unlike starting from a
+  checkpoint, where a missing head is made fresh with a warning): weights without the saved
+  head, with another head's tensors, or with an id2label that disagrees with the cfg's labels
+  are coded errors (E761-E764). Nothing changes before the checks pass; an error restores the
+  cfg it started with.
 """
 import copy
+import tempfile
+import weakref
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
@@ -33,9 +41,11 @@ from thinc.api import Model, Optimizer
 
 from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
+from ..layers.encoder import LOAD_HOOK
 from ..layers.optim import clip_global_norm
-from ..layers.payload import read_payload
+from ..layers.payload import CFG_FILE, bytes_to_folder, folder_to_bytes
 from ..layers.precision import DEFAULT_PRECISION, check_precision
+from ..layers.settings import DEFAULT_NAMES, SETTINGS_ATTR, EncoderSettings, SettingNames
 from .contracts import names_component_on_missing_checkpoint
 from .saved_settings import CONFIG_KEY, resolve_settings
 
@@ -43,13 +53,13 @@ MODEL_DIR = "model"
 #: Key of the saved cfg file (not of `self.cfg`) listing the weight files written beside it, so
 #: a deleted one is named at load instead of silently leaving the component untrained.
 WEIGHTS_KEY = "weights_files"
-#: Key of the saved cfg file (and of the bytes) holding `_state()`: what the weights alone do
+#: Key of the saved cfg file holding `_state()`: what the weights alone do
 #: not say (e.g. whether bert_qa's head is trained).
 STATE_KEY = "state"
 
 
 class BertPipe(TrainablePipe):
-    """Base of the spacy-bert task components. Subclasses set `factory_name` and implement the
+    """Base of the spacy-bert components. Subclasses set `factory_name` and implement the
     hooks below the "hooks" comments."""
 
     factory_name: str  # the factory users add (error messages name it and the config block)
@@ -71,6 +81,21 @@ class BertPipe(TrainablePipe):
         # The factory arguments (nlp.config's view): what a load compares the save with.
         self._built_settings = copy.deepcopy({k: v for k, v in self.cfg.items() if k not in self.state_keys})
         self._sync_settings()
+        self._own_lazy_load()
+
+    def _own_lazy_load(self) -> None:
+        """Make `self.model` call back into this component before its first use (`LOAD_HOOK`),
+        so `component.model.predict(docs)` loads as the component does (a task's fine-tuned
+        head too, not only the encoder). A weak reference: the model must not keep the
+        component alive; a copy of the model (`nlp.replace_listeners`) loads by itself."""
+        ref = weakref.ref(self)
+
+        def load(model: Model) -> None:
+            pipe = ref()
+            if pipe is not None and pipe.model is model:
+                pipe._ensure_loaded()
+
+        self.model.attrs[LOAD_HOOK] = load
 
     # -- hooks: settings and loading ----------------------------------------------------
     def _sync_settings(self) -> None:
@@ -94,6 +119,29 @@ class BertPipe(TrainablePipe):
 
     def _after_load(self) -> None:
         """Called once the weights are in place (checkpoint, disk or bytes)."""
+
+    # -- encoder settings ----------------------------------------------------------------
+    #: The cfg keys of the window and the stride (`bert_qa`: Hugging Face's max_seq_len,
+    #: doc_stride); `max_batch_items` is the batch budget's key everywhere.
+    setting_names: SettingNames = DEFAULT_NAMES
+
+    def _write_encoder_settings(self, model: Model) -> None:
+        """Give `model` (one that runs the encoder stages) the cfg's `EncoderSettings` and the
+        precision, keeping its thread setting (an architecture argument, not the component's)."""
+        names = self.setting_names
+        settings = EncoderSettings.of(model)
+        model.attrs[SETTINGS_ATTR] = replace(
+            settings, window=self.cfg[names.window], stride=self.cfg[names.stride],
+            max_batch_items=self.cfg["max_batch_items"], precision=self._precision,
+        )
+
+    def _read_encoder_settings(self, model: Model) -> None:
+        """Take the window, stride, batch budget and precision back from `model`'s settings
+        (after `nlp.replace_listeners` a task component's encoder is a copy of the shared
+        `bert` component's, with that component's settings)."""
+        settings = EncoderSettings.of(model)
+        self.cfg.update(settings.to_cfg(*self.setting_names))
+        self._precision = settings.precision
 
     # -- precision -----------------------------------------------------------------------
     @property
@@ -167,33 +215,38 @@ class BertPipe(TrainablePipe):
         `spacy-bert.AdamW.v1`, the gradients of the whole model (own encoder and head) are first
         clipped to one global norm, as Hugging Face's `clip_grad_norm_` does (a listening head
         was already clipped together with the shared encoder by the `bert` component)."""
-        clip_global_norm(sgd, self.model)
+        clip_global_norm(sgd, self.model, self._clipped_with())
         self.model.finish_update(sgd)
+
+    def _clipped_with(self) -> List[Model]:
+        """Models whose gradients are clipped together with this component's (default: none;
+        `bert`: the components listening to it)."""
+        return []
 
     # -- hooks: weights ------------------------------------------------------------------
     def _write_weights(self, path: Path) -> List[str]:
         """Write the weights into the folder `path`; returns the names written."""
         raise NotImplementedError
 
-    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any], from_bytes: bool) -> None:
         """Read `_write_weights`' files from `path` (`written`: what the save listed, None for
-        a cfg without the list; `state`: the saved `_state()`); a listed file that is missing,
+        a cfg without the list; `state`: the saved `_state()`; `from_bytes`: the folder was
+        unpacked from `to_bytes`, for messages); a listed file that is missing (`_missing`),
         or weights that are not what the save wrote, are coded errors, raised before anything
         is installed."""
         raise NotImplementedError
 
-    def _weights_payload(self) -> Dict[str, Any]:
-        """The weights as msgpack-able fields of `to_bytes`' map."""
-        raise NotImplementedError
-
-    #: `read_payload` schemas of `_weights_payload`'s fields: required and optional.
-    payload_fields: Dict[str, Any] = {}
-    optional_payload_fields: Dict[str, Any] = {}
-
-    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
-        """Install the weights of a checked `to_bytes` map (`state`: the saved `_state()`),
-        checking them first as `_read_weights` does."""
-        raise NotImplementedError
+    def _missing(self, path: Path, written: Optional[List[str]], from_bytes: bool) -> Optional[ValueError]:
+        """The error for a weights folder `path` that is not there (None: none is needed).
+        From a folder, it is E384 when the save wrote it or a checkpoint would be needed; from
+        bytes, E385 when the component is configured with a checkpoint (bytes without weights
+        restore a blank component)."""
+        checkpoint = self.cfg["checkpoint"]
+        if from_bytes:
+            return ValueError(Errors.E385.format(name=self.name, checkpoint=checkpoint)) if checkpoint else None
+        if (written and path.name in written) or checkpoint:
+            return ValueError(Errors.E384.format(name=self.name, path=path, checkpoint=checkpoint))
+        return None
 
     def _state(self) -> Dict[str, Any]:
         """What is saved beside cfg and the weights (JSON values); default nothing."""
@@ -214,14 +267,17 @@ class BertPipe(TrainablePipe):
             written = self._write_weights(path)
         state = self._state()
         saved = {**self.cfg, CONFIG_KEY: self._built_settings, WEIGHTS_KEY: written, **({STATE_KEY: state} if state else {})}
-        srsly.write_json(path / "cfg", saved)
+        srsly.write_json(path / CFG_FILE, saved)
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
         """Restore from `to_disk`'s folder; never reads the original checkpoint. The factory
         arguments win over the saved settings (see the module docstring); every check runs
         before anything changes, and an error leaves the component as it was."""
-        path = ensure_path(path)
-        saved = dict(srsly.read_json(path / "cfg"))
+        return self._from_folder(ensure_path(path), exclude, from_bytes=False)
+
+    def _from_folder(self, path: Path, exclude: Iterable[str], from_bytes: bool) -> "BertPipe":
+        """`from_disk` of a folder (`from_bytes`: one unpacked from bytes, for messages)."""
+        saved = dict(srsly.read_json(path / CFG_FILE))
         written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
         state = saved.pop(STATE_KEY, None) or {}
         cfg = self._resolve_cfg(saved)
@@ -230,7 +286,7 @@ class BertPipe(TrainablePipe):
             self._sync_settings()
             if "model" in exclude:
                 return self
-            self._read_weights(path, written, state)
+            self._read_weights(path, written, state, from_bytes)
             self._set_state(state)
             self._after_load()
         return self
@@ -255,24 +311,16 @@ class BertPipe(TrainablePipe):
             raise
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """msgpack of cfg, state and the weights (the checkpoint is read first if needed)."""
-        self._read_settings()
-        self._read_before_saving()
-        state = self._state()
-        cfg = {**self.cfg, CONFIG_KEY: self._built_settings}
-        return srsly.msgpack_dumps({"cfg": cfg, **({STATE_KEY: state} if state else {}), **self._weights_payload()})
+        """The files of `to_disk`'s folder in one msgpack map (`layers/payload.py`)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            self.to_disk(Path(tmp), exclude=exclude)
+            return folder_to_bytes(Path(tmp))
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "BertPipe":
-        """Restore from `to_bytes`; anything else (random bytes, other objects) is E389 before
-        anything is loaded."""
-        optional = {STATE_KEY: dict, **self.optional_payload_fields}
-        msg = read_payload(bytes_data, self.name, {"cfg": dict, **self.payload_fields}, optional=optional)
-        state = msg.get(STATE_KEY) or {}
-        cfg = self._resolve_cfg(msg["cfg"])
-        with self._restoring_on_error():
-            self.cfg = cfg
-            self._sync_settings()
-            self._weights_from_payload(msg, state)
-            self._set_state(state)
-            self._after_load()
-        return self
+        """Restore from `to_bytes` as `from_disk` restores its folder. Bytes of an earlier
+        spacy-bert are E850 (they say how to save again); anything else that is not a payload
+        of plain file names (random bytes, a pickle, a weights file that is not safetensors)
+        is E389, before anything is loaded."""
+        with tempfile.TemporaryDirectory() as tmp:
+            bytes_to_folder(bytes_data, Path(tmp), self.name)
+            return self._from_folder(Path(tmp), exclude, from_bytes=True)

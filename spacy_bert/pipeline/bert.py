@@ -8,38 +8,31 @@ task heads `bert_ner` and `bert_textcat` use its whole outputs through
 `spacy-bert.BertOutputListener.v1`. How gradients of several listeners meet: see
 `layers/shared_gradient.py`.
 """
-import copy
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
-import srsly
+import numpy as np
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
-from spacy.util import SimpleFrozenList, ensure_path
 from spacy.vocab import Vocab
-import numpy as np
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
-from ..layers.encoder import BertDocGradient, BertDocOutput, BertEncoderModel, ensure_loaded, get_shim
-from ..layers.hf_heads import check_saved_weights
+from ..layers.encoder import BertDocGradient, BertDocOutput, BertEncoderModel, ensure_loaded
 from ..layers.listener import BertListener, BertOutputListener
-from ..layers.optim import clip_global_norm
 from ..layers.merge import to_host
-from ..layers.payload import read_payload
 from ..layers.pooling import check_pooling
 from ..layers.shared_gradient import SharedGradient
-from ..layers.precision import DEFAULT_PRECISION, check_precision
+from ..layers.precision import DEFAULT_PRECISION
 from ..layers.token_vectors import token_vectors
 from ..modeling import BertModel
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
-from .settings import DEFAULT_SETTINGS, validate_encoder_settings
-from .saved_settings import CONFIG_KEY, resolve_settings
+from .settings import DEFAULT_SETTINGS, EncoderSettings, validate_encoder_settings
 from .similarity import set_sentence_vectors
+from .whole_model import BertModelPipe
 
 DEFAULT_BERT_MODEL = """
 [model]
@@ -48,10 +41,6 @@ mixed_precision = false
 grad_scaler_config = {}
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_BERT_MODEL)["model"]
-SETTINGS = ("checkpoint", "window", "stride", "max_batch_items", "pooling")
-MODEL_DIR = "model"
-#: Key of the saved cfg file (not of `self.cfg`) listing the weight folders written beside it.
-WEIGHTS_KEY = "weights_files"
 
 
 @Language.factory(
@@ -120,10 +109,13 @@ def make_bert(
     )
 
 
-class Bert(TrainablePipe):
-    """A shared BERT encoder; listeners downstream receive its token vectors and gradients."""
+class Bert(BertModelPipe):
+    """A shared BERT encoder; listeners downstream receive its token vectors and gradients.
+    Settings, precision, lazy loading, clipping and serialisation (its `model/` folder: a
+    Hugging Face `BertModel` directory) are `BertPipe`'s."""
 
     factory_name = "bert"
+    saved_classes = BertModel  # a class, not a tuple: a saved folder without `architectures` loads
 
     def __init__(
         self,
@@ -143,9 +135,6 @@ class Bert(TrainablePipe):
         validate_encoder_settings(name, window, stride, max_batch_items)
         check_pooling(pooling)
         install_extension()
-        self.vocab = vocab
-        self.model = model
-        self.name = name
         self.listener_map: Dict[str, List[BertListener]] = {}
         self._listening_models: Dict[str, Model] = {}  # name -> model of the listening component
         # Components listed in [training] frozen_components (read at initialize): their
@@ -153,35 +142,43 @@ class Bert(TrainablePipe):
         self.frozen_components: Set[str] = set()
         # The gradient of the last training batch, until every listener that sends has sent.
         self._pending: Optional[SharedGradient] = None
-        self.cfg: Dict[str, Any] = {
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "window": window,
-            "stride": stride,
-            "max_batch_items": max_batch_items,
-            "pooling": pooling,
-            "store_piece_states": store_piece_states,
-            "set_vectors": set_vectors,
-        }
-        # The factory arguments (nlp.config's view): what a load compares the save with.
-        self._built_settings = copy.deepcopy(self.cfg)
-        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        self.model.attrs["component"] = name  # named in the encoder's warnings
-        # Not in `cfg`: the setting lives in the pipeline's config only.
-        self.model.attrs["precision"] = check_precision(precision, name)
+        super().__init__(
+            vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
+            max_batch_items=max_batch_items, pooling=pooling, store_piece_states=store_piece_states, set_vectors=set_vectors,
+        )
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg
 
-    # -- precision -------------------------------------------------------------------
-    @property
-    def precision(self) -> str:
-        """The prediction precision setting (see `set_precision`)."""
-        return self.model.attrs["precision"]
+    # -- settings and loading (`BertPipe`) -------------------------------------------
+    def _sync_settings(self) -> None:
+        """The encoder settings, the component's name and the precision into the model."""
+        self.model.attrs.update(checkpoint=self.cfg["checkpoint"], pooling=self.cfg["pooling"])
+        self._write_encoder_settings(self.model)
+        super()._sync_settings()
 
-    def set_precision(self, precision: str) -> None:
-        """Predict in `precision` from the next batch on ("float32", "int8", "bfloat16",
-        "float16", "auto"; E660 otherwise). Weights stay fp32; `spacy_bert.pipeline.set_precision(nlp,
-        ...)` also records it in the pipeline's config, so `nlp.to_disk` keeps it."""
-        self.model.attrs["precision"] = check_precision(precision, self.name)
+    def _no_checkpoint_error(self) -> str:
+        return Errors.E400.format(name=self.name, factory=self.factory_name)
+
+    def _install_dir(self, directory: Path, saved: bool) -> None:
+        if saved:
+            self.shim.from_disk(directory)
+        else:
+            self.shim.n_threads = EncoderSettings.of(self.model).n_threads
+            self.shim.load_checkpoint(str(directory))
+
+    def _after_load(self) -> None:
+        """The vector width into the model and the listeners (a blank load has none)."""
+        if not self.shim.loaded:
+            return
+        ensure_loaded(self.model)
+        for listener in self.listeners:
+            self._set_listener_width(listener)
+
+    def _clipped_with(self) -> List[Model]:
+        """The components listening to this encoder: with `spacy-bert.AdamW.v1` the encoder's
+        gradients and theirs are clipped to one global norm (as one Hugging Face model would
+        be); those components then skip their own clipping in this step."""
+        return [self._listening_models[name] for name in self.listening_components if name in self._listening_models]
 
     # -- listeners (spaCy's ListenedToComponent protocol) -----------------------
     @property
@@ -196,7 +193,7 @@ class Bert(TrainablePipe):
         self.listener_map.setdefault(component_name, [])
         if listener not in self.listener_map[component_name]:
             self.listener_map[component_name].append(listener)
-        if get_shim(self.model).loaded:
+        if self.shim.loaded:
             self._set_listener_width(listener)
 
     def remove_listener(self, listener: BertListener, component_name: str) -> bool:
@@ -218,14 +215,6 @@ class Bert(TrainablePipe):
                     # for the global gradient clipping of `finish_update` (neither spaCy's
                     # Cython components nor thinc models take weak references)
                     self._listening_models[component.name] = component.model
-
-    def finish_update(self, sgd: Optimizer) -> None:
-        """Update the encoder. With `spacy-bert.AdamW.v1` the encoder's gradients and those of
-        the components listening to it are first clipped to one global norm (as one Hugging
-        Face model would be); those components then skip their own clipping in this step."""
-        others = [self._listening_models[name] for name in self.listening_components if name in self._listening_models]
-        clip_global_norm(sgd, self.model, others)
-        self.model.finish_update(sgd)
 
     @property
     def piece_state_readers(self) -> List[str]:
@@ -269,7 +258,9 @@ class Bert(TrainablePipe):
             }
         return {
             "@architectures": "spacy-bert.BertTokenVectors.v1",
-            **{key: self.cfg[key] for key in SETTINGS},
+            "checkpoint": self.cfg["checkpoint"],
+            **EncoderSettings.of(self.model).to_cfg(),
+            "pooling": self.cfg["pooling"],
             "grad_factor": listener_cfg.get("grad_factor", 1.0),
             "mixed_precision": tok2vec_model_cfg.get("mixed_precision", False),
             "grad_scaler_config": tok2vec_model_cfg.get("grad_scaler_config", {}),
@@ -282,7 +273,7 @@ class Bert(TrainablePipe):
         docs = list(docs)
         if not docs:
             return []
-        self._require_checkpoint()
+        self._ensure_loaded()
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Sequence[Doc], outputs: Sequence[BertDocOutput]) -> None:
@@ -326,6 +317,7 @@ class Bert(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         if not docs:
             return losses
+        self._ensure_loaded()
         senders = self._gradient_senders()
         if senders:
             set_dropout_rate(self.model, drop)
@@ -381,115 +373,10 @@ class Bert(TrainablePipe):
         readers = self.piece_state_readers
         if self.cfg["store_piece_states"] is False and readers:
             raise ValueError(Errors.E390.format(name=self.name, components=", ".join(map(repr, readers))))
-        self._require_checkpoint()
+        self._ensure_loaded()
         if nlp is not None:
             self.frozen_components = set(nlp.config.get("training", {}).get("frozen_components", []) or [])
-        ensure_loaded(self.model)
-        for listener in self.listeners:
-            self._set_listener_width(listener)
         self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 2)] if get_examples else None)
-
-    def _require_checkpoint(self) -> None:
-        """E400 naming this component and its config block when there are no weights and no
-        checkpoint to read them from (the encoder's own E353 could only name the layer). Not
-        checked at construction: `spacy.load` and `add_pipe` + `from_bytes` build the component
-        without a checkpoint and then give it its weights."""
-        if not get_shim(self.model).loaded and not self.model.attrs.get("checkpoint"):
-            raise ValueError(Errors.E400.format(name=self.name, factory=self.factory_name))
 
     def add_label(self, label: str) -> int:
         raise NotImplementedError(Errors.E408.format(label=label))
-
-    # -- serialisation --------------------------------------------------------------
-    def _read_before_saving(self) -> None:
-        """Read the checkpoint before writing: a saved component carries its weights, never
-        only the path of the checkpoint they would come from (E383)."""
-        if get_shim(self.model).loaded or not self.cfg["checkpoint"]:
-            return
-        try:
-            ensure_loaded(self.model)
-        except (OSError, ValueError) as err:
-            raise ValueError(Errors.E383.format(name=self.name, checkpoint=self.cfg["checkpoint"], error=err)) from err
-        for listener in self.listeners:
-            self._set_listener_width(listener)
-
-    def to_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write `cfg` and a Hugging Face directory `model/` (config.json, model.safetensors in
-        the encoder's dtype, tokenizer files), reading the checkpoint first if it was not yet:
-        loading never needs the checkpoint."""
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        written: List[str] = []
-        if "model" not in exclude:
-            self._read_before_saving()
-            shim = get_shim(self.model)
-            if shim.loaded:
-                shim.to_disk(path / MODEL_DIR)
-                written.append(MODEL_DIR)
-        srsly.write_json(path / "cfg", {**self.cfg, CONFIG_KEY: self._built_settings, WEIGHTS_KEY: written})
-
-    def _apply_cfg(self, saved: Dict[str, Any]) -> Dict[str, Any]:
-        """Take the settings of a load (the factory arguments win over the saved ones, see
-        `saved_settings.py`); returns the cfg before, for `_undo_cfg`."""
-        before = copy.deepcopy(self.cfg)
-        self.cfg = resolve_settings(self.name, self.factory_name, self._built_settings, saved)
-        for key, value in before.items():
-            self.cfg.setdefault(key, value)
-        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-        return before
-
-    def _undo_cfg(self, before: Dict[str, Any]) -> None:
-        self.cfg = before
-        self.model.attrs.update({key: self.cfg[key] for key in SETTINGS})
-
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
-        """Restore from `to_disk`'s folder; never reads the original checkpoint (E384). The
-        factory arguments win over the saved settings; `model/` must be a plain encoder with its
-        pooler (E761, E762). Every check runs before anything changes."""
-        path = ensure_path(path)
-        saved = dict(srsly.read_json(path / "cfg"))
-        written = saved.pop(WEIGHTS_KEY, None)  # None: saved before the key existed
-        before = self._apply_cfg(saved)
-        try:
-            if "model" in exclude:
-                return self
-            model_dir = path / MODEL_DIR
-            if model_dir.is_dir():
-                check_saved_weights(BertModel, model_dir, self.name)
-                get_shim(self.model).from_disk(model_dir)
-                self._after_restore()
-            elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
-                raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
-        except BaseException:
-            self._undo_cfg(before)
-            raise
-        return self
-
-    def _after_restore(self) -> None:
-        ensure_loaded(self.model)
-        for listener in self.listeners:
-            self._set_listener_width(listener)
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """msgpack of cfg and the encoder's bytes (reading the checkpoint first if needed)."""
-        self._read_before_saving()
-        cfg = {**self.cfg, CONFIG_KEY: self._built_settings}
-        return srsly.msgpack_dumps({"cfg": cfg, "model": get_shim(self.model).to_bytes()})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "Bert":
-        """Restore from `to_bytes`: a payload that is not one is E389, one without weights for a
-        component configured with a checkpoint is E385 (it never falls back to the checkpoint).
-        The factory arguments win over the saved settings, as in `from_disk`."""
-        msg = read_payload(bytes_data, self.name, {"cfg": dict, "model": bytes})
-        before = self._apply_cfg(msg["cfg"])
-        try:
-            shim = get_shim(self.model)
-            shim.from_bytes(msg["model"], name=self.name)
-            if shim.loaded:
-                self._after_restore()
-            elif self.cfg["checkpoint"]:
-                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
-        except BaseException:
-            self._undo_cfg(before)
-            raise
-        return self

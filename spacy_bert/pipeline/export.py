@@ -42,7 +42,7 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     if name not in nlp.pipe_names:
         raise ValueError(Errors.E363.format(name=name, reason=f"no such component; the pipeline has {nlp.pipe_names}."))
     pipe = nlp.get_pipe(name)
-    if isinstance(pipe, BertModelPipe):
+    if isinstance(pipe, BertModelPipe) and not isinstance(pipe, Bert):
         # bert_qa / bert_fill_mask hold a whole BertForQuestionAnswering / BertForMaskedLM /
         # BertForPreTraining (own encoder, torch head; a tied decoder is written once)
         return pipe.export(Path(output_dir))

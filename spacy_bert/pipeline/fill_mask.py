@@ -15,26 +15,20 @@ it has several: Hugging Face's rule). Unlike Hugging Face, a text longer than th
 windowed (a mask at piece 5,000 sees context on both sides) and a text without a mask is left
 alone (Hugging Face raises).
 
-Tokens: the component never retokenizes the Doc (DESIGN.md decision 14: `bert`, `bert_ner`
-and others may have annotated it by token index). The factory makes spaCy's tokenizer cut
-"[MASK]" out as one token wherever it stands ("[MASK].", "a[MASK]b", "[MASK][MASK]"), and
-the masks are aligned to whatever tokens the Doc has by char offsets; a token holding several
-masks or part of one (a Doc tokenized elsewhere) gets Hugging Face's multi-mask shape
-(`mask_tokens.py` says exactly what `token._.fill_mask` holds, and why).
+Tokens: the Doc is never retokenized (DESIGN.md decision 14); the factory makes spaCy's
+tokenizer keep "[MASK]" whole, and masks are aligned to the Doc's tokens by char offsets
+(`mask_tokens.py` says what `token._.fill_mask` holds, and why).
 
 Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Face's
-`DataCollatorForLanguageModeling` (15 % of the non-special pieces, 80 % [MASK], 10 % a random
-piece, 10 % unchanged; seeded from `[system] seed`); `"mlm+nsp"` adds next-sentence pairs
-built from the batch's documents (BERT's recipe, label 0 = continuation, 1 = random).
-The loss is Hugging Face's (`BertForMaskedLM` / `BertForPreTraining`), computed in torch
-(`layers/mlm_train.py`). Scores: `mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`, with masking
-seeded by a CRC-32 of each text, so two evaluations of one model give the same numbers.
+`DataCollatorForLanguageModeling` (15 % of the non-special pieces: 80 % [MASK], 10 % random,
+10 % unchanged; seeded from `[system] seed`); `"mlm+nsp"` adds BERT's next-sentence pairs
+(`pretraining_data.py`). The loss is Hugging Face's, computed in torch (`layers/mlm_train.py`).
+Scores (`mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`) mask each text with a seed from its CRC-32.
 """
 from __future__ import annotations
 
 import math
 import warnings
-import zlib
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -44,21 +38,21 @@ from spacy.language import Language
 from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.hooks import MaskPieces
-from ..layers.masked_lm import MaskedLMModel, install_masked_lm, model_class_name
-from ..layers.mlm_fill import FilledMasks, fill_masks, score_word_candidates
-from ..layers.mlm_train import MaskedLMStats, PairInputs, mlm_evaluate, mlm_update
+from ..layers.masked_lm import MaskedLMModel, install_masked_lm, masked_lm_settings, model_class_name
+from ..layers.mlm_fill import fill_masks, score_word_candidates
+from ..layers.mlm_train import PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.run import loaded_tokenizer
 from ..layers.settings import EncoderSettings
 from ..modeling import BertForMaskedLM, BertForPreTraining
-from ..tokenization.wordpiece import clean_up_tokenization
 from .arguments import check_top_k, one_string, string_list
+from .pretraining_data import doc_sentences, make_fill_mask_scorer, nsp_pairs, text_seed  # noqa: F401  (the scorer registers here)
+from .fill_sequences import SequenceSplicer, prediction_entries  # noqa: F401  (SequenceSplicer: public here too)
 from .mask_tokens import MASK_TEXT, keep_masks_whole, set_token_predictions
 from .settings import DEFAULT_SETTINGS, validate_encoder_settings
 from .whole_model import BertModelPipe
@@ -78,26 +72,6 @@ if not Doc.has_extension("fill_mask"):
     Doc.set_extension("fill_mask", default=None)
 if not Token.has_extension("fill_mask"):
     Token.set_extension("fill_mask", default=None)
-
-
-@registry.scorers("spacy-bert.fill_mask_scorer.v1")
-def make_fill_mask_scorer() -> Callable:
-    """`mlm_acc` (top-1 on the masked pieces), `mlm_loss` (mean cross-entropy), `mlm_ppl`
-    (exp of it), `nsp_acc` (None without NSP), from the statistics `BertFillMask.score`
-    computes with deterministic masking."""
-
-    def score(examples: Iterable[Example], *, stats: Optional[MaskedLMStats] = None, **kwargs: Any) -> Dict[str, Any]:
-        if stats is None or stats.n_masked == 0:
-            return {"mlm_acc": None, "mlm_loss": None, "mlm_ppl": None, "nsp_acc": None}
-        loss = stats.loss_sum / stats.n_masked
-        return {
-            "mlm_acc": stats.correct / stats.n_masked,
-            "mlm_loss": loss,
-            "mlm_ppl": math.exp(min(loss, 700.0)),
-            "nsp_acc": stats.nsp_correct / stats.n_pairs if stats.n_pairs else None,
-        }
-
-    return score
 
 
 @Language.factory(
@@ -161,11 +135,6 @@ def _targets(value: Any, what: str) -> List[str]:
     return string_list(value, what=what, item="target", example="paris", ordered=False)
 
 
-def text_seed(text: str) -> int:
-    """A stable seed for `text` (CRC-32 of its UTF-8 bytes; Python's `hash` is salted per process)."""
-    return zlib.crc32(text.encode("utf-8"))
-
-
 class BertFillMask(BertModelPipe):
     """Masked-token predictions on the Doc; trainable as MLM (+NSP) pretraining."""
 
@@ -219,13 +188,14 @@ class BertFillMask(BertModelPipe):
                 raise ValueError(Errors.E630.format(name=self.name, field=field, value=value, expected=expected))
         super()._sync_settings()
         # the thinc model's own forward (`layers/masked_lm.py`) runs with the component's settings
-        self.model.attrs.update({key: cfg[key] for key in ("window", "stride", "max_batch_items", "top_k", "mlm_probability", "whole_word")})
+        self._write_encoder_settings(self.model)
+        self.model.attrs.update({key: cfg[key] for key in ("top_k", "mlm_probability", "whole_word")})
 
     # -- loading (`BertModelPipe`) -----------------------------------------------------------
     def _no_checkpoint_error(self) -> str:
         return Errors.E632.format(name=self.name)
 
-    def _install_dir(self, directory: Path) -> None:
+    def _install_dir(self, directory: Path, saved: bool) -> None:
         """A masked-LM checkpoint keeps its heads; an encoder gets fresh ones (W630)."""
         install_masked_lm(self.shim, directory, self.cfg["objective"] == "mlm+nsp", self.name)
 
@@ -234,8 +204,7 @@ class BertFillMask(BertModelPipe):
 
     def settings(self) -> EncoderSettings:
         self._ensure_loaded()
-        settings = EncoderSettings(window=self.cfg["window"], stride=self.cfg["stride"], max_batch_items=self.cfg["max_batch_items"])
-        return settings.fit_to(self.shim.bert.config.max_position_embeddings, self.name)
+        return masked_lm_settings(self.model)
 
     # -- targets -----------------------------------------------------------------------------
     def target_ids(self, targets: Optional[Union[str, Sequence[str]]]) -> Optional[np.ndarray]:
@@ -299,7 +268,7 @@ class BertFillMask(BertModelPipe):
         # every vocabulary entry at most once: topk over the vocabulary cannot give more
         top_k = min(top_k, int(self.shim.model.config.vocab_size))
         filled = fill_masks(self.shim, settings, texts, top_k, ids)
-        return [self._entries(f) for f in filled]
+        return [prediction_entries(self.shim.tokenizer, f) for f in filled]
 
     def score_words(self, text: str, candidates: Union[str, Sequence[str]]) -> List[Dict[str, Any]]:
         """Rank whole candidate words for the one `[MASK]` of `text`, multi-piece words scored
@@ -335,30 +304,6 @@ class BertFillMask(BertModelPipe):
         ]
         return sorted(out, key=lambda d: -d["log_prob"])
 
-    def _entries(self, filled: FilledMasks) -> List[Dict[str, Any]]:
-        """Hugging Face's prediction dicts for the masks of one text."""
-        tokenizer = loaded_tokenizer(self.shim)
-        single = len(filled.pieces) == 1
-        tokens = np.concatenate([[tokenizer.cls_token_id], filled.piece_ids, [tokenizer.sep_token_id]])
-        token_strs: Dict[int, str] = {}
-        fast = None if single else SequenceSplicer(tokenizer, tokens)
-        entries = []
-        for j, piece in enumerate(filled.pieces.tolist()):
-            predictions = []
-            for score, token in zip(filled.scores[j].tolist(), filled.ids[j].tolist()):
-                if token not in token_strs:
-                    token_strs[token] = tokenizer.decode([token])
-                if fast is not None and fast.exact:
-                    sequence = fast.sequence(piece + 1, token)
-                else:
-                    seq = tokens.copy()
-                    seq[piece + 1] = token
-                    sequence = tokenizer.decode(seq, skip_special_tokens=single)
-                predictions.append({"score": score, "token": token, "token_str": token_strs[token], "sequence": sequence})
-            start, end = filled.offsets[j].tolist()
-            entries.append({"start": start, "end": end, "predictions": predictions})
-        return entries
-
     def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
         return self.fill([doc.text for doc in docs])
 
@@ -389,48 +334,10 @@ class BertFillMask(BertModelPipe):
     def _docs(examples: Sequence[Example]) -> List[Doc]:
         return [eg.reference for eg in examples if eg.reference.text.strip()]
 
-    def _sentences(self, doc: Doc) -> List[str]:
-        if not doc.has_annotation("SENT_START"):
-            doc = self._sentencizer(doc.copy())
-        return [s.text for s in doc.sents if s.text.strip()]
-
     def nsp_pairs(self, docs: Sequence[Doc], rng: np.random.Generator) -> PairInputs:
-        """BERT's NSP data: per document of >= 2 sentences, A = its first k sentences (k
-        random), B = the rest (label 0) or, half of the time, sentences from a random other
-        document (label 1); the longer side is cut, from its front or back at random, until
-        `[CLS] A [SEP] B [SEP]` fits the window."""
-        sents = [self._sentences(doc) for doc in docs]
-        multi = [i for i, s in enumerate(sents) if len(s) >= 2]
-        sources = [i for i, s in enumerate(sents) if s]
-        if not multi or len(sources) < 2:
-            raise ValueError(Errors.E634.format(name=self.name, n_docs=len(docs), n_multi=len(multi), n_sources=len(sources)))
-        a_texts, b_texts, labels = [], [], []
-        for i in multi:
-            k = int(rng.integers(1, len(sents[i])))
-            a_texts.append(" ".join(sents[i][:k]))
-            if rng.random() < 0.5:
-                b_texts.append(" ".join(sents[i][k:]))
-                labels.append(0)
-            else:
-                others = [j for j in sources if j != i]
-                other = sents[others[int(rng.integers(len(others)))]]
-                start = int(rng.integers(len(other)))
-                b_texts.append(" ".join(other[start:]))
-                labels.append(1)
-        tokenizer = self.tokenizer
-        budget = self.settings().window - 3
-        encoded = tokenizer.encode_batch_with_offsets(a_texts + b_texts)
-        a_ids = [np.asarray(ids, dtype=np.int64) for ids, _ in encoded[: len(a_texts)]]
-        b_ids = [np.asarray(ids, dtype=np.int64) for ids, _ in encoded[len(a_texts) :]]
-        for n in range(len(a_ids)):
-            a, b = a_ids[n], b_ids[n]
-            while len(a) + len(b) > budget:
-                longer_is_a = len(a) > len(b)
-                side = a if longer_is_a else b
-                side = side[1:] if rng.random() < 0.5 else side[:-1]
-                a, b = (side, b) if longer_is_a else (a, side)
-            a_ids[n], b_ids[n] = a, b
-        return PairInputs(a_ids, b_ids, np.asarray(labels, dtype=np.int64))
+        """BERT's NSP data from `docs` (`pretraining_data.nsp_pairs`), cut to the window."""
+        sentences = [doc_sentences(doc, self._sentencizer) for doc in docs]
+        return nsp_pairs(sentences, rng, self.tokenizer, self.settings().window - 3, self.name)
 
     def _train_step(self, examples: List[Example], drop: float) -> Optional[float]:
         """One MLM (or MLM + NSP) step on the examples' texts; None for a batch of blank lines.
@@ -491,52 +398,3 @@ class BertFillMask(BertModelPipe):
     def hf_class_name(self) -> str:
         self._ensure_loaded()
         return model_class_name(self.shim)
-
-
-#: tokenizers' WordPiece decoder with cleanup=True applies these to each token's text.
-_DECODER_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-class SequenceSplicer:
-    """Hugging Face's multi-mask `sequence` (decode with special tokens kept) for one token
-    replaced, in time linear in the text instead of one full decode per prediction (a Doc
-    with 1,000 masks needs 5,000 sequences).
-
-    WordPiece decoding is per token: each token's text depends only on the token and on
-    whether it is the first ("##" glued, else a leading space; then the decoder's cleanup),
-    and the tokenizer's `clean_up_tokenization` runs once over the joined text. So the text
-    before and after the replaced position is decoded once and spliced. The first splice is
-    checked against a full decode (`exact`); where they differ the caller decodes in full.
-    """
-
-    def __init__(self, tokenizer, tokens: np.ndarray) -> None:
-        self.tokenizer = tokenizer
-        self.tokens = tokens
-        self.parts = [self.piece_text(t, i == 0) for i, t in enumerate(tokenizer.convert_ids_to_tokens(tokens.tolist()))]
-        self.prefix_ends = np.cumsum([0] + [len(p) for p in self.parts])
-        self.text = "".join(self.parts)
-        self.exact = True
-        self._checked = False
-
-    @staticmethod
-    def piece_text(token: str, first: bool) -> str:
-        if not first:
-            token = token[2:] if token.startswith("##") else " " + token
-        for old, new in _DECODER_CLEANUP:
-            token = token.replace(old, new)
-        return token
-
-    def sequence(self, position: int, token_id: int) -> str:
-        start, end = self.prefix_ends[position], self.prefix_ends[position + 1]
-        token = self.tokenizer.convert_ids_to_tokens([token_id])[0]
-        text = self.text[:start] + self.piece_text(token, position == 0) + self.text[end:]
-        if self.tokenizer.clean_up_tokenization_spaces:
-            text = clean_up_tokenization(text)
-        if not self._checked:
-            self._checked = True
-            seq = self.tokens.copy()
-            seq[position] = token_id
-            self.exact = text == self.tokenizer.decode(seq, skip_special_tokens=False)
-            if not self.exact:
-                return self.tokenizer.decode(seq, skip_special_tokens=False)
-        return text

@@ -18,7 +18,11 @@ are never merged: candidates of all windows are ranked together (`qa_decode.py`)
 `scoring` (default "squad"): "squad" is `run_qa.py`'s post-processing, the one Hugging Face's
 published SQuAD EM/F1 are computed with, so `spacy train` / `evaluate-qa` numbers compare with
 theirs, and its `max_answer_len` of 30 pieces keeps long answers; "pipeline" is transformers 4.x's
-`QuestionAnsweringPipeline` (scores are p_start * p_end, answers widened to whole words).
+`QuestionAnsweringPipeline` 4.53 (scores are p_start * p_end, each window's top_k piece pairs
+widened to whole words with `align_to_words`, equal texts merged by adding their scores).
+Neither score compares across windows or documents; with `calibration` (fitted by `spacy bert
+calibrate-qa`, `qa_calibration.py`) answers also carry `calibrated_score`, the estimated
+probability that the answer is right, which does (`qa_search.ask_documents` ranks by it).
 
 The component owns its encoder: a shared `bert` component would encode the context without
 the question, so a listener model is an error (E601). Training uses `run_qa.py`'s features:
@@ -30,7 +34,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example, validate_get_examples
@@ -41,10 +44,12 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
-from ..layers.qa import HAS_HEAD, QA_NAMES, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
-from .qa_decode import DecodeSettings, WindowView, decode_pipeline, decode_squad
+from .qa_calibration import Calibration, apply_calibration
+from .qa_decode import DecodeSettings, decode_windows
+from .qa_features import gold_answers, read_questions, window_labels  # noqa: F401  (public here too)
 from .qa_metrics import squad_scores
 from .settings import EncoderSettings
 from .whole_model import BertModelPipe
@@ -56,8 +61,6 @@ for _ext in ("questions", "answers"):
 SCORING_MODES = ("squad", "pipeline")
 #: What top_k counts, for E750.
 TOP_K_MEANING = "answers kept per question"
-#: cfg keys the model reads (`layers/qa.py`: windows and batches).
-MODEL_SETTINGS = ("checkpoint", "max_seq_len", "doc_stride", "max_question_len", "max_batch_items")
 
 DEFAULT_QA_MODEL = """
 [model]
@@ -91,10 +94,10 @@ def make_qa_scorer() -> Callable:
     default_config={
         "model": DEFAULT_MODEL,
         "checkpoint": None,
-        "max_seq_len": 384,
-        "doc_stride": 128,
+        "max_seq_len": QA_SETTINGS.window,
+        "doc_stride": QA_SETTINGS.stride,
         "max_question_len": 64,
-        "max_batch_items": 4096,
+        "max_batch_items": QA_SETTINGS.max_batch_items,
         "precision": DEFAULT_PRECISION,
         "scoring": "squad",
         "top_k": 1,
@@ -102,6 +105,8 @@ def make_qa_scorer() -> Callable:
         "max_answer_len": None,
         "n_best_size": 20,
         "null_score_diff_threshold": 0.0,
+        "align_to_words": True,
+        "calibration": None,
         "spans_key": "bert_qa",
         "scorer": {"@scorers": "spacy-bert.qa_scorer.v1"},
     },
@@ -132,6 +137,8 @@ def make_bert_qa(
     null_score_diff_threshold: float,
     spans_key: str,
     scorer: Optional[Callable],
+    align_to_words: bool = True,
+    calibration: Optional[Dict[str, Any]] = None,
 ) -> "BertQuestionAnswerer":
     """Create a `bert_qa` component.
 
@@ -148,6 +155,10 @@ def make_bert_qa(
     handle_impossible (bool): Allow the null answer (SQuAD v2.0).
     max_answer_len (Optional[int]): Longest answer in pieces; None: 30 (squad) / 15 (pipeline).
     n_best_size (int), null_score_diff_threshold (float): run_qa.py's settings (squad mode).
+    align_to_words (bool): scoring "pipeline": widen answers to whole words (Hugging Face's
+        default), else the pieces' own characters.
+    calibration (Optional[dict]): Platt scaling written by `spacy bert calibrate-qa` (answers
+        then carry `calibrated_score`, `qa_calibration.py`); null: uncalibrated.
     spans_key (str): Key of `doc.spans` for the best answers.
     """
     return BertQuestionAnswerer(
@@ -155,6 +166,7 @@ def make_bert_qa(
         max_question_len=max_question_len, max_batch_items=max_batch_items, precision=precision, scoring=scoring, top_k=top_k,
         handle_impossible=handle_impossible, max_answer_len=max_answer_len, n_best_size=n_best_size,
         null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
+        align_to_words=align_to_words, calibration=calibration,
     )
 
 
@@ -173,41 +185,11 @@ def ask(nlp: Language, context: str, questions: Union[str, Sequence[Any]]) -> Do
     return nlp(doc)
 
 
-def _where(doc: Doc) -> str:
-    text = doc.text
-    return f" (in the Doc starting {text[:40]!r})" if text else " (in an empty Doc)"
-
-
-def read_questions(doc: Doc) -> Optional[List[Tuple[str, str]]]:
-    """(id, question) pairs of `doc._.questions`; None when it is not set. Raises E604 (type),
-    E605 (empty question), E606 (duplicate id)."""
-    value = doc._.questions
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
-        raise ValueError(Errors.E604.format(value=value, type_name=type(value).__name__, where=_where(doc)))
-    pairs: List[Tuple[str, str]] = []
-    seen = set()
-    for i, item in enumerate(value):
-        if isinstance(item, str):
-            qid, question = str(i), item
-        elif isinstance(item, dict) and isinstance(item.get("question"), str) and isinstance(item.get("id", str(i)), (str, int)):
-            qid, question = str(item.get("id", i)), item["question"]
-        else:
-            raise ValueError(Errors.E604.format(value=item, type_name=type(item).__name__, where=f" at index {i}{_where(doc)}"))
-        if not question.strip():
-            raise ValueError(Errors.E605.format(qid=qid, value=question, where=_where(doc)))
-        if qid in seen:
-            raise ValueError(Errors.E606.format(qid=qid, where=_where(doc)))
-        seen.add(qid)
-        pairs.append((qid, question))
-    return pairs
-
-
 class BertQuestionAnswerer(BertModelPipe):
     """Answers questions about each Doc from a BERT question-answering head."""
 
     factory_name = "bert_qa"
+    setting_names = QA_NAMES  # the window and stride are Hugging Face's max_seq_len, doc_stride
     # A save always writes a whole BertForQuestionAnswering (qa_outputs random until
     # `initialize`; the saved "has_head" flag says whether it was trained).
     saved_classes = (BertForQuestionAnswering,)
@@ -219,10 +201,10 @@ class BertQuestionAnswerer(BertModelPipe):
         name: str = "bert_qa",
         *,
         checkpoint: Optional[str] = None,
-        max_seq_len: int = 384,
-        doc_stride: int = 128,
+        max_seq_len: int = QA_SETTINGS.window,
+        doc_stride: int = QA_SETTINGS.stride,
         max_question_len: int = 64,
-        max_batch_items: int = 4096,
+        max_batch_items: int = QA_SETTINGS.max_batch_items,
         precision: str = DEFAULT_PRECISION,
         scoring: str = "squad",
         top_k: int = 1,
@@ -232,6 +214,8 @@ class BertQuestionAnswerer(BertModelPipe):
         null_score_diff_threshold: float = 0.0,
         spans_key: str = "bert_qa",
         scorer: Optional[Callable] = None,
+        align_to_words: bool = True,
+        calibration: Optional[Dict[str, Any]] = None,
     ) -> None:
         listeners = [node.name for node in model.walk() if isinstance(node, BertListener)]
         if model.name != "bert-qa" or listeners:
@@ -244,6 +228,7 @@ class BertQuestionAnswerer(BertModelPipe):
             max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
             handle_impossible=bool(handle_impossible), max_answer_len=max_answer_len, n_best_size=n_best_size,
             null_score_diff_threshold=float(null_score_diff_threshold), spans_key=spans_key,
+            align_to_words=bool(align_to_words), calibration=calibration,
         )
         self.scorer = scorer
 
@@ -265,7 +250,9 @@ class BertQuestionAnswerer(BertModelPipe):
         for field, value, ok, expected in checks:
             if not ok:
                 raise ValueError(Errors.E602.format(name=self.name, field=field, value=value, expected=expected))
-        self.model.attrs.update({key: cfg[key] for key in MODEL_SETTINGS})
+        Calibration.from_config(cfg.get("calibration"), self.name)  # E870 now, not at the first Doc
+        self.model.attrs[MAX_QUESTION_LEN] = cfg["max_question_len"]
+        self._write_encoder_settings(self.model)
         super()._sync_settings()
 
     def _top_k(self) -> int:
@@ -282,14 +269,19 @@ class BertQuestionAnswerer(BertModelPipe):
         return DecodeSettings(
             scoring=cfg["scoring"], top_k=self._top_k(), handle_impossible=cfg["handle_impossible"],
             max_answer_len=cfg["max_answer_len"], n_best_size=cfg["n_best_size"],
-            null_score_diff_threshold=cfg["null_score_diff_threshold"],
+            null_score_diff_threshold=cfg["null_score_diff_threshold"], align_to_words=cfg.get("align_to_words", True),
         )
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        """The fitted calibration of `cfg["calibration"]` (None: uncalibrated; E870 if bad)."""
+        return Calibration.from_config(self.cfg.get("calibration"), self.name)
 
     # -- loading (`BertModelPipe`) -------------------------------------------------------
     def _no_checkpoint_error(self) -> str:
         return Errors.E603.format(name=self.name)
 
-    def _install_dir(self, directory: Path) -> None:
+    def _install_dir(self, directory: Path, saved: bool) -> None:
         """A fine-tuned `BertForQuestionAnswering` brings its head; an encoder gets a fresh one
         (trained from `initialize` on)."""
         load_qa_checkpoint(self.model, str(directory))
@@ -363,22 +355,12 @@ class BertQuestionAnswerer(BertModelPipe):
             by_question[qid] = answers
         return results
 
-    def decode(self, windows: QAWindows, contexts: Sequence[str]) -> List[List[Dict]]:
-        """Answers of each pair of `windows` (the configured scoring mode)."""
-        settings = self.decode_settings
-        decode = decode_squad if settings.scoring == "squad" else decode_pipeline
-        by_pair: List[List[WindowView]] = [[] for _ in contexts]
-        plan, starts, ends = windows.plan, windows.start_logits, windows.end_logits
-        assert starts is not None and ends is not None  # qa_forward copies the logits to the host
-        for w in range(plan.n_windows):
-            i, s, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
-            by_pair[i].append(
-                WindowView(
-                    starts[w], ends[w], int(plan.content_offset[w]),
-                    windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
-                )
-            )
-        return [decode(context, views, settings) for context, views in zip(contexts, by_pair)]
+    def decode(self, windows: QAWindows, contexts: Sequence[str], settings: Optional[DecodeSettings] = None, raw: bool = False) -> List[List[Dict]]:
+        """Answers of each pair of `windows` (the configured scoring mode, or `settings`), with
+        `calibrated_score` when calibrated; `raw`: uncalibrated, with the internal `logit` and
+        `best_span` keys (`qa_decode.py`) that calibration is fitted on."""
+        answers = decode_windows(windows, contexts, settings or self.decode_settings)
+        return answers if raw else [apply_calibration(found, self.calibration) for found in answers]
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Sequence[Optional[Dict[str, List[Dict]]]]) -> None:
         key = self.cfg["spans_key"]
@@ -402,18 +384,6 @@ class BertQuestionAnswerer(BertModelPipe):
             doc.spans[key] = group
 
     # -- training ---------------------------------------------------------------------
-    def _gold(self, example: Example, qid: str) -> List[Dict]:
-        gold = example.reference._.answers or {}
-        answers = gold.get(qid, [])
-        text = example.reference.text
-        if not isinstance(answers, list):
-            raise ValueError(Errors.E610.format(qid=qid, value=answers))
-        for a in answers:
-            ok = isinstance(a, dict) and isinstance(a.get("start"), int) and isinstance(a.get("end"), int) and text[a["start"] : a["end"]] == a.get("answer")
-            if not ok:
-                raise ValueError(Errors.E610.format(qid=qid, value=a))
-        return answers
-
     def _training_pairs(self, examples: Sequence[Example]) -> Tuple[List[str], List[str], List[Optional[Tuple[int, int]]]]:
         contexts, questions, spans = [], [], []
         for eg in examples:
@@ -421,7 +391,7 @@ class BertQuestionAnswerer(BertModelPipe):
             if not pairs or not eg.predicted.text.strip():
                 continue
             for qid, question in pairs:
-                gold = self._gold(eg, qid)
+                gold = gold_answers(eg, qid)
                 contexts.append(eg.predicted.text)
                 questions.append(question)
                 # run_qa.py trains on the first gold answer; none: unanswerable.
@@ -453,44 +423,3 @@ class BertQuestionAnswerer(BertModelPipe):
         """The component as a Hugging Face `BertForQuestionAnswering` (export)."""
         self._check_ready()
         return self.shim.model
-
-
-def window_labels(windows: QAWindows, spans: Sequence[Optional[Tuple[int, int]]]) -> Tuple[np.ndarray, np.ndarray]:
-    """run_qa.py's `prepare_train_features` labels: per window, the positions of the pieces that
-    hold the answer's first and last characters, or 0 ([CLS]) when the window does not contain
-    the whole answer or there is none.
-
-    spans: per pair, the gold answer's char [start, end) or None (unanswerable).
-    Returns (start_positions, end_positions), each (n_windows,) int64.
-
-    One deliberate difference: when the answer starts in a window's last context piece,
-    run_qa.py's start loop walks on over [SEP] and padding (their offsets are (0, 0)) and labels
-    the window's last position; here the scan stops at the context's end and labels that piece.
-    """
-    plan = windows.plan
-    starts = np.zeros(plan.n_windows, dtype=np.int64)
-    ends = np.zeros(plan.n_windows, dtype=np.int64)
-    for w in range(plan.n_windows):
-        i = int(plan.text_index[w])
-        span = spans[i]
-        n = int(plan.length[w])
-        if span is None or n == 0:
-            continue
-        start_char, end_char = span
-        s = int(plan.start[w])
-        offsets = windows.encoded.piece_offsets[i][s : s + n]
-        if not (offsets[0, 0] <= start_char and offsets[n - 1, 1] >= end_char):
-            continue
-        # Hugging Face: move right while the piece starts at or before start_char, then back one;
-        # move left while the piece ends at or after end_char, then forward one.
-        k = 0
-        while k < n and offsets[k, 0] <= start_char:
-            k += 1
-        first = k - 1
-        k = n - 1
-        while k >= 0 and offsets[k, 1] >= end_char:
-            k -= 1
-        last = k + 1
-        c = int(plan.content_offset[w])
-        starts[w], ends[w] = c + first, c + last
-    return starts, ends

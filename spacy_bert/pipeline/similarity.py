@@ -21,6 +21,7 @@ from spacy.tokens import Doc, Span
 from thinc.api import Model
 
 from ..layers.encoder import effective_window, ensure_loaded
+from ..layers.settings import EncoderSettings
 from ..layers.sentence_vectors import sentence_vectors
 from .doc_data import user_data
 
@@ -35,9 +36,8 @@ def set_sentence_vectors(docs: Sequence[Doc], encoder: Model) -> None:
     if not docs:
         return
     shim = ensure_loaded(encoder)
-    window, stride = effective_window(
-        int(encoder.attrs["window"]), int(encoder.attrs["stride"]), shim.bert.config.max_position_embeddings
-    )
+    settings = EncoderSettings.of(encoder)
+    window, stride = effective_window(settings.window, settings.stride, shim.bert.config.max_position_embeddings)
     vectors = sentence_vectors(shim.bert, shim.tokenizer, [doc.text for doc in docs], window, stride)
     for doc, vector in zip(docs, vectors):
         user_data(doc)[_VECTOR_KEY] = vector

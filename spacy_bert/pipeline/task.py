@@ -9,7 +9,7 @@ component. Which Hugging Face weights form the classifier is `layers/hf_heads.HE
 lives there, so this module handles numpy arrays and thinc layers only.
 
 On top of `BertPipe` (`base.py`: settings, precision, lazy loading, update, clipping,
-serialisation skeleton) this class owns:
+serialisation) this class owns:
 - lazy loading of encoder and head: the checkpoint is read at `initialize()` or on first use, also when
   `component.model` is called directly (the model calls back into the component first). If it
   is a fine-tuned Hugging Face checkpoint of the component's head class (`architectures` in
@@ -17,13 +17,12 @@ serialisation skeleton) this class owns:
   predicts without training;
 - conversion to a Hugging Face model (`to_hf_model`), used by export; `to_disk` writes the same
   form, so a saved component's `model/` folder is itself a checkpoint that `transformers` loads;
-- serialisation (`to_disk`/`from_disk`, `to_bytes`/`from_bytes`), never pickle. Saving reads
-  the checkpoint first; loading never reads it and is strict, every check before anything is
-  installed: a missing `model/` folder or head file, a payload without weights, weights without
-  the head the save had (E761, E764) or with another head (E762), and cfg labels that disagree
-  with config.json's `id2label` or the head's rows (E763, E388) are coded errors.
+- its weights in the one save format (`BertPipe`): an own encoder is a Hugging Face `model/`
+  folder of `hf_class`, a listening component writes its head file only. Loading is strict,
+  every check before anything is installed: a missing `model/` folder or head file, weights
+  without the head the save had (E761, E764) or with another head (E762), and cfg labels that
+  disagree with config.json's `id2label` or the head's rows (E763, E388) are coded errors.
 """
-import weakref
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, cast
 
@@ -35,19 +34,18 @@ from thinc.types import Floats1d, Floats2d
 
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
-from ..layers.heads import LOAD_HOOK, linear_head_like, resized_linear_head
+from ..layers.heads import linear_head_like, resized_linear_head
 from ..layers.hf_heads import TaskWeights, build_hf_model, check_saved_weights, head_params, read_task_weights, write_task_weights
 from ..layers.listener import BertListener
-from ..layers.payload import read_head_file, safetensors_arrays, safetensors_bytes
+from ..layers.payload import read_head_file, safetensors_bytes
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.run import loaded_tokenizer
 from ..modeling import BertConfig, BertPreTrainedModel
 from .base import MODEL_DIR, WEIGHTS_KEY, BertPipe
 from .settings import validate_encoder_settings
 
-__all__ = ["BertTaskPipe", "ENCODER_SETTINGS", "HEAD_FILE", "MODEL_DIR", "WEIGHTS_KEY"]
+__all__ = ["BertTaskPipe", "HEAD_FILE", "MODEL_DIR", "WEIGHTS_KEY"]
 
-ENCODER_SETTINGS = ("checkpoint", "window", "stride", "max_batch_items")
 HEAD_FILE = "classifier.safetensors"
 
 
@@ -80,20 +78,6 @@ class BertTaskPipe(BertPipe):
             vocab, model, name, checkpoint=checkpoint, precision=precision,
             labels=[], window=window, stride=stride, max_batch_items=max_batch_items, **cfg,
         )
-        self._own_lazy_load()
-
-    def _own_lazy_load(self) -> None:
-        """Make `self.model` call back into this component before its first use, so that
-        `component.model.predict(docs)` reads the fine-tuned head too (not only the encoder).
-        A weak reference: the model must not keep the component alive (or be copied with it)."""
-        ref = weakref.ref(self)
-
-        def load() -> None:
-            pipe = ref()
-            if pipe is not None:
-                pipe._ensure_loaded()
-
-        self.model.attrs[LOAD_HOOK] = load
 
     # -- the parts of the model --------------------------------------------------------
     @property
@@ -112,16 +96,16 @@ class BertTaskPipe(BertPipe):
     def _sync_settings(self) -> None:
         """Write the component's encoder settings and precision into its own encoder."""
         if self.owns_encoder:
-            self.encoder.attrs.update({key: self.cfg[key] for key in ENCODER_SETTINGS})
+            self.encoder.attrs["checkpoint"] = self.cfg["checkpoint"]
             self.encoder.attrs["component"] = self.name  # named in the encoder's warnings
-            self.encoder.attrs["precision"] = self._precision
+            self._write_encoder_settings(self.encoder)
 
     def _read_settings(self) -> None:
         """Take the encoder settings back from the own encoder: after `nlp.replace_listeners`
         it is a copy of the shared `bert` component's, with that component's settings."""
         if self.owns_encoder:
-            self.cfg.update({key: self.encoder.attrs[key] for key in ENCODER_SETTINGS if key in self.encoder.attrs})
-            self._precision = self.encoder.attrs.get("precision", self._precision)
+            self.cfg["checkpoint"] = self.encoder.attrs.get("checkpoint")
+            self._read_encoder_settings(self.encoder)
 
     @property
     def head_rows(self) -> List[str]:
@@ -277,57 +261,31 @@ class BertTaskPipe(BertPipe):
         if W.ndim != 2 or W.shape[0] != len(rows):
             raise ValueError(Errors.E388.format(name=self.name, n_labels=len(rows), labels=list(rows), n_rows=W.shape[0] if W.ndim else W.shape, source=source))
 
-    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
-        """A missing `model/` folder (E384) or head file (E386) that the save wrote, or that an
-        own encoder with a checkpoint needs, is an error; so are weights without the saved head
-        or with another head (E761, E762) and labels that disagree with id2label (E763) or with
-        the head's rows (E388). All checked before anything is installed."""
-        model_dir = path / MODEL_DIR
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any], from_bytes: bool) -> None:
+        """A missing `model/` folder (`_missing`: E384, from bytes E385) or head file (E386,
+        from bytes E764) that the save wrote, or that an own encoder with a checkpoint needs, is
+        an error; so are weights without the saved head or with another head (E761, E762) and
+        labels that disagree with id2label (E763) or with the head's rows (E388). All checked
+        before anything is installed."""
         has_head = self._saved_has_head(state)
         if self.owns_encoder:
+            model_dir = path / MODEL_DIR
             if model_dir.is_dir():
                 labels = self.cfg["labels"] if has_head else None
                 check_saved_weights(self.hf_class, model_dir, self.name, has_head=has_head, labels=labels)
                 weights = read_task_weights(self.hf_class, model_dir, keep_dtype=True)
                 self._install(get_shim(self.encoder), weights, self.cfg["labels"], source=f" in {model_dir}")
-            elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
-                raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
+                return
+            error = self._missing(model_dir, written, from_bytes)
+            if error is not None:
+                raise error
             return
         head_file = path / HEAD_FILE
         if head_file.is_file():
             head = read_head_file(head_file, self.name, head_params(self.hf_class).values())
             self._check_head_rows(head, f" in {head_file}")
             self.set_head(head, self.cfg["labels"], source=f" in {head_file}")
-        elif (written and HEAD_FILE in written) or has_head:
-            raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))
-
-    payload_fields = {"head": (bytes, type(None))}
-    optional_payload_fields = {"encoder": bytes}
-
-    def _weights_payload(self) -> Dict[str, Any]:
-        """The head (safetensors bytes) and the own encoder (the shim's bytes)."""
-        head = self.head_weights()
-        msg: Dict[str, Any] = {"head": None if head is None else safetensors_bytes(head)}
-        if self.owns_encoder:
-            msg["encoder"] = get_shim(self.encoder).to_bytes()
-        return msg
-
-    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
-        """An own encoder without weights but with a checkpoint is E385; a payload without the
-        head its state says it had is E764. The head is checked before the encoder is installed."""
-        head = None
-        if msg["head"] is not None:
-            head = safetensors_arrays(msg["head"], self.name, head_params(self.hf_class).values())
-            self._check_head_rows(head, " in the serialized head")
-        elif self._saved_has_head(state):
+        elif from_bytes and has_head:
             raise ValueError(Errors.E764.format(name=self.name, what="carries no head weights", expected=f"had a head for the labels {self.cfg['labels']}"))
-        if self.owns_encoder:
-            shim = get_shim(self.encoder)
-            if msg.get("encoder") is not None:
-                shim.from_bytes(msg["encoder"], name=self.name)
-            if shim.loaded:
-                ensure_loaded(self.encoder)
-            elif self.cfg["checkpoint"]:
-                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
-        if head is not None:
-            self.set_head(head, self.cfg["labels"], source=" in the serialized head")
+        elif not from_bytes and ((written and HEAD_FILE in written) or has_head):
+            raise ValueError(Errors.E386.format(name=self.name, labels=self.cfg["labels"], path=head_file))

@@ -1,25 +1,23 @@
 """`BertModelPipe`: a component that owns a whole Hugging Face `BertFor*` model (encoder and
-head in one torch module) through the shim of its thinc model: `bert_qa`
-(`BertForQuestionAnswering`) and `bert_fill_mask` (`BertForMaskedLM` / `BertForPreTraining`).
+head in one torch module) through the shim of its thinc model: `bert` (a
+`BertModel`), `bert_qa` (`BertForQuestionAnswering`) and `bert_fill_mask` (`BertForMaskedLM` /
+`BertForPreTraining`).
 
 Unlike `bert_ner`/`bert_textcat` (`task.py`: a thinc head on an encoder that may be shared),
 the head runs in torch next to the encoder, so the weights are one Hugging Face directory:
 - `to_disk` writes it as `model/` (`save_pretrained`: config.json, model.safetensors,
   tokenizer), which `transformers` loads as is and `export` writes the same way;
-- `to_bytes` carries the files of that directory (name -> bytes) in msgpack, never a pickle;
-  `from_bytes` accepts plain file names only (E389) and reads them as a saved folder;
+- `to_bytes` carries the files of that folder (`BertPipe`: one format for every component);
 - a saved folder (disk or bytes) is checked strictly before it is read (`_check_saved_dir`):
   it must hold the component's head (E761) and no other head (E762); a checkpoint's missing
   head is instead made fresh, with a warning;
 - prediction runs in the component's `precision` (the shim's prediction copy: the encoder
   in int8/bf16, the head in fp32), training always in fp32.
 """
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Type, Union, cast
 
 from ..checkpoint import save_pretrained
-from ..errors import Errors
 from ..layers.hf_heads import check_saved_weights
 from ..layers.shim import BertShim
 from ..modeling import BertPreTrainedModel
@@ -33,17 +31,19 @@ class BertModelPipe(BertPipe):
     model. Subclasses implement `_install_dir` (read a Hugging Face directory into the shim)."""
 
     # -- hooks ---------------------------------------------------------------------------
-    def _install_dir(self, directory: Path) -> None:
-        """Read the Hugging Face directory `directory` (a checkpoint, or a saved `model/`)."""
+    def _install_dir(self, directory: Path, saved: bool) -> None:
+        """Read the Hugging Face directory `directory`: a checkpoint, or (`saved`) a saved
+        `model/`, which keeps the dtype it was saved in."""
         raise NotImplementedError
 
     #: The Hugging Face classes a save of this component may write (config.json's
     #: `architectures` names the one it wrote).
-    saved_classes: Tuple[Type[BertPreTrainedModel], ...] = ()
+    saved_classes: Union[Type[BertPreTrainedModel], Tuple[Type[BertPreTrainedModel], ...]] = ()
 
     def _check_saved_dir(self, directory: Path, state: Dict[str, Any]) -> None:
         """Raise a coded error unless `directory` holds what a save of this component writes:
-        one of `saved_classes` with its whole head and no other (E761, E762); `state`: the
+        `saved_classes` (a class, or the classes of which config.json must name one) with its whole
+        head and no other (E761, E762); `state`: the
         saved `_state()`. Reads file headers only."""
         check_saved_weights(self.saved_classes, directory, self.name)
 
@@ -73,7 +73,7 @@ class BertModelPipe(BertPipe):
         return self.shim.loaded
 
     def _load(self, directory: Path) -> None:
-        self._install_dir(directory)
+        self._install_dir(directory, saved=False)
 
     def export(self, output_dir: Union[str, Path]) -> Path:
         """Write the model as a Hugging Face directory (fp32, the tokenizer beside it)."""
@@ -89,39 +89,13 @@ class BertModelPipe(BertPipe):
         save_pretrained(self.shim.model, path / MODEL_DIR, tokenizer=self.shim.tokenizer)
         return [MODEL_DIR]
 
-    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any]) -> None:
-        """`model/` is checked strictly, then read; missing where the save wrote it, or where
-        the component has a checkpoint its weights came from, it is E384."""
+    def _read_weights(self, path: Path, written: Optional[List[str]], state: Dict[str, Any], from_bytes: bool) -> None:
+        """`model/` is checked strictly, then read; missing, it is `_missing`'s error."""
         model_dir = path / MODEL_DIR
         if model_dir.is_dir():
             self._check_saved_dir(model_dir, state)
-            self._install_dir(model_dir)
-        elif (written and MODEL_DIR in written) or self.cfg["checkpoint"]:
-            raise ValueError(Errors.E384.format(name=self.name, path=model_dir, checkpoint=self.cfg["checkpoint"]))
-
-    payload_fields = {"files": dict}
-
-    def _weights_payload(self) -> Dict[str, Any]:
-        """{"files": {file name: bytes}} of the saved model directory ({} before loading)."""
-        if not self.shim.loaded:
-            return {"files": {}}
-        with tempfile.TemporaryDirectory() as tmp:
-            save_pretrained(self.shim.model, Path(tmp), tokenizer=self.shim.tokenizer)
-            return {"files": {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}}
-
-    def _weights_from_payload(self, msg: Dict[str, Any], state: Dict[str, Any]) -> None:
-        """Plain file names with bytes only (E389); no files but a checkpoint is E385."""
-        files = msg["files"]
-        for name, data in files.items():
-            if not isinstance(name, str) or not isinstance(data, bytes) or Path(name).name != name or name.startswith("."):
-                reason = f"its file entry {name!r} is not a plain file name with bytes"
-                raise ValueError(Errors.E389.format(name=self.name, reason=reason, expected="'files': {name: bytes}"))
-        if not files:
-            if self.cfg["checkpoint"]:
-                raise ValueError(Errors.E385.format(name=self.name, checkpoint=self.cfg["checkpoint"]))
+            self._install_dir(model_dir, saved=True)
             return
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in files.items():
-                (Path(tmp) / name).write_bytes(data)
-            self._check_saved_dir(Path(tmp), state)
-            self._install_dir(Path(tmp))
+        error = self._missing(model_dir, written, from_bytes)
+        if error is not None:
+            raise error

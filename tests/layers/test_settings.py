@@ -21,7 +21,7 @@ def test_defaults_live_in_one_place():
     for factory in ("bert", "bert_ner", "bert_textcat"):
         config = nlp.get_factory_meta(factory).default_config
         assert (config["window"], config["stride"], config["max_batch_items"]) == (512, 128, 2048)
-    assert BertEncoder().attrs["window"] == DEFAULT_SETTINGS.window
+    assert BertEncoder().attrs["settings"].window == DEFAULT_SETTINGS.window
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,7 @@ def watch_encoder_outputs(nlp):
     refs = []
     begin_update = shim.begin_update
 
-    def watched(inputs, **kwargs):
+    def watched(inputs, **kwargs):  # kwargs: the shim's `adapter`
         output, backprop = begin_update(inputs, **kwargs)
         refs.append(weakref.ref(output.last_hidden_state))
         return output, backprop
@@ -232,7 +232,7 @@ def test_a_listener_that_skips_the_batch_does_not_lose_the_others(tiny_bert_dir)
 
 # -- no graph when no listener sends -----------------------------------------------------
 def forbid_training_forward(nlp):
-    def refuse(inputs):
+    def refuse(inputs, **kwargs):
         raise AssertionError("the encoder ran with is_train=True")
 
     get_shim(nlp.get_pipe("bert").model).begin_update = refuse

@@ -160,9 +160,9 @@ def test_override_after_replace_listeners(tiny_bert_dir, tmp_path):
     nlp.remove_pipe("bert")
     nlp.to_disk(tmp_path / "pipeline")
     kept = spacy.load(tmp_path / "pipeline").get_pipe("bert_textcat")
-    assert (kept.encoder.attrs["window"], kept.encoder.attrs["stride"]) == (32, 8)
+    assert (kept.encoder.attrs["settings"].window, kept.encoder.attrs["settings"].stride) == (32, 8)
     overridden = spacy.load(tmp_path / "pipeline", config={"components": {"bert_textcat": {"window": 48, "stride": 6}}}).get_pipe("bert_textcat")
-    assert (overridden.encoder.attrs["window"], overridden.cfg["window"], overridden.encoder.attrs["stride"]) == (48, 48, 6)
+    assert (overridden.encoder.attrs["settings"].window, overridden.cfg["window"], overridden.encoder.attrs["settings"].stride) == (48, 48, 6)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

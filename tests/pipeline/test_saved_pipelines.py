@@ -146,7 +146,7 @@ def test_payload_without_weights_is_a_coded_error(checkpoint):
     """A to_bytes payload with loaded: false for a component configured with a checkpoint."""
     nlp = bert_nlp(checkpoint)
     msg = srsly.msgpack_loads(nlp.get_pipe("bert").to_bytes())
-    msg["model"] = srsly.msgpack_dumps({"loaded": False})
+    msg["files"] = {}  # the files of the saved folder: no model/
     with raises_code("E385", match=str(checkpoint)):
         bert_nlp(checkpoint).get_pipe("bert").from_bytes(srsly.msgpack_dumps(msg))
 
@@ -155,7 +155,7 @@ def test_task_payload_without_weights_is_a_coded_error(finetuned_copy):
     nlp = spacy.blank("en")
     ner = nlp.add_pipe("bert_ner", config={"checkpoint": str(finetuned_copy)})
     msg = srsly.msgpack_loads(ner.to_bytes())
-    msg["encoder"] = srsly.msgpack_dumps({"loaded": False})
+    msg["files"] = {}  # the files of the saved folder: no model/
     fresh = spacy.blank("en").add_pipe("bert_ner", config={"checkpoint": str(finetuned_copy)})
     with raises_code("E385"):
         fresh.from_bytes(srsly.msgpack_dumps(msg))
@@ -272,10 +272,7 @@ def test_from_bytes_refuses_what_it_did_not_write(checkpoint, tmp_path, name, ki
     elif kind == "pickle_in_field":
         data = srsly.msgpack_dumps({**good, "cfg": _pickles(marker)})
     elif kind == "pickle_as_weights":
-        field = "model" if name == "bert" else "encoder"
-        inner = srsly.msgpack_loads(good[field])
-        inner["weights"] = _pickles(marker)
-        data = srsly.msgpack_dumps({**good, field: srsly.msgpack_dumps(inner)})
+        data = srsly.msgpack_dumps({**good, "files": {**good["files"], "model/model.safetensors": _pickles(marker)}})
     else:
         data = srsly.msgpack_dumps([1, 2, 3])
     with raises_code("E389", match=name):
@@ -294,9 +291,9 @@ def test_nlp_from_bytes_of_random_bytes_is_a_clear_error(checkpoint):
 def test_serialized_dtype_must_be_a_float_dtype(checkpoint):
     component = bert_nlp(checkpoint).get_pipe("bert")
     msg = srsly.msgpack_loads(component.to_bytes())
-    inner = srsly.msgpack_loads(msg["model"])
-    inner["dtype"] = "int8"
-    msg["model"] = srsly.msgpack_dumps(inner)
+    config = json.loads(msg["files"]["model/config.json"])
+    config["dtype"] = "int8"
+    msg["files"]["model/config.json"] = json.dumps(config).encode("utf-8")
     with raises_code("E382", match="int8"):
         component.from_bytes(srsly.msgpack_dumps(msg))
 
@@ -334,3 +331,26 @@ def test_task_component_to_disk_keeps_bf16_encoder_and_fp32_head(finetuned_copy,
     assert get_shim(loaded_ner.encoder).bert.dtype == torch.bfloat16
     assert np.array_equal(loaded_ner.model.ops.to_numpy(loaded_ner.classifier.get_param("W")), W)
     assert [(ents(d), list(d.spans["bert_ner"].attrs["scores"])) for d in loaded.pipe([TEXT, "Bob in Berlin"])] == expected
+
+
+# -- one format: the files of the saved folder -------------------------------------------------
+@pytest.mark.parametrize("old", [{"model": b"\x81\xa6loaded\xc2"}, {"head": None, "encoder": b"\x81\xa6loaded\xc2"}])
+def test_bytes_of_an_earlier_version_say_how_to_save_again(checkpoint, old):
+    """Bytes written before one format (`bert`: {"cfg", "model"}; task components: {"cfg",
+    "head", "encoder"}) are E850, which says how to save them again; nothing is loaded."""
+    component = bert_nlp(checkpoint).get_pipe("bert")
+    cfg = srsly.msgpack_loads(component.to_bytes())["cfg"]
+    fresh = spacy.blank("en").add_pipe("bert")
+    with raises_code("E850", match="to_disk"):
+        fresh.from_bytes(srsly.msgpack_dumps({"cfg": cfg, **old}))
+    assert not get_shim(fresh.model).loaded
+
+
+def test_bytes_are_the_files_of_the_saved_folder(checkpoint, tmp_path):
+    component = bert_nlp(checkpoint).get_pipe("bert")
+    component.to_disk(tmp_path / "bert")
+    msg = srsly.msgpack_loads(component.to_bytes())
+    on_disk = {p.relative_to(tmp_path / "bert").as_posix() for p in (tmp_path / "bert").rglob("*") if p.is_file()}
+    assert "model/model.safetensors" in msg["files"]
+    assert set(msg["files"]) | {"cfg"} == on_disk
+    assert msg["files"]["model/model.safetensors"] == (tmp_path / "bert" / "model" / "model.safetensors").read_bytes()

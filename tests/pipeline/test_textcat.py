@@ -552,10 +552,10 @@ def test_replace_listeners_keeps_window_settings(tiny_bert_dir, tmp_path):
     tc = nlp.get_pipe("bert_textcat")
     assert tc.owns_encoder
     assert nlp(text).cats == before
-    assert tc.encoder.attrs["window"] == 32 and tc.encoder.attrs["stride"] == 8
+    assert tc.encoder.attrs["settings"].window == 32 and tc.encoder.attrs["settings"].stride == 8
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline").get_pipe("bert_textcat")
-    assert (loaded.encoder.attrs["window"], loaded.encoder.attrs["stride"]) == (32, 8), loaded.cfg
+    assert (loaded.encoder.attrs["settings"].window, loaded.encoder.attrs["settings"].stride) == (32, 8), loaded.cfg
     assert spacy.load(tmp_path / "pipeline")(text).cats == before
     fresh = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
     fresh.from_bytes(nlp.to_bytes())
