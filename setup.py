@@ -42,6 +42,12 @@ setup(
             "ipadic>=1.0",
             "sudachipy>=0.6",
             "sudachidict-core",
+            # `spacy bert serve`: its ASGI stack, an HTTP client for the tests, and Ray Serve
+            # for `--engine ray` (tested on a local Ray, not skipped)
+            "starlette>=0.37",
+            "uvicorn>=0.29",
+            "httpx>=0.27",
+            "ray[serve]>=2.9",
             # `.ci/run` type-checks the package (mypy.ini); the version it checks clean with
             "mypy==2.4.1",
         ],
@@ -52,6 +58,9 @@ setup(
         "ja": ["fugashi>=1.1", "unidic-lite>=1.0.7", "sudachipy>=0.6", "sudachidict-core"],
         # `spacy bert annotate --engine ray`: plain Ray (no dashboard, no `ray[default]`)
         "ray": ["ray>=2.9"],
+        # `spacy bert serve`: Starlette (the small ASGI toolkit FastAPI is built on) on uvicorn;
+        # `--engine ray` needs `ray[serve]` as well
+        "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         # GPU training (`--gpu-id 0`): CuPy for spaCy/thinc, with spaCy's own pins; torch must
         # be a CUDA build as well (see the README).
         "cuda11x": ["cupy-cuda11x>=11.0.0,<13.0.0"],

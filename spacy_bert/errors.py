@@ -1007,6 +1007,83 @@ class Errors(metaclass=ErrorsWithCodes):
     )
 
 
+    # ---- serving: `spacy bert serve` (E800-E829, issue 26) ---------------------
+    E800 = (
+        "serve: the request body is not valid JSON ({error}). Send a JSON object such as "
+        "{{\"texts\": [\"...\"]}} with Content-Type: application/json."
+    )
+    E801 = (
+        "serve: the request body is not UTF-8 ({error}). Encode the JSON body as UTF-8."
+    )
+    E802 = (
+        "serve: {field} is {value}, expected {expected}. The body is {{\"texts\": [str, ...]}} or "
+        "{{\"docs\": [{{\"text\": str, \"questions\": [str, ...]}}, ...]}}, with an optional "
+        "\"vectors\": true (see GET /openapi.json)."
+    )
+    E803 = (
+        "serve: the request body has {size} bytes, more than the server's limit of {limit} "
+        "(--max-body-bytes). Split the texts over several requests."
+    )
+    E804 = (
+        "serve: text {index} has {size} characters, more than the server's limit of {limit} "
+        "(--max-text-chars). Split the text, or start the server with a higher limit."
+    )
+    E805 = (
+        "serve: the request holds {count} texts, more than the server's limit of {limit} per "
+        "request (--max-texts). Split them over several requests."
+    )
+    E806 = (
+        "serve: doc {index} has questions, but the pipeline has no bert_qa component "
+        "(components: {components}). Send plain texts, or serve a pipeline with bert_qa."
+    )
+    E807 = (
+        "serve: the queue is full ({queued} texts waiting, limit {limit}, --max-queue). Retry "
+        "after {retry} second(s), or add workers."
+    )
+    E808 = (
+        "serve: the request did not finish within {timeout} s (--timeout-s); its remaining texts "
+        "were dropped from the queue. Retry later, with fewer texts, or raise --timeout-s."
+    )
+    E809 = (
+        "serve: the server is shutting down (SIGTERM) and takes no new requests; requests already "
+        "accepted are being finished. Retry against another replica."
+    )
+    E810 = (
+        "serve: the pipeline is not loaded and warmed up yet. Retry when GET /readyz answers 200."
+    )
+    E811 = (
+        "serve: the pipeline refused text {index} of this request: {error}. The other requests "
+        "of its batch were answered; fix this input and send it again."
+    )
+    E812 = (
+        "serve: the pipeline failed on this request ({error_type}); the server logged the details "
+        "and keeps serving. Report it with the server log if it repeats."
+    )
+    E813 = (
+        "serve: no route {method} {path}. The API is POST /v1/annotate, GET /healthz, GET /readyz, "
+        "GET /metrics and GET /openapi.json."
+    )
+    E814 = (
+        "serve: {option} = {value!r} cannot work; expected {expected}."
+    )
+    E815 = (
+        "serve: `spacy bert serve` needs the ASGI stack of the `serve` extra, which is not "
+        "installed ({error}). Install it with `pip install spacy-bert[serve]`."
+    )
+    E816 = (
+        "serve: --engine ray needs Ray Serve, which is not installed ({error}). Install it with "
+        "`pip install \"ray[serve]\"`, or use --engine local."
+    )
+    E817 = (
+        "serve: worker {index} exited {count} times in a row before it was ready (last exit code "
+        "{code}); the pipeline cannot be served this way. Run with --workers 1 to see its error."
+    )
+    E818 = (
+        "serve: cannot listen on {host}:{port}: {error}. Pick a free port (--port) or stop what "
+        "listens there."
+    )
+
+
 class Warnings(metaclass=ErrorsWithCodes):
     # ---- modeling and pipeline contracts (W400-W409) ------------------------
     W400 = (

@@ -27,7 +27,7 @@ from tests.paths import XQUAD
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
 
 COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
-            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa"]
+            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "serve"]
 
 
 def run(*args, check=True, timeout=300):

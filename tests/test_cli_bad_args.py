@@ -25,7 +25,7 @@ from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: every command of the group: the table must cover each (checked below)
 COMMANDS = {"convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
-            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "calibrate-qa"}
+            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "calibrate-qa", "serve"}
 
 LONG_CONTEXT = " ".join(["Mira Holt built the old stone bridge over the river in the north of the town."] * 6)
 
@@ -201,6 +201,12 @@ ROWS = [
         must_not=["window=", " stride="]),
     row("E372", "evaluate-qa", "{W}/qa_pair", "{W}/long_q.json", must=["doc_stride=20", "max_seq_len=30"],
         must_not=["window=", " stride="]),
+    # -- serve (options are checked before anything is loaded or bound)
+    row("E814", "serve", "{W}/qa", "--workers", "0", must=["--workers"]),
+    row("E814", "serve", "{W}/qa", "--port", "70000", must=["--port"]),
+    row("E814", "serve", "{W}/qa", "--precision", "fp8", must=["--precision"]),
+    row("E814", "serve", "{W}/qa", "--engine", "k8s", must=["--engine"]),
+    row("E710", "serve", "{W}/missing"),
     # -- calibrate-qa
     row("E776", "calibrate-qa", "{W}/missing", "{W}/squad.json"),
     row("E770", "calibrate-qa", "{W}/qa", "{W}/missing.json"),

@@ -9,8 +9,9 @@ Where each module sits, highest first (a module may import its own rank or any l
 
     4  applications: `spacy_bert/__init__.py` (the package root: it re-exports modeling and
        tokenization), `cli.py` (spaCy's CLI), `__main__.py` (`python -m spacy_bert`),
-       `corpora/` (data converters used by the CLI and project.yml) and `annotate/` (corpus
-       annotation at scale: `spacy bert annotate`, local and Ray engines), `hf_reference.py`
+       `corpora/` (data converters used by the CLI and project.yml), `annotate/` (corpus
+       annotation at scale: `spacy bert annotate`, local and Ray engines) and `serve/`
+       (`spacy bert serve`: a pipeline behind HTTP), `hf_reference.py`
        (Hugging Face's own QA features and NER labels, what the parity tests and benchmarks
        compare spacy_bert with: no layer may build on it). They sit at the top
        because they are entry points that nothing inside the package builds on: no layer
@@ -56,6 +57,7 @@ RANKS: Dict[str, Optional[int]] = {
     "__main__": APPLICATION_RANK,
     "corpora": APPLICATION_RANK,
     "annotate": APPLICATION_RANK,
+    "serve": APPLICATION_RANK,
     "hf_reference": APPLICATION_RANK,
     "pipeline": 3,
     "layers": 2,

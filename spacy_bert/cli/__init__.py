@@ -8,7 +8,7 @@ import sys
 
 from spacy.cli._util import app
 
-from . import annotate, calibrate_qa, convert, evaluate_qa, export, fetch_assets, init_config, similarity  # noqa: F401  (register the commands)
+from . import annotate, calibrate_qa, convert, evaluate_qa, export, fetch_assets, init_config, serve, similarity  # noqa: F401  (register the commands)
 from ._app import bert_cli
 from .gpu import check_gpu_request, running_spacy_cli
 from .project_assets import check_project_assets
