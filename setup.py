@@ -15,6 +15,8 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["spacy_bert", "spacy_bert.*"]),
+    # PEP 561: the package's annotations are for its users' type checkers too
+    package_data={"spacy_bert": ["py.typed"]},
     install_requires=[
         "spacy>=3.7,<4.0",
         "thinc>=8.2,<9.0",
@@ -46,6 +48,8 @@ setup(
             "uvicorn>=0.29",
             "httpx>=0.27",
             "ray[serve]>=2.9",
+            # `.ci/run` type-checks the package (mypy.ini); the version it checks clean with
+            "mypy==2.4.1",
         ],
         # Japanese BERT checkpoints (BertJapaneseTokenizer): MeCab words through fugashi with
         # UniDic-lite (the cl-tohoku v3 dictionary), Sudachi words, and spaCy's own `ja`

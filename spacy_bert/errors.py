@@ -382,23 +382,9 @@ class Errors(metaclass=ErrorsWithCodes):
     )
 
     # ---- layers (E3xx) -----------------------------------------------------
-    E301 = (
-        "window={window} is too small: a window holds [CLS], at least one piece and [SEP], so "
-        "window must be at least 3. Use the model's max_position_embeddings (usually 512)."
-    )
-    E302 = (
-        "{stride_name}={stride} does not fit {window_name}={window}: a window holds {content} pieces "
-        "({window_name} - 2 for [CLS] and [SEP]) and {stride_name} is the overlap of consecutive "
-        "windows, so 0 <= {stride_name} <= {maximum} is expected. Lower {stride_name} or raise "
-        "{window_name}."
-    )
     E303 = (
         "n_pieces[{index}] = {value}, but a piece count must be an int >= 0. Pass len(ids) of "
         "each text's encode_with_offsets."
-    )
-    E304 = (
-        "max_batch_items={value}, but the piece budget of a batch must be an int >= 1. Use a "
-        "budget of at least the model's window (e.g. 4096 positions)."
     )
     E305 = (
         "lengths[{index}] = {value}, but a window length must be an int >= 0. Pass "
@@ -451,7 +437,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E363 = (
         "Cannot export {name!r}: {reason}"
     )
-    E354 = "The {name!r} component's {field} is {value!r}; expected {expected}."
+    E354 = "{field}={value!r} {problem}{where}: {reason}."
     E353 = (
         "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
         "Set one, e.g. nlp.add_pipe('bert', config={{'checkpoint': 'path/to/bert'}}), or "

@@ -110,6 +110,28 @@ def test_configs_dir_is_what_init_config_writes(task, tmp_path):
     assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{tmp_path}/configs/")
 
 
+@pytest.mark.parametrize("task,block", [("ner", "bert_ner"), ("ner-listener", "bert"), ("qa", "bert_qa"), ("pretrain", "bert_fill_mask")])
+def test_config_template_repeats_no_component_default(task, block, monkeypatch):
+    """The component blocks come from the factories' default_config (DEFAULT_SETTINGS for the
+    window settings), not from numbers written again in the template: other defaults, other text."""
+    from spacy_bert.cli import init_config
+
+    real = init_config.factory_defaults
+    odd = {"window": 97, "stride": 13, "max_batch_items": 777, "max_seq_len": 99, "doc_stride": 11, "top_k": 3}
+
+    def other_defaults(factory):
+        return {key: odd.get(key, value) for key, value in real(factory).items()}
+
+    monkeypatch.setattr(init_config, "factory_defaults", other_defaults)
+    settings = Config().from_str(render_config(task), interpolate=False)["components"][block]
+    expected = other_defaults(block)
+    overrides = dict(task_spec(task)[1].settings) if block != "bert" else {}
+    for key, value in settings.items():
+        if key in expected and key not in overrides and key != "checkpoint":
+            assert value == expected[key], key
+    assert {"window", "max_seq_len"} & set(settings) and set(odd) & set(settings) - set(overrides)
+
+
 def test_gpu_config_uses_mixed_precision_and_larger_batches():
     cpu = Config().from_str(render_config("ner"), interpolate=False)
     gpu = Config().from_str(render_config("ner", gpu=True), interpolate=False)

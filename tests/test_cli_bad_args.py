@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+from thinc.api import Config
 from typer.testing import CliRunner
 
 import spacy_bert.pipeline  # noqa: F401  (registers the factories)
@@ -24,7 +25,7 @@ from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 #: every command of the group: the table must cover each (checked below)
 COMMANDS = {"convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
-            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "calibrate-qa"}
+            "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "calibrate-qa", "serve"}
 
 LONG_CONTEXT = " ".join(["Mira Holt built the old stone bridge over the river in the north of the town."] * 6)
 
@@ -73,7 +74,7 @@ def places(tmp_path_factory, tiny_bert_dir):
     pipelines = {
         "ner": ("bert_ner", {}),
         "qa": ("bert_qa", {}),
-        "qa_stride": ("bert_qa", {"max_seq_len": 20, "doc_stride": 18}),  # E302 territory
+        "qa_stride": ("bert_qa", {}),  # saved, then given max_seq_len = 20, doc_stride = 18 below
         "qa_pair": ("bert_qa", {"max_seq_len": 30, "doc_stride": 20}),  # E372 with a long question
     }
     for name, (factory, settings) in pipelines.items():
@@ -87,6 +88,11 @@ def places(tmp_path_factory, tiny_bert_dir):
         else:
             nlp.initialize()
         nlp.to_disk(w / name)
+    # A saved pipeline whose config no longer fits (add_pipe would refuse it already): the
+    # load, i.e. the command, reports it in the user's names.
+    config = Config().from_disk(w / "qa_stride" / "config.cfg", interpolate=False)
+    config["components"]["bert_qa"].update({"max_seq_len": 20, "doc_stride": 18})
+    config.to_disk(w / "qa_stride" / "config.cfg")
     return {"W": str(w), "T": str(tiny_bert_dir)}
 
 
@@ -191,10 +197,16 @@ ROWS = [
     row("E611", "evaluate-qa", "{W}/qa", "{W}/squad.json", "--component", "nope", must=["'nope'"], must_not=["export"]),
     row("E771", "evaluate-qa", "{W}/qa", "{W}/squad.json", "--output", "{W}/dir"),
     # the user configured max_seq_len / doc_stride: the message speaks of them, not window / stride
-    row("E302", "evaluate-qa", "{W}/qa_stride", "{W}/squad.json", must=["doc_stride=18", "max_seq_len=20"],
+    row("E354", "evaluate-qa", "{W}/qa_stride", "{W}/squad.json", must=["doc_stride=18", "max_seq_len=20"],
         must_not=["window=", " stride="]),
     row("E372", "evaluate-qa", "{W}/qa_pair", "{W}/long_q.json", must=["doc_stride=20", "max_seq_len=30"],
         must_not=["window=", " stride="]),
+    # -- serve (options are checked before anything is loaded or bound)
+    row("E814", "serve", "{W}/qa", "--workers", "0", must=["--workers"]),
+    row("E814", "serve", "{W}/qa", "--port", "70000", must=["--port"]),
+    row("E814", "serve", "{W}/qa", "--precision", "fp8", must=["--precision"]),
+    row("E814", "serve", "{W}/qa", "--engine", "k8s", must=["--engine"]),
+    row("E710", "serve", "{W}/missing"),
     # -- calibrate-qa
     row("E776", "calibrate-qa", "{W}/missing", "{W}/squad.json"),
     row("E770", "calibrate-qa", "{W}/qa", "{W}/missing.json"),

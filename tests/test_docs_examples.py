@@ -158,7 +158,7 @@ def test_readme_test_command_is_what_ci_runs():
     main_job, tests = [b.code.strip() for b in blocks(README) if b.skip == "new machine"]
     assert main_job.endswith("python -m spacy project run demo")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").replace("--quiet ", "")
-    for step in ("pip install torch==2.13.0", 'pip install -e ".[test]"', "python -m pytest tests -q -p no:cacheprovider"):
+    for step in ("pip install torch==2.13.0", 'pip install -e ".[test]"', "python -m pytest tests -q -p no:cacheprovider", "python -m mypy"):
         assert step in tests and step in ci, step
 
 

@@ -64,7 +64,7 @@ def test_every_message_renders_with_its_code(cls):
 def test_raised_errors_carry_their_code():
     from spacy_bert.pipeline.settings import validate_encoder_settings
 
-    with pytest.raises(ValueError, match=r"^\[E354\] The 'x' component's window is 2"):
+    with pytest.raises(ValueError, match=r"^\[E354\] window=2 is too small \(the 'x' component\)"):
         validate_encoder_settings("x", window=2, stride=0, max_batch_items=1)
     with pytest.warns(UserWarning, match=r"^\[W400\] "):
         from spacy_bert import BertConfig

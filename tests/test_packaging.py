@@ -122,3 +122,16 @@ def test_package_installs_in_a_fresh_venv_and_predicts_the_same(trained_dir, tmp
     got = json.loads(run([str(python), "-c", PREDICT, "en_tiny_bert", json.dumps(TEXTS)],
                          env=env(PYTHONPATH=str(REPO)), cwd=tmp_path))["predictions"]
     assert got == expected
+
+
+def test_the_package_ships_py_typed(monkeypatch):
+    """PEP 561: `spacy_bert/py.typed` exists and setup.py installs it with the package."""
+    import setuptools
+
+    captured = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: captured.update(kwargs))
+    monkeypatch.chdir(REPO)
+    exec(compile((REPO / "setup.py").read_text(encoding="utf-8"), "setup.py", "exec"), {"__name__": "__main__", "__file__": str(REPO / "setup.py")})
+    assert "py.typed" in captured["package_data"]["spacy_bert"]
+    assert (REPO / "spacy_bert" / "py.typed").is_file()
+    assert any(req.startswith("mypy") for req in captured["extras_require"]["test"])

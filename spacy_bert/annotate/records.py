@@ -23,7 +23,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import Errors, Warnings
 
@@ -82,7 +82,7 @@ def input_files(input_path: str) -> List[Path]:
     for file in files:
         if file.suffix not in FORMATS:
             raise ValueError(Errors.E701.format(path=str(file), suffix=file.suffix, expected=", ".join(FORMATS)))
-    seen = {}
+    seen: Dict[str, Path] = {}
     for file in files:
         if file.name in seen:
             raise ValueError(Errors.E705.format(first=str(seen[file.name]), second=str(file), name=file.name))

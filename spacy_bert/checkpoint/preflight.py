@@ -87,17 +87,18 @@ def check_config_fits_weights(config: Mapping[str, Any], overrides: Mapping[str,
     merged = {**config, **overrides}
     held = sum(info.numel for info in layout.values())
     fields = ("vocab_size", "hidden_size", "max_position_embeddings", "type_vocab_size", "num_hidden_layers", "intermediate_size")
-    values = [_positive_int(merged, name) for name in fields]
-    if all(v is not None for v in values):
+    found = [_positive_int(merged, name) for name in fields]
+    values = [v for v in found if v is not None]
+    if len(values) == len(found):
         vocab, hidden, positions, types, layers, intermediate = values
         implied = encoder_parameters(vocab, hidden, positions, types, layers, intermediate)
         if implied > 2 * held + SLACK_PARAMETERS:
             details = "\n".join(f"  - {line}" for line in _disagreements(merged, layout)) or "  - (no tensor names the size)"
             raise ValueError(Errors.E133.format(path=source, implied=implied, held=held, details=details))
     labels = num_labels(config, overrides)
-    hidden = _positive_int(merged, "hidden_size")
-    if labels is not None and hidden is not None:
-        head = labels * (hidden + 1)
+    width = _positive_int(merged, "hidden_size")
+    if labels is not None and width is not None:
+        head = labels * (width + 1)
         limit = max(2 * held, MIN_LABEL_HEAD_LIMIT)
         if head > limit:
-            raise ValueError(Errors.E134.format(path=source, labels=labels, hidden=hidden, head=head, held=held, limit=limit))
+            raise ValueError(Errors.E134.format(path=source, labels=labels, hidden=width, head=head, held=held, limit=limit))

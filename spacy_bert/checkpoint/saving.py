@@ -18,7 +18,7 @@ def checkpoint_tensors(model: BertPreTrainedModel) -> Dict[str, torch.Tensor]:
     A tied parameter (the MLM decoder and its bias) is written under its canonical name only,
     as Hugging Face does; safetensors refuses tensors that share storage anyway.
     """
-    tensors = {keys.to_checkpoint_name(name): param for name, param in model.named_parameters()}
+    tensors: Dict[str, torch.Tensor] = {keys.to_checkpoint_name(name): param for name, param in model.named_parameters()}
     if not model.config.tie_word_embeddings:
         # An untied Hugging Face LM head has its own `decoder.bias` parameter; ours is one
         # parameter under two names, so write a copy under the second name too.

@@ -137,7 +137,7 @@ def _safetensors_fill(files: Dict[Path, List[str]], layout: Layout) -> Callable[
                     values = target if direct else torch.empty(info.shape, dtype=dtype)
                     if end > begin:
                         f.seek(start + begin)
-                        read = f.readinto(values.detach().reshape(-1).view(torch.uint8).numpy())
+                        read = f.readinto(values.detach().reshape(-1).view(torch.uint8).numpy().data)
                         if read != end - begin:
                             error = f"tensor {name!r}: {read} of its {end - begin} bytes are in the file"
                             raise ValueError(Errors.E103.format(path=path, error=error, kind="safetensors"))
@@ -227,6 +227,7 @@ def bytes_weights(data: bytes, source: str) -> Weights:
             if name not in wanted:
                 continue
             dtype = torch_dtype(info)
+            assert dtype is not None  # every entry's dtype was checked above (E103)
             if begin == end:
                 yield name, torch.empty(info.shape, dtype=dtype)
                 continue

@@ -1,5 +1,10 @@
 """The Jinja template `spacy bert init-config` renders (one for every task, like spaCy's
-`quickstart_training.jinja`). `configs/*.cfg` are this template rendered with the defaults."""
+`quickstart_training.jinja`). `configs/*.cfg` are this template rendered with the defaults.
+
+The component blocks repeat no default: `settings` is the task component's factory
+`default_config` (window, stride and batch budget come from `DEFAULT_SETTINGS` there) with the
+task's own choices over it, `bert` the `bert` factory's; `cfg` writes a value as a config literal.
+"""
 
 TEMPLATE = """\
 {%- set c = component -%}
@@ -58,14 +63,14 @@ tokenizer = {"@tokenizers":"spacy.Tokenizer.v1"}
 factory = "bert"
 checkpoint = ${paths.checkpoint}
 # positions per window ([CLS]/[SEP] included) and pieces shared by consecutive windows
-window = 512
-stride = 128
+window = {{ bert.window | cfg }}
+stride = {{ bert.stride | cfg }}
 # piece budget of one padded batch (rows x padded length)
-max_batch_items = 2048
-pooling = "mean"
+max_batch_items = {{ bert.max_batch_items | cfg }}
+pooling = {{ bert.pooling | cfg }}
 # per-piece hidden states in doc._.bert: null keeps them only while a listening component reads
 # them (bert_ner); spaCy's ner reads token vectors (doc.tensor), so Docs stay light
-store_piece_states = null
+store_piece_states = {{ bert.store_piece_states | cfg }}
 
 [components.bert.model]
 @architectures = "spacy-bert.BertEncoder.v1"
@@ -99,22 +104,22 @@ factory = "bert_qa"
 checkpoint = ${paths.checkpoint}
 # Hugging Face's windows: positions per window (question and specials included), pieces
 # shared by consecutive windows of the context, question pieces kept (longer ones are cut, W600)
-max_seq_len = 384
-doc_stride = 128
-max_question_len = 64
+max_seq_len = {{ settings.max_seq_len | cfg }}
+doc_stride = {{ settings.doc_stride | cfg }}
+max_question_len = {{ settings.max_question_len | cfg }}
 # padded positions per encoder call
-max_batch_items = 4096
+max_batch_items = {{ settings.max_batch_items | cfg }}
 # "squad": run_qa.py's post-processing (the one SQuAD EM/F1 are reported with);
 # "pipeline": transformers' QuestionAnsweringPipeline (p_start x p_end, word-aligned)
-scoring = "squad"
-top_k = 1
+scoring = {{ settings.scoring | cfg }}
+top_k = {{ settings.top_k | cfg }}
 # SQuAD v2.0: allow the null answer
-handle_impossible = false
+handle_impossible = {{ settings.handle_impossible | cfg }}
 # null: 30 pieces (squad), 15 (pipeline)
-max_answer_len = null
-n_best_size = 20
-null_score_diff_threshold = 0.0
-spans_key = "bert_qa"
+max_answer_len = {{ settings.max_answer_len | cfg }}
+n_best_size = {{ settings.n_best_size | cfg }}
+null_score_diff_threshold = {{ settings.null_score_diff_threshold | cfg }}
+spans_key = {{ settings.spans_key | cfg }}
 
 [components.bert_qa.model]
 @architectures = "spacy-bert.BertQuestionAnswering.v1"
@@ -130,19 +135,19 @@ factory = "bert_fill_mask"
 checkpoint = ${paths.checkpoint}
 # positions per window ([CLS]/[SEP] included), pieces shared by consecutive windows,
 # piece budget of one padded batch
-window = 512
-stride = 128
-max_batch_items = 4096
+window = {{ settings.window | cfg }}
+stride = {{ settings.stride | cfg }}
+max_batch_items = {{ settings.max_batch_items | cfg }}
 # predictions per [MASK] when the trained pipeline fills masks; targets: rank only these words
-top_k = 5
-targets = null
+top_k = {{ settings.top_k | cfg }}
+targets = {{ settings.targets | cfg }}
 # "mlm" (BertForMaskedLM) or "mlm+nsp" (BertForPreTraining: needs documents of several
 # sentences per line; sentences come from a sentencizer when the Docs have none)
-objective = "mlm"
+objective = {{ settings.objective | cfg }}
 # share of pieces masked (80 % [MASK], 10 % random, 10 % kept), as BERT and run_mlm.py
-mlm_probability = 0.15
+mlm_probability = {{ settings.mlm_probability | cfg }}
 # mask whole words (spaCy tokens; 80/10/10 decided per word) instead of single pieces
-whole_word = false
+whole_word = {{ settings.whole_word | cfg }}
 
 [components.bert_fill_mask.model]
 @architectures = "spacy-bert.MaskedLM.v1"
@@ -158,21 +163,21 @@ factory = "{{ c }}"
 checkpoint = ${paths.checkpoint}
 # positions per window ([CLS]/[SEP] included), pieces shared by consecutive windows,
 # piece budget of one padded batch
-window = 512
-stride = 128
-max_batch_items = 2048
+window = {{ settings.window | cfg }}
+stride = {{ settings.stride | cfg }}
+max_batch_items = {{ settings.max_batch_items | cfg }}
 {%- if task == "ner" %}
 # how a token's pieces give its label: "first" (as Hugging Face trains), "average", "max"
-aggregation_strategy = "first"
-spans_key = "bert_ner"
+aggregation_strategy = {{ settings.aggregation_strategy | cfg }}
+spans_key = {{ settings.spans_key | cfg }}
 {%- elif task == "textcat" %}
 # exclusive classes: softmax over the labels (spaCy's textcat contract)
-multi_label = false
-threshold = 0.5
+multi_label = {{ settings.multi_label | cfg }}
+threshold = {{ settings.threshold | cfg }}
 {%- else %}
 # independent labels: sigmoid per label, threshold for scoring (spaCy's textcat_multilabel contract)
-multi_label = true
-threshold = 0.5
+multi_label = {{ settings.multi_label | cfg }}
+threshold = {{ settings.threshold | cfg }}
 {%- endif %}
 
 [components.{{ c }}.model]

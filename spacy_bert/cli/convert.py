@@ -102,6 +102,7 @@ def convert_trec_cli(
         return
     if not 0.0 < held_out < 1.0 or not 0 < round(len(records) * held_out) < len(records):
         fail(Errors.E532.format(value=held_out, lines=len(records)))
+    assert held_out_output is not None  # E512 above: both --held-out options or neither
     records, rest = split_held_out(records, held_out, seed)
     _write_textcat(records, output)
     _write_textcat(rest, held_out_output)
@@ -149,5 +150,6 @@ def split_text_cli(
         return
     if not 0.0 < held_out < 1.0 or not 0 < round(len(lines) * held_out) < len(lines):
         fail(Errors.E532.format(value=held_out, lines=len(lines)))
+    assert held_out_output is not None  # E512 above: both --held-out options or neither
     kept, rest = split_held_out(lines, held_out, seed)
     print(f"{output}: {write_text_lines(kept, output)} lines; {held_out_output}: {write_text_lines(rest, held_out_output)} lines")

@@ -6,9 +6,9 @@ with GPU settings for `--gpu` and the corpus paths. `configs/*.cfg` are these wi
 """
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import jinja2
 import typer
@@ -57,6 +57,8 @@ class Task:
     eval_frequency: int = 200
     weight_decay: str = "0.01"
     optimizer_comment: str = _FINE_TUNING_OPTIMIZER
+    # the task's component settings that differ from its factory's default_config
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 _WNUT = (
@@ -94,6 +96,7 @@ TASKS: Dict[str, Task] = {
             "python -m spacy bert convert-goemotions assets/goemotions/dev.tsv corpus/goemotions/dev.spacy",
         ),
         "BertForSequenceClassification", 3000, "0.0001", 500, 2000,
+        settings={"multi_label": True},
     ),
     "qa": Task(
         "bert_qa: extractive question answering (BertForQuestionAnswering), Hugging Face's SQuAD recipe.",
@@ -140,6 +143,7 @@ TASKS: Dict[str, Task] = {
             "through the Trainer), 15 % of the pieces masked 80/10/10; 2,000 words per step on the CPU.",
         ),
         patience=0, max_epochs=-1, eval_frequency=200, weight_decay="0.01",
+        settings={"max_batch_items": 4096},  # the pretraining recipe: twice the factory default
         optimizer_comment=(
             "# Hugging Face's optimizer (run_mlm.py / Trainer): torch AdamW, weight decay 0.01 except on\n"
             "# biases and LayerNorm weights, the gradient norm over all parameters clipped to 1.0.\n"
@@ -196,6 +200,21 @@ def _string(value: Optional[str]) -> str:
     return "null" if value is None else json.dumps(str(value))
 
 
+def _literal(value: Any) -> str:
+    """`value` (None, bool, int, float, str or a list of them) as a config literal."""
+    return json.dumps(value)
+
+
+def factory_defaults(factory: str) -> Dict[str, Any]:
+    """The `default_config` of the registered component `factory` (str): the one place the
+    component's defaults are written."""
+    from spacy.language import Language
+
+    from .. import pipeline  # noqa: F401  (registers the factories)
+
+    return dict(Language.get_factory_meta(factory).default_config or {})
+
+
 def render_config(
     task: str,
     checkpoint: str = DEFAULT_CHECKPOINT,
@@ -208,8 +227,13 @@ def render_config(
     check_checkpoint). The text parses as a thinc Config (checked before returning)."""
     task, spec = task_spec(task)
     packaged = checkpoint == DEFAULT_CHECKPOINT
-    text = jinja2.Template(TEMPLATE, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).render(
+    environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    environment.filters["cfg"] = _literal
+    settings = factory_defaults(spec.component) if spec.component.startswith("bert") else {}
+    text = environment.from_string(TEMPLATE).render(
         task=task,
+        settings={**settings, **spec.settings},
+        bert=factory_defaults("bert"),
         title=spec.title,
         filename=f"configs/{spec.filename}" if filename is None else filename,
         component=spec.component,

@@ -2,12 +2,11 @@
 from typing import Optional
 
 import typer
-from wasabi import msg
 
-from ._app import bert_cli
+from ._app import command
 
 
-@bert_cli.command("serve")
+@command("serve")
 def serve_cli(
     pipeline: str = typer.Argument(..., help="Saved spaCy pipeline (directory or package name)"),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)"),
@@ -30,24 +29,21 @@ def serve_cli(
     """Serve PIPELINE over HTTP: POST /v1/annotate, GET /healthz, /readyz, /metrics, /openapi.json."""
     from ..serve import ServeSettings
 
-    try:
-        settings = ServeSettings(
-            pipeline=pipeline, host=host, port=port, workers=workers, max_batch_items=max_batch_items, max_wait_ms=max_wait_ms,
-            max_queue=max_queue, max_body_bytes=max_body_bytes, max_text_chars=max_text_chars, max_texts=max_texts,
-            timeout_s=timeout_s, precision=precision, threads=threads, engine=engine, address=address,
-            drain_timeout_s=drain_timeout_s, log_level=log_level,
-        )
-        from ..annotate.pipelines import pipeline_directory
+    settings = ServeSettings(
+        pipeline=pipeline, host=host, port=port, workers=workers, max_batch_items=max_batch_items, max_wait_ms=max_wait_ms,
+        max_queue=max_queue, max_body_bytes=max_body_bytes, max_text_chars=max_text_chars, max_texts=max_texts,
+        timeout_s=timeout_s, precision=precision, threads=threads, engine=engine, address=address,
+        drain_timeout_s=drain_timeout_s, log_level=log_level,
+    )
+    from ..annotate.pipelines import pipeline_directory
 
-        pipeline_directory(pipeline)  # E710 before any process starts
-        if engine == "ray":
-            from ..serve.ray_engine import serve_ray
+    pipeline_directory(pipeline)  # E710 before any process starts
+    if engine == "ray":
+        from ..serve.ray_engine import serve_ray
 
-            code = serve_ray(settings)
-        else:
-            from ..serve.workers import serve_local
+        code = serve_ray(settings)
+    else:
+        from ..serve.workers import serve_local
 
-            code = serve_local(settings)
-    except (ValueError, ImportError, RuntimeError) as error:
-        msg.fail(str(error), exits=1)
+        code = serve_local(settings)
     raise typer.Exit(code)

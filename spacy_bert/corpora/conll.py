@@ -164,6 +164,7 @@ def _biluo_entities(path: Path, rows: List[Row], first: Optional[int]) -> List[T
         if prefix == "B":
             open_at = (i, label)
         elif prefix == "L":
+            assert open_at is not None  # an L- with nothing open raised above
             entities.append((open_at[0], i + 1, label))
             open_at = None
         elif prefix == "U":
@@ -211,8 +212,8 @@ def convert_conll(input_path: Union[str, Path], output_path: Union[str, Path], l
     import spacy
 
     nlp = spacy.blank("en")
-    docs = conll_to_docs(input_path, nlp.vocab)
-    docs = list(islice(docs, limit) if limit > 0 else docs)
+    read = conll_to_docs(input_path, nlp.vocab)
+    docs = list(islice(read, limit) if limit > 0 else read)
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=docs, store_user_data=False).to_disk(output_path)
     return len(docs), sum(len(doc.ents) for doc in docs)

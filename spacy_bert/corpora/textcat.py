@@ -14,13 +14,14 @@ Rules shared by all readers:
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, TypeVar, Union
 
 from spacy.tokens import DocBin
 
 PathLike = Union[str, Path]
 Cats = Dict[str, float]
 Record = Tuple[str, Cats]
+T = TypeVar("T")  # a record of split_held_out
 
 SST2_LABELS = ("negative", "positive")
 TREC_LABELS = ("DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM")
@@ -135,10 +136,10 @@ def read_goemotions(path: PathLike, labels_path: PathLike) -> Iterator[Record]:
         yield _text(fields[0], path, number, line), _cats(labels, [labels[i] for i in ids])
 
 
-def split_held_out(records: Sequence[Record], fraction: float, seed: int = 0) -> Tuple[List[Record], List[Record]]:
+def split_held_out(records: Sequence[T], fraction: float, seed: int = 0) -> Tuple[List[T], List[T]]:
     """Split `records` into (kept, held_out), deterministically for a given seed.
 
-    records (Sequence[Tuple[str, Dict[str, float]]]): e.g. `list(read_trec(path))`.
+    records (Sequence[T]): e.g. `list(read_trec(path))`, or text lines.
     fraction (float): share held out, 0 < fraction < 1; round(len(records) * fraction) records.
     seed (int): seed of the shuffle that picks the held-out records.
     RETURNS (List, List): every record lands in exactly one of the two, each list in input order.

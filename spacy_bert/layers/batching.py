@@ -30,7 +30,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import Errors
-from .windows import WindowPlan
+from .settings import EncoderSettings
+from .windows import Counts, WindowPlan
 
 __all__ = [
     "FORWARD_COST", "PaddedBatch", "batches_cost", "greedy_batches", "pad_inputs", "pad_windows", "padding_ratio", "plan_batches",
@@ -47,7 +48,7 @@ __all__ = [
 FORWARD_COST = 27
 
 
-def _as_lengths(lengths: Sequence[int]) -> np.ndarray:
+def _as_lengths(lengths: Counts) -> np.ndarray:
     """`lengths` as an int64 array (n,), each checked to be an int >= 0."""
     array = np.asarray(lengths)
     if np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
@@ -62,12 +63,11 @@ def _as_lengths(lengths: Sequence[int]) -> np.ndarray:
     return values
 
 
-def _sorted(lengths: Sequence[int], max_batch_items: int) -> Tuple[int, np.ndarray, np.ndarray]:
+def _sorted(lengths: Counts, max_batch_items: int) -> Tuple[int, np.ndarray, np.ndarray]:
     """(budget, order, sorted lengths): window indices longest first (stable: equal lengths
     keep their order) and their lengths, after checking the arguments."""
     budget = operator.index(max_batch_items)
-    if budget < 1:
-        raise ValueError(Errors.E304.format(value=budget))
+    EncoderSettings(max_batch_items=budget).validate()
     values = _as_lengths(lengths)
     # Stable sort on the negated lengths: longest first, ties in their original order.
     order = np.argsort(-values, kind="stable")
@@ -75,11 +75,11 @@ def _sorted(lengths: Sequence[int], max_batch_items: int) -> Tuple[int, np.ndarr
 
 
 def plan_batches(
-    lengths: Sequence[int], max_batch_items: int, forward_cost: int = FORWARD_COST
+    lengths: Counts, max_batch_items: int, forward_cost: int = FORWARD_COST
 ) -> List[np.ndarray]:
     """Group windows into batches by length, minimising padded positions plus a cost per forward.
 
-    lengths: Sequence[int] (n_windows,) — total positions of each window (content + 2,
+    lengths: Counts (n_windows,) — total positions of each window (content + 2,
         e.g. `WindowPlan.positions`).
     max_batch_items: int >= 1 — the most padded positions, len(group) * max(length), of a group.
     forward_cost: int >= 0 — the cost of one group (one encoder forward) in positions
@@ -132,7 +132,7 @@ def plan_batches(
     return [order[i:j] for i, j in reversed(cuts)]
 
 
-def greedy_batches(lengths: Sequence[int], max_batch_items: int) -> List[np.ndarray]:
+def greedy_batches(lengths: Counts, max_batch_items: int) -> List[np.ndarray]:
     """The plain budget fill: `plan_batches`'s sorted order, cut into groups as large as the
     budget allows (budget // longest windows, at least one). Same arguments and guarantees as
     `plan_batches`; no cost is minimised. The baseline of the benchmarks and tests.
@@ -150,7 +150,7 @@ def greedy_batches(lengths: Sequence[int], max_batch_items: int) -> List[np.ndar
     return groups
 
 
-def batches_cost(lengths: Sequence[int], groups: Sequence[np.ndarray], forward_cost: int = FORWARD_COST) -> int:
+def batches_cost(lengths: Counts, groups: Sequence[np.ndarray], forward_cost: int = FORWARD_COST) -> int:
     """Padded positions of `groups` (index arrays into `lengths`, Sequence[int]) plus
     `forward_cost` per non-empty group: what `plan_batches` minimises."""
     values = _as_lengths(lengths)
@@ -161,7 +161,7 @@ def batches_cost(lengths: Sequence[int], groups: Sequence[np.ndarray], forward_c
     return total
 
 
-def padding_ratio(lengths: Sequence[int], groups: Sequence[np.ndarray]) -> float:
+def padding_ratio(lengths: Counts, groups: Sequence[np.ndarray]) -> float:
     """Padding positions / all positions (float in [0, 1]) when each of `groups` (index
     arrays into `lengths`, Sequence[int]) is padded to its longest window; 0.0 if empty."""
     values = _as_lengths(lengths)

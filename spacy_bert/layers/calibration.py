@@ -5,7 +5,7 @@ encoder Linear) and the SmoothQuant factors computed from that. Deterministic, n
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, cast
 
 import torch
 from torch import nn
@@ -13,7 +13,12 @@ from torch import nn
 from ..errors import Warnings
 from ..modeling import BertModel
 
-__all__ = ["CALIBRATION_TEXTS", "calibration_batch", "fit_positions", "input_ranges", "smooth_factor", "smooth_scales"]
+__all__ = ["CALIBRATION_TEXTS", "calibration_batch", "encoder_of", "fit_positions", "input_ranges", "smooth_factor", "smooth_scales"]
+
+def encoder_of(model: nn.Module) -> BertModel:
+    """The `BertModel` of `model`: itself, or the `.bert` of a `BertFor*` head model."""
+    return model if isinstance(model, BertModel) else cast(BertModel, model.bert)
+
 
 #: Built-in calibration text for int8's input ranges (`calibration_batch`): varied English (news,
 #: reviews, a tweet, numbers, names, a question, punctuation), so no data file is needed at load.
@@ -90,7 +95,7 @@ def fit_positions(batch: Dict[str, torch.Tensor], limit: int, specials: bool, na
 def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """max |x_j| per input channel j of every `nn.Linear` under `model.encoder` (path -> (in,)),
     over the real pieces of `batches` (keyword inputs of `model`), run in fp32."""
-    bert = model if isinstance(model, BertModel) else model.bert
+    bert = encoder_of(model)
     ranges: Dict[str, torch.Tensor] = {}
     keep: List[torch.Tensor] = []
 
@@ -116,7 +121,7 @@ def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -
 def smooth_scales(model: nn.Module, ranges: Dict[str, torch.Tensor], alpha: float) -> Dict[str, torch.Tensor]:
     """SmoothQuant factors per Linear of `model.encoder` (path -> (in,)): s_j = max|x_j|^alpha /
     max|W_:j|^(1 - alpha), from `input_ranges`."""
-    bert = model if isinstance(model, BertModel) else model.bert
+    bert = encoder_of(model)
     return {path: smooth_factor(ranges[path], m.weight, alpha) for path, m in bert.encoder.named_modules() if type(m) is nn.Linear and path in ranges}
 
 

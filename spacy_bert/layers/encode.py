@@ -80,6 +80,6 @@ def encode_inputs(
         present = [i for i, segment in enumerate(segments) if segment]
         segment_ids = [_NO_PIECES] * len(piece_ids)
         if present:
-            for i, (ids, _) in zip(present, tokenizer.encode_batch_with_offsets([segments[i] for i in present])):
+            for i, (ids, _) in zip(present, tokenizer.encode_batch_with_offsets([s for s in segments if s])):
                 segment_ids[i] = np.asarray(ids, dtype=np.int32)
     return EncodedInputs(piece_ids=piece_ids, piece_offsets=piece_offsets, segment_ids=segment_ids)

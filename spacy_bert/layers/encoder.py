@@ -15,7 +15,7 @@ Backprop reverses 5 -> 4 with one `torch.autograd.backward` over all batches.
 The checkpoint is read lazily: at `initialize()` or at the first forward pass, whichever comes
 first; a model restored from bytes never reads it.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -24,7 +24,7 @@ from thinc.api import Model
 from ..errors import Errors
 from .merge import merge_windows, token_offsets
 from .outputs import BertDocGradient, BertDocOutput
-from .pooling import POOLING_MODES
+from .pooling import check_pooling
 from .precision import DEFAULT_PRECISION, check_precision
 from .run import run_inputs
 from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
@@ -84,8 +84,7 @@ def BertEncoder(
         precision (str): Prediction precision, see `layers/precision.py` (training stays fp32).
     """
     check_precision(precision, "bert-encoder")
-    if pooling not in POOLING_MODES:
-        raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
+    check_pooling(pooling)
     return Model(
         "bert-encoder",
         forward,
@@ -101,7 +100,7 @@ def BertEncoder(
 
 
 def get_shim(model: Model) -> BertShim:
-    return model.shims[0]
+    return cast(BertShim, model.shims[0])
 
 
 def ensure_loaded(model: Model) -> BertShim:

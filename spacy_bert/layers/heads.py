@@ -12,13 +12,13 @@ The encoder is a `spacy-bert.BertEncoder.v1` (the component's own BERT) or a
 `spacy-bert.BertOutputListener.v1` (the shared `bert` component's outputs).
 """
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 import numpy as np
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats1d, Floats2d
 
 from ..errors import Errors
 from ..tokenization import PieceAlignment
@@ -57,8 +57,9 @@ def linear_head(nO: Optional[int] = None, nI: Optional[int] = None) -> Model[Flo
     )
 
 
-def _normal(shape: Tuple[int, ...], std: float) -> np.ndarray:
-    return np.random.normal(0.0, std, size=shape).astype("float32")
+def _normal(shape: Tuple[int, int], std: float) -> Floats2d:
+    """A (nO, nI) float32 matrix drawn from normal(0, std), as Hugging Face's fresh Linear."""
+    return cast(Floats2d, np.random.normal(0.0, std, size=shape).astype("float32"))
 
 
 def _linear_init(model: Model, X: Optional[Floats2d] = None, Y: Optional[Floats2d] = None) -> None:
@@ -71,7 +72,7 @@ def _linear_init(model: Model, X: Optional[Floats2d] = None, Y: Optional[Floats2
     model.set_param("b", model.ops.alloc1f(nO))
 
 
-def linear_head_like(model: Model, W: Floats2d, b: Floats2d) -> Model[Floats2d, Floats2d]:
+def linear_head_like(model: Model, W: Floats2d, b: Floats1d) -> Model[Floats2d, Floats2d]:
     """A new head with `model`'s settings and the weights W (nO, nI), b (nO,).
 
     (thinc fixes a layer's dims once it has parameters, so a head of another size is a new
@@ -90,7 +91,7 @@ def resized_linear_head(model: Model, new_nO: int) -> Model[Floats2d, Floats2d]:
     if not model.has_param("W"):
         model.set_dim("nO", new_nO, force=True)
         return model
-    W, b = model.get_param("W"), model.get_param("b")
+    W, b = _weights(model)
     old_nO, nI = W.shape
     if new_nO == old_nO:
         return model
@@ -103,8 +104,13 @@ def resized_linear_head(model: Model, new_nO: int) -> Model[Floats2d, Floats2d]:
     return linear_head_like(model, new_W, new_b)
 
 
+def _weights(model: Model) -> Tuple[Floats2d, Floats1d]:
+    """A linear head's W (nO, nI) and b (nO,)."""
+    return cast(Floats2d, model.get_param("W")), cast(Floats1d, model.get_param("b"))
+
+
 def _linear_forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
-    W, b = model.get_param("W"), model.get_param("b")
+    W, b = _weights(model)
     if X.shape[1] != W.shape[1]:
         raise ValueError(Errors.E356.format(got=X.shape[1], expected=W.shape[1]))
     rate = model.attrs["dropout_rate"] if is_train else 0.0
@@ -136,7 +142,7 @@ def _encoder_with_classifier(name: str, forward: Callable, encoder: Model, nO: O
     )
 
 
-def piece_classifier(encoder: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+def piece_classifier(encoder: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """Encoder outputs -> `PieceLogits` per Doc (the `BertForTokenClassification` head)."""
     require_piece_states(encoder)  # a shared `bert` keeps piece states on the Docs for it
     return _encoder_with_classifier("bert-piece-classifier", _piece_forward, encoder, nO)
@@ -176,7 +182,7 @@ def _piece_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[
 SEQUENCE_POOLINGS = ("cls", "mean")
 
 
-def sequence_classifier(encoder: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
+def sequence_classifier(encoder: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """Encoder outputs -> logits (n_docs, nO) from the pooled `[CLS]` (the
     `BertForSequenceClassification` head) or, with `pooling="mean"`, from the mean of the
     pieces' last hidden states."""
@@ -234,7 +240,7 @@ def _classifier_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Non
 
 
 @registry.architectures("spacy-bert.BertTokenClassifier.v1")
-def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
+def bert_token_classifier_v1(tok2vec: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None) -> Model[List[Doc], List[PieceLogits]]:
     """`BertForTokenClassification` as a thinc model: logits for every WordPiece.
 
     Args:
@@ -247,7 +253,7 @@ def bert_token_classifier_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[
 
 
 @registry.architectures("spacy-bert.BertSequenceClassifier.v1")
-def bert_sequence_classifier_v1(tok2vec: Model, nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
+def bert_sequence_classifier_v1(tok2vec: Model[List[Doc], List[BertDocOutput]], nO: Optional[int] = None, pooling: str = "cls") -> Model[List[Doc], Floats2d]:
     """`BertForSequenceClassification` as a thinc model: logits (n_docs, nO) per batch.
 
     Args:

@@ -16,7 +16,7 @@ never does (DESIGN.md: nothing above `layers/` touches torch tensors).
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union, cast
 
 import numpy as np
 import torch
@@ -84,7 +84,7 @@ def encoder_with_pooler(model: BertPreTrainedModel) -> BertModel:
     Token classification, QA and MLM build their encoder without a pooler; the encoder layer
     always computes one, so a fresh pooler is added (it does not influence those heads' logits).
     """
-    bert = model.bert
+    bert = cast(BertModel, model.bert)
     if getattr(bert, "pooler", None) is not None:
         return bert
     full = BertModel(bert.config).to(bert.dtype)
@@ -202,7 +202,7 @@ def build_hf_model(
     with torch.random.fork_rng(devices=[]):
         model = hf_class(config)
     encoder_state = {k: v.detach().cpu().float() for k, v in encoder.state_dict().items()}
-    missing, unexpected = model.bert.load_state_dict(encoder_state, strict=False)
+    missing, unexpected = cast(BertModel, model.bert).load_state_dict(encoder_state, strict=False)
     # Heads built without a pooler (token classification, QA, MLM): the only keys that differ.
     assert not missing and all(k.startswith("pooler.") for k in unexpected), (missing, unexpected)
     params = dict(model.named_parameters())

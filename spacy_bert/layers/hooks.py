@@ -12,7 +12,7 @@ host-to-device copy of the batch.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Protocol, Sequence, Tuple
+from typing import List, Optional, Protocol, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -32,6 +32,15 @@ class PieceHook(Protocol):
 
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, special_mask: np.ndarray, rng: np.random.Generator
+    ) -> Tuple[np.ndarray, np.ndarray]: ...
+
+
+class WordHook(Protocol):
+    """A `PieceHook` whose `uses_words` is true: also gets `word_ids` (batch, length) int64."""
+
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, special_mask: np.ndarray, rng: np.random.Generator,
+        word_ids: Optional[np.ndarray],
     ) -> Tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -106,7 +115,7 @@ def piece_words(special_mask: np.ndarray) -> np.ndarray:
 def apply_hook(hook: PieceHook, batch, rng: np.random.Generator):
     """Run `hook` on a `PaddedBatch` and store its ids and labels there (checked shapes, E374)."""
     if getattr(hook, "uses_words", False):
-        input_ids, labels = hook(batch.input_ids, batch.attention_mask, batch.special_mask, rng, batch.word_ids)
+        input_ids, labels = cast(WordHook, hook)(batch.input_ids, batch.attention_mask, batch.special_mask, rng, batch.word_ids)
     else:
         input_ids, labels = hook(batch.input_ids, batch.attention_mask, batch.special_mask, rng)
     for what, array in (("input_ids", input_ids), ("labels", labels)):

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple, cast
 
 import torch
 from torch import nn
@@ -224,7 +224,8 @@ class Int8Linear(nn.Module):
         if input_scale is not None:
             weight = weight * input_scale[None, :]
             self.inv_scale = (1.0 / input_scale).float()
-        self.outliers, self.outlier_weight = None, None
+        self.outliers: Optional[torch.Tensor] = None
+        self.outlier_weight: Optional[torch.Tensor] = None
         if outliers is not None and len(outliers):
             self.outliers = outliers.long()
             # the fp32 path multiplies the unscaled x: unscaled weights
@@ -254,6 +255,7 @@ class Int8Linear(nn.Module):
         elif extra is not None or (self.per_token and not self.owns_input):
             x = x.clone()
         if extra is not None:
+            assert self.outliers is not None  # extra holds the outlier channels
             x.index_fill_(1, self.outliers, 0.0)
         if self.per_token:
             # (n, 1): each row's max |value|, from two reading passes (no |x| temporary;
@@ -268,6 +270,7 @@ class Int8Linear(nn.Module):
             # cosine similarity to fp32 in our measurement (mean 0.964 against 0.990).
             out = torch.ops.quantized.linear_dynamic(x.contiguous(), self._packed, False)
         if extra is not None:
+            assert self.outlier_weight is not None  # set with the outlier channels
             out.addmm_(extra, self.outlier_weight)
         return out.view(*lead, self.out_features)
 
@@ -285,7 +288,7 @@ _REST = {
 def _too_narrow(linear: nn.Module, kind: str, options: Int8Options) -> bool:
     """Whether `linear` has no more input channels than the outlier channels `options` keeps in
     fp32 for its kind: all of them would run fp32, and none would be left for the int8 kernel."""
-    return bool(options.outliers) and kind in options.outlier_kinds and linear.in_features <= options.outliers
+    return bool(options.outliers) and kind in options.outlier_kinds and int(cast(nn.Linear, linear).in_features) <= options.outliers
 
 
 def quantize_linears(
@@ -319,7 +322,7 @@ def quantize_linears(
                 setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, owns))
                 count += 1
     if narrow:
-        widths = sorted({int(module.get_submodule(path).in_features) for path in narrow})
+        widths = sorted({int(cast(nn.Linear, module.get_submodule(path)).in_features) for path in narrow})
         shown = ", ".join(narrow[:6]) + (f", ... ({len(narrow) - 6} more)" if len(narrow) > 6 else "")
         warnings.warn(
             Warnings.W750.format(name=name, count=len(narrow), paths=shown, width="/".join(map(str, widths)), outliers=options.outliers, rest=_REST[count > 0]),
@@ -352,12 +355,13 @@ def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str
         return 0
     count = 0
     for path, block in list(module.named_modules()):
-        parts = [getattr(block, kind, None) for kind in kinds]
-        if getattr(block, "is_cross_attention", True) or not all(type(part) is nn.Linear for part in parts):
+        found = [getattr(block, kind, None) for kind in kinds]
+        if getattr(block, "is_cross_attention", True) or not all(type(part) is nn.Linear for part in found):
             continue
+        parts = [cast(nn.Linear, part) for part in found]
         if _too_narrow(parts[0], "query", options):
             continue  # left to quantize_linears, which names it in W750
-        linear = fused_linear(*parts)
+        linear = fused_linear(parts[0], parts[1], parts[2])
         query_path = f"{path}.query" if path else "query"
         scale = None
         if options.smooth is not None and "query" in options.smooth_kinds and ranges is not None and query_path in ranges:

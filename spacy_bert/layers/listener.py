@@ -16,7 +16,7 @@ what the `bert` component stored on the Docs (`doc.tensor`, `doc._.bert`).
 Backprop returns one zero (n_tokens, width) array per Doc (Docs have no gradient), as spaCy's
 listener does, so the layer composes in thinc combinators such as `concatenate`.
 """
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple, cast
 
 from spacy.errors import Errors as SpacyErrors
 from spacy.tokens import Doc
@@ -102,6 +102,7 @@ class BertListener(Model):
         when the callback runs."""
         self.verify_inputs(docs)
         outputs, send, grad_factor = self._outputs, self._backprop, self.attrs["grad_factor"]
+        assert outputs is not None and send is not None  # a batch is stored (verify_inputs)
 
         def send_upstream(gradients: List[BertDocGradient]) -> None:
             if self._outputs is outputs:
@@ -136,17 +137,17 @@ def forward(model: BertListener, docs: List[Doc], is_train: bool) -> Tuple[List[
 
         return [out.token_vectors for out in outputs], backprop
     # Predicting, or training with a frozen (annotating) `bert`: read what it stored.
-    outputs = []
+    stored: List[Floats2d] = []
     width = model.maybe_get_dim("nO")
     for doc in docs:
         if doc.tensor.size == 0:
             if is_train and len(doc):
                 raise ValueError(SpacyErrors.E203.format(name="bert"))
             # Empty Doc, or not annotated yet (e.g. during initialize): zeros of the right shape.
-            outputs.append(model.ops.alloc2f(len(doc), width or 0))
+            stored.append(model.ops.alloc2f(len(doc), width or 0))
         else:
-            outputs.append(model.ops.asarray2f(doc.tensor))
-    return outputs, lambda d_outputs: zero_gradients(model, docs, width)
+            stored.append(model.ops.asarray2f(cast(Floats2d, doc.tensor)))
+    return stored, lambda d_outputs: zero_gradients(model, docs, width)
 
 
 class BertOutputListener(BertListener):
@@ -185,7 +186,7 @@ def output_forward(model: BertOutputListener, docs: List[Doc], is_train: bool) -
     return [_stored_output(model, doc) for doc in docs], lambda gradients: zero_gradients(model, docs, width)
 
 
-def _stored_output(model: Model, doc: Doc) -> BertDocOutput:
+def _stored_output(model: BertOutputListener, doc: Doc) -> BertDocOutput:
     """The `BertDocOutput` that the upstream `bert` component left on `doc`."""
     data = doc._.bert if Doc.has_extension("bert") else None
     if data is None:
@@ -202,7 +203,7 @@ def _stored_output(model: Model, doc: Doc) -> BertDocOutput:
         alignment=PieceAlignment(lengths=data.lengths, piece_indices=data.piece_indices, n_pieces=len(data.piece_ids)),
         last_hidden_state=piece_states,
         pooler_output=ops.asarray1f(data.pooler_output),
-        token_vectors=ops.asarray2f(doc.tensor) if doc.tensor.size else ops.alloc2f(len(doc), hidden),
+        token_vectors=ops.asarray2f(cast(Floats2d, doc.tensor)) if doc.tensor.size else ops.alloc2f(len(doc), hidden),
         n_windows=data.n_windows,
     )
 

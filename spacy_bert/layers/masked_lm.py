@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, Union, cast
 
 import numpy as np
 from spacy.util import registry
@@ -29,6 +29,7 @@ from .encoder import run_load_hook
 from .hooks import MaskPieces
 from .mlm_fill import FilledMasks, fill_masks
 from .mlm_train import mlm_begin_update
+from .run import loaded_tokenizer
 from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
 from .shim import BertShim
 
@@ -92,7 +93,7 @@ ATTRS = {
 
 def masked_lm_settings(model: Model) -> EncoderSettings:
     """The model's window settings fitted to the loaded model's positions (W370 when capped)."""
-    shim = model.shims[0]
+    shim = cast(BertShim, model.shims[0])
     return EncoderSettings.of(model).fit_to(shim.bert.config.max_position_embeddings, model.attrs["component"])
 
 
@@ -103,12 +104,12 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
     ((loss, MaskedLMStats), backprop(d_loss)). The component itself calls `mlm_update`, which
     holds one batch's activations instead of all."""
     run_load_hook(model)  # the component's load, when its model is called directly
-    shim = model.shims[0]
+    shim = cast(BertShim, model.shims[0])
     settings = masked_lm_settings(model)
     if not is_train:
         filled: List[FilledMasks] = fill_masks(shim, settings, list(texts), int(model.attrs["top_k"]))
         return filled, lambda d_filled: []
-    tokenizer = shim.tokenizer
+    tokenizer = loaded_tokenizer(shim)
     hook = MaskPieces(tokenizer.mask_token_id, tokenizer.vocab_size, probability=model.attrs["mlm_probability"])
     rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))  # follows thinc's fix_random_seed
     result, backprop_loss = mlm_begin_update(shim, settings, list(texts), hook, rng)
@@ -120,7 +121,12 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
     return result, backprop
 
 
-def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+#: bert_fill_mask's thinc model: texts -> List[FilledMasks] in prediction, (loss, MaskedLMStats)
+#: in training (`_forward`).
+MaskedLMModel = Model[Sequence[str], Any]
+
+
+def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
     """The (empty) thinc model of `bert_fill_mask`: a `BertShim` that will hold a
     `BertForMaskedLM` / `BertForPreTraining`. Its input is a list of texts (see `_forward`)."""
     shim = BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
@@ -128,7 +134,7 @@ def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] =
 
 
 @registry.architectures("spacy-bert.MaskedLM.v1")
-def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
     """The model of `bert_fill_mask` (checkpoint, windows and objective are the component's settings)."""
     return MaskedLM(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
 

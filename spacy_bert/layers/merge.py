@@ -10,11 +10,12 @@ with one device-to-host copy per field, not several per Doc.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 from spacy.tokens import Doc
 from thinc.api import NumpyOps, Ops, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d, Ints1d
 
 from ..tokenization import align_pieces_to_tokens
 from .encode import EncodedInputs
@@ -23,6 +24,9 @@ from .pooling import pool_pieces
 from .run import WindowOutputs
 from .timing import stage, timed_stage
 from .windows import WindowPlan
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["merge_windows", "to_host", "token_offsets"]
 
@@ -55,7 +59,10 @@ def merge_windows(
     Returns:
         (outputs: one `BertDocOutput` per Doc, backprop: per-Doc `BertDocGradient`s -> []).
     """
-    hidden_tensors, pooled_tensors, hidden_parts, pooled_parts = [], [], [], []
+    hidden_tensors: List[torch.Tensor] = []
+    pooled_tensors: List[torch.Tensor] = []
+    hidden_parts: List[Floats2d] = []  # (batch * length, hidden) per batch
+    pooled_parts: List[Floats2d] = []  # (batch, hidden) per batch
     batch_rows = np.zeros(len(run.outputs) + 1, dtype=np.int64)  # first flat row of each batch
     batch_first = np.zeros(len(run.outputs) + 1, dtype=np.int64)  # first pooled row of each batch
     batch_length = np.zeros(len(run.outputs), dtype=np.int64)  # padded length of each batch
@@ -66,13 +73,13 @@ def merge_windows(
             hidden_tensors.append(hidden)
             pooled_tensors.append(pooled)
         batch_size, length, width = hidden.shape
-        hidden_parts.append(torch2xp(hidden.detach()).reshape(batch_size * length, width))
-        pooled_parts.append(torch2xp(pooled.detach()))
+        hidden_parts.append(ops.reshape2f(cast(Floats3d, torch2xp(hidden.detach())), batch_size * length, width))
+        pooled_parts.append(cast(Floats2d, torch2xp(pooled.detach())))
         batch_rows[b + 1] = batch_rows[b] + batch_size * length
         batch_length[b] = length
         batch_first[b + 1] = batch_first[b] + batch_size
-    flat_hidden = ops.xp.concatenate(hidden_parts) if len(hidden_parts) > 1 else hidden_parts[0]
-    flat_pooled = ops.xp.concatenate(pooled_parts) if len(pooled_parts) > 1 else pooled_parts[0]
+    flat_hidden: Floats2d = ops.xp.concatenate(hidden_parts) if len(hidden_parts) > 1 else hidden_parts[0]
+    flat_pooled: Floats2d = ops.xp.concatenate(pooled_parts) if len(pooled_parts) > 1 else pooled_parts[0]
     width = flat_hidden.shape[1]
     # Flat row of each window's position 0, and its pooled row.
     window_row = batch_rows[run.batch_of_window] + run.row_of_window * batch_length[run.batch_of_window]
@@ -103,9 +110,9 @@ def merge_windows(
         else np.zeros(0, dtype=np.int64)
     )
     with stage("pool"):
-        token_vectors, bp_tokens = pool_pieces(ops, piece_states, ops.asarray1i(lengths), ops.asarray1i(piece_indices), pooling)
+        token_vectors, bp_tokens = pool_pieces(ops, piece_states, ops.asarray1i(cast(Ints1d, lengths)), ops.asarray1i(cast(Ints1d, piece_indices)), pooling)
     # Pooled [CLS] vector: mean over each Doc's windows (contiguous in the plan's order).
-    windows_per_doc = np.bincount(plan.text_index, minlength=n_docs).astype(np.int32)
+    windows_per_doc = cast(Ints1d, np.bincount(plan.text_index, minlength=n_docs).astype(np.int32))
     by_window = flat_pooled[ops.asarray(pooled_row)]  # (n_windows, hidden)
     doc_pooled = ops.reduce_mean(by_window, ops.asarray1i(windows_per_doc))  # (n_docs, hidden)
 
@@ -145,7 +152,7 @@ def merge_windows(
         for b, (hidden, pooled) in enumerate(zip(hidden_tensors, pooled_tensors)):
             batch_size, length, _ = hidden.shape
             tensors.extend([hidden, pooled])
-            grad_tensors.append(xp2torch(d_flat[batch_rows[b] : batch_rows[b + 1]].reshape(batch_size, length, width), device=hidden.device))
+            grad_tensors.append(xp2torch(ops.reshape3f(d_flat[batch_rows[b] : batch_rows[b + 1]], batch_size, length, width), device=hidden.device))
             grad_tensors.append(xp2torch(d_flat_pooled[batch_first[b] : batch_first[b + 1]], device=pooled.device))
         run.backward(tensors, grad_tensors)
         return []
@@ -162,11 +169,12 @@ def to_host(ops: Ops, outputs: Sequence[BertDocOutput], with_pieces: bool = True
         return [(np.array(o.token_vectors), np.array(o.last_hidden_state) if with_pieces else None, np.array(o.pooler_output)) for o in outputs]
     xp = ops.xp
     tokens = ops.to_numpy(xp.concatenate([o.token_vectors for o in outputs]))
-    pieces = ops.to_numpy(xp.concatenate([o.last_hidden_state for o in outputs])) if with_pieces else None
     pooled = ops.to_numpy(xp.stack([o.pooler_output for o in outputs]))
     token_edges = _edges([len(o.token_vectors) for o in outputs])
-    piece_edges = _edges([len(o.last_hidden_state) for o in outputs])
-    return [
-        (tokens[token_edges[i] : token_edges[i + 1]].copy(), pieces[piece_edges[i] : piece_edges[i + 1]].copy() if with_pieces else None, pooled[i].copy())
-        for i in range(len(outputs))
-    ]
+    pieces: List[Optional[np.ndarray]] = [None] * len(outputs)
+    if with_pieces:
+        states = [cast(Floats2d, o.last_hidden_state) for o in outputs]  # the encoder's outputs: never None
+        flat = ops.to_numpy(xp.concatenate(states))
+        piece_edges = _edges([len(s) for s in states])
+        pieces = [flat[piece_edges[i] : piece_edges[i + 1]].copy() for i in range(len(outputs))]
+    return [(tokens[token_edges[i] : token_edges[i + 1]].copy(), pieces[i], pooled[i].copy()) for i in range(len(outputs))]

@@ -15,7 +15,7 @@ with `adapter=MaskedLMAdapter`) when it only needs the loss, top-1 hits, top-k o
 log-probabilities of chosen ids, and the NSP head's logits and loss.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -110,7 +110,8 @@ def score_masked_positions(
         labels = labels.to(hidden.device)
     if scored is None:
         _check("neither labels nor scored positions", labels is not None, None, "labels or a `scored` mask")
-        scored = labels != IGNORE_INDEX
+        assert labels is not None  # _check raised otherwise
+        scored = torch.ne(labels, IGNORE_INDEX)
     else:
         _check("a scored mask of shape", tuple(scored.shape) == batch_seq, tuple(scored.shape), f"{batch_seq} (the input's shape)")
         _check("a scored mask of dtype", scored.dtype == torch.bool, scored.dtype, "torch.bool")
@@ -138,8 +139,8 @@ def score_masked_positions(
     return result
 
 
-def mlm_prediction_head(model: Union[BertForMaskedLM, BertForPreTraining]) -> BertLMPredictionHead:
-    """The `cls.predictions` head of a masked-LM model."""
+def mlm_prediction_head(model: nn.Module) -> BertLMPredictionHead:
+    """The `cls.predictions` head of a masked-LM model (E380 for any other module)."""
     if not isinstance(model, (BertForMaskedLM, BertForPreTraining)):
         raise ValueError(
             Errors.E380.format(what="a model of class", value=type(model).__name__, expected="BertForMaskedLM or BertForPreTraining")
@@ -156,10 +157,10 @@ class MaskedLMAdapter(nn.Module):
     `score_words`, pretraining and its scores.
     """
 
-    def __init__(self, model: Union[BertForMaskedLM, BertForPreTraining]) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         mlm_prediction_head(model)  # refuse other classes now, not at the first batch
-        self.model = model
+        self.model = cast(Union[BertForMaskedLM, BertForPreTraining], model)
 
     @property
     def head(self) -> BertLMPredictionHead:
@@ -191,7 +192,7 @@ class MaskedLMAdapter(nn.Module):
         )
         if next_sentence_label is not None:
             _check("a next-sentence head on", isinstance(self.model, BertForPreTraining), type(self.model).__name__, "BertForPreTraining")
-            result.nsp_logits = self.model.cls.seq_relationship(out.pooler_output)
+            result.nsp_logits = cast(BertForPreTraining, self.model).cls.seq_relationship(out.pooler_output)
             nsp_labels = next_sentence_label.to(result.nsp_logits.device)
             result.nsp_loss = cross_entropy(result.nsp_logits, nsp_labels)
             result.nsp_correct = (result.nsp_logits.detach().argmax(-1) == nsp_labels).sum()

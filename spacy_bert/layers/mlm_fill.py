@@ -18,7 +18,7 @@ import numpy as np
 from .encode import EncodedInputs, encode_inputs
 from .hooks import IGNORE_INDEX, label_pieces
 from .mlm import MaskedLMAdapter
-from .run import plan_inputs, run_batches
+from .run import loaded_tokenizer, plan_inputs, run_batches
 from .settings import EncoderSettings
 from .shim import BertShim
 
@@ -65,7 +65,7 @@ def fill_masks(
         target_ids (Optional[np.ndarray]): (n_targets,) int64: score only these ids
             (probabilities still over the full vocabulary, not renormalised).
     """
-    tokenizer = shim.tokenizer
+    tokenizer = loaded_tokenizer(shim)
     mask_id = tokenizer.mask_token_id
     encoded = encode_inputs(tokenizer, texts)
     masks = [np.flatnonzero(ids == mask_id) for ids in encoded.piece_ids]
@@ -122,7 +122,7 @@ def score_word_candidates(
 
     Returns, per candidate, (its piece ids, log-probability).
     """
-    tokenizer = shim.tokenizer
+    tokenizer = loaded_tokenizer(shim)
     mask_id = tokenizer.mask_token_id
     ids = np.asarray(encode_inputs(tokenizer, [text]).piece_ids[0], dtype=np.int64)
     where = np.flatnonzero(ids == mask_id)

@@ -28,7 +28,7 @@ from .batching import PaddedBatch
 from .encode import EncodedInputs, encode_inputs
 from .hooks import IGNORE_INDEX, PieceHook, apply_hook
 from .mlm import MaskedLMAdapter, MaskedLMResult
-from .run import WindowOutputs, plan_inputs, run_batches
+from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
 from .settings import EncoderSettings
 from .shim import BertShim
 from .windows import WindowPlan
@@ -104,21 +104,28 @@ def _pair_labels(plan: WindowPlan, pairs: Optional[PairInputs]) -> Callable[[Pad
     return lambda batch: {"top_k": None, "next_sentence_label": labels[plan.text_index[batch.windows]]}
 
 
+def _n_scored(batch: PaddedBatch) -> int:
+    """The masked pieces of a hooked batch (its labels other than IGNORE_INDEX)."""
+    return 0 if batch.labels is None else int(np.count_nonzero(batch.labels != IGNORE_INDEX))
+
+
 def _has_work(batch: PaddedBatch, pairs: Optional[PairInputs]) -> bool:
     """A batch runs when it has a masked piece or NSP pairs (very short texts may have neither)."""
-    return pairs is not None or bool((batch.labels != IGNORE_INDEX).any())
+    return pairs is not None or _n_scored(batch) > 0
 
 
 def _add_batch(stats: MaskedLMStats, out: MaskedLMResult, batch: PaddedBatch, n_masked: int, n_pairs: int) -> torch.Tensor:
     """Add one batch's numbers to `stats`; return its loss weighted by its share of the update's
     masked pieces and pairs (a () tensor; summed over batches: Hugging Face's loss)."""
-    n = int((batch.labels != IGNORE_INDEX).sum())
+    n = _n_scored(batch)
     loss = torch.zeros((), device=out.positions.device)
     if n:
+        assert out.loss is not None and out.correct is not None  # the batch ran with its labels
         loss = loss + out.loss * (n / n_masked)
         stats.loss_sum += float(out.loss.detach()) * n
         stats.correct += int(out.correct)
     if out.nsp_logits is not None:
+        assert out.nsp_loss is not None and out.nsp_correct is not None  # set with nsp_logits
         n_batch_pairs = len(batch.windows)
         loss = loss + out.nsp_loss * (n_batch_pairs / n_pairs)
         stats.nsp_loss_sum += float(out.nsp_loss.detach()) * n_batch_pairs
@@ -141,10 +148,10 @@ def _train_pass(
     eager: backward right after each batch's forward (one batch's activations in memory; the
     returned backprop does nothing). Otherwise the graphs are kept and the returned
     backprop(d_loss) runs one backward over all batches (thinc's contract)."""
-    plan, batches = plan_mlm_inputs(shim.tokenizer, settings, texts, pairs, word_starts)
+    plan, batches = plan_mlm_inputs(loaded_tokenizer(shim), settings, texts, pairs, word_starts)
     for batch in batches:
         apply_hook(hook, batch, rng)
-    n_masked = sum(int((b.labels != IGNORE_INDEX).sum()) for b in batches)
+    n_masked = sum(_n_scored(b) for b in batches)
     n_pairs = 0 if pairs is None else len(pairs.labels)
     stats = MaskedLMStats(n_masked=n_masked, n_pairs=n_pairs)
     extra = _pair_labels(plan, pairs)
@@ -221,17 +228,17 @@ def mlm_evaluate(
         rng = np.random.default_rng(int(seeds[i]))
         if pairs is None:
             one_pairs = None
-            plan, batches = plan_mlm_inputs(shim.tokenizer, settings, [texts[i]], None, None if word_starts is None else [word_starts[i]])
+            plan, batches = plan_mlm_inputs(loaded_tokenizer(shim), settings, [texts[i]], None, None if word_starts is None else [word_starts[i]])
         else:
             one_pairs = PairInputs([pairs.a_ids[i]], [pairs.b_ids[i]], pairs.labels[i : i + 1])
-            plan, batches = plan_mlm_inputs(shim.tokenizer, settings, [], one_pairs)
+            plan, batches = plan_mlm_inputs(loaded_tokenizer(shim), settings, [], one_pairs)
         extra = _pair_labels(plan, one_pairs)
         for batch in batches:
             apply_hook(hook, batch, rng)
             if not _has_work(batch, one_pairs):
                 continue
             out = run_batches(shim, [batch], plan.n_windows, is_train=False, pass_labels=True, adapter=MaskedLMAdapter, extra=extra, fp32=True).outputs[0]
-            n = int((batch.labels != IGNORE_INDEX).sum())
+            n = _n_scored(batch)
             if n:
                 stats.n_masked += n
                 stats.loss_sum += float(out.loss) * n

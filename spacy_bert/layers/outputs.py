@@ -18,7 +18,8 @@ class BertDocOutput:
         piece_ids (np.ndarray): (n_pieces,) int32 WordPiece ids of the whole text, no special tokens.
         piece_offsets (np.ndarray): (n_pieces, 2) int32 char [start, end) of each piece in `doc.text`.
         alignment (PieceAlignment): pieces of each spaCy token.
-        last_hidden_state (Floats2d): (n_pieces, hidden), each piece from its best window.
+        last_hidden_state (Optional[Floats2d]): (n_pieces, hidden), each piece from its best
+            window; None where a shared `bert` did not keep them (`store_piece_states`).
         pooler_output (Floats1d): (hidden,) the pooled `[CLS]` vector, averaged over the Doc's windows.
         token_vectors (Floats2d): (n_tokens, hidden) pooled over each token's pieces.
         n_windows (int): windows the text was cut into.
@@ -27,7 +28,7 @@ class BertDocOutput:
     piece_ids: np.ndarray
     piece_offsets: np.ndarray
     alignment: PieceAlignment
-    last_hidden_state: Floats2d
+    last_hidden_state: Optional[Floats2d]
     pooler_output: Floats1d
     token_vectors: Floats2d
     n_windows: int

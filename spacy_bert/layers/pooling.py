@@ -12,6 +12,14 @@ from ..errors import Errors
 
 POOLING_MODES = ("mean", "first", "last", "max")
 
+
+def check_pooling(mode: str) -> str:
+    """`mode` (str) if it is one of `POOLING_MODES`, else ValueError E352: the one check of the
+    `pooling` setting (the `bert` component and `spacy-bert.BertEncoder.v1` call it)."""
+    if mode not in POOLING_MODES:
+        raise ValueError(Errors.E352.format(value=mode, expected=", ".join(POOLING_MODES)))
+    return mode
+
 Backprop = Callable[[Floats2d], Floats2d]
 
 
@@ -48,7 +56,7 @@ def pool_pieces(
         pooled, which = ops.reduce_max(gathered, nonempty_lengths)
         back = lambda d: ops.backprop_reduce_max(d, which, nonempty_lengths)  # noqa: E731
     else:
-        raise ValueError(Errors.E352.format(value=mode, expected=", ".join(POOLING_MODES)))
+        check_pooling(mode)  # raises: the mode is none of the above
     tokens = ops.alloc2f(n_tokens, width, dtype=piece_states.dtype)
     if pooled.shape[0]:
         tokens[has_pieces] = pooled

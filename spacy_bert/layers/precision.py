@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar
 
 import torch
 from thinc.api import get_torch_default_device
@@ -49,7 +49,7 @@ from torch import nn
 
 from ..errors import Errors, Warnings
 from ..modeling import BertModel, BertPreTrainedModel
-from .calibration import CALIBRATION_TEXTS, calibration_batch, fit_positions, input_ranges, smooth_scales
+from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, smooth_scales
 from .cpu import cpu_flags
 from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
 from .settings import DEFAULT_PRECISION
@@ -70,6 +70,7 @@ __all__ = [
     "check_precision",
     "cpu_class",
     "cpu_flags",
+    "encoder_of",
     "fit_positions",
     "input_ranges",
     "log_choice",
@@ -223,7 +224,10 @@ def _outputs_to_float32(module: nn.Module, args: Any, output: Any) -> Any:
 
 
 # -- the prediction copy -------------------------------------------------------------
-def _shared_copy(model: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def _shared_copy(model: ModuleT) -> ModuleT:
     """A copy of the module tree whose parameters and buffers are the same tensor objects as
     `model`'s (so modules can be replaced in the copy without touching `model`)."""
     memo = {id(t): t for t in _tensors(model)}
@@ -263,7 +267,7 @@ def prediction_model(
     if precision == "float32":
         return model
     derived = _shared_copy(model).eval()  # eval: calibration runs without dropout
-    bert = derived if isinstance(derived, BertModel) else derived.bert
+    bert = encoder_of(derived)
     if precision == "int8":
         int8 = int8_options() if int8 is None else int8
         if ranges is None and int8.needs_ranges:

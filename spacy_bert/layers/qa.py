@@ -19,7 +19,7 @@ Face directory, on disk and (its files) in bytes; never pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 import torch
@@ -31,18 +31,18 @@ from ..tokenization import BertTokenizer
 from .encode import EncodedInputs, encode_inputs
 from .encoder import run_load_hook
 from .hf_heads import build_hf_model, read_task_weights
-from .run import WindowOutputs, plan_inputs, run_batches
-from .settings import SETTINGS_ATTR, EncoderSettings
+from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
+from .settings import SETTINGS_ATTR, EncoderSettings, SettingNames
 from .shim import BertShim
-from .windows import SettingNames, WindowPlan
+from .windows import WindowPlan
 
-__all__ = ["QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
+__all__ = ["QAModel", "QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
 
 #: attrs key: True once the model has a QA head (fine-tuned checkpoint, `initialize`, or a load).
 HAS_HEAD = "has_head"
 #: attrs key: question pieces kept (a longer question is cut, with the component's warning).
 MAX_QUESTION_LEN = "max_question_len"
-#: bert_qa's names for the window settings (Hugging Face's), so E302 / E371 / E372 speak of them
+#: bert_qa's names for the window settings (Hugging Face's), so E354 / E371 / E372 speak of them
 QA_NAMES = SettingNames(window="max_seq_len", stride="doc_stride")
 #: bert_qa's defaults: Hugging Face's run_qa.py max_seq_length 384 and doc_stride 128.
 QA_SETTINGS = EncoderSettings(window=384, stride=128, max_batch_items=4096)
@@ -73,7 +73,11 @@ class QAWindows:
     word_start: List[np.ndarray]
 
 
-def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+#: bert_qa's thinc model: (context, question) pairs -> every window's logits.
+QAModel = Model[Sequence[Tuple[str, str]], QAWindows]
+
+
+def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
     """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
 
     The component writes its settings into `attrs`: its `EncoderSettings` (window = max_seq_len,
@@ -88,7 +92,7 @@ def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config
 
 
 def qa_shim(model: Model) -> BertShim:
-    return model.shims[0]
+    return cast(BertShim, model.shims[0])
 
 
 def load_qa_checkpoint(model: Model, checkpoint: str) -> bool:
@@ -131,18 +135,20 @@ def settings_of(model: Model) -> EncoderSettings:
 
 
 def _word_starts(tokenizer: BertTokenizer, ids: np.ndarray) -> np.ndarray:
-    tokens = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    # ids of the tokenizer's own encoding: every one is in the vocabulary (no None)
+    tokens = cast(List[str], tokenizer.convert_ids_to_tokens([int(i) for i in ids]))
     return np.fromiter((not t.startswith("##") for t in tokens), dtype=bool, count=len(tokens))
 
 
 def _encode(model: Model, contexts: Sequence[str], questions: Sequence[str]) -> Tuple[EncodedInputs, List[int], List[np.ndarray]]:
     shim = qa_shim(model)
-    encoded = encode_inputs(shim.tokenizer, contexts, questions)
+    tokenizer = loaded_tokenizer(shim)
+    encoded = encode_inputs(tokenizer, contexts, questions)
     limit = int(model.attrs[MAX_QUESTION_LEN])
     truncated = [i for i, ids in enumerate(encoded.segment_ids) if len(ids) > limit]
     for i in truncated:  # Hugging Face's fast path never truncates; we cut with a warning (the component's)
         encoded.segment_ids[i] = encoded.segment_ids[i][:limit]
-    word_start = [_word_starts(shim.tokenizer, ids) for ids in encoded.piece_ids]
+    word_start = [_word_starts(tokenizer, ids) for ids in encoded.piece_ids]
     return encoded, truncated, word_start
 
 
@@ -150,7 +156,7 @@ def _run(model: Model, contexts: Sequence[str], questions: Sequence[str], is_tra
     run_load_hook(model)  # the component's load, when its model is called directly
     shim = qa_shim(model)
     encoded, truncated, word_start = _encode(model, contexts, questions)
-    plan, batches = plan_inputs(encoded, settings_of(model), shim.tokenizer, QA_NAMES)
+    plan, batches = plan_inputs(encoded, settings_of(model), loaded_tokenizer(shim), QA_NAMES)
     # plan_inputs lays out single-segment windows when no pair has a question; every pair here has one.
     run = run_batches(shim, batches, plan.n_windows, is_train)
     return encoded, truncated, word_start, plan, run
@@ -228,7 +234,8 @@ def qa_train_step(model: Model, contexts: Sequence[str], questions: Sequence[str
 def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, end_positions: np.ndarray) -> torch.Tensor:
     """Mean over windows of (CE(start) + CE(end)) / 2, padding masked out of each softmax; a
     differentiable () tensor. Positions (n_windows,) int64 index each window's positions."""
-    total_start = total_end = None
+    total_start: Optional[torch.Tensor] = None
+    total_end: Optional[torch.Tensor] = None
     for b, (batch, out) in enumerate(zip(run.batches, run.outputs)):
         rows = batch.windows
         device = out.start_logits.device
@@ -241,4 +248,5 @@ def qa_loss(plan: WindowPlan, run: WindowOutputs, start_positions: np.ndarray, e
         e = torch.nn.functional.cross_entropy(e_logits, e_target, reduction="sum")
         total_start = s if total_start is None else total_start + s
         total_end = e if total_end is None else total_end + e
+    assert total_start is not None and total_end is not None  # a plan has a window per input
     return (total_start + total_end) / (2 * plan.n_windows)

@@ -18,15 +18,17 @@ import numpy as np
 import torch
 from thinc.shims.pytorch import ArgsKwargs
 
+from ..errors import Errors
+from ..tokenization import BertTokenizer
 from .batching import PaddedBatch, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
-from .settings import EncoderSettings
+from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
 from .shim import Adapter, BertShim
 from .timing import stage, timed_stage
-from .windows import DEFAULT_NAMES, SettingNames, WindowPlan, plan_input_windows
+from .windows import WindowPlan, plan_input_windows
 
-__all__ = ["WindowOutputs", "plan_inputs", "run_batches", "run_inputs"]
+__all__ = ["WindowOutputs", "loaded_tokenizer", "plan_inputs", "run_batches", "run_inputs"]
 
 
 @dataclass
@@ -43,7 +45,7 @@ class WindowOutputs:
         row_of_window (np.ndarray): (n_windows,) int64 its row in that batch.
     """
 
-    batches: List[PaddedBatch]
+    batches: Sequence[PaddedBatch]
     outputs: List[Any]
     labels: List[Optional[torch.Tensor]]
     batch_of_window: np.ndarray
@@ -68,7 +70,7 @@ def plan_inputs(
     """*plan*: windows (`plan_input_windows`; second segments where any input has one) and
     length-sorted padded batches under `settings.max_batch_items` (`plan_batches`).
 
-    names (SettingNames): what the user calls window and stride (E302 / E371 / E372 speak of them).
+    names (SettingNames): what the user calls window and stride (E354 / E371 / E372 speak of them).
     select (Optional[Callable[[WindowPlan], np.ndarray]]): picks the windows to batch, (n,)
         int64 (e.g. only those where a `[MASK]` is scored); None: all of them.
     """
@@ -143,6 +145,13 @@ def run_batches(
     return WindowOutputs(batches, outputs, labels, batch_of_window, row_of_window, torch_backprop)
 
 
+def loaded_tokenizer(shim: BertShim) -> BertTokenizer:
+    """The tokenizer of the model in `shim`; E351 while no model is loaded."""
+    if shim.tokenizer is None:
+        raise ValueError(Errors.E351)
+    return shim.tokenizer
+
+
 def run_inputs(
     shim: BertShim,
     settings: EncoderSettings,
@@ -160,8 +169,9 @@ def run_inputs(
     replaces piece ids of every padded batch (with `rng`, default a fresh
     `np.random.default_rng()`), and its labels come back in `WindowOutputs.labels`.
     """
-    encoded = encode_inputs(shim.tokenizer, texts, segments)
-    plan, batches = plan_inputs(encoded, settings, shim.tokenizer)
+    tokenizer = loaded_tokenizer(shim)
+    encoded = encode_inputs(tokenizer, texts, segments)
+    plan, batches = plan_inputs(encoded, settings, tokenizer)
     if hook is not None:
         rng = rng if rng is not None else np.random.default_rng()
         for batch in batches:

@@ -11,14 +11,18 @@ shim (`BertShim.set_model`), i.e. at `initialize()`, at load, and on first use.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 
 from ..errors import Errors, Warnings
 
-__all__ = ["DEFAULT_PRECISION", "DEFAULT_SETTINGS", "EncoderSettings", "SETTINGS_ATTR", "THREADS_ENV", "resolve_threads"]
+__all__ = [
+    "DEFAULT_NAMES", "DEFAULT_PRECISION", "DEFAULT_SETTINGS", "EncoderSettings", "SETTINGS_ATTR", "SettingNames",
+    "THREADS_ENV", "resolve_threads",
+]
 
 #: Environment variable read for the torch thread count when `n_threads` is None.
 THREADS_ENV = "SPACY_BERT_NUM_THREADS"
@@ -26,6 +30,24 @@ THREADS_ENV = "SPACY_BERT_NUM_THREADS"
 SETTINGS_ATTR = "settings"
 #: Prediction precision by default: fp32, identical to Hugging Face (`layers/precision.py`).
 DEFAULT_PRECISION = "float32"
+#: The default batch budget (named in E354's advice before the class is defined).
+DEFAULT_BATCH_ITEMS = 2048
+
+
+class SettingNames(NamedTuple):
+    """The names the user gave the window and stride settings, for the messages (E354, E371,
+    E372): `bert_qa` calls them max_seq_len and doc_stride, as Hugging Face does."""
+
+    window: str = "window"
+    stride: str = "stride"
+
+
+DEFAULT_NAMES = SettingNames()
+
+
+def _is_int(value: Any) -> bool:
+    """An int (numpy ints included), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -45,7 +67,7 @@ class EncoderSettings:
 
     window: int = 512
     stride: int = 128
-    max_batch_items: int = 2048
+    max_batch_items: int = DEFAULT_BATCH_ITEMS
     n_threads: Optional[int] = None
     precision: str = DEFAULT_PRECISION
 
@@ -59,18 +81,53 @@ class EncoderSettings:
         the names it uses, e.g. bert_qa's Hugging Face names max_seq_len/doc_stride)."""
         return {window: self.window, stride: self.stride, "max_batch_items": self.max_batch_items}
 
-    def validate(self, name: str) -> "EncoderSettings":
-        """Raise E354 naming component `name` (str) for a value that cannot work; return self."""
-        fields = (
-            ("window", self.window, self.window >= 3, "at least 3 ([CLS], one piece, [SEP])"),
-            ("stride", self.stride, 0 <= self.stride < self.window - 2, f"0 <= stride < window - 2 = {self.window - 2}"),
-            ("max_batch_items", self.max_batch_items, self.max_batch_items >= 1, "a positive number"),
-            ("n_threads", self.n_threads, self.n_threads is None or self.n_threads >= 1, "None or a positive number"),
-        )
-        for field, value, ok, expected in fields:
-            if not ok:
-                raise ValueError(Errors.E354.format(name=name, field=field, value=value, expected=expected))
+    def validate(self, name: Optional[str] = None, names: SettingNames = DEFAULT_NAMES, specials: int = 2) -> "EncoderSettings":
+        """Raise E354 for the first value that cannot work; return self.
+
+        The one check of window, stride, batch budget and threads: the components (at
+        construction and load), the window planner and the batch planner all call it.
+
+        Args:
+            name (Optional[str]): The component named in the message (None: no component).
+            names (SettingNames): What the user calls window and stride (bert_qa: max_seq_len,
+                doc_stride).
+            specials (int): Special tokens around a window's content: 2 ([CLS] ... [SEP]); 3 for
+                bert_qa's pairs ([CLS] question [SEP] context [SEP]).
+        """
+        first = next(self._problems(names, specials), None)
+        if first is not None:
+            field, value, problem, reason = first
+            where = "" if name is None else f" (the {name!r} component)"
+            raise ValueError(Errors.E354.format(field=field, value=value, problem=problem, where=where, reason=reason))
         return self
+
+    def _problems(self, names: SettingNames, specials: int) -> Iterator[Tuple[str, Any, str, str]]:
+        """(setting name, value, problem, reason) of each value that cannot work, in order."""
+        window, stride = self.window, self.stride
+        if not _is_int(window) or window < specials + 1:
+            yield names.window, window, "is too small" if _is_int(window) else "is not an int", (
+                f"a window holds {specials} special tokens and at least one piece, so {names.window} "
+                f"must be an int of at least {specials + 1}. Use the model's max_position_embeddings "
+                "(usually 512)"
+            )
+            return  # the stride's bound needs a valid window
+        content = window - specials
+        if not _is_int(stride) or not 0 <= stride < content:
+            yield names.stride, stride, f"does not fit {names.window}={window}", (
+                f"a window holds {content} pieces ({names.window} - {specials} special tokens) and "
+                f"{names.stride} is the overlap of consecutive windows, so 0 <= {names.stride} <= "
+                f"{content - 1} is expected. Lower {names.stride} or raise {names.window}"
+            )
+        if not _is_int(self.max_batch_items) or self.max_batch_items < 1:
+            yield "max_batch_items", self.max_batch_items, "is not a piece budget", (
+                "the padded positions of one encoder call (rows x padded length) must be an int >= 1. "
+                f"Use at least one window's worth, e.g. {DEFAULT_BATCH_ITEMS}"
+            )
+        if self.n_threads is not None and (not _is_int(self.n_threads) or self.n_threads < 1):
+            yield "n_threads", self.n_threads, "is not a thread count", (
+                "torch's intra-op threads must be None (the environment variable "
+                f"{THREADS_ENV} or torch's default) or an int >= 1"
+            )
 
     def fit_to(self, max_positions: int, name: str = "bert") -> "EncoderSettings":
         """These settings for a model with `max_positions` (int) positions.

@@ -53,7 +53,7 @@ class SharedGradient:
         self._expected = frozenset(expected)
         self._waiting = set(expected)
         self._senders: Dict[int, str] = {}
-        self._on_loss = on_loss
+        self._on_loss: Optional[Callable[[float], None]] = on_loss
         self._on_done = on_done
         self.done = False
         if backprop is not None and not self._waiting:
@@ -76,13 +76,15 @@ class SharedGradient:
             raise ValueError(Errors.E393.format(name=self.name, listener=listener_name))
         if self.done:
             raise ValueError(Errors.E392.format(name=self.name, listener=listener_name))
-        if len(gradients) != len(self._gradients):
-            raise ValueError(Errors.E394.format(listener=listener_name, got=len(gradients), expected=len(self._gradients)))
-        for total, one in zip(self._gradients, gradients):
+        totals, on_loss = self._gradients, self._on_loss
+        assert totals is not None and on_loss is not None  # released only when done (E392 above)
+        if len(gradients) != len(totals):
+            raise ValueError(Errors.E394.format(listener=listener_name, got=len(gradients), expected=len(totals)))
+        for total, one in zip(totals, gradients):
             total.add(one)
             for value in vars(one).values():
                 if value is not None:
-                    self._on_loss(float((value**2).sum()))
+                    on_loss(float((value**2).sum()))
         self._senders[listener_id] = listener_name
         self._waiting.discard(listener_id)
         if not self._waiting:
@@ -100,6 +102,7 @@ class SharedGradient:
     def _run(self) -> None:
         backprop, gradients, on_done = self._backprop, self._gradients, self._on_done
         self._release()
+        assert backprop is not None and gradients is not None  # callers run a batch with a graph, once
         backprop(gradients)
         if on_done is not None:
             on_done()

@@ -9,7 +9,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union, cast
 
 import srsly
 import torch
@@ -140,7 +140,7 @@ class BertShim(PyTorchShim):
     def bert(self) -> BertModel:
         """The `BertModel` encoder inside the model (the model itself for a `BertModel`)."""
         model = self.model
-        return model if isinstance(model, BertModel) else model.bert
+        return model if isinstance(model, BertModel) else cast(BertModel, model.bert)
 
     @property
     def mixed_precision(self) -> bool:
@@ -181,6 +181,7 @@ class BertShim(PyTorchShim):
             log_choice(self.name, self._precision, used, device_type)
             self._prediction.model = prediction_model(model, used, tokenizer=self.tokenizer, name=self.name)
             self._prediction.key = key
+        assert self._prediction.model is not None  # built above for this key
         return self._prediction.model
 
     def weights_changed(self) -> None:
@@ -199,8 +200,9 @@ class BertShim(PyTorchShim):
         # Ids reaching the model through the shim come from its own tokenizer and padding, so
         # the device-syncing input checks of `BertModel.forward` are skipped (modeling honours it).
         model.validate_inputs = False
-        if not isinstance(model, BertModel) and isinstance(getattr(model, "bert", None), BertModel):
-            model.bert.validate_inputs = False
+        encoder = getattr(model, "bert", None)
+        if not isinstance(model, BertModel) and isinstance(encoder, BertModel):
+            encoder.validate_inputs = False
         device = get_torch_default_device()
         self._model = model.to(device)
         self._grad_scaler.to_(device)
@@ -322,12 +324,12 @@ class BertShim(PyTorchShim):
             self.weights_changed()
 
     # -- serialisation ----------------------------------------------------------
-    def to_disk(self, directory: Path) -> None:
+    def to_disk(self, directory: Union[str, Path]) -> None:
         """Write the encoder as a Hugging Face directory (config.json with its dtype,
         model.safetensors in that dtype, tokenizer files)."""
         save_pretrained(self.bert, directory, tokenizer=self.tokenizer)
 
-    def from_disk(self, directory: Path) -> "BertShim":
+    def from_disk(self, directory: Union[str, Path]) -> "BertShim":
         """Read `to_disk`'s directory; the encoder keeps the dtype it was saved in."""
         directory = Path(directory)
         model, tokenizer = load_encoder(directory, dtype=saved_dtype(directory))

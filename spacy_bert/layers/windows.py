@@ -41,13 +41,17 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import Errors
+from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
 
-__all__ = ["DEFAULT_NAMES", "SettingNames", "WindowPlan", "plan_input_windows", "plan_windows"]
+#: Counts per text or window: a list of ints or a 1-D integer array.
+Counts = Union[Sequence[int], np.ndarray]
+
+__all__ = ["WindowPlan", "plan_input_windows", "plan_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,32 +107,15 @@ class WindowPlan:
         return np.where(self.segment_length > 0, self.segment_length + 2, 1)
 
 
-class SettingNames(NamedTuple):
-    """The names the user gave the window and stride settings, for the messages (E302, E371,
-    E372): `bert_qa` calls them max_seq_len and doc_stride, as Hugging Face does."""
-
-    window: str = "window"
-    stride: str = "stride"
-
-
-DEFAULT_NAMES = SettingNames()
-
-
 def _check_sizes(window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> int:
-    """The content size C = window - 2 after checking `window` and `stride` (ints)."""
+    """The content size C = window - 2 after checking `window` and `stride` (ints; TypeError
+    for other types, E354 from `EncoderSettings.validate` for values that cannot work)."""
     window, stride = operator.index(window), operator.index(stride)
-    if window < 3:
-        raise ValueError(Errors.E301.format(window=window))
-    content = window - 2
-    if not 0 <= stride < content:
-        raise ValueError(Errors.E302.format(
-            stride=stride, window=window, content=content, maximum=content - 1,
-            stride_name=names.stride, window_name=names.window,
-        ))
-    return content
+    EncoderSettings(window=window, stride=stride).validate(names=names)
+    return window - 2
 
 
-def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
+def _as_counts(n_pieces: Counts) -> np.ndarray:
     """`n_pieces` as an int64 array (n_texts,), each checked to be an int >= 0."""
     array = np.asarray(n_pieces)
     if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
@@ -143,14 +130,14 @@ def _as_counts(n_pieces: Sequence[int]) -> np.ndarray:
     return counts
 
 
-def plan_windows(n_pieces: Sequence[int], window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> WindowPlan:
+def plan_windows(n_pieces: Counts, window: int, stride: int, names: SettingNames = DEFAULT_NAMES) -> WindowPlan:
     """Plan the windows of texts with `n_pieces` pieces each (Sequence[int], each >= 0).
 
     window: int >= 3 — maximum positions per window including [CLS] and [SEP].
     stride: int, 0 <= stride < window - 2 — pieces shared by consecutive windows.
     Returns a `WindowPlan` (see the module docstring for the semantics).
     names (SettingNames): what the user calls window and stride (for the messages).
-    Raises ValueError (E301, E302, E303) for invalid sizes.
+    Raises ValueError (E354 for window and stride, E303) for invalid sizes.
 
     Vectorised over all texts and pieces at once (no Python loop per text except the final
     split into per-text arrays): a `pipe` batch may hold thousands of short texts.
@@ -231,14 +218,14 @@ def _pair_windows(index: int, n: int, q: int, window: int, stride: int, names: S
 
 
 def plan_input_windows(
-    n_pieces: Sequence[int], segment_lengths: Optional[Sequence[int]], window: int, stride: int, names: SettingNames = DEFAULT_NAMES,
+    n_pieces: Counts, segment_lengths: Optional[Counts], window: int, stride: int, names: SettingNames = DEFAULT_NAMES,
 ) -> WindowPlan:
     """Plan the windows of inputs whose texts have `n_pieces` pieces and whose second segments
     have `segment_lengths` pieces (0 or None: no second segment).
 
     Single-segment inputs get exactly `plan_windows`' layout; pair inputs Hugging Face's
     only_second layout (module docstring). Windows stay ordered input by input.
-    Raises ValueError: E301-E303 as `plan_windows`; E371 when a second segment leaves no room
+    Raises ValueError: E354 and E303 as `plan_windows`; E371 when a second segment leaves no room
     for a text that needs windows; E372 when stride does not fit a pair's content budget. The
     messages call window and stride by `names`.
     """

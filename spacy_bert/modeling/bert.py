@@ -73,6 +73,7 @@ class BertModel(BertPreTrainedModel):
             batch_size, seq_length = check_input_shape("input_ids", check_id_tensor("input_ids", input_ids).shape, 2)
         else:
             check_inputs_embeds(inputs_embeds, config.hidden_size)
+            assert inputs_embeds is not None  # check_inputs_embeds refuses None (E032)
             batch_size, seq_length = inputs_embeds.shape[:2]
         check_per_position("token_type_ids", token_type_ids, batch_size, seq_length)
         check_per_position("position_ids", position_ids, batch_size, seq_length)

@@ -49,6 +49,7 @@ class BertEmbeddings(nn.Module):
             Tensor: (batch, seq, hidden).
         """
         if inputs_embeds is None:
+            assert input_ids is not None  # BertModel.forward passes one of the two
             if validate:
                 check_id_range(input_ids, self.config.vocab_size, Errors.E004, "vocab_size")
             inputs_embeds = self.word_embeddings(input_ids)

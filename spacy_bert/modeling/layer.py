@@ -68,7 +68,7 @@ class BertLayer(nn.Module):
             (hidden (batch, seq, hidden), self-attention probs or None, cross-attention probs or None,
              the key/value tuple to cache for this layer).
         """
-        self_past: Optional[KeyValue] = None if past_key_value is None else past_key_value[:2]
+        self_past: Optional[KeyValue] = None if past_key_value is None else (past_key_value[0], past_key_value[1])
         cross_past: Optional[KeyValue] = None
         if past_key_value is not None and len(past_key_value) == 4:
             cross_past = past_key_value[2:]

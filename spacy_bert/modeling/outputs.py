@@ -5,7 +5,7 @@ position (`outputs[0]`) or name (`outputs["logits"]`), where positions count onl
 that are set, so `loss` is `outputs[0]` exactly when labels were given.
 """
 from dataclasses import dataclass, fields
-from typing import Any, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import torch
 
@@ -18,6 +18,9 @@ PastKeyValues = Optional[Tuple[Tuple[Tensor, ...], ...]]
 
 class ModelOutput:
     """Tuple-like access to the fields of an output dataclass."""
+
+    # set by @dataclass on every subclass (makes `fields(self)` well-typed)
+    __dataclass_fields__: ClassVar[Dict[str, Any]]
 
     def to_tuple(self) -> Tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None)

@@ -9,7 +9,7 @@ always work; `modeling/` itself imports nothing above it (tests/test_layering.py
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union, cast
 
 import torch
 from torch import nn
@@ -98,11 +98,11 @@ class BertPreTrainedModel(nn.Module):
         self.tie_weights()
 
     def get_input_embeddings(self) -> nn.Embedding:
-        base = getattr(self, self.base_model_prefix, self)
+        base: Any = getattr(self, self.base_model_prefix, self)  # a head's `.bert`, or the BertModel
         return base.embeddings.word_embeddings
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
-        base = getattr(self, self.base_model_prefix, self)
+        base: Any = getattr(self, self.base_model_prefix, self)
         base.embeddings.word_embeddings = value
 
     def get_output_embeddings(self) -> Optional[nn.Linear]:
@@ -128,7 +128,8 @@ class BertPreTrainedModel(nn.Module):
             BaseModelOutputWithPoolingAndCrossAttentions: `last_hidden_state` (batch, seq, hidden),
             `pooler_output` (batch, hidden) or None, and the optional fields asked for.
         """
-        return self.bert(**{name: arguments[name] for name in ENCODER_ARGUMENTS if name in arguments})
+        bert = cast(nn.Module, self.bert)  # every BertFor* head has one
+        return bert(**{name: arguments[name] for name in ENCODER_ARGUMENTS if name in arguments})
 
     # -- conveniences ---------------------------------------------------------
     @property

@@ -1,4 +1,6 @@
 """Language-model heads: `BertForPreTraining`, `BertForMaskedLM`, `BertForNextSentencePrediction`, `BertLMHeadModel`."""
+import functools
+import operator
 import warnings
 from typing import Optional
 
@@ -57,7 +59,7 @@ class BertForPreTraining(BertPreTrainedModel):
             losses.append(cross_entropy(seq_relationship_logits, next_sentence_label.to(seq_relationship_logits.device)))
         return (
             BertForPreTrainingOutput(
-                loss=sum(losses) if losses else None,
+                loss=functools.reduce(operator.add, losses) if losses else None,
                 prediction_logits=prediction_logits,
                 seq_relationship_logits=seq_relationship_logits,
                 hidden_states=out.hidden_states,

@@ -88,7 +88,7 @@ def question_list(value: Any) -> List[Any]:
 
 def is_count(value: Any, minimum: int = 1) -> bool:
     """Whether `value` is an int >= `minimum` (a bool is not a count)."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
+    return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= minimum
 
 
 def check_top_k(value: Any, *, name: str, factory: str, where: str, meaning: str, fix: str) -> int:

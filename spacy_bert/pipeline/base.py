@@ -45,8 +45,7 @@ from ..layers.encoder import LOAD_HOOK
 from ..layers.optim import clip_global_norm
 from ..layers.payload import CFG_FILE, bytes_to_folder, folder_to_bytes
 from ..layers.precision import DEFAULT_PRECISION, check_precision, precision_in_use
-from ..layers.settings import SETTINGS_ATTR, EncoderSettings
-from ..layers.windows import DEFAULT_NAMES, SettingNames
+from ..layers.settings import DEFAULT_NAMES, SETTINGS_ATTR, EncoderSettings, SettingNames
 from .contracts import names_component_on_missing_checkpoint
 from .saved_settings import CONFIG_KEY, resolve_settings
 

@@ -20,10 +20,10 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
-from ..layers.encoder import BertDocGradient, BertDocOutput, ensure_loaded
+from ..layers.encoder import BertDocGradient, BertDocOutput, BertEncoderModel, ensure_loaded
 from ..layers.listener import BertListener, BertOutputListener
 from ..layers.merge import to_host
-from ..layers.pooling import POOLING_MODES
+from ..layers.pooling import check_pooling
 from ..layers.shared_gradient import SharedGradient
 from ..layers.precision import DEFAULT_PRECISION
 from ..layers.token_vectors import token_vectors
@@ -62,7 +62,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_BERT_MODEL)["model"]
 def make_bert(
     nlp: Language,
     name: str,
-    model: Model,
+    model: BertEncoderModel,
     checkpoint: Optional[str],
     window: int,
     stride: int,
@@ -133,8 +133,7 @@ class Bert(BertModelPipe):
         precision: str = DEFAULT_PRECISION,
     ) -> None:
         validate_encoder_settings(name, window, stride, max_batch_items)
-        if pooling not in POOLING_MODES:
-            raise ValueError(Errors.E352.format(value=pooling, expected=", ".join(POOLING_MODES)))
+        check_pooling(pooling)
         install_extension()
         self.listener_map: Dict[str, List[BertListener]] = {}
         self._listening_models: Dict[str, Model] = {}  # name -> model of the listening component
@@ -365,7 +364,7 @@ class Bert(BertModelPipe):
         return None
 
     @names_component_on_missing_checkpoint
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp: Optional[Language] = None) -> None:
         """Read the checkpoint (if not read yet) and tell the listeners the vector width.
 
         Raises E390 when `store_piece_states = false` but a listening component reads piece

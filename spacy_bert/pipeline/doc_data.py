@@ -5,16 +5,21 @@ The data is stored in `doc.user_data` as plain numpy arrays (so Docs pickle, `Do
 Everything is on the CPU (numpy), never GPU tensors.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, cast
 
 import numpy as np
 from spacy.tokens import Doc
-from thinc.types import Ragged
+from thinc.types import Ints1d, Ragged
 
 from ..errors import Errors
 
 EXTENSION = "bert"
 _USER_DATA_KEY = ("spacy_bert", "bert")
+
+
+def user_data(doc: Doc) -> Dict[Any, Any]:
+    """`doc.user_data`, whose keys are tuples as spaCy's own (its stubs say str)."""
+    return cast(Dict[Any, Any], doc.user_data)
 
 
 @dataclass
@@ -53,22 +58,22 @@ class BertDocData:
         """The piece states of each token as a thinc `Ragged` ((lengths.sum(), hidden) data)."""
         if self.last_hidden_state is None:
             raise ValueError(Errors.E395)
-        return Ragged(self.last_hidden_state[self.piece_indices], self.lengths)
+        return Ragged(self.last_hidden_state[self.piece_indices], cast(Ints1d, self.lengths))
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(vars(self))
 
 
 def _get(doc: Doc) -> Optional[BertDocData]:
-    data = doc.user_data.get(_USER_DATA_KEY)
+    data = user_data(doc).get(_USER_DATA_KEY)
     return None if data is None else BertDocData(**data)
 
 
 def _set(doc: Doc, value: Optional[BertDocData]) -> None:
     if value is None:
-        doc.user_data.pop(_USER_DATA_KEY, None)
+        user_data(doc).pop(_USER_DATA_KEY, None)
     else:
-        doc.user_data[_USER_DATA_KEY] = value.to_dict()
+        user_data(doc)[_USER_DATA_KEY] = value.to_dict()
 
 
 def install_extension() -> None:

@@ -13,13 +13,14 @@ exported with that component's (fine-tuned) encoder.
 import os
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Union, cast
 
 from spacy.language import Language
 
 from ..checkpoint import save_pretrained
 from ..errors import Errors, Warnings
 from ..layers.encoder import BertShim, get_shim
+from ..layers.listener import BertOutputListener
 from .bert import Bert
 from .task import BertTaskPipe
 from .whole_model import BertModelPipe
@@ -44,10 +45,10 @@ def export_component(nlp: Language, name: str, output_dir: Union[str, os.PathLik
     if isinstance(pipe, BertModelPipe) and not isinstance(pipe, Bert):
         # bert_qa / bert_fill_mask hold a whole BertForQuestionAnswering / BertForMaskedLM /
         # BertForPreTraining (own encoder, torch head; a tied decoder is written once)
-        return pipe.export(output_dir)
+        return pipe.export(Path(output_dir))
     if not isinstance(pipe, BertTaskPipe):
         raise ValueError(Errors.E363.format(name=name, reason=f"it is a {type(pipe).__name__}, not a bert_ner or bert_textcat component."))
-    shim = None if pipe.owns_encoder else _shared_encoder(nlp, name, pipe.encoder.upstream_name)
+    shim = None if pipe.owns_encoder else _shared_encoder(nlp, name, cast(BertOutputListener, pipe.encoder).upstream_name)
     model = pipe.to_hf_model(shim)
     tokenizer = (shim if shim is not None else get_shim(pipe.encoder)).tokenizer
     out = Path(output_dir)

@@ -43,10 +43,11 @@ from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.hooks import MaskPieces
-from ..layers.masked_lm import install_masked_lm, masked_lm_settings, model_class_name
+from ..layers.masked_lm import MaskedLMModel, install_masked_lm, masked_lm_settings, model_class_name
 from ..layers.mlm_fill import fill_masks, score_word_candidates
 from ..layers.mlm_train import PairInputs, mlm_evaluate, mlm_update
 from ..layers.precision import DEFAULT_PRECISION
+from ..layers.run import loaded_tokenizer
 from ..layers.settings import EncoderSettings
 from ..modeling import BertForMaskedLM, BertForPreTraining
 from .arguments import check_top_k, one_string, string_list
@@ -95,7 +96,7 @@ if not Token.has_extension("fill_mask"):
 def make_bert_fill_mask(
     nlp: Language,
     name: str,
-    model: Model,
+    model: MaskedLMModel,
     checkpoint: Optional[str],
     window: int,
     stride: int,
@@ -261,7 +262,7 @@ class BertFillMask(BertModelPipe):
         if not texts:
             return []
         ids = self.target_ids(targets)
-        if not any(MASK_TEXT in t or (self.shim.loaded and self.shim.tokenizer.mask_token in t) for t in texts):
+        if not any(MASK_TEXT in t or (self.shim.loaded and loaded_tokenizer(self.shim).mask_token in t) for t in texts):
             return [[] for _ in texts]
         settings = self.settings()
         # every vocabulary entry at most once: topk over the vocabulary cannot give more

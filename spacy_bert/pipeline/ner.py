@@ -15,7 +15,7 @@ silently). `overwrite_ents = true` replaces `doc.ents` with the predictions inst
 """
 import warnings
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, cast
 
 import numpy as np
 from spacy.language import Language
@@ -23,6 +23,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
+from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
@@ -77,7 +78,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
 def make_bert_ner(
     nlp: Language,
     name: str,
-    model: Model,
+    model: Model[List[Doc], List[PieceLogits]],
     checkpoint: Optional[str],
     window: int,
     stride: int,
@@ -238,7 +239,7 @@ class BertNER(BertTaskPipe):
             missing = [(0, len(reference.text))]
         return gold_targets(token_offsets(example.predicted), token_pieces(out.alignment), out.alignment.n_pieces, entities, missing, row_of)
 
-    def get_loss(self, examples: Iterable[Example], outputs: List[PieceLogits]) -> Tuple[float, List[np.ndarray]]:
+    def get_loss(self, examples: Iterable[Example], outputs: List[PieceLogits]) -> Tuple[float, List[Floats2d]]:
         """Cross-entropy over the pieces that carry a label, averaged (Hugging Face's loss).
 
         Returns (loss, d_logits per Doc). Gold entities that the pieces cannot express are
@@ -270,7 +271,7 @@ class BertNER(BertTaskPipe):
                 loss -= float(np.log(np.maximum(probs[rows, target[rows]], 1e-30)).sum())
                 d[rows] = probs[rows]
                 d[rows, target[rows]] -= 1.0
-            d_logits.append(ops.asarray2f((d / n_labelled).astype("float32")))
+            d_logits.append(ops.asarray2f(cast(Floats2d, (d / n_labelled).astype("float32"))))
         return loss / n_labelled, d_logits
 
     def initialize(
@@ -289,7 +290,7 @@ class BertNER(BertTaskPipe):
         validate_get_examples(get_examples, "BertNER.initialize")
         self._ensure_loaded()
         if labels is None:
-            found = set()
+            found: Set[str] = set()
             for eg in get_examples():
                 found.update(e.label_ for e in eg.reference.ents)
             labels = sorted(found)

@@ -14,7 +14,7 @@ Weights stay fp32 (see `spacy_bert/layers/precision.py`); the next batch predict
 precision. `nlp.get_pipe(name).precision` reports the precision in use ("auto" resolved for
 this CPU or GPU), `nlp.get_pipe(name).precision_setting` the setting. Components listening to a shared `bert` component predict in its precision.
 """
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional
 
 from spacy.language import Language
 
@@ -47,7 +47,7 @@ def set_precision(nlp: Language, precision: str, names: Optional[Iterable[str]] 
         chosen = string_list(names, what="set_precision(names=...)", item="component name", example="bert")
     changed: Dict[str, str] = {}
     for name in chosen:
-        pipe = nlp.get_pipe(name)
+        pipe: Any = nlp.get_pipe(name)  # any component with set_precision / precision
         if not hasattr(pipe, "set_precision"):
             raise ValueError(Errors.E662.format(name=name, factory=nlp.get_pipe_meta(name).factory, expected=", ".join(PRECISIONS)))
         pipe.set_precision(precision)

@@ -44,13 +44,14 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.listener import BertListener
 from ..layers.precision import DEFAULT_PRECISION
-from ..layers.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, one_string, question_list, string_list
 from .qa_calibration import Calibration, apply_calibration
 from .qa_decode import DecodeSettings, decode_windows
 from .qa_features import gold_answers, read_questions, window_labels  # noqa: F401  (public here too)
 from .qa_metrics import squad_scores
+from .settings import EncoderSettings
 from .whole_model import BertModelPipe
 
 for _ext in ("questions", "answers"):
@@ -71,7 +72,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_QA_MODEL)["model"]
 
 
 @registry.architectures("spacy-bert.BertQuestionAnswering.v1")
-def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> Model:
+def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
     """`BertForQuestionAnswering` as a thinc model: (context, question) pairs -> per-window logits.
     Its own encoder (no listener); the component writes the checkpoint and window settings."""
     return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
@@ -121,7 +122,7 @@ def make_qa_scorer() -> Callable:
 def make_bert_qa(
     nlp: Language,
     name: str,
-    model: Model,
+    model: QAModel,
     checkpoint: Optional[str],
     max_seq_len: int,
     doc_stride: int,
@@ -232,16 +233,17 @@ class BertQuestionAnswerer(BertModelPipe):
         self.scorer = scorer
 
     def _sync_settings(self) -> None:
-        """Check the settings (E602), then write the window settings and precision into the model."""
+        """Check the settings (E354 for the windows and batches, E602 for the rest), then write
+        the window settings and precision into the model."""
         cfg = self.cfg
         cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
-        max_seq_len, max_answer_len = cfg["max_seq_len"], cfg["max_answer_len"]
+        # [CLS] question [SEP] context [SEP]: three special tokens per window
+        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"])
+        window.validate(self.name, QA_NAMES, specials=3)
+        max_answer_len = cfg["max_answer_len"]
         checks = (
             ("scoring", cfg["scoring"], cfg["scoring"] in SCORING_MODES, f"one of {SCORING_MODES}"),
             ("max_question_len", cfg["max_question_len"], is_count(cfg["max_question_len"]), "a positive int"),
-            ("max_seq_len", max_seq_len, is_count(max_seq_len, 4), "an int of at least 4"),
-            ("doc_stride", cfg["doc_stride"], is_count(max_seq_len) and is_count(cfg["doc_stride"], 0) and cfg["doc_stride"] < max_seq_len, f"0 <= doc_stride < max_seq_len = {max_seq_len}"),
-            ("max_batch_items", cfg["max_batch_items"], is_count(cfg["max_batch_items"]), "a positive int"),
             ("max_answer_len", max_answer_len, max_answer_len is None or is_count(max_answer_len), "None or a positive int"),
             ("n_best_size", cfg["n_best_size"], is_count(cfg["n_best_size"]), "a positive int"),
         )
@@ -303,7 +305,7 @@ class BertQuestionAnswerer(BertModelPipe):
     # -- running ----------------------------------------------------------------------
     def _pairs(self, docs: Sequence[Doc]) -> List[Tuple[int, str, str]]:
         """(doc index, question id, question) of every question of Docs with a context."""
-        pairs = []
+        pairs: List[Tuple[int, str, str]] = []
         for i, doc in enumerate(docs):
             questions = read_questions(doc)
             if questions and doc.text.strip():
@@ -348,7 +350,9 @@ class BertQuestionAnswerer(BertModelPipe):
         self._warn_truncated(windows, [qid for _, qid, _ in pairs])
         for p, answers in enumerate(self.decode(windows, contexts)):
             i, qid, _ = pairs[p]
-            results[i][qid] = answers
+            by_question = results[i]
+            assert by_question is not None  # the Doc has questions: it gave the pair
+            by_question[qid] = answers
         return results
 
     def decode(self, windows: QAWindows, contexts: Sequence[str], settings: Optional[DecodeSettings] = None, raw: bool = False) -> List[List[Dict]]:

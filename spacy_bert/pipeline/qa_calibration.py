@@ -133,7 +133,7 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[fl
     return sum(row["count"] * abs(row["accuracy"] - row["confidence"]) for row in reliability_table(confidence, correct, bins)) / max(1, len(confidence))
 
 
-def reliability_table(confidence: Sequence[float], correct: Sequence[float], bins: int = 10) -> List[Dict[str, float]]:
+def reliability_table(confidence: Sequence[float], correct: Sequence[float], bins: int = 10) -> List[Dict[str, Any]]:
     """Per non-empty bin [lo, hi): {"bin", "count", "confidence", "accuracy"} (a score of 1.0
     falls in the last bin)."""
     conf = np.asarray(confidence, dtype=np.float64)
@@ -156,7 +156,7 @@ def fit_calibration(fit_rows: Sequence[Tuple[Dict[str, float], bool]], held_rows
     "slope", "bias"}}."""
     if not fit_rows:
         raise ValueError(Errors.E871.format(count=0))
-    candidates = {}
+    candidates: Dict[str, Dict[str, Any]] = {}  # feature -> slope, bias, ece_fit, ece_held_out (None: no held-out rows)
     for feature in FEATURES:
         x = np.array([_feature(v, feature) for v, _ in fit_rows])
         y = np.array([float(c) for _, c in fit_rows])

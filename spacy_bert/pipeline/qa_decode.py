@@ -268,7 +268,7 @@ def decode_squad(context: str, windows: Sequence[WindowView], settings: DecodeSe
             i += 1
         best = predictions[i]
         diff = null_score - best["start_logit"] - best["end_logit"]
-        chosen = min_null if diff > settings.null_score_diff_threshold else best
+        chosen = min_null if diff > settings.null_score_diff_threshold and min_null is not None else best
     ranked = [chosen] + [p for p in predictions if p is not chosen]
     best_span = next((p for p in predictions if p["offsets"] not in (None, (0, 0))), None)
     answers = []
@@ -288,12 +288,13 @@ def decode_windows(windows: "QAWindows", contexts: Sequence[str], settings: Deco
     `settings.scoring` ("squad": `decode_squad`, "pipeline": `decode_pipeline`)."""
     decode = decode_squad if settings.scoring == "squad" else decode_pipeline
     by_pair: List[List[WindowView]] = [[] for _ in contexts]
-    plan = windows.plan
+    plan, starts, ends = windows.plan, windows.start_logits, windows.end_logits
+    assert starts is not None and ends is not None  # qa_forward copies the logits to the host
     for w in range(plan.n_windows):
         i, s, n = int(plan.text_index[w]), int(plan.start[w]), int(plan.length[w])
         by_pair[i].append(
             WindowView(
-                windows.start_logits[w], windows.end_logits[w], int(plan.content_offset[w]),
+                starts[w], ends[w], int(plan.content_offset[w]),
                 windows.encoded.piece_offsets[i][s : s + n], windows.word_start[i][s : s + n],
             )
         )

@@ -54,9 +54,9 @@ def evaluate_qa(
     nlp = pipeline if isinstance(pipeline, Language) else spacy.load(pipeline)
     names = [name for name, pipe in nlp.pipeline if isinstance(pipe, BertQuestionAnswerer)]
     if component is None and len(names) != 1:
-        found = f"no bert_qa component (its components: {nlp.pipe_names})" if not names else f"{len(names)} bert_qa components {names}"
+        what = f"no bert_qa component (its components: {nlp.pipe_names})" if not names else f"{len(names)} bert_qa components {names}"
         name = "" if isinstance(pipeline, Language) else f" {str(pipeline)!r}"
-        raise ValueError(Errors.E611.format(name=name, found=found))
+        raise ValueError(Errors.E611.format(name=name, found=what))
     paragraphs = read_squad(squad_json)
     docs = []
     for context, questions, _ in paragraphs:

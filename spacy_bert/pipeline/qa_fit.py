@@ -15,7 +15,7 @@ on the fitting split too (the exact-match-maximising threshold of the official v
 import dataclasses
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from spacy.language import Language
 
@@ -40,7 +40,7 @@ def find_qa(nlp: Language, component: Optional[str] = None, label: str = "") -> 
         found = f"no bert_qa component (its components: {nlp.pipe_names})" if not names else f"{len(names)} bert_qa components {names}"
         raise ValueError(Errors.E611.format(name=label, found=found))
     name = component or names[0]
-    return name, nlp.get_pipe(name)
+    return name, cast(BertQuestionAnswerer, nlp.get_pipe(name))  # one of `names`
 
 
 def held_out(index: int, holdout: float) -> bool:
@@ -127,7 +127,7 @@ def store_settings(nlp: Language, name: str, updates: Dict[str, Any]) -> None:
     """Write `updates` into the component's cfg and into the pipeline's config for it, so
     `nlp.to_disk` saves them and `nlp.config` shows them (a load-time override still wins:
     the settings recorded as built are updated too, `saved_settings.py`)."""
-    qa = nlp.get_pipe(name)
+    qa = cast(BertQuestionAnswerer, nlp.get_pipe(name))  # a name `find_qa` gave
     qa.cfg.update(updates)
     built = getattr(qa, "_built_settings", None)
     if isinstance(built, dict):

@@ -59,7 +59,7 @@ def question_scores(gold_texts: List[str], prediction: Optional[str]) -> Tuple[f
     return float(max(exact_score(g, prediction) for g in golds)), max(f1_score(g, prediction) for g in golds)
 
 
-def squad_scores(examples: Iterable) -> Dict[str, float]:
+def squad_scores(examples: Iterable) -> Dict[str, Optional[float]]:
     """The metrics over spaCy Examples (see the module docstring)."""
     rows = []  # (has_answer, exact, f1)
     for eg in examples:
@@ -73,11 +73,11 @@ def squad_scores(examples: Iterable) -> Dict[str, float]:
     return scores_from_rows(rows)
 
 
-def scores_from_rows(rows: List[Tuple[bool, float, float]]) -> Dict[str, float]:
+def scores_from_rows(rows: List[Tuple[bool, float, float]]) -> Dict[str, Optional[float]]:
     """Aggregate (has_answer, exact, f1) rows into the named fractions."""
     if not rows:
         return {"qa_exact": None, "qa_f1": None}
-    scores = {"qa_exact": sum(r[1] for r in rows) / len(rows), "qa_f1": sum(r[2] for r in rows) / len(rows), "qa_total": len(rows)}
+    scores: Dict[str, Optional[float]] = {"qa_exact": sum(r[1] for r in rows) / len(rows), "qa_f1": sum(r[2] for r in rows) / len(rows), "qa_total": len(rows)}
     has = [r for r in rows if r[0]]
     no = [r for r in rows if not r[0]]
     if no:

@@ -59,17 +59,16 @@ def resolve_settings(
         The new cfg (a copy; nothing is changed here). Raises E760 for a fixed setting that
         would change.
     """
-    saved = copy.deepcopy(dict(saved))
-    at_save = saved.pop(CONFIG_KEY, None)
+    result: Dict[str, Any] = copy.deepcopy(dict(saved))
+    at_save = result.pop(CONFIG_KEY, None)
     at_save = at_save if isinstance(at_save, dict) else {}
-    result = saved
     for key, value in built.items():
         recorded = at_save.get(key, _MISSING)
         if recorded is not _MISSING and recorded == value:
             result.setdefault(key, copy.deepcopy(value))
             continue
         why = CHECKPOINT_WHY if (key == "checkpoint" and value is not None) else (fixed or {}).get(key)
-        if why is not None and saved.get(key) is not None and saved[key] != value:
-            raise ValueError(Errors.E760.format(name=name, factory=factory, key=key, saved=saved[key], value=value, why=why))
+        if why is not None and result.get(key) is not None and result[key] != value:
+            raise ValueError(Errors.E760.format(name=name, factory=factory, key=key, saved=result[key], value=value, why=why))
         result[key] = copy.deepcopy(value)
     return result

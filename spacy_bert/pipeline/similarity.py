@@ -14,7 +14,7 @@ averaged: never truncated.
 The hooks are module-level functions that read numpy arrays from `doc.user_data`, so Docs with
 vectors still pickle (and go through `nlp.pipe(n_process=...)`) without the model.
 """
-from typing import Sequence, Union
+from typing import Sequence, Union, cast
 
 import numpy as np
 from spacy.tokens import Doc, Span
@@ -23,6 +23,7 @@ from thinc.api import Model
 from ..layers.encoder import effective_window, ensure_loaded
 from ..layers.settings import EncoderSettings
 from ..layers.sentence_vectors import sentence_vectors
+from .doc_data import user_data
 
 _VECTOR_KEY = ("spacy_bert", "sentence_vector")
 
@@ -39,7 +40,7 @@ def set_sentence_vectors(docs: Sequence[Doc], encoder: Model) -> None:
     window, stride = effective_window(settings.window, settings.stride, shim.bert.config.max_position_embeddings)
     vectors = sentence_vectors(shim.bert, shim.tokenizer, [doc.text for doc in docs], window, stride)
     for doc, vector in zip(docs, vectors):
-        doc.user_data[_VECTOR_KEY] = vector
+        user_data(doc)[_VECTOR_KEY] = vector
         doc.user_hooks["vector"] = doc_vector
         doc.user_hooks["has_vector"] = has_vector
         doc.user_hooks["vector_norm"] = vector_norm
@@ -52,7 +53,7 @@ def set_sentence_vectors(docs: Sequence[Doc], encoder: Model) -> None:
 
 def doc_vector(doc: Doc) -> np.ndarray:
     """(hidden,) the Doc's sentence embedding (unit length)."""
-    return doc.user_data[_VECTOR_KEY]
+    return user_data(doc)[_VECTOR_KEY]
 
 
 def span_vector(span: Span) -> np.ndarray:
@@ -69,7 +70,7 @@ def has_vector(obj: Union[Doc, Span]) -> bool:
 
 
 def vector_norm(obj: Union[Doc, Span]) -> float:
-    return float(np.linalg.norm(obj.vector))
+    return float(np.linalg.norm(cast(np.ndarray, obj.vector)))
 
 
 def similarity(obj: Union[Doc, Span], other) -> float:

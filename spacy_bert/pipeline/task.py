@@ -24,12 +24,13 @@ serialisation) this class owns:
   disagree with config.json's `id2label` or the head's rows (E763, E388) are coded errors.
 """
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, cast
 
 import numpy as np
 from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate
+from thinc.types import Floats1d, Floats2d
 
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
@@ -38,6 +39,7 @@ from ..layers.hf_heads import TaskWeights, build_hf_model, check_saved_weights, 
 from ..layers.listener import BertListener
 from ..layers.payload import read_head_file, safetensors_bytes
 from ..layers.precision import DEFAULT_PRECISION
+from ..layers.run import loaded_tokenizer
 from ..modeling import BertConfig, BertPreTrainedModel
 from .base import MODEL_DIR, WEIGHTS_KEY, BertPipe
 from .settings import validate_encoder_settings
@@ -133,6 +135,7 @@ class BertTaskPipe(BertPipe):
         shim.set_model(weights.encoder, weights.tokenizer)
         ensure_loaded(self.encoder)
         if weights.head is not None:
+            assert rows is not None  # a head comes with its rows (`_load`, the saved labels)
             self.set_head(weights.head, rows, source=source)
             self.classifier.attrs["initializer_range"] = weights.config.initializer_range
 
@@ -144,7 +147,7 @@ class BertTaskPipe(BertPipe):
         rows (Sequence[str]): the head's row names; their count must match W and b (E388).
         source (str): where the weights come from, for the error message.
         """
-        W, b = head["W"], head["b"]
+        W, b = cast(Floats2d, head["W"]), cast(Floats1d, head["b"])
         if not (W.ndim == 2 and b.shape == (W.shape[0],) and len(rows) == W.shape[0]):
             raise ValueError(
                 Errors.E388.format(name=self.name, n_labels=len(rows), labels=list(rows), n_rows=W.shape[0] if W.ndim else W.shape, source=source)
@@ -237,7 +240,7 @@ class BertTaskPipe(BertPipe):
             if not shim.loaded:
                 return []
             overrides = self.hf_config_overrides() if head is not None else None
-            write_task_weights(self.hf_class, path / MODEL_DIR, shim.bert, shim.tokenizer, head, overrides)
+            write_task_weights(self.hf_class, path / MODEL_DIR, shim.bert, loaded_tokenizer(shim), head, overrides)
             return [MODEL_DIR]
         if head is None:
             return []

@@ -97,7 +97,7 @@ def make_textcat_scorer() -> Callable:
 def make_bert_textcat(
     nlp: Language,
     name: str,
-    model: Model,
+    model: Model[List[Doc], Floats2d],
     checkpoint: Optional[str],
     window: int,
     stride: int,
@@ -156,7 +156,10 @@ class BertTextCategorizer(BertTaskPipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(Errors.E354.format(name=name, field="threshold", value=threshold, expected="a number from 0 to 1"))
+            raise ValueError(Errors.E354.format(
+                field="threshold", value=threshold, problem="is out of range", where=f" (the {name!r} component)",
+                reason="a threshold is a probability, a number from 0 to 1",
+            ))
         super().__init__(
             vocab,
             model,

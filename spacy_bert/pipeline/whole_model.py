@@ -15,7 +15,7 @@ the head runs in torch next to the encoder, so the weights are one Hugging Face 
   in int8/bf16, the head in fp32), training always in fp32.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, Union, cast
 
 from ..checkpoint import save_pretrained
 from ..layers.hf_heads import check_saved_weights
@@ -54,7 +54,7 @@ class BertModelPipe(BertPipe):
     # -- the model -----------------------------------------------------------------------
     @property
     def shim(self) -> BertShim:
-        return self.model.shims[0]
+        return cast(BertShim, self.model.shims[0])
 
     @property
     def tokenizer(self):

@@ -87,8 +87,10 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
             job = Job(parsed.items, parsed.vectors, asyncio.get_running_loop())
             state.arriving -= 1
             arriving = False
+            batcher = state.batcher
+            assert batcher is not None  # started before `ready` is set (checked above)
             try:
-                state.batcher.submit(job)
+                batcher.submit(job)
             except QueueFull as full:
                 retry = retry_after(full.queued, metrics)
                 raise ServeError(429, Errors.E807.format(queued=full.queued, limit=settings.max_queue, retry=retry),
@@ -162,7 +164,8 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
         Route("/metrics", metrics_route, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error, Exception: server_error})
+    handlers: Dict[Any, Any] = {HTTPException: http_error, Exception: server_error}  # Starlette types each handler for Exception
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
 
 def retry_after(queued: int, metrics) -> int:

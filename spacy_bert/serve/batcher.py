@@ -309,7 +309,7 @@ class Batcher:
                     doc._.questions = list(item.questions)
                 docs.append(doc)
             docs = list(nlp.pipe(docs, batch_size=max(1, len(docs))))
-            results = [doc_result(doc, job.vectors) for doc, (job, _) in zip(docs, batch)]
+            results: List[Optional[dict]] = [doc_result(doc, job.vectors) for doc, (job, _) in zip(docs, batch)]
             words = sum(len(doc) for doc in docs)
         return results, words
 

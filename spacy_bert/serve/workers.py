@@ -73,7 +73,8 @@ def announce(settings: ServeSettings, sock: socket.socket) -> None:
           f"(workers {settings.workers}, pid {os.getpid()})", flush=True)
 
 
-def _uvicorn():
+def _uvicorn() -> Any:
+    """The uvicorn module (E815 when the serve extra is not installed)."""
     try:
         import uvicorn
         import starlette  # noqa: F401
@@ -113,7 +114,9 @@ def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nl
         sock = bind(settings.host, settings.port)
         announce(settings, sock)
 
-    class DrainingServer(uvicorn.Server):
+    server_class: Any = uvicorn.Server  # an attribute of a module held in a variable: not a base mypy accepts
+
+    class DrainingServer(server_class):
         """uvicorn's server, with a drain on the first signal instead of an immediate close."""
 
         def handle_exit(self, sig, frame) -> None:  # noqa: ANN001
@@ -161,6 +164,7 @@ class Supervisor:
         ready = self._ready_file(index)
         Path(ready).unlink(missing_ok=True)
         env = dict(os.environ, **thread_environment(self.threads), **{READY_FILE_ENV: ready})
+        assert self.sock is not None  # bound in run(), before any worker starts
         fd = self.sock.fileno()
         self.procs[index] = subprocess.Popen(
             [sys.executable, "-m", "spacy_bert.serve.workers", json.dumps(self.settings.to_dict()), str(fd)],

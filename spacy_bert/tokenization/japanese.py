@@ -150,7 +150,7 @@ class BertJapaneseTokenizer(BertTokenizer):
     # ---- loading and saving -------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, directory: PathLike, **overrides: Any) -> "BertJapaneseTokenizer":
+    def from_pretrained(cls, directory: PathLike, **overrides: Any) -> BertTokenizer:
         """Load the tokenizer of a Japanese BERT checkpoint directory (`vocab.txt` + config).
 
         Args:

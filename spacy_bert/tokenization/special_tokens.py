@@ -11,7 +11,7 @@ post-processor (see `backend.py`); this module is for callers that assemble ids 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, cast
 
 from tokenizers import Tokenizer
 
@@ -74,30 +74,35 @@ class SpecialTokensMixin:
         """str: the mask token of masked language modelling."""
         return self._specials["mask_token"]
 
+    def _special_id(self, token: str) -> int:
+        """The id of special token `token` (str): never None, as `check_special_tokens` found
+        every special token in the vocabulary when the tokenizer was built."""
+        return cast(int, self._backend.token_to_id(token))
+
     @property
     def unk_token_id(self) -> int:
         """int: the id of unk_token."""
-        return self._backend.token_to_id(self.unk_token)
+        return self._special_id(self.unk_token)
 
     @property
     def sep_token_id(self) -> int:
         """int: the id of sep_token."""
-        return self._backend.token_to_id(self.sep_token)
+        return self._special_id(self.sep_token)
 
     @property
     def pad_token_id(self) -> int:
         """int: the id of pad_token."""
-        return self._backend.token_to_id(self.pad_token)
+        return self._special_id(self.pad_token)
 
     @property
     def cls_token_id(self) -> int:
         """int: the id of cls_token."""
-        return self._backend.token_to_id(self.cls_token)
+        return self._special_id(self.cls_token)
 
     @property
     def mask_token_id(self) -> int:
         """int: the id of mask_token."""
-        return self._backend.token_to_id(self.mask_token)
+        return self._special_id(self.mask_token)
 
     @property
     def pad_token_type_id(self) -> int:
@@ -117,7 +122,7 @@ class SpecialTokensMixin:
     @property
     def all_special_ids(self) -> List[int]:
         """List[int]: the ids of all_special_tokens, in the same order."""
-        return [self._backend.token_to_id(token) for token in self.all_special_tokens]
+        return [self._special_id(token) for token in self.all_special_tokens]
 
     # ---- layout (for ids built by hand) ------------------------------------------------
 

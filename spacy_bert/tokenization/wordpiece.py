@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
 
 from tokenizers import Encoding, Tokenizer
 
@@ -58,11 +58,14 @@ from .truncation import check_pair_stride, check_window, describe_dropped, resol
 TextOrBatch = Union[str, Sequence[str]]
 Offsets = List[Tuple[int, int]]
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 #: `tokenizer_class` of a tokenizer_config.json -> the `BertTokenizer` subclass that implements it.
 #: Subclass modules register themselves (`tokenization/__init__` imports them), so this module
 #: never imports them: `from_pretrained` hands such a checkpoint to its class.
-TOKENIZER_CLASSES: Dict[str, type] = {}
+TOKENIZER_CLASSES: Dict[str, Type["BertTokenizer"]] = {}
 
 
 class BertTokenizer(SpecialTokensMixin):
@@ -125,9 +128,9 @@ class BertTokenizer(SpecialTokensMixin):
             check_option(name, value, isinstance(value, bool), "True or False")
         check_option("strip_accents", strip_accents, strip_accents is None or isinstance(strip_accents, bool),
                       "None, True or False")
-        for name, value in (("padding_side", padding_side), ("truncation_side", truncation_side)):
-            check_option(name, value, value in ("right", "left"), "'right' or 'left'")
-        check_option("wordpieces_prefix", wordpieces_prefix, isinstance(wordpieces_prefix, str) and wordpieces_prefix,
+        for name, side in (("padding_side", padding_side), ("truncation_side", truncation_side)):
+            check_option(name, side, side in ("right", "left"), "'right' or 'left'")
+        check_option("wordpieces_prefix", wordpieces_prefix, isinstance(wordpieces_prefix, str) and bool(wordpieces_prefix),
                       "a non-empty str such as '##'")
         check_int("model_max_length", model_max_length, minimum=1)
         specials = {"unk_token": unk_token, "sep_token": sep_token, "pad_token": pad_token,
@@ -333,7 +336,7 @@ class BertTokenizer(SpecialTokensMixin):
             as in transformers.
         """
         if is_int(ids):
-            return self._backend.id_to_token(int(ids))
+            return self._backend.id_to_token(int(cast(int, ids)))
         skip = set(self.all_special_ids) if skip_special_tokens else set()
         return [self._backend.id_to_token(index) for index in id_list(ids) if index not in skip]
 
@@ -432,6 +435,7 @@ class BertTokenizer(SpecialTokensMixin):
             raise ValueError(Errors.E209.format(name="return_tensors", value=return_tensors,
                                                 expected="None, 'pt' or 'np'"))
         if truncation_strategy is not None:
+            assert max_length is not None  # resolve_strategies sets it whenever truncation is on
             n_special = self.num_special_tokens_to_add(has_pair) if add_special_tokens else 0
             check_window(truncation_strategy, max_length, stride, n_special, has_pair)
             if has_pair and stride > 0:
@@ -478,7 +482,7 @@ class BertTokenizer(SpecialTokensMixin):
             if working.truncation is not None:
                 working.no_truncation()
         else:
-            target = {"max_length": max_length, "stride": stride, "strategy": truncation,
+            target: Dict[str, Any] = {"max_length": max_length, "stride": stride, "strategy": truncation,
                       "direction": self.truncation_side}
             if working.truncation != target:
                 working.enable_truncation(**target)
@@ -512,7 +516,7 @@ class BertTokenizer(SpecialTokensMixin):
 
     def decode(
         self,
-        token_ids: Union[int, Sequence[int]],
+        token_ids: Union[int, Sequence[int], np.ndarray],
         skip_special_tokens: bool = False,
         clean_up_tokenization_spaces: Optional[bool] = None,
     ) -> str:
@@ -524,7 +528,7 @@ class BertTokenizer(SpecialTokensMixin):
                 in contractions ("hello , world" -> "hello, world"); None uses the tokenizer's
                 setting (`clean_up_tokenization_spaces`, True unless the config says otherwise).
         """
-        ids = [int(token_ids)] if is_int(token_ids) else id_list(token_ids)
+        ids = [int(cast(int, token_ids))] if is_int(token_ids) else id_list(token_ids)
         text = self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces

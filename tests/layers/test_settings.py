@@ -38,6 +38,34 @@ def test_validate_names_component_field_and_value(field, value):
             validate_encoder_settings("my_bert", **kwargs)
 
 
+def test_one_check_for_every_caller_in_the_users_names():
+    """The window planner, the batch planner, the components and bert_qa (its own names, three
+    special tokens per window) all raise the same E354 from `EncoderSettings.validate`."""
+    import spacy
+
+    from spacy_bert.layers.batching import plan_batches
+    from spacy_bert.layers.settings import SettingNames
+    from spacy_bert.layers.windows import plan_windows
+    from tests.error_codes import raises_code
+
+    qa_names = SettingNames(window="max_seq_len", stride="doc_stride")
+    with raises_code("E354", match=r"doc_stride=17 does not fit max_seq_len=20 \(the 'qa' component\).*0 <= doc_stride <= 16"):
+        EncoderSettings(window=20, stride=17).validate("qa", qa_names, specials=3)
+    assert EncoderSettings(window=20, stride=16).validate("qa", qa_names, specials=3).stride == 16
+    with raises_code("E354", match=r"max_seq_len=3 is too small.*at least 4"):
+        EncoderSettings(window=3, stride=0).validate("qa", qa_names, specials=3)
+    with raises_code("E354", match="stride=6 does not fit window=8"):
+        plan_windows([5], window=8, stride=6)
+    with raises_code("E354", match=r"max_batch_items=0 is not a piece budget.*int >= 1"):
+        plan_batches([3], max_batch_items=0)
+    with raises_code("E354", match=r"max_batch_items='2048' is not a piece budget"):
+        EncoderSettings(max_batch_items="2048").validate("x")
+    with raises_code("E354", match=r"doc_stride=18 does not fit max_seq_len=20 \(the 'bert_qa' component\)"):
+        spacy.blank("en").add_pipe("bert_qa", config={"max_seq_len": 20, "doc_stride": 18})
+    with raises_code("E354", match=r"window=2 is too small \(the 'bert_ner' component\)"):
+        spacy.blank("en").add_pipe("bert_ner", config={"window": 2})
+
+
 def test_capped_window_keeps_a_stride_that_fits_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -117,3 +145,17 @@ def test_int32_piece_ids_and_offsets(tiny_bert_dir):
     nlp.initialize()
     doc = nlp("Piece ids and offsets are int32.")
     assert doc._.bert.piece_ids.dtype == np.int32 and doc._.bert.piece_offsets.dtype == np.int32
+
+
+def test_pooling_is_checked_by_one_function():
+    """The `bert` component's and the architecture's `pooling` go through `check_pooling` (E352)."""
+    import spacy
+
+    from spacy_bert.layers.pooling import POOLING_MODES, check_pooling
+    from tests.error_codes import raises_code
+
+    assert [check_pooling(mode) for mode in POOLING_MODES] == ["mean", "first", "last", "max"]
+    with raises_code("E352", match="'median'.*mean, first, last, max"):
+        spacy.blank("en").add_pipe("bert", config={"pooling": "median"})
+    with raises_code("E352", match="'median'"):
+        BertEncoder(pooling="median")

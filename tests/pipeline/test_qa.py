@@ -303,8 +303,8 @@ def test_listener_and_bad_settings_are_coded_errors(qa_checkpoint):
     nlp = spacy.blank("en")
     with raises_code("E601"):
         nlp.add_pipe("bert_qa", config={"model": {"@architectures": "spacy-bert.BertOutputListener.v1"}})
-    for field, value in (("scoring", "best"), ("doc_stride", 400), ("max_question_len", 0)):  # top_k: test_input_shapes.py
-        with raises_code("E602", match=field):
+    for code, field, value in (("E602", "scoring", "best"), ("E354", "doc_stride", 400), ("E602", "max_question_len", 0)):  # top_k: test_input_shapes.py
+        with raises_code(code, match=field):
             spacy.blank("en").add_pipe("bert_qa", config={field: value})
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_qa")
