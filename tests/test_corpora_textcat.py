@@ -185,12 +185,14 @@ def test_goemotions_command_finds_labels_beside_input(goemotions_files, tmp_path
     assert docs[1].cats == {"joy": 1.0, "anger": 1.0, "neutral": 0.0}
 
 
-def test_malformed_input_stops_the_command_before_writing(tmp_path):
+def test_malformed_input_stops_the_command_before_writing(tmp_path, capsys):
     source, out = tmp_path / "bad.tsv", tmp_path / "out.spacy"
     source.write_text("label\tsentence\n1\tgood\n7\tbad id\n")
-    with pytest.raises(SystemExit) as caught:  # sys.exit(message): exit status 1, message on stderr
+    with pytest.raises(SystemExit) as caught:  # one coded line, exit status 1
         main(["convert-sst2", str(source), str(out)])
-    assert "bad.tsv:3: unknown label id 7" in str(caught.value.code)
+    assert caught.value.code == 1
+    printed = capsys.readouterr()
+    assert "bad.tsv:3: unknown label id 7" in printed.out + printed.err
     assert not out.exists()
 
 

@@ -15,7 +15,7 @@ from spacy_bert.layers.masked_lm import masked_lm_settings
 from spacy_bert.layers.mlm_fill import fill_masks
 from spacy_bert.layers.mlm_train import mlm_update, plan_mlm_inputs
 from spacy_bert.layers.qa import qa_shim
-from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
+from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, make_nlp, qa_checkpoint  # noqa: F401
 
 TEXTS = [
     "The cat sat on the mat. It was a sunny day. The dog slept.",
@@ -130,7 +130,7 @@ def test_masked_lm_model_predicts_and_trains_as_a_thinc_model(tiny_bert_dir):
         torch.testing.assert_close(twice[name], 2.0 * grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
-def test_qa_model_trains_as_a_thinc_model(qa_checkpoint, hf_tokenizer):
+def test_qa_model_trains_as_a_thinc_model(qa_checkpoint, hf_uncased_tokenizer):
     """begin_update gives every window's logits; backprop with their gradients equals
     transformers' gradients of sum(d_start * start_logits + d_end * end_logits) over features."""
     hf_model, directory = qa_checkpoint
@@ -138,7 +138,7 @@ def test_qa_model_trains_as_a_thinc_model(qa_checkpoint, hf_tokenizer):
     qa._check_ready()
     question = "Where was amber traded?"
     windows, backprop = qa.model.begin_update([(LONG_CONTEXT, question)])
-    features = hf_features(hf_tokenizer, question, LONG_CONTEXT)
+    features = hf_features(hf_uncased_tokenizer, question, LONG_CONTEXT)
     n_windows = windows.plan.n_windows
     assert n_windows == len(features["input_ids"]) > 1
     rng = np.random.default_rng(0)

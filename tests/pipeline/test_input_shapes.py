@@ -27,14 +27,13 @@ import spacy_bert.pipeline  # noqa: F401  (registers the factories)
 from spacy_bert import BertConfig, BertForMaskedLM, BertTokenizer
 from spacy_bert.pipeline.fill_mask import BertFillMask, DEFAULT_MODEL as FILL_MASK_MODEL
 from tests.error_codes import raises_code
-from tests.pipeline.test_qa import (  # noqa: F401  (hf_tokenizer, qa_checkpoint: fixtures)
+from tests.pipeline.test_qa import (  # noqa: F401  (qa_checkpoint: a fixture)
     DOC_STRIDE,
     LONG_CONTEXT,
     MAX_SEQ_LEN,
     SHORT_CONTEXT,
     assert_same_answers,
     hf_features,
-    hf_tokenizer,
     make_nlp,
     qa_checkpoint,
     reference_pipeline,
@@ -94,7 +93,7 @@ def assert_same(ours, theirs):
 
 # -- a str is one item ---------------------------------------------------------------------
 @pytest.mark.parametrize("question", ["When?", "Who founded Berlin around 1237?"])
-def test_ask_with_a_str_asks_one_question(qa_checkpoint, hf_tokenizer, question):
+def test_ask_with_a_str_asks_one_question(qa_checkpoint, hf_uncased_tokenizer, question):
     """The issue's `ask(nlp, context, "When?")` asked five one-letter questions."""
     hf_model, directory = qa_checkpoint
     nlp = make_nlp(directory, scoring="pipeline", top_k=2)
@@ -102,7 +101,7 @@ def test_ask_with_a_str_asks_one_question(qa_checkpoint, hf_tokenizer, question)
     assert doc._.questions == [question]
     assert list(doc._.answers) == ["0"]
     assert doc._.answers == spacy_bert.ask(nlp, SHORT_CONTEXT, [question])._.answers
-    assert_same_answers(doc._.answers["0"], reference_pipeline(hf_tokenizer, hf_model, question, SHORT_CONTEXT, 2, False))
+    assert_same_answers(doc._.answers["0"], reference_pipeline(hf_uncased_tokenizer, hf_model, question, SHORT_CONTEXT, 2, False))
     # a tuple and a generator are lists of questions too
     assert spacy_bert.ask(nlp, SHORT_CONTEXT, (question, "Who?"))._.answers == spacy_bert.ask(nlp, SHORT_CONTEXT, (q for q in [question, "Who?"]))._.answers
 
@@ -326,7 +325,7 @@ def test_top_k_beyond_the_vocabulary_in_config_and_saved_cfg(small_vocab_dir, tm
 
 
 @pytest.mark.parametrize("context", [SHORT_CONTEXT, LONG_CONTEXT], ids=["one-window", "several-windows"])
-def test_qa_top_k_beyond_the_candidates_gives_all_valid_spans(qa_checkpoint, hf_tokenizer, context):
+def test_qa_top_k_beyond_the_candidates_gives_all_valid_spans(qa_checkpoint, hf_uncased_tokenizer, context):
     """Fewer answers than top_k: every valid span (brute-force reference over all pairs), never
     a 0-score cell of [CLS] or of a reversed span, which Hugging Face's pipeline returns here."""
     hf_model, directory = qa_checkpoint
@@ -334,27 +333,27 @@ def test_qa_top_k_beyond_the_candidates_gives_all_valid_spans(qa_checkpoint, hf_
     top_k = 10**6
     doc = spacy_bert.ask(make_nlp(directory, scoring="pipeline", top_k=top_k, max_answer_len=4), context, question)
     ours = doc._.answers["0"]
-    reference = reference_pipeline(hf_tokenizer, hf_model, question, context, top_k, False, max_answer_len=4)
+    reference = reference_pipeline(hf_uncased_tokenizer, hf_model, question, context, top_k, False, max_answer_len=4)
     assert 1 < len(ours) < top_k
     assert_same_answers(ours, reference)
     assert all(a["start"] < a["end"] and a["answer"] == context[a["start"] : a["end"]] for a in ours)
     # squad: the n-best list (n_best_size spans, + the null answer when impossible is allowed)
     nlp = make_nlp(directory, scoring="squad", top_k=top_k, handle_impossible=True, n_best_size=5)
     ours = spacy_bert.ask(nlp, context, question)._.answers["0"]
-    assert_same_answers(ours, reference_squad(hf_tokenizer, hf_model, question, context, top_k, True, n_best=5))
+    assert_same_answers(ours, reference_squad(hf_uncased_tokenizer, hf_model, question, context, top_k, True, n_best=5))
     assert len(ours) <= 6
 
 
-def test_qa_top_k_equal_to_the_window_cells(qa_checkpoint, hf_tokenizer):
+def test_qa_top_k_equal_to_the_window_cells(qa_checkpoint, hf_uncased_tokenizer):
     """top_k == positions**2 of the window: Hugging Face's `argpartition(-scores, top_k)`
     raises there (kth out of bounds); here all valid spans come back."""
     hf_model, directory = qa_checkpoint
     question = "Who?"
-    features = hf_features(hf_tokenizer, question, SHORT_CONTEXT, max_length=MAX_SEQ_LEN, stride=DOC_STRIDE)
+    features = hf_features(hf_uncased_tokenizer, question, SHORT_CONTEXT, max_length=MAX_SEQ_LEN, stride=DOC_STRIDE)
     assert len(features["input_ids"]) == 1
     cells = len(features["input_ids"][0]) ** 2
     doc = spacy_bert.ask(make_nlp(directory, scoring="pipeline", top_k=cells), SHORT_CONTEXT, question)
-    assert_same_answers(doc._.answers["0"], reference_pipeline(hf_tokenizer, hf_model, question, SHORT_CONTEXT, cells, False))
+    assert_same_answers(doc._.answers["0"], reference_pipeline(hf_uncased_tokenizer, hf_model, question, SHORT_CONTEXT, cells, False))
 
 
 # -- the other public methods that take strings ----------------------------------------------

@@ -16,7 +16,7 @@ from spacy_bert.pipeline.qa_metrics import exact_score, f1_score, normalize_answ
 from spacy_bert.pipeline.qa_squad import read_squad, squad_corpus_v1
 from tests.error_codes import raises_code
 from spacy_bert.hf_reference import hf_train_labels
-from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, hf_tokenizer, make_nlp, qa_checkpoint  # noqa: F401
+from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, make_nlp, qa_checkpoint  # noqa: F401
 
 
 def answer_at(context, text, occurrence=0):
@@ -36,13 +36,13 @@ def example(nlp, context, questions, gold):
     return Example(predicted, reference)
 
 
-def test_labels_equal_run_qa_also_across_a_window_boundary(qa_checkpoint, hf_tokenizer):
+def test_labels_equal_run_qa_also_across_a_window_boundary(qa_checkpoint, hf_uncased_tokenizer):
     _, directory = qa_checkpoint
     qa = make_nlp(directory).get_pipe("bert_qa")
     question = "Where was amber traded?"
     windows = qa.run_windows([LONG_CONTEXT], [question])
     plan = windows.plan
-    features = hf_features(hf_tokenizer, question, LONG_CONTEXT)
+    features = hf_features(hf_uncased_tokenizer, question, LONG_CONTEXT)
     offsets = windows.encoded.piece_offsets[0]
     # an answer across the boundary of the first window: its first piece inside, its last outside
     first_end = int(plan.start[0] + plan.length[0])
@@ -57,7 +57,7 @@ def test_labels_equal_run_qa_also_across_a_window_boundary(qa_checkpoint, hf_tok
     assert ours[0][0] == 0 and ours[0][1] > 0  # window 0 cannot hold it ([CLS]); window 1 does
 
 
-def test_one_step_loss_and_gradients_equal_transformers(qa_checkpoint, hf_tokenizer):
+def test_one_step_loss_and_gradients_equal_transformers(qa_checkpoint, hf_uncased_tokenizer):
     hf_model, directory = qa_checkpoint
     nlp = make_nlp(directory)
     qa = nlp.get_pipe("bert_qa")
@@ -71,7 +71,7 @@ def test_one_step_loss_and_gradients_equal_transformers(qa_checkpoint, hf_tokeni
     hf_model.zero_grad()
     feature_losses = []
     for (qid, question), gold in zip(questions, (answer, None)):
-        features = hf_features(hf_tokenizer, question, LONG_CONTEXT)
+        features = hf_features(hf_uncased_tokenizer, question, LONG_CONTEXT)
         starts, ends = hf_train_labels(features, LONG_CONTEXT, gold)
         for i in range(len(features["input_ids"])):
             out = hf_model(
