@@ -7,8 +7,8 @@ traceback); each ```bash block runs its commands with `bash -e`, `python` being 
 interpreter and this checkout's `spacy_bert` first on the path. Files one block writes are what
 the next block reads (a pipeline saved in Python, then annotated from the shell).
 
-Fences must name their language: `python` and `bash` run; `text` (output), `ini` (config) and
-`jsonl` (data) are shown only. An HTML comment on the line above a fence annotates it:
+Fences must name their language: `python` and `bash` run; `text` (output), `ini` (config),
+`json` and `jsonl` (data) are shown only. An HTML comment on the line above a fence annotates it:
 
 - `<!-- test: skip: new machine -->`: the README's two commands for a new machine (they create a
   venv and install; `.ci/run` runs the test command itself, and a test below checks that both
@@ -16,6 +16,9 @@ Fences must name their language: `python` and `bash` run; `text` (output), `ini`
 - `<!-- test: skip: training run -->`: full-size training workflows (minutes to hours);
 - `<!-- test: skip: network -->`, `<!-- test: skip: gpu -->`, `<!-- test: skip: cluster -->`:
   what needs a network, a GPU or a Ray cluster, none of which the tests may use;
+- `<!-- test: skip: server -->`: a command that serves until it is stopped, and requests to it
+  (`docs/serving.md`); `tests/serve/` starts the same server on 127.0.0.1 and checks every route,
+  status and answer the page describes;
 - `<!-- test: slow -->`: runs, but the page's test carries the `slow` marker.
 
 Nothing else may be skipped. The settings tables of `docs/components.md` and the commands of
@@ -37,8 +40,8 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = [README] + sorted(DOCS.glob("*.md"))
 RUN = {"python", "bash"}
-SHOWN = {"text", "ini", "jsonl"}
-SKIP_REASONS = {"new machine", "training run", "network", "gpu", "cluster"}
+SHOWN = {"text", "ini", "json", "jsonl"}
+SKIP_REASONS = {"new machine", "training run", "network", "gpu", "cluster", "server"}
 FENCE = re.compile(r"^```(\w*)[ \t]*$")
 NOTE = re.compile(r"^<!-- test: (skip: (?P<reason>[^>]+?)|slow) -->$")
 CLONE_FILES = ("assets", "configs", "project.yml")
