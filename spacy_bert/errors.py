@@ -25,7 +25,7 @@ class ErrorsWithCodes(type):
 
 
 class Errors(metaclass=ErrorsWithCodes):
-    # ---- modeling (E0xx) -------------------------------------------------
+    # ---- modeling (E0xx) ---------------------------------------------------------------------
     E001 = (
         "hidden_size ({hidden_size}) is not a multiple of num_attention_heads "
         "({num_attention_heads}). Choose a head count that divides the hidden size."
@@ -63,14 +63,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "got is_decoder=False. Set config.is_decoder = True."
     )
     E012 = "problem_type {value!r} is not known. Expected one of: {expected}."
-
-    # ---- modeling, moved from inline raises (E020-E029) ---------------------
     E020 = (
         "config must be a spacy_bert.BertConfig, got a {type_name}. Build one with "
         "BertConfig(...) or BertConfig.from_pretrained(directory)."
     )
-
-    # ---- modeling: input and config checks (hardening, E030-E059) ----------
     E030 = (
         "{name} must be a torch.Tensor of integer ids (dtype torch.long or torch.int), got {got}. "
         "Convert it with torch.as_tensor(ids, dtype=torch.long); float, bool and uint8 tensors are "
@@ -122,7 +118,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "(1.0 = the label applies), got {got}."
     )
 
-    # ---- checkpoint files (E1xx) ------------------------------------------
+    # ---- checkpoint files (E1xx) -------------------------------------------------------------
     E101 = (
         "Cannot find the checkpoint {name!r}: it is not a local directory{hub}. "
         "Pass the path of a local Hugging Face checkpoint directory (with config.json and "
@@ -159,8 +155,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "that was trained with these weights."
     )
     E112 = "Cannot save to {path}: it exists and is not a directory."
-
-    # ---- checkpoint files: confinement, size and dtype checks (hardening, E130-E159) ----
     E130 = (
         "The shard index {index} maps {tensor!r} to the file {shard!r}, which is not a plain file "
         "name. Shards must be files directly inside the checkpoint directory {path} (no directory "
@@ -197,7 +191,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "root imports it) or spacy_bert.checkpoint first."
     )
 
-    # ---- tokenization (E2xx) ----------------------------------------------
+    # ---- tokenization (E2xx) -----------------------------------------------------------------
     E201 = (
         "The tokenizer directory {path} does not exist (or is not a directory). Expected a "
         "directory holding {expected}, such as a Hugging Face BERT checkpoint. Check the path, "
@@ -303,13 +297,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "{index} {offset} comes after {previous}. Pass the offsets in the order of the pieces, "
         "without reordering or mixing texts."
     )
-    # ---- batch cuts: layers/batching.py plan_batches (E260-E269) ------------
-    E260 = (
-        "forward_cost={value!r}, but the cost of one encoder forward must be an int >= 0 "
-        "(in padded positions). Use the default FORWARD_COST, or 0 to minimise padding alone."
-    )
-
-    # ---- tokenization, moved from inline raises (E235-E239) ----------------
     E235 = (
         "token index {index} is out of range for {n_tokens} tokens. Pass 0 <= index < "
         "{n_tokens} (or a negative index from the end, as for a list)."
@@ -319,8 +306,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "Use the BatchEncoding that the tokenizer's __call__ returned, not one built from a dict."
     )
     E237 = "BatchEncoding has no attribute or key {name!r}; keys: {keys}."
-
-    # ---- tokenization files: vocab.txt / tokenizer.json checks (hardening, E240-E259) ----
     E240 = (
         "{path} is not UTF-8 text ({error}). A vocab.txt holds one WordPiece token per line in "
         "UTF-8; re-save it from the original checkpoint."
@@ -334,54 +319,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "The added token {token!r} in {path} has the id {value!r}; expected an integer id "
         "0..{max_id} (added tokens may also extend the vocabulary by one id each, from {size})."
     )
-
-    # ---- tokenizer classes, Japanese word tokenizers (E830-E849, brief H11) ------
-    E830 = (
-        "The tokenizer_config.json in {path} names tokenizer_class={value!r}, which spacy-bert "
-        "does not implement (supported: {supported}). Reading it as a plain BertTokenizer would "
-        "give different pieces than the checkpoint was trained on. Use a checkpoint whose "
-        "tokenizer is one of the supported classes."
-    )
-    E831 = (
-        "The Japanese tokenizer setting {key}={value!r} is not supported (supported: {supported}). "
-        "{hint}"
-    )
-    E832 = (
-        "word_tokenizer_type='jumanpp' needs the external Juman++ binary (through rhoknp), which "
-        "spacy-bert does not run. Supported word tokenizers: 'mecab' (fugashi), 'sudachi' "
-        "(SudachiPy) and 'basic'; a checkpoint trained on Juman++ words needs Juman++ to "
-        "tokenize like it."
-    )
-    E833 = (
-        "{what} needs the Python package {package!r}, which is not installed. Install the "
-        "Japanese extra: pip install 'spacy-bert[ja]'{also}."
-    )
-    E834 = (
-        "mecab_dic='unidic' needs the full UniDic dictionary, which the 'unidic' package downloads "
-        "separately ({dicdir} does not exist). Run: pip install unidic && python -m unidic "
-        "download (about 770 MB), or use a checkpoint made with mecab_dic='unidic_lite'."
-    )
-    E835 = "MeCab (fugashi) could not start with the options {option!r}: {error}. Check mecab_kwargs."
-    E836 = (
-        "Sudachi could not load its dictionary (sudachi_kwargs {kwargs}): {error}. Install a "
-        "Sudachi dictionary (pip install sudachidict_core, or the one sudachi_dict_type names) "
-        "or check sudachi_config_path / sudachi_resource_dir."
-    )
-    E837 = (
-        "The {analyser} word {word!r} is not at character {position} of the normalised text "
-        "{text!r}; the word offsets cannot be computed. Please report this text."
-    )
-    E838 = (
-        "{path} uses the {part} {value!r}, which the BERT tokenizer of spacy-bert does not "
-        "implement (supported: {supported}). Ignoring it would tokenize differently from the "
-        "checkpoint; use a checkpoint with a BERT tokenizer."
-    )
-    E839 = (
-        "The Japanese checkpoint in {path} has no vocab.txt (BertJapaneseTokenizer reads its "
-        "vocabulary only from vocab.txt; found {found}). Copy the checkpoint's vocab.txt there."
+    E260 = (
+        "forward_cost={value!r}, but the cost of one encoder forward must be an int >= 0 "
+        "(in padded positions). Use the default FORWARD_COST, or 0 to minimise padding alone."
     )
 
-    # ---- layers (E3xx) -----------------------------------------------------
+    # ---- thinc glue: shim, encoder stages, settings, heads, listeners (E3xx) -----------------
     E303 = (
         "n_pieces[{index}] = {value}, but a piece count must be an int >= 0. Pass len(ids) of "
         "each text's encode_with_offsets."
@@ -395,14 +338,17 @@ class Errors(metaclass=ErrorsWithCodes):
         "piece_ids[{text}] has only {n} pieces. The WindowPlan was made for other texts; plan "
         "the windows from the lengths of these piece_ids."
     )
-
-
-    # ---- thinc wrapper and spaCy components (E35x) -------------------------
     E351 = (
         "The BERT encoder has no weights yet: its checkpoint is read at nlp.initialize() or on "
         "first use. Set the component's 'checkpoint' to a local Hugging Face BERT directory."
     )
     E352 = "Unknown pooling {value!r}. Expected one of: {expected}."
+    E353 = (
+        "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
+        "Set one, e.g. nlp.add_pipe('bert', config={{'checkpoint': 'path/to/bert'}}), or "
+        "'checkpoint' in the [components.bert] block of the training config."
+    )
+    E354 = "{field}={value!r} {problem}{where}: {reason}."
     E355 = (
         "This component listens to the bert component {name!r}, but the Doc has no `doc._.bert`: "
         "put the bert component before it in the pipeline (and do not disable it), or give the "
@@ -437,14 +383,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E363 = (
         "Cannot export {name!r}: {reason}"
     )
-    E354 = "{field}={value!r} {problem}{where}: {reason}."
-    E353 = (
-        "The BERT encoder '{name}' has no checkpoint configured, so there are no weights to read. "
-        "Set one, e.g. nlp.add_pipe('bert', config={{'checkpoint': 'path/to/bert'}}), or "
-        "'checkpoint' in the [components.bert] block of the training config."
-    )
-
-    # ---- encoder stages, settings, threads, processes (E370-E379, helper h1) ----
     E370 = (
         "The environment variable {env}={value!r} is not a positive integer. Set it to the "
         "number of torch threads per process (e.g. {env}=4), or unset it to keep torch's default."
@@ -473,8 +411,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E375 = (
         "segments has {got} entries for {expected} inputs; pass one (str or None) per Doc."
     )
-
-    # ---- heads in torch, saved pipelines, serialised payloads (E38x, brief H1b) -------
     E380 = (
         "The masked-LM adapter got {what}: {value}; expected {expected}. Pass labels (batch, seq) "
         "with -100 at positions not scored, or a boolean `scored` mask of the input's shape."
@@ -519,8 +455,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot restore the {name!r} component from bytes: {reason}. Expected the msgpack payload "
         "that {name!r}.to_bytes() writes (a map with {expected}); nothing from it was executed or loaded."
     )
-
-    # ---- listener protocol and store_piece_states (E390-E399) --------------
     E390 = (
         "The bert component {name!r} has store_piece_states = false, but {components} read "
         "piece states from it (through spacy-bert.BertOutputListener.v1). Remove the setting "
@@ -552,7 +486,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "in doc._.bert (doc.tensor holds the token vectors either way)."
     )
 
-    # ---- spaCy contracts of the pipeline components (E400-E429) ------------
+    # ---- spaCy component contracts, settings at load, saved pipelines (E4xx) -----------------
     E400 = (
         "The {name!r} component ({factory}) has no checkpoint configured, so there are no weights "
         "to read. Set its 'checkpoint' to a Hugging Face BERT directory: "
@@ -596,47 +530,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "directory with config.json, the weights and the tokenizer files."
     )
 
-    # ---- settings at load and strict saved-pipeline loading (E760-E769, issue 22, brief H3) ----
-    E760 = (
-        "The saved {name!r} component was saved with {key} = {saved!r}, but the pipeline's config "
-        "asks for {key} = {value!r} at load, which its saved weights cannot honour: {why} Load it "
-        "without this override (spacy.load(path) keeps {key} = {saved!r}), or build a new "
-        "{factory!r} component with {key} = {value!r} from a checkpoint and train it."
-    )
-    E761 = (
-        "The saved {name!r} component's weights in {path} lack its head: {reason}. A saved "
-        "pipeline must carry the head it was saved with (a fresh, random head would predict "
-        "nonsense). The folder was edited or mixed with another component's files: copy the whole "
-        "pipeline directory again, or save the pipeline again."
-    )
-    E762 = (
-        "The saved {name!r} component's weights in {path} hold tensors of another head ({foreign}), "
-        "not only the {expected} that {name!r} saves: another component's model.safetensors (or "
-        "whole model folder) was copied in. Copy the whole pipeline directory again, or save the "
-        "pipeline again."
-    )
-    E763 = (
-        "The saved {name!r} component's labels disagree with the id2label of its weights "
-        "({path}): {details}. cfg lists {labels}; config.json has {id2label}. Loading would swap "
-        "or drop labels silently, so nothing was loaded: restore the matching cfg and config.json "
-        "(copy the whole pipeline directory again), or save the pipeline again."
-    )
-    E764 = (
-        "The saved {name!r} component {what}, but its saved state says it {expected}. The cfg and "
-        "the weights come from different saves: copy the whole pipeline directory again, or save "
-        "the pipeline again."
-    )
-
-    # ---- one save format for every component (E850-E859) ----------------------
-    E850 = (
-        "Cannot restore the {name!r} component from bytes: they were written by an earlier "
-        "spacy-bert, whose component bytes ({fields}) this version no longer reads. Every component "
-        "now serializes as the files of its saved folder. Load the pipeline with the version that "
-        "wrote it and save it with nlp.to_disk() (folders of earlier versions load unchanged), or "
-        "build the component again from its checkpoint and call to_bytes() again."
-    )
-
-    # ---- project, CLI, configs, packaging, similarity (E5xx, issue 11) -----
+    # ---- project, CLI, configs, packaging, workflows (E5xx) ----------------------------------
     E500 = (
         "spacy-bert.warmup_linear.v1: total_steps must be a positive integer, got {value!r}. "
         "The configs set total_steps = ${{training.max_steps}}: with max_steps = 0 (train by "
@@ -681,8 +575,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "nvidia-smi, install the CuPy matching your CUDA (spacy-bert[cuda12x], [cuda13x] or [cuda11x]) and a CUDA "
         "build of torch (https://pytorch.org/get-started/locally/), or use --gpu-id -1."
     )
-
-    # ---- workflows: raw text, `spacy project assets` offline (E530-E549, session 4 workflows) -----
     E530 = (
         "Cannot read the text file {path}: {error}. Pass a UTF-8 text file with one document "
         "per line (e.g. assets/wikitext2/valid.txt, fetched by `spacy project run assets-wikitext2 .`)."
@@ -706,67 +598,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "URLs use as --var NAME=VALUE, e.g. --var trec_file=${{vars.trec_file}} in project.yml."
     )
 
-    # ---- `spacy bert` commands: bad arguments, CoNLL files (E770-E789, session 6 helper h4) -----
-    E770 = (
-        "{command}: {argument} {path} {problem}. Pass {expected}."
-    )
-    E771 = (
-        "{command}: cannot write {argument} {path}: {problem}. Pass {expected} in a directory you "
-        "can write to (missing parent directories are created)."
-    )
-    E772 = (
-        "{path}:{line} is not UTF-8 text ({error}). Save the file as UTF-8 (e.g. `iconv -f "
-        "latin1 -t utf-8 IN > OUT`)."
-    )
-    E773 = (
-        "{command}: {error}. Check the paths you passed (they must exist, be the right kind, "
-        "file or directory, and be readable or writable)."
-    )
-    E774 = "{command}: {option} {value!r} cannot work; expected {expected}."
-    E775 = "{command}: {error}. Fix or remove that line of the input file."
-    E776 = (
-        "{command}: cannot load the pipeline {pipeline!r}: {error}. Pass the directory that "
-        "`nlp.to_disk` or `spacy train` wrote (e.g. training/model-best) or an installed "
-        "pipeline package's name."
-    )
-    E777 = (
-        "similarity: --model {path} is not a Hugging Face BERT checkpoint directory: {error}. Pass "
-        "a directory with config.json, the weights (model.safetensors or pytorch_model.bin) and "
-        "vocab.txt or tokenizer.json; export a trained component first with `spacy bert export`."
-    )
-    E778 = (
-        "fetch-assets: {path} holds no project.yml. Pass the project directory (the one with "
-        "project.yml), e.g. `spacy bert fetch-assets . assets/wnut17/wnut17train.conll --base-var wnut17_base`."
-    )
-    E779 = (
-        "{path}:{line}: expected 'token<TAB>tag' (or 'token tag ...' with the tag last), got "
-        "{text!r}. Fix that line; a sentence ends at an empty line."
-    )
-    E780 = (
-        "{path}:{line}: the tag {tag!r} has no scheme prefix, but this file uses {scheme} tags "
-        "(first at line {first}). A file is IO (bare labels like 'PER' and 'O') or IOB/BIO "
-        "('B-PER', 'I-PER') or BILUO ('B-', 'I-', 'L-', 'U-'); write the whole file in one scheme."
-    )
-    E781 = (
-        "{path}:{line}: the tag {tag!r} is not a NER tag: expected 'O', a bare label (IO), or "
-        "'B-', 'I-', 'L-', 'U-' (or 'E-', 'S-') followed by a label without spaces."
-    )
-    E782 = (
-        "{path}:{line}: the token {token!r} contains whitespace ({char}), which would make one "
-        "spaCy token with a space inside. Split it into one token per line (each with its tag), "
-        "or replace that character (e.g. with '_')."
-    )
-    E783 = (
-        "{path}:{line}: the tag {tag!r} breaks the BILUO scheme: {reason}. The file is read as "
-        "BILUO because line {first} has an L-/U- (or E-/S-) tag; in BILUO an entity is B-, I-..., "
-        "L- or a single U-. Fix the tags of that entity, or use one scheme in the whole file."
-    )
-    E784 = (
-        "fetch-assets: cannot read {path}: {error}. Fix project.yml (`spacy project document` "
-        "shows what weasel reads), then run the command again."
-    )
-
-    # ---- bert_qa: extractive question answering (E600-E629, helper i12) -----
+    # ---- task components: bert_qa, bert_fill_mask, precision, training recipe (E6xx) ---------
     E600 = (
         "The {name!r} component has no question-answering head yet: its checkpoint {checkpoint!r} "
         "is an encoder only. Call nlp.initialize() and train it, or use a fine-tuned "
@@ -820,8 +652,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "pipeline with exactly one trained bert_qa component (e.g. training/xquad/model-best), or "
         "name the one to score with component=NAME (`spacy bert evaluate-qa ... --component NAME`)."
     )
-
-    # ---- bert_fill_mask and MLM/NSP pretraining (E630-E659, issue 13) ------
     E630 = (
         "The {name!r} component (bert_fill_mask): {field}={value!r} is not valid; expected "
         "{expected}. Fix it in the [components.{name}] block of the config."
@@ -847,20 +677,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "prediction needs documents of several sentences (one document per line or paragraph, "
         "not one sentence per line) and batches of several documents; or set objective = \"mlm\"."
     )
-    E635 = (
-        "The {name!r} component (bert_fill_mask) has no {what} to export: it holds a "
-        "{cls} model. Export needs a trained or loaded masked-LM model (call nlp.initialize())."
-    )
-    E636 = (
-        "The {name!r} component (bert_fill_mask): the saved folder {path} has no model/ folder "
-        "(a Hugging Face masked-LM directory): the pipeline was saved incompletely. Save it again "
-        "with nlp.to_disk()."
-    )
-    E639 = (
-        "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
-        "head is applied in torch to the masked positions only (spacy_bert.layers.mlm). "
-        "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
-    )
     E637 = (
         "The {name!r} component (bert_fill_mask): score_words() needs a text with exactly one "
         "[MASK] (the slot the candidate words fill); got {n} in {text!r}."
@@ -869,8 +685,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "The {name!r} component (bert_fill_mask): score_words() needs a non-empty list of "
         "non-blank candidate words; got {candidates!r}."
     )
-
-    # ---- inference precision (E660-E679, helper i14) ------------------------
+    E639 = (
+        "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.mlm). "
+        "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
+    )
     E660 = (
         "The {name!r} component's precision is {value!r}, which is not one of {expected}. Set "
         "`precision = \"int8\"` (or another of them) in its [components.{name}] block, pass "
@@ -886,33 +705,13 @@ class Errors(metaclass=ErrorsWithCodes):
         "component with its own encoder. Pass names=[...] of bert, bert_ner, bert_textcat, bert_qa or "
         "bert_fill_mask components (precisions: {expected})."
     )
-
-    # ---- argument shapes and ranges: str arguments, top_k, int8 limits (E750-E759, issue 22) ----
-    E750 = (
-        "The {name!r} component ({factory}): top_k = {value!r} ({type_name}) {where} is not valid; "
-        "expected an int >= 1 ({meaning}; True/False are not counts). {fix}"
-    )
-    E751 = (
-        "{what} must be one string (one {item}) or a list of strings; got {value!r} ({type_name}). "
-        "{hint}"
-    )
-    E752 = (
-        "{what}: item {index} is {value!r} ({type_name}); every {item} must be a string. Remove it "
-        "or pass its text."
-    )
-    E753 = (
-        "{what} must be one string (the {item}); got {value!r} ({type_name}). Decode bytes first "
-        "(text.decode('utf-8')); for several {item}s call it once per {item}."
-    )
-
-    # ---- training recipe and sequence pooling (E680-E689, helper i10) -------
     E680 = (
         "pooling={value!r} is not a pooling of spacy-bert.BertSequenceClassifier.v1; expected one "
         "of: {expected}. Use \"cls\" (Hugging Face's BertForSequenceClassification) or \"mean\" "
         "(mean of the pieces' last hidden states, for sentence-transformers checkpoints)."
     )
 
-    # ---- corpus annotation at scale: `spacy bert annotate` (E700-E739, issue 15) ----
+    # ---- corpus annotation, argument checks, command-line arguments, CoNLL files (E7xx) ------
     E700 = (
         "annotate: the input {input!r} does not exist and matches no file as a glob. Pass a .jsonl, "
         ".txt or .spacy file, a directory holding such files, or a glob such as 'corpus/*.jsonl'."
@@ -983,31 +782,111 @@ class Errors(metaclass=ErrorsWithCodes):
         "the record's \"text\" is a {type} ({value!r}), expected a string. Write the text as a JSON "
         "string in the input."
     )
+    E750 = (
+        "The {name!r} component ({factory}): top_k = {value!r} ({type_name}) {where} is not valid; "
+        "expected an int >= 1 ({meaning}; True/False are not counts). {fix}"
+    )
+    E751 = (
+        "{what} must be one string (one {item}) or a list of strings; got {value!r} ({type_name}). "
+        "{hint}"
+    )
+    E752 = (
+        "{what}: item {index} is {value!r} ({type_name}); every {item} must be a string. Remove it "
+        "or pass its text."
+    )
+    E753 = (
+        "{what} must be one string (the {item}); got {value!r} ({type_name}). Decode bytes first "
+        "(text.decode('utf-8')); for several {item}s call it once per {item}."
+    )
+    E760 = (
+        "The saved {name!r} component was saved with {key} = {saved!r}, but the pipeline's config "
+        "asks for {key} = {value!r} at load, which its saved weights cannot honour: {why} Load it "
+        "without this override (spacy.load(path) keeps {key} = {saved!r}), or build a new "
+        "{factory!r} component with {key} = {value!r} from a checkpoint and train it."
+    )
+    E761 = (
+        "The saved {name!r} component's weights in {path} lack its head: {reason}. A saved "
+        "pipeline must carry the head it was saved with (a fresh, random head would predict "
+        "nonsense). The folder was edited or mixed with another component's files: copy the whole "
+        "pipeline directory again, or save the pipeline again."
+    )
+    E762 = (
+        "The saved {name!r} component's weights in {path} hold tensors of another head ({foreign}), "
+        "not only the {expected} that {name!r} saves: another component's model.safetensors (or "
+        "whole model folder) was copied in. Copy the whole pipeline directory again, or save the "
+        "pipeline again."
+    )
+    E763 = (
+        "The saved {name!r} component's labels disagree with the id2label of its weights "
+        "({path}): {details}. cfg lists {labels}; config.json has {id2label}. Loading would swap "
+        "or drop labels silently, so nothing was loaded: restore the matching cfg and config.json "
+        "(copy the whole pipeline directory again), or save the pipeline again."
+    )
+    E764 = (
+        "The saved {name!r} component {what}, but its saved state says it {expected}. The cfg and "
+        "the weights come from different saves: copy the whole pipeline directory again, or save "
+        "the pipeline again."
+    )
+    E770 = (
+        "{command}: {argument} {path} {problem}. Pass {expected}."
+    )
+    E771 = (
+        "{command}: cannot write {argument} {path}: {problem}. Pass {expected} in a directory you "
+        "can write to (missing parent directories are created)."
+    )
+    E772 = (
+        "{path}:{line} is not UTF-8 text ({error}). Save the file as UTF-8 (e.g. `iconv -f "
+        "latin1 -t utf-8 IN > OUT`)."
+    )
+    E773 = (
+        "{command}: {error}. Check the paths you passed (they must exist, be the right kind, "
+        "file or directory, and be readable or writable)."
+    )
+    E774 = "{command}: {option} {value!r} cannot work; expected {expected}."
+    E775 = "{command}: {error}. Fix or remove that line of the input file."
+    E776 = (
+        "{command}: cannot load the pipeline {pipeline!r}: {error}. Pass the directory that "
+        "`nlp.to_disk` or `spacy train` wrote (e.g. training/model-best) or an installed "
+        "pipeline package's name."
+    )
+    E777 = (
+        "similarity: --model {path} is not a Hugging Face BERT checkpoint directory: {error}. Pass "
+        "a directory with config.json, the weights (model.safetensors or pytorch_model.bin) and "
+        "vocab.txt or tokenizer.json; export a trained component first with `spacy bert export`."
+    )
+    E778 = (
+        "fetch-assets: {path} holds no project.yml. Pass the project directory (the one with "
+        "project.yml), e.g. `spacy bert fetch-assets . assets/wnut17/wnut17train.conll --base-var wnut17_base`."
+    )
+    E779 = (
+        "{path}:{line}: expected 'token<TAB>tag' (or 'token tag ...' with the tag last), got "
+        "{text!r}. Fix that line; a sentence ends at an empty line."
+    )
+    E780 = (
+        "{path}:{line}: the tag {tag!r} has no scheme prefix, but this file uses {scheme} tags "
+        "(first at line {first}). A file is IO (bare labels like 'PER' and 'O') or IOB/BIO "
+        "('B-PER', 'I-PER') or BILUO ('B-', 'I-', 'L-', 'U-'); write the whole file in one scheme."
+    )
+    E781 = (
+        "{path}:{line}: the tag {tag!r} is not a NER tag: expected 'O', a bare label (IO), or "
+        "'B-', 'I-', 'L-', 'U-' (or 'E-', 'S-') followed by a label without spaces."
+    )
+    E782 = (
+        "{path}:{line}: the token {token!r} contains whitespace ({char}), which would make one "
+        "spaCy token with a space inside. Split it into one token per line (each with its tag), "
+        "or replace that character (e.g. with '_')."
+    )
+    E783 = (
+        "{path}:{line}: the tag {tag!r} breaks the BILUO scheme: {reason}. The file is read as "
+        "BILUO because line {first} has an L-/U- (or E-/S-) tag; in BILUO an entity is B-, I-..., "
+        "L- or a single U-. Fix the tags of that entity, or use one scheme in the whole file."
+    )
+    E784 = (
+        "fetch-assets: cannot read {path}: {error}. Fix project.yml (`spacy project document` "
+        "shows what weasel reads), then run the command again."
+    )
 
-    # ---- bert_qa as a deployed reader: calibration, answers across documents (E870-E889, issue 27) ----
-    E870 = (
-        "bert_qa component {name!r}: calibration is {value!r}, expected null (uncalibrated) or "
-        "the dict `spacy bert calibrate-qa` writes: method \"platt\", feature one of {features}, "
-        "finite numbers slope and bias. Re-run calibrate-qa, or set calibration = null."
-    )
-    E871 = (
-        "calibrate-qa: {count} question(s) with a span answer to fit on (the fitting split has no "
-        "question, or no context). Pass a SQuAD-format dev set with questions, or a smaller --holdout."
-    )
-    E872 = (
-        "{what}: contexts must be a list of str or Doc (one per document), got {type_name} "
-        "({value!r}). Pass a list, e.g. [text_1, text_2]."
-    )
-    E873 = (
-        "{what}: context {index} is a {type_name} ({value!r}), expected a str or a Doc."
-    )
-    E874 = (
-        "calibrate-qa: --holdout is {value!r}, expected a number in [0, 1) (the share of the "
-        "dev paragraphs held out to report calibration error on)."
-    )
-
-
-    # ---- serving: `spacy bert serve` (E800-E829, issue 26) ---------------------
+    # ---- serving, Japanese tokenizers, calibration (E8xx) ------------------------------------
     E800 = (
         "serve: the request body is not valid JSON ({error}). Send a JSON object such as "
         "{{\"texts\": [\"...\"]}} with Content-Type: application/json."
@@ -1082,16 +961,81 @@ class Errors(metaclass=ErrorsWithCodes):
         "serve: cannot listen on {host}:{port}: {error}. Pick a free port (--port) or stop what "
         "listens there."
     )
+    E830 = (
+        "The tokenizer_config.json in {path} names tokenizer_class={value!r}, which spacy-bert "
+        "does not implement (supported: {supported}). Reading it as a plain BertTokenizer would "
+        "give different pieces than the checkpoint was trained on. Use a checkpoint whose "
+        "tokenizer is one of the supported classes."
+    )
+    E831 = (
+        "The Japanese tokenizer setting {key}={value!r} is not supported (supported: {supported}). "
+        "{hint}"
+    )
+    E832 = (
+        "word_tokenizer_type='jumanpp' needs the external Juman++ binary (through rhoknp), which "
+        "spacy-bert does not run. Supported word tokenizers: 'mecab' (fugashi), 'sudachi' "
+        "(SudachiPy) and 'basic'; a checkpoint trained on Juman++ words needs Juman++ to "
+        "tokenize like it."
+    )
+    E833 = (
+        "{what} needs the Python package {package!r}, which is not installed. Install the "
+        "Japanese extra: pip install 'spacy-bert[ja]'{also}."
+    )
+    E834 = (
+        "mecab_dic='unidic' needs the full UniDic dictionary, which the 'unidic' package downloads "
+        "separately ({dicdir} does not exist). Run: pip install unidic && python -m unidic "
+        "download (about 770 MB), or use a checkpoint made with mecab_dic='unidic_lite'."
+    )
+    E835 = "MeCab (fugashi) could not start with the options {option!r}: {error}. Check mecab_kwargs."
+    E836 = (
+        "Sudachi could not load its dictionary (sudachi_kwargs {kwargs}): {error}. Install a "
+        "Sudachi dictionary (pip install sudachidict_core, or the one sudachi_dict_type names) "
+        "or check sudachi_config_path / sudachi_resource_dir."
+    )
+    E837 = (
+        "The {analyser} word {word!r} is not at character {position} of the normalised text "
+        "{text!r}; the word offsets cannot be computed. Please report this text."
+    )
+    E838 = (
+        "{path} uses the {part} {value!r}, which the BERT tokenizer of spacy-bert does not "
+        "implement (supported: {supported}). Ignoring it would tokenize differently from the "
+        "checkpoint; use a checkpoint with a BERT tokenizer."
+    )
+    E839 = (
+        "The Japanese checkpoint in {path} has no vocab.txt (BertJapaneseTokenizer reads its "
+        "vocabulary only from vocab.txt; found {found}). Copy the checkpoint's vocab.txt there."
+    )
+    E850 = (
+        "Cannot restore the {name!r} component from bytes: they were written by an earlier "
+        "spacy-bert, whose component bytes ({fields}) this version no longer reads. Every component "
+        "now serializes as the files of its saved folder. Load the pipeline with the version that "
+        "wrote it and save it with nlp.to_disk() (folders of earlier versions load unchanged), or "
+        "build the component again from its checkpoint and call to_bytes() again."
+    )
+    E870 = (
+        "bert_qa component {name!r}: calibration is {value!r}, expected null (uncalibrated) or "
+        "the dict `spacy bert calibrate-qa` writes: method \"platt\", feature one of {features}, "
+        "finite numbers slope and bias. Re-run calibrate-qa, or set calibration = null."
+    )
+    E871 = (
+        "calibrate-qa: {count} question(s) with a span answer to fit on (the fitting split has no "
+        "question, or no context). Pass a SQuAD-format dev set with questions, or a smaller --holdout."
+    )
+    E872 = (
+        "{what}: contexts must be a list of str or Doc (one per document), got {type_name} "
+        "({value!r}). Pass a list, e.g. [text_1, text_2]."
+    )
+    E873 = (
+        "{what}: context {index} is a {type_name} ({value!r}), expected a str or a Doc."
+    )
+    E874 = (
+        "calibrate-qa: --holdout is {value!r}, expected a number in [0, 1) (the share of the "
+        "dev paragraphs held out to report calibration error on)."
+    )
 
 
 class Warnings(metaclass=ErrorsWithCodes):
-    # ---- modeling and pipeline contracts (W400-W409) ------------------------
-    W400 = (
-        "BertForMaskedLM expects is_decoder=False: a causal mask hides the right context, so "
-        "masked tokens are predicted from the left only. Set config.is_decoder = False."
-    )
-
-    # ---- checkpoint files (W1xx) ------------------------------------------
+    # ---- checkpoint files (W1xx) -------------------------------------------------------------
     W101 = (
         "Loaded {model} from {path} without {count} tensor(s) the checkpoint has, which this "
         "class does not use: {names}."
@@ -1100,8 +1044,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "{model} from {path}: {count} tensor(s) of {modules} are not in the checkpoint and were "
         "initialised fresh: {names}. Train the model before using its predictions."
     )
-
-    # ---- checkpoint files: dtype and value checks (hardening, W130-W159) ----
     W130 = (
         "The checkpoint in {path} stores {count} tensor(s) in an unusual float dtype, cast to "
         "{target}: {names}. Checkpoints are normally float32, bfloat16 or float16."
@@ -1112,17 +1054,7 @@ class Warnings(metaclass=ErrorsWithCodes):
         "diverged training run."
     )
 
-    # ---- spaCy components (W3xx) ------------------------------------------
-    W301 = (
-        "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
-        "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
-        "were left out of the loss (their tokens are ignored, not trained as 'O'). Examples: {examples}"
-    )
-    W302 = (
-        "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
-        "with freshly initialised weights."
-    )
-    # ---- tokenization (W2xx) ---------------------------------------------
+    # ---- tokenization (W2xx) -----------------------------------------------------------------
     W201 = (
         "Truncation to max_length={max_length} dropped pieces: {details}. The model will not see "
         "them. To keep every piece, pass return_overflowing_tokens=True (and stride=N for N pieces "
@@ -1139,20 +1071,16 @@ class Warnings(metaclass=ErrorsWithCodes):
         "is off. Use padding='max_length' to pad to max_length, or truncation=True to cut there."
     )
 
-    # ---- project, CLI, configs, packaging, similarity (W5xx, issue 11) -----
-    W500 = (
-        "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
-        "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
+    # ---- thinc glue: shim, encoder stages, settings, heads, listeners (W3xx) -----------------
+    W301 = (
+        "{name}: {count} gold entit{ies} of {total} could not be expressed on the predicted "
+        "tokens' WordPieces (a boundary inside a token or piece, or no piece at all) and "
+        "were left out of the loss (their tokens are ignored, not trained as 'O'). Examples: {examples}"
     )
-
-    # ---- `spacy bert` commands, CoNLL files (W770-W789, session 6 helper h4) -----------------
-    W770 = (
-        "{path}: {count} 'I-' tag(s) did not continue an entity of their type (first at line "
-        "{line}); each started a new entity, as IOB1 readers do. Write B- at an entity's first "
-        "token (BIO/IOB2) to silence this warning."
+    W302 = (
+        "{name}: the checkpoint's head has no rows for the labels {labels}; they were added "
+        "with freshly initialised weights."
     )
-
-    # ---- encoder stages and settings (W370-W379, helper h1) -----------------
     W370 = (
         "{name}: window={window} is capped at the model's {positions} positions, and "
         "stride={stride} no longer fits a window of {positions} (at most {maximum}); using "
@@ -1160,14 +1088,24 @@ class Warnings(metaclass=ErrorsWithCodes):
         "(e.g. {used}) to silence this warning."
     )
 
-    # ---- bert_qa (W600-W609, helper i12) ---------------------------------
+    # ---- spaCy component contracts, settings at load, saved pipelines (W4xx) -----------------
+    W400 = (
+        "BertForMaskedLM expects is_decoder=False: a causal mask hides the right context, so "
+        "masked tokens are predicted from the left only. Set config.is_decoder = False."
+    )
+
+    # ---- project, CLI, configs, packaging, workflows (W5xx) ----------------------------------
+    W500 = (
+        "The checkpoint's config.json names the head(s) {heads}, which {task} does not load "
+        "(it loads {expected}): the head is dropped and a fresh one is trained from your labels."
+    )
+
+    # ---- task components: bert_qa, bert_fill_mask, precision, training recipe (W6xx) ---------
     W600 = (
         "{name}: {count} question(s) have more than max_question_len={limit} pieces and were "
         "cut to {limit} pieces (the model sees only their start): ids {ids}. Shorten them, or "
         "raise max_question_len (each window then holds less context)."
     )
-
-    # ---- bert_fill_mask and MLM/NSP pretraining (W630-W639, issue 13) ------
     W630 = (
         "{name}: the checkpoint {path} (architectures: {architectures}) has no {heads} head: "
         "a fresh one is initialised (as Hugging Face does, the decoder tied to the word "
@@ -1184,8 +1122,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "{name}: the target {target!r} tokenizes to no piece at all and is ignored (as Hugging "
         "Face's fill-mask pipeline does)."
     )
-
-    # ---- inference precision (W660-W669, helper i14) ------------------------
     W660 = (
         "{name}: precision {value!r} has no {device} path, so prediction runs in {used} on this "
         "device. {hint}"
@@ -1195,21 +1131,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "avx512_bf16/amx_bf16 absent): torch emulates it, several times slower than float32. "
         "Use precision 'auto' (int8 or float32 here) or 'int8' for speed on this CPU."
     )
-
-    # ---- argument shapes and ranges: int8 limits of small models (W750-W759, issue 22) ----
-    W750 = (
-        "{name}: precision 'int8' keeps {count} Linear layer(s) in float32 ({paths}): their "
-        "{width} input channel(s) are no more than the {outliers} outlier channels int8 keeps in "
-        "float32 anyway, so nothing would be left to quantize. {rest}"
-    )
-    W751 = (
-        "{name}: the model has max_position_embeddings={limit}, fewer than the {length} positions "
-        "of int8's built-in calibration texts, so they were calibrated in windows of {limit} "
-        "positions ([CLS] and [SEP] in each, as long texts are run). Every calibration piece is "
-        "still seen; nothing to fix."
-    )
-
-    # ---- training recipe and sequence pooling (W680-W689, helper i10) -------
     W680 = (
         "{name}: its classifier reads the mean of the pieces' last hidden states (pooling=\"mean\"), "
         "but the exported BertForSequenceClassification in {path} is run by transformers on the "
@@ -1219,7 +1140,7 @@ class Warnings(metaclass=ErrorsWithCodes):
         "\"spacy_bert_pooling\": \"mean\"."
     )
 
-    # ---- corpus annotation at scale: `spacy bert annotate` (W700-W709, issue 15) ----
+    # ---- corpus annotation, argument checks, command-line arguments, CoNLL files (W7xx) ------
     W700 = (
         "annotate: {count} record(s) made the pipeline fail and were written to the errors files "
         "instead of the output ({files}). Fix them and re-run with those records, or pass "
@@ -1234,8 +1155,24 @@ class Warnings(metaclass=ErrorsWithCodes):
         "({names}): left by a run with another INPUT or --shard-size. They are not changed; move "
         "them away (or use a fresh OUTPUT_DIR) before reading the directory as this run's output."
     )
+    W750 = (
+        "{name}: precision 'int8' keeps {count} Linear layer(s) in float32 ({paths}): their "
+        "{width} input channel(s) are no more than the {outliers} outlier channels int8 keeps in "
+        "float32 anyway, so nothing would be left to quantize. {rest}"
+    )
+    W751 = (
+        "{name}: the model has max_position_embeddings={limit}, fewer than the {length} positions "
+        "of int8's built-in calibration texts, so they were calibrated in windows of {limit} "
+        "positions ([CLS] and [SEP] in each, as long texts are run). Every calibration piece is "
+        "still seen; nothing to fix."
+    )
+    W770 = (
+        "{path}: {count} 'I-' tag(s) did not continue an entity of their type (first at line "
+        "{line}); each started a new entity, as IOB1 readers do. Write B- at an entity's first "
+        "token (BIO/IOB2) to silence this warning."
+    )
 
-    # ---- bert_qa as a deployed reader (W870-W879, issue 27) ----
+    # ---- serving, Japanese tokenizers, calibration (W8xx) ------------------------------------
     W870 = (
         "{what}: the bert_qa component {name!r} is not calibrated, so answers of different "
         "documents are ranked by `score`, which Hugging Face normalises within one question and "
