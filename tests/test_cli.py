@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from itertools import islice
+from pathlib import Path
 
 import pytest
 from thinc.api import Config, registry
@@ -23,6 +24,7 @@ from spacy_bert.cli.init_config import (
 )
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
 from spacy_bert.corpora.text import read_text_lines, write_text_lines
+from tests.background import Step, job, results
 from tests.paths import XQUAD
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
 
@@ -38,6 +40,12 @@ def run(*args, check=True, timeout=300):
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def spacy_step(*args, cwd=REPO) -> Step:
+    import os
+
+    return Step([sys.executable, "-m", "spacy", *args], cwd=cwd, env={**os.environ, **ONE_THREAD_ENV})
 
 
 # -- the command group -------------------------------------------------------------------------
@@ -99,15 +107,29 @@ def test_short_run_learns_from_the_first_step(tmp_path, tiny_bert_dir):
 
 
 # -- init-config -------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", TASK_NAMES)
-def test_configs_dir_is_what_init_config_writes(task, tmp_path):
+def init_config_writes_job(task):
+    """`spacy bert init-config` with the default (packaged) checkpoint: a background job."""
+
+    @job(f"init-config-writes:{task}")
+    def make(request) -> list:
+        written = request.getfixturevalue("tmp_path_factory").mktemp(f"init-config-{task}") / "configs" / task_spec(task)[1].filename
+        return [spacy_step("bert", "init-config", str(written), "--task", task)]
+
+
+for _task in TASK_NAMES:
+    init_config_writes_job(_task)
+
+
+@pytest.mark.parametrize("task", [pytest.param(task, marks=pytest.mark.background(f"init-config-writes:{task}"))
+                                  for task in TASK_NAMES])
+def test_configs_dir_is_what_init_config_writes(task):
     filename = task_spec(task)[1].filename  # fill-mask writes the pretrain config
     expected = (REPO / "configs" / filename).read_text(encoding="utf-8")
     assert render_config(task) == expected
     # and through the command, with the default (packaged) checkpoint checked on the way
-    written = tmp_path / "configs" / filename
-    run("-m", "spacy", "bert", "init-config", str(written), "--task", task)
-    assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{tmp_path}/configs/")
+    (done,) = results(f"init-config-writes:{task}")
+    written = Path(done.step.argv[done.step.argv.index("init-config") + 1])
+    assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{written.parent.parent}/configs/")
 
 
 def test_gpu_config_uses_mixed_precision_and_larger_batches():
@@ -213,18 +235,38 @@ def _corpus(task, data_dir, tmp_path):
     return train, dev
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tmp_path, data_dir, tiny_bert_dir):
-    train, dev = _corpus(task, data_dir, tmp_path)
-    config = tmp_path / "config.cfg"
-    run("-m", "spacy", "bert", "init-config", str(config), "--task", task, "--checkpoint", str(tiny_bert_dir),
-        "--train", str(train), "--dev", str(dev))
+def init_config_trains_job(task):
+    """init-config on the tiny checkpoint and a slice of the task's data, `spacy debug config`,
+    then 3 training steps: a background job (tests/background.py) per task."""
+
+    @job(f"init-config-trains:{task}")
+    def make(request) -> list:
+        tmp_path = request.getfixturevalue("tmp_path_factory").mktemp(f"init-config-{task}")
+        train, dev = _corpus(task, request.getfixturevalue("data_dir"), tmp_path)
+        config = tmp_path / "config.cfg"
+        return [
+            spacy_step("bert", "init-config", str(config), "--task", task, "--checkpoint",
+                       str(request.getfixturevalue("tiny_bert_dir")), "--train", str(train), "--dev", str(dev)),
+            spacy_step("debug", "config", str(config)),
+            spacy_step("train", str(config), "--output", str(tmp_path / "out"), "--training.max_steps", "3",
+                       "--training.eval_frequency", "3", "--gpu-id", "-1"),
+        ]
+
+
+for _task in TASKS:
+    init_config_trains_job(_task)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [pytest.param(task, marks=pytest.mark.background(f"init-config-trains:{task}"))
+                                  for task in TASKS])
+def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tiny_bert_dir):
+    made, checked, trained = results(f"init-config-trains:{task}")
+    config = Path(made.step.argv[made.step.argv.index("init-config") + 1])
     assert Config().from_disk(config, interpolate=False)["paths"]["checkpoint"] == str(tiny_bert_dir)
-    run_spacy("debug", "config", str(config))
-    out = run_spacy("train", str(config), "--output", str(tmp_path / "out"), "--training.max_steps", "3",
-                    "--training.eval_frequency", "3", "--gpu-id", "-1")
-    assert "Saved pipeline to output directory" in out
-    assert (tmp_path / "out" / "model-best" / "config.cfg").is_file()
+    assert "Config is valid" in checked.stdout
+    assert "Saved pipeline to output directory" in trained.stdout
+    assert (config.parent / "out" / "model-best" / "config.cfg").is_file()
 
 
 def test_listed_steps_are_the_tasks():
