@@ -23,12 +23,14 @@ import pytest
 
 @dataclass
 class Step:
-    """One process of a job: `argv` in `cwd` with `env` (None: this process's environment)."""
+    """One process of a job: `argv` in `cwd` with `env` (None: this process's environment).
+    `check=False`: the step is expected to fail (its test reads the exit status); the job goes on."""
 
     argv: List[str]
     cwd: Path
     env: Optional[Dict[str, str]] = None
     timeout: int = 1800
+    check: bool = True
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Job:
     make: Callable[[pytest.FixtureRequest], List[Step]]
     steps: List[Step] = field(default_factory=list)
     done: List[Done] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)  # its steps are made
     finished: threading.Event = field(default_factory=threading.Event)
     error: Optional[BaseException] = None
 
@@ -99,12 +102,16 @@ def _run(step: Step) -> Done:
 
 def _work() -> None:
     for item in list(_queue):
+        item.ready.wait()
+        if item.error is not None:  # its steps could not be made
+            item.finished.set()
+            continue
         try:
             for step in item.steps:
                 if _stop.is_set():
                     break
                 item.done.append(_run(step))
-                if item.done[-1].returncode != 0:
+                if item.done[-1].returncode != 0 and step.check:
                     break
         except BaseException as error:  # noqa: BLE001  (handed to the test that reads the job)
             item.error = error
@@ -113,19 +120,28 @@ def _work() -> None:
 
 
 def start(request: pytest.FixtureRequest, names: List[str]) -> Optional[threading.Thread]:
-    """Make the steps of the jobs `names` (in this thread: fixtures are not thread-safe) and run
-    them in a worker thread; returns the thread (None: nothing to run)."""
+    """Run the jobs `names` in a worker thread; their steps are made here, one job after another
+    (fixtures are not thread-safe), while the worker already runs the first ones. Returns the
+    worker (None: nothing to run)."""
     _queue.clear()
     _stop.clear()
     for name in names:
         item = JOBS[name]
-        item.steps, item.done, item.error = item.make(request), [], None
+        item.steps, item.done, item.error = [], [], None
+        item.ready.clear()
         item.finished.clear()
         _queue.append(item)
     if not _queue:
         return None
     worker = threading.Thread(target=_work, name="background-jobs", daemon=True)
     worker.start()
+    for item in _queue:
+        try:
+            item.steps = item.make(request)
+        except Exception as error:  # noqa: BLE001  (only the tests that read this job fail)
+            item.error = error
+        finally:
+            item.ready.set()
     return worker
 
 
@@ -140,14 +156,15 @@ def stop(worker: Optional[threading.Thread]) -> None:
 
 
 def results(name: str, timeout: float = 3600) -> List[Done]:
-    """Wait for job `name`; assert every step ran and succeeded; return what each step did."""
+    """Wait for job `name`; assert every step ran and succeeded (but those with `check=False`);
+    return what each step did."""
     item = JOBS[name]
     assert item in _queue, f"background job {name!r} was not started: mark the test @pytest.mark.background({name!r})"
     assert item.finished.wait(timeout), f"background job {name!r} did not finish in {timeout} s"
     if item.error is not None:
         raise item.error
     last = item.done[-1] if item.done else None
-    assert last is not None and len(item.done) == len(item.steps) and last.returncode == 0, (
+    assert len(item.done) == len(item.steps) and (last is None or last.returncode == 0 or not last.step.check), (
         f"background job {name!r}: step {len(item.done)} of {len(item.steps)} "
         + (f"{' '.join(last.step.argv)} exited {last.returncode}:\n{last.stdout[-4000:]}\n{last.stderr[-4000:]}"
            if last else "never ran")
