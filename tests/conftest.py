@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests import background
 from tests.paths import TEST_DATA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,6 +20,24 @@ settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
+
+@pytest.fixture(scope="session", autouse=True)
+def background_jobs(request):
+    """Start the background jobs (tests/background.py) of the selected tests, beside the suite.
+    While they run, torch here runs on one thread: the other core is theirs (two OpenMP threads
+    that wait for a busy core make a tiny model's step many times slower)."""
+    names = background.wanted(request.session.items)
+    if not names:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    worker = background.start(request, names)
+    yield
+    background.stop(worker)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

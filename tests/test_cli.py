@@ -4,9 +4,9 @@ schedule tied to `training.max_steps`."""
 import itertools
 import json
 import re
-import subprocess
 import sys
 from itertools import islice
+from pathlib import Path
 
 import pytest
 from thinc.api import Config, registry
@@ -23,34 +23,50 @@ from spacy_bert.cli.init_config import (
 )
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
 from spacy_bert.corpora.text import read_text_lines, write_text_lines
+from tests.background import Step, job, results
 from tests.paths import XQUAD
-from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, run_spacy, wnut_slice
+from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO, wnut_slice
 
 COMMANDS = ["convert-conll", "convert-sst2", "convert-trec", "convert-goemotions", "split-text", "export",
             "init-config", "similarity", "annotate", "fetch-assets", "evaluate-qa", "serve"]
 
 
-def run(*args, check=True, timeout=300):
+# -- the command group -------------------------------------------------------------------------
+PREFIXES = {"spacy bert": ["-m", "spacy", "bert"], "spacy_bert": ["-m", "spacy_bert"]}
+
+
+def python_step(*args, check=True) -> Step:
+    """`python *args` in the repository, torch on one thread: a background step."""
     import os
 
-    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **ONE_THREAD_ENV}, cwd=REPO)
-    if check:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    return Step([sys.executable, *args], cwd=REPO, env={**os.environ, **ONE_THREAD_ENV}, check=check)
 
 
-# -- the command group -------------------------------------------------------------------------
-@pytest.mark.parametrize("prefix", [["-m", "spacy", "bert"], ["-m", "spacy_bert"]])
+def spacy_step(*args) -> Step:
+    return python_step("-m", "spacy", *args)
+
+
+@job("cli-help")
+def help_job(request) -> list:
+    return [python_step(*prefix, "--help") for prefix in PREFIXES.values()]
+
+
+@job("cli-main-alias")
+def main_alias_job(request) -> list:
+    return [python_step(*prefix, "init-config", "-", "--task", "textcat") for prefix in PREFIXES.values()]
+
+
+@pytest.mark.background("cli-help")
+@pytest.mark.parametrize("prefix", list(PREFIXES))
 def test_help_lists_every_command(prefix):
-    out = run(*prefix, "--help").stdout
+    out = results("cli-help")[list(PREFIXES).index(prefix)].stdout
     for command in COMMANDS:
         assert re.search(rf"\b{command}\b", out), (command, out)
 
 
-def test_main_alias_runs_the_same_command(tmp_path):
-    spacy_out = run("-m", "spacy", "bert", "init-config", "-", "--task", "textcat").stdout
-    alias_out = run("-m", "spacy_bert", "init-config", "-", "--task", "textcat").stdout
+@pytest.mark.background("cli-main-alias")
+def test_main_alias_runs_the_same_command():
+    spacy_out, alias_out = (done.stdout for done in results("cli-main-alias"))
     assert spacy_out == alias_out == render_config("textcat")
 
 
@@ -85,13 +101,22 @@ def test_configs_tie_the_schedule_to_max_steps(name):
     assert rate["total_steps"] == 20
 
 
-def test_short_run_learns_from_the_first_step(tmp_path, tiny_bert_dir):
+@job("cli-short-run")
+def short_run_job(request) -> list:
+    tmp_path = request.getfixturevalue("tmp_path_factory").mktemp("short-run")
+    train, dev = wnut_slice(tmp_path)
+    return [spacy_step("train", str(REPO / "configs" / "ner.cfg"), "--output", str(tmp_path / "out"),
+                       "--paths.train", str(train), "--paths.dev", str(dev),
+                       "--paths.checkpoint", str(request.getfixturevalue("tiny_bert_dir")),
+                       "--training.max_steps", "20", "--training.eval_frequency", "10", "--gpu-id", "-1")]
+
+
+@pytest.mark.background("cli-short-run")
+def test_short_run_learns_from_the_first_step():
     """`spacy train configs/ner.cfg --training.max_steps 20` starts at a learning rate above 0
     (it printed 0.0 with fixed 200/2000 warm-up/decay steps) and its loss moves."""
-    train, dev = wnut_slice(tmp_path)
-    out = run_spacy("train", str(REPO / "configs" / "ner.cfg"), "--output", str(tmp_path / "out"),
-                    "--paths.train", str(train), "--paths.dev", str(dev), "--paths.checkpoint", str(tiny_bert_dir),
-                    "--training.max_steps", "20", "--training.eval_frequency", "10", "--gpu-id", "-1")
+    (done,) = results("cli-short-run")
+    out = done.stdout
     initial = float(re.search(r"Initial learn rate: ([0-9.e-]+)", out).group(1))
     assert initial == pytest.approx(1e-4 / 3)  # 2 warm-up steps: 1/3 of the peak on step 0
     losses = [float(m) for m in re.findall(r"^\s*\d+\s+(?:10|20)\s+([0-9.]+)", out, re.M)]
@@ -99,15 +124,29 @@ def test_short_run_learns_from_the_first_step(tmp_path, tiny_bert_dir):
 
 
 # -- init-config -------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", TASK_NAMES)
-def test_configs_dir_is_what_init_config_writes(task, tmp_path):
+def init_config_writes_job(task):
+    """`spacy bert init-config` with the default (packaged) checkpoint: a background job."""
+
+    @job(f"init-config-writes:{task}")
+    def make(request) -> list:
+        written = request.getfixturevalue("tmp_path_factory").mktemp(f"init-config-{task}") / "configs" / task_spec(task)[1].filename
+        return [spacy_step("bert", "init-config", str(written), "--task", task)]
+
+
+for _task in TASK_NAMES:
+    init_config_writes_job(_task)
+
+
+@pytest.mark.parametrize("task", [pytest.param(task, marks=pytest.mark.background(f"init-config-writes:{task}"))
+                                  for task in TASK_NAMES])
+def test_configs_dir_is_what_init_config_writes(task):
     filename = task_spec(task)[1].filename  # fill-mask writes the pretrain config
     expected = (REPO / "configs" / filename).read_text(encoding="utf-8")
     assert render_config(task) == expected
     # and through the command, with the default (packaged) checkpoint checked on the way
-    written = tmp_path / "configs" / filename
-    run("-m", "spacy", "bert", "init-config", str(written), "--task", task)
-    assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{tmp_path}/configs/")
+    (done,) = results(f"init-config-writes:{task}")
+    written = Path(done.step.argv[done.step.argv.index("init-config") + 1])
+    assert written.read_text(encoding="utf-8") == expected.replace("configs/", f"{written.parent.parent}/configs/")
 
 
 @pytest.mark.parametrize("task,block", [("ner", "bert_ner"), ("ner-listener", "bert"), ("qa", "bert_qa"), ("pretrain", "bert_fill_mask")])
@@ -200,11 +239,20 @@ def test_checkpoint_is_read_and_checked(tmp_path, tiny_bert_dir):
         render_config("qa-nope")
 
 
-def test_init_config_command_fails_clearly(tmp_path):
-    result = run("-m", "spacy", "bert", "init-config", str(tmp_path / "x.cfg"), "--checkpoint", str(tmp_path / "nowhere"), check=False)
+@job("cli-init-config-fails")
+def init_config_fails_job(request) -> list:
+    tmp_path = request.getfixturevalue("tmp_path_factory").mktemp("init-config-fails")
+    return [python_step("-m", "spacy", "bert", "init-config", str(tmp_path / "x.cfg"),
+                        "--checkpoint", str(tmp_path / "nowhere"), check=False)]
+
+
+@pytest.mark.background("cli-init-config-fails")
+def test_init_config_command_fails_clearly():
+    (result,) = results("cli-init-config-fails")
+    written = Path(result.step.argv[result.step.argv.index("init-config") + 1])
     assert result.returncode == 1
     assert "E503" in result.stdout + result.stderr and "nowhere" in result.stdout + result.stderr
-    assert not (tmp_path / "x.cfg").exists()
+    assert not written.exists()
 
 
 def _corpus(task, data_dir, tmp_path):
@@ -235,18 +283,38 @@ def _corpus(task, data_dir, tmp_path):
     return train, dev
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tmp_path, data_dir, tiny_bert_dir):
-    train, dev = _corpus(task, data_dir, tmp_path)
-    config = tmp_path / "config.cfg"
-    run("-m", "spacy", "bert", "init-config", str(config), "--task", task, "--checkpoint", str(tiny_bert_dir),
-        "--train", str(train), "--dev", str(dev))
+def init_config_trains_job(task):
+    """init-config on the tiny checkpoint and a slice of the task's data, `spacy debug config`,
+    then 3 training steps: a background job (tests/background.py) per task."""
+
+    @job(f"init-config-trains:{task}")
+    def make(request) -> list:
+        tmp_path = request.getfixturevalue("tmp_path_factory").mktemp(f"init-config-{task}")
+        train, dev = _corpus(task, request.getfixturevalue("data_dir"), tmp_path)
+        config = tmp_path / "config.cfg"
+        return [
+            spacy_step("bert", "init-config", str(config), "--task", task, "--checkpoint",
+                       str(request.getfixturevalue("tiny_bert_dir")), "--train", str(train), "--dev", str(dev)),
+            spacy_step("debug", "config", str(config)),
+            spacy_step("train", str(config), "--output", str(tmp_path / "out"), "--training.max_steps", "3",
+                       "--training.eval_frequency", "3", "--gpu-id", "-1"),
+        ]
+
+
+for _task in TASKS:
+    init_config_trains_job(_task)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [pytest.param(task, marks=pytest.mark.background(f"init-config-trains:{task}"))
+                                  for task in TASKS])
+def test_init_config_gives_a_config_that_debug_config_accepts_and_trains(task, tiny_bert_dir):
+    made, checked, trained = results(f"init-config-trains:{task}")
+    config = Path(made.step.argv[made.step.argv.index("init-config") + 1])
     assert Config().from_disk(config, interpolate=False)["paths"]["checkpoint"] == str(tiny_bert_dir)
-    run_spacy("debug", "config", str(config))
-    out = run_spacy("train", str(config), "--output", str(tmp_path / "out"), "--training.max_steps", "3",
-                    "--training.eval_frequency", "3", "--gpu-id", "-1")
-    assert "Saved pipeline to output directory" in out
-    assert (tmp_path / "out" / "model-best" / "config.cfg").is_file()
+    assert "Config is valid" in checked.stdout
+    assert "Saved pipeline to output directory" in trained.stdout
+    assert (config.parent / "out" / "model-best" / "config.cfg").is_file()
 
 
 def test_listed_steps_are_the_tasks():
@@ -274,13 +342,23 @@ def test_gpu_request_is_read_from_the_command_line(argv, gpu):
     assert requested_gpu(argv) == gpu
 
 
-def test_gpu_run_without_cupy_gives_a_coded_message(tmp_path):
+@job("cli-gpu-without-cupy")
+def gpu_without_cupy_job(request) -> list:
+    from thinc.util import has_cupy_gpu
+
+    if has_cupy_gpu:  # the test skips
+        return []
+    return [python_step("-m", "spacy", "train", str(REPO / "configs" / "ner.cfg"), "--gpu-id", "0",
+                        "--paths.train", "x", "--paths.dev", "y", check=False)]
+
+
+@pytest.mark.background("cli-gpu-without-cupy")
+def test_gpu_run_without_cupy_gives_a_coded_message():
     from thinc.util import has_cupy_gpu
 
     if has_cupy_gpu:
         pytest.skip("this machine can use a GPU")
-    result = run("-m", "spacy", "train", str(REPO / "configs" / "ner.cfg"), "--gpu-id", "0",
-                 "--paths.train", "x", "--paths.dev", "y", check=False)
+    (result,) = results("cli-gpu-without-cupy")
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 1
     assert ("[E520]" in output and 'pip install "spacy-bert[cuda12x]"' in output) or "[E521]" in output

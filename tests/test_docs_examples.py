@@ -1,11 +1,11 @@
 """Every code example of `README.md` and `docs/*.md` runs as written, offline, on a fresh clone.
 
-How a page is run: its fenced blocks, top to bottom, in one fresh working directory that holds
-copies of what a clone has (`assets/`, `configs/`, `project.yml`), as a reader following the page
-would. Each ```python block runs in a fresh namespace (in this process, so a failure shows its
-traceback); each ```bash block runs its commands with `bash -e`, `python` being this
-interpreter and this checkout's `spacy_bert` first on the path. Files one block writes are what
-the next block reads (a pipeline saved in Python, then annotated from the shell).
+How a page is run (tests/docs_pages.py): its fenced blocks, top to bottom, in one fresh working
+directory that holds copies of what a clone has (`assets/`, `configs/`, `project.yml`), as a
+reader following the page would; ```python blocks in a fresh namespace, ```bash blocks with
+`bash -e`, `python` being this interpreter and this checkout's `spacy_bert` first on the path.
+A page with a `slow` block runs as a background job (tests/background.py: started with the
+session, beside the other tests, in its own process); the others run here.
 
 Fences must name their language: `python` and `bash` run; `text` (output), `ini` (config),
 `json` and `jsonl` (data) are shown only. An HTML comment on the line above a fence annotates it:
@@ -24,120 +24,63 @@ Fences must name their language: `python` and `bash` run; `text` (output), `ini`
 Nothing else may be skipped. The settings tables of `docs/components.md` and the commands of
 `docs/cli.md` are checked against the code, and `docs/errors.md` against `scripts/errors_md.py`.
 """
-import os
 import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import List, Optional
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
-DOCS = ROOT / "docs"
-PAGES = [README] + sorted(DOCS.glob("*.md"))
-RUN = {"python", "bash"}
-SHOWN = {"text", "ini", "json", "jsonl"}
-SKIP_REASONS = {"new machine", "training run", "network", "gpu", "cluster", "server"}
-FENCE = re.compile(r"^```(\w*)[ \t]*$")
-NOTE = re.compile(r"^<!-- test: (skip: (?P<reason>[^>]+?)|slow) -->$")
-CLONE_FILES = ("assets", "configs", "project.yml")
+from tests.background import Step, job, results
+from tests.docs_pages import (
+    DOCS,
+    PAGES,
+    README,
+    ROOT,
+    RUN,
+    SHOWN,
+    SKIP_REASONS,
+    blocks,
+    is_slow,
+    make_clone,
+    run_page,
+    shell_env,
+)
 
 
-@dataclass
-class Block:
-    page: Path
-    line: int  # 1-based line of the opening fence
-    lang: str
-    code: str
-    skip: Optional[str]
-    slow: bool
-
-    def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
-
-
-def blocks(page: Path) -> List[Block]:
-    """The fenced blocks of `page`, with the annotation on the line above each."""
-    lines = page.read_text(encoding="utf-8").splitlines()
-    found, i = [], 0
-    while i < len(lines):
-        match = FENCE.match(lines[i])
-        if not match:
-            i += 1
-            continue
-        start, lang = i, match.group(1)
-        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
-        assert end is not None, f"{page.name}:{start + 1}: unclosed code fence"
-        note = NOTE.match(lines[start - 1].strip()) if start else None
-        found.append(
-            Block(
-                page=page,
-                line=start + 1,
-                lang=lang,
-                code="\n".join(lines[start + 1 : end]) + "\n",
-                skip=note.group("reason") if note and note.group("reason") else None,
-                slow=bool(note) and not note.group("reason"),
-            )
-        )
-        i = end + 1
-    return found
+def page_id(page) -> str:
+    return str(page.relative_to(ROOT))
 
 
 def page_params():
     for page in PAGES:
-        marks = [pytest.mark.slow] if any(b.slow for b in blocks(page)) else []
-        yield pytest.param(page, id=str(page.relative_to(ROOT)), marks=marks)
+        marks = [pytest.mark.slow, pytest.mark.background(f"docs:{page_id(page)}")] if is_slow(page) else []
+        yield pytest.param(page, id=page_id(page), marks=marks)
 
 
-@pytest.fixture
-def clone_dir(tmp_path, monkeypatch):
-    """A working directory with the files of a fresh clone a page's examples read."""
-    for name in CLONE_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
-        else:
-            shutil.copy(source, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def page_job(page):
+    """A slow page, run by `python -m tests.docs_pages` in a fresh clone: a background job."""
+
+    def make(request) -> list:
+        directory = make_clone(request.getfixturevalue("tmp_path_factory").mktemp("docs-page"))
+        return [Step([sys.executable, "-m", "tests.docs_pages", str(page), str(directory)], cwd=ROOT,
+                     env=shell_env(directory), timeout=1200)]
+
+    job(f"docs:{page_id(page)}")(make)
 
 
-def shell_env(tmp_path: Path) -> dict:
-    """`python` is this interpreter; this checkout's package comes first on the path."""
-    bin_dir = tmp_path / ".bin"
-    bin_dir.mkdir(exist_ok=True)
-    wrapper = bin_dir / "python"  # a script, not a symlink: a venv's python finds its venv by its own path
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    wrapper.chmod(0o755)
-    env = dict(os.environ)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
+for _page in PAGES:
+    if is_slow(_page):
+        page_job(_page)
 
 
 @pytest.mark.parametrize("page", list(page_params()))
-def test_page_examples_run(page, clone_dir):
-    env = shell_env(clone_dir)
-    ran = 0
-    for block in blocks(page):
-        if block.lang not in RUN or block.skip:
-            continue
-        if block.lang == "python":
-            namespace = {"__name__": "__docs_example__"}
-            exec(compile(block.code, block.where(), "exec"), namespace)  # noqa: S102 (our own docs)
-        else:
-            result = subprocess.run(
-                ["bash", "-e", "-o", "pipefail", "-c", block.code],
-                cwd=clone_dir, env=env, capture_output=True, text=True, timeout=600,
-            )
-            assert result.returncode == 0, f"{block.where()} failed:\n{block.code}\n{result.stdout}\n{result.stderr}"
-        ran += 1
+def test_page_examples_run(page, tmp_path, monkeypatch):
+    if is_slow(page):
+        (done,) = results(f"docs:{page_id(page)}")
+        ran = int(re.fullmatch(r"ran (\d+) blocks of .*", done.stdout.strip().splitlines()[-1]).group(1))
+    else:
+        monkeypatch.chdir(make_clone(tmp_path))
+        ran = run_page(page, tmp_path)
     if page.name != "errors.md":
         assert ran, f"{page.name} has no example that runs"
 

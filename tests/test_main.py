@@ -1,12 +1,13 @@
 """The main job (`python -m spacy_bert similarity`) on the real all-MiniLM-L6-v2 checkpoint."""
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from spacy_bert import BertModel, BertTokenizer
 from spacy_bert.__main__ import DEFAULT_SENTENCES, sentence_embeddings
+from tests.background import Step, job, results
 
 
 def test_embeddings_equal_sentence_transformers(minilm_dir):
@@ -28,12 +29,16 @@ def test_long_text_is_windowed_not_truncated(minilm_dir):
     assert float(both @ tail_only.T) > float(head_only @ tail_only.T) + 0.1
 
 
+@job("main-similarity")
+def similarity_job(request) -> list:
+    """The command in a bare environment (no PATH, offline), beside the suite."""
+    return [Step([sys.executable, "-m", "spacy_bert", "similarity", "A dog runs.", "A puppy is running.", "Taxes are due."],
+                 cwd=Path.cwd(), env={"HF_HUB_OFFLINE": "1", "PATH": ""}, timeout=600)]
+
+
 @pytest.mark.slow
-def test_command_runs_offline(minilm_dir):
-    result = subprocess.run(
-        [sys.executable, "-m", "spacy_bert", "similarity", "A dog runs.", "A puppy is running.", "Taxes are due."],
-        capture_output=True, text=True, timeout=120, env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-    )
-    assert result.returncode == 0, result.stderr
+@pytest.mark.background("main-similarity")
+def test_command_runs_offline():
+    (result,) = results("main-similarity")
     assert "(3, 384) embeddings" in result.stdout
     assert "[0] A dog runs.  nearest: [1]" in result.stdout

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import site
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -15,6 +14,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
+from tests.background import Step, job, results
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
 TRAIN = [
@@ -63,17 +63,9 @@ def env(**extra):
             "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra}
 
 
-def run(args, **kwargs):
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, **kwargs)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, tiny_bert_dir):
-    """bert_ner + bert_textcat on the tiny checkpoint, a few updates, saved; the checkpoint copy is
-    deleted, so everything later runs from the saved pipeline alone."""
-    root = tmp_path_factory.mktemp("packaging")
+def train_tiny_pipeline(root: Path, tiny_bert_dir: Path) -> Path:
+    """bert_ner + bert_textcat on the tiny checkpoint, a few updates, saved to root/model; the
+    checkpoint copy is deleted, so everything later runs from the saved pipeline alone."""
     checkpoint = root / "tiny"
     shutil.copytree(tiny_bert_dir, checkpoint)
     fix_random_seed(0)
@@ -91,36 +83,52 @@ def trained_dir(tmp_path_factory, tiny_bert_dir):
     return root / "model"
 
 
+@job("packaging")
+def packaging_job(request) -> list:
+    """Train and save the pipeline (here, at the start of the session), then in the background:
+    `spacy package`; a fresh venv that sees this environment's packages (torch, spacy, ...) through
+    a .pth file, so the install needs no network; pip install of the sdist, offline, no
+    dependencies fetched; the package's predictions, loaded by name, with spacy_bert from this
+    checkout (PYTHONPATH), as here."""
+    root = request.getfixturevalue("tmp_path_factory").mktemp("packaging")
+    model = train_tiny_pipeline(root, request.getfixturevalue("tiny_bert_dir"))
+    packages, venv = root / "packages", root / "venv"
+    packages.mkdir()
+    python = str(venv / "bin" / "python")
+    ours = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if Path(p).is_dir()]
+    outer_pth = ("import pathlib, sys, sysconfig; "
+                 "pathlib.Path(sysconfig.get_paths()['purelib'], '_outer_env.pth').write_text(sys.argv[1])")
+    sdist = packages / "en_tiny_bert-0.0.1" / "dist" / "en_tiny_bert-0.0.1.tar.gz"
+    return [
+        Step([sys.executable, "-m", "spacy", "package", str(model), str(packages), "--force"], cwd=root, env=env()),
+        Step([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root),
+        Step([python, "-c", outer_pth, "\n".join(dict.fromkeys(ours)) + "\n"], cwd=root),
+        Step([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(sdist)],
+             cwd=root, env=env()),
+        Step([python, "-c", PREDICT, "en_tiny_bert", json.dumps(TEXTS)], cwd=root, env=env(PYTHONPATH=str(REPO))),
+    ]
+
+
 @pytest.mark.slow
-def test_package_installs_in_a_fresh_venv_and_predicts_the_same(trained_dir, tmp_path):
-    # the saved pipeline's predictions, by the same code the fresh venv runs below
+@pytest.mark.background("packaging")
+def test_package_installs_in_a_fresh_venv_and_predicts_the_same():
+    packaged, _, _, installed, predicted = results("packaging")
+    trained_dir, packages = (Path(arg) for arg in packaged.step.argv[-3:-1])
+    # the saved pipeline's predictions, by the same code the fresh venv ran
     expected = predict_here(trained_dir, TEXTS)
     assert len(expected) == 3 and all(len(p["cats"]) == 2 for p in expected)
 
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    run([sys.executable, "-m", "spacy", "package", str(trained_dir), str(packages), "--force"], env=env())
     package_dir = packages / "en_tiny_bert-0.0.1"
     meta = json.loads((package_dir / "meta.json").read_text())
     assert any(req.startswith("spacy-bert") for req in meta["requirements"]), meta["requirements"]
     sdist = package_dir / "dist" / "en_tiny_bert-0.0.1.tar.gz"
     assert sdist.is_file()
 
-    # A fresh venv that sees this environment's packages (torch, spacy, ...) through a .pth file,
-    # so the install needs no network; spacy_bert comes from this checkout (PYTHONPATH), as here.
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    python = venv / "bin" / "python"
-    venv_site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
-    ours = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if Path(p).is_dir()]
-    (venv_site / "_outer_env.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
-    run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(sdist)],
-        env=env(), cwd=tmp_path)
-    assert list(venv_site.glob("en_tiny_bert*"))  # installed into the fresh venv, not here
+    venv = Path(installed.step.argv[0]).parents[1]  # venv/bin/python -> venv
+    assert list(venv.glob("lib/python*/site-packages/en_tiny_bert*"))  # installed into the fresh venv, not here
 
     # the package loads by name, offline, and predicts exactly what the saved pipeline did
-    got = json.loads(run([str(python), "-c", PREDICT, "en_tiny_bert", json.dumps(TEXTS)],
-                         env=env(PYTHONPATH=str(REPO)), cwd=tmp_path))["predictions"]
+    got = json.loads(predicted.stdout)["predictions"]
     assert got == expected
 
 

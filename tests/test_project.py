@@ -7,10 +7,10 @@ copies that use it get project.yml with those files' checksums (`mirrored_projec
 fetch, the checksum checks and every later step run as they do on the full files.
 
 The workflows share steps (WNUT-17's assets and conversion serve ner, ner-listener and
-pretrain), so one module-scoped run of `all` runs every step once and the per-workflow tests
-read its outputs. That run starts in the background (`all_run_started`) and the module's other
-slow tests run beside it, so that both cores work; the per-workflow tests come last and wait for
-it. `test_each_workflow_is_self_contained` checks that each workflow on its own
+pretrain), so one run of `all` runs every step once and the per-workflow tests read its outputs.
+That run and the demo's are background jobs (tests/background.py): they start with the session
+and run on the second core while the rest of the suite runs on the first; the tests here read
+what they left. `test_each_workflow_is_self_contained` checks that each workflow on its own
 produces every file its steps depend on (what running it alone would need)."""
 import os
 import shutil
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import srsly
 
+from tests.background import Step, job, results
 from tests.paths import TEST_DATA
 from tests.pipeline.spacy_cli import ONE_THREAD_ENV, REPO
 
@@ -104,30 +105,31 @@ def tiny_vars(checkpoint: Path) -> list:
             "--vars.pretrain_max_steps=2", "--vars.pretrain_eval_frequency=2", "--vars.pretrain_batch_size=300"]
 
 
-@pytest.fixture(scope="module")
-def all_run_started(tmp_path_factory, tiny_bert_dir):
-    """`spacy project run all`, offline, on tiny slices, started once in the background: the
-    module's other slow tests (each a chain of `spacy` processes too) run beside it on the second
-    core, and `all_run` waits for it. (project dir, process, stdout file, stderr file)."""
-    cwd = mirrored_project_copy(tmp_path_factory.mktemp("all"))
-    stdout, stderr = cwd.parent / "all.stdout", cwd.parent / "all.stderr"
-    with open(stdout, "w", encoding="utf-8") as out, open(stderr, "w", encoding="utf-8") as err:
-        process = subprocess.Popen([sys.executable, "-m", "spacy", "project", "run", "all", ".", *mirror_vars(),
-                                    *tiny_vars(tiny_bert_dir)], cwd=cwd, env=offline_env(), stdout=out, stderr=err)
-    yield cwd, process, stdout, stderr
-    if process.poll() is None:  # a test failed or was deselected before waiting for it
-        process.kill()
-        process.wait()
+def spacy_project_step(*args, cwd: Path) -> Step:
+    """`python -m spacy project *args` in `cwd`, offline, as a background step."""
+    return Step([sys.executable, "-m", "spacy", "project", *args], cwd=cwd, env=offline_env())
+
+
+@job("project-all")
+def all_job(request) -> list:
+    """`spacy project run all`, offline, on tiny slices: it runs beside the suite from its start."""
+    cwd = mirrored_project_copy(request.getfixturevalue("tmp_path_factory").mktemp("all"))
+    return [spacy_project_step("run", "all", ".", *mirror_vars(), *tiny_vars(request.getfixturevalue("tiny_bert_dir")),
+                               cwd=cwd)]
+
+
+@job("project-demo")
+def demo_job(request) -> list:
+    """`spacy project run demo` in a fresh clone, offline, on the committed data."""
+    cwd = project_copy(request.getfixturevalue("tmp_path_factory").mktemp("demo"))
+    return [spacy_project_step("run", "demo", ".", *tiny_vars(request.getfixturevalue("tiny_bert_dir")), cwd=cwd)]
 
 
 @pytest.fixture(scope="module")
-def all_run(all_run_started):
+def all_run():
     """The finished `spacy project run all`: (project dir, its stdout)."""
-    cwd, process, stdout, stderr = all_run_started
-    process.wait(timeout=1800)
-    out, err = stdout.read_text(encoding="utf-8"), stderr.read_text(encoding="utf-8")
-    assert process.returncode == 0, out[-4000:] + err[-4000:]
-    return cwd, out
+    (done,) = results("project-all")
+    return done.step.cwd, done.stdout
 
 
 def _committed(project_dir: Path) -> set:
@@ -163,7 +165,6 @@ def test_all_is_every_workflow(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("all_run_started")  # runs beside it
 def test_assets_offline_with_and_without_a_mirror(tmp_path):
     cwd = mirrored_project_copy(tmp_path)
     # `spacy project assets` without a mirror, offline: one coded message naming each dataset's
@@ -203,10 +204,10 @@ def test_assets_offline_with_and_without_a_mirror(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("all_run_started")  # runs beside it
-def test_demo_runs_offline_on_committed_data(tmp_path, tiny_bert_dir):
-    cwd = project_copy(tmp_path)
-    result = project("run", "demo", ".", *tiny_vars(tiny_bert_dir), cwd=cwd)
+@pytest.mark.background("project-demo")
+def test_demo_runs_offline_on_committed_data():
+    (result,) = results("project-demo")
+    cwd = result.step.cwd
     metrics = srsly.read_json(cwd / "metrics" / "wnut17-demo.json")
     assert {"ents_f", "ents_p", "ents_r", "ents_per_type"} <= set(metrics)
     assert "NER F" in result.stdout  # spacy evaluate printed the dev scores
@@ -232,8 +233,8 @@ def run_python(cwd: Path, code: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-# Last in the module: by now the background `all` run has had the other slow tests' time.
 @pytest.mark.slow
+@pytest.mark.background("project-all")
 @pytest.mark.parametrize("workflow", WORKFLOWS)
 def test_workflow_runs_on_a_tiny_slice(workflow, all_run):
     cwd, stdout = all_run
