@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Mapping, Union
 
 from .errors import Errors
 
-__all__ = ["atomic_write", "read_json", "write_json", "write_text"]
+__all__ = ["atomic_write", "fsync_directory", "read_json", "write_json", "write_text"]
 
 PathLike = Union[str, os.PathLike]
 # The process's umask, read once at import (os.umask can only be read by setting it).
@@ -65,11 +65,11 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    _fsync_directory(path.parent)  # the rename itself reaches the disk
+    fsync_directory(path.parent)  # the rename itself reaches the disk
     return path
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """fsync a directory, where the platform allows it (not on Windows: best effort there)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import Errors
+from ..json_files import fsync_directory
 from .msgpack_cache import cached_msgpack_hooks
 from .records import Record, ShardSpec, read_shard, shard_bytes, shard_checksum
 
@@ -191,7 +192,7 @@ def annotate_shard(spec: ShardSpec, options: ShardOptions, nlp: Any = None) -> S
     }
     temp = _write_temp(paths["manifest"], (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
     os.replace(temp, paths["manifest"])
-    _fsync_directory(options.output_dir)
+    fsync_directory(Path(options.output_dir))
     return ShardResult(spec.name, spec.n_records, len(docs), len(errors), False, time.perf_counter() - began,
                        [r.id for r, _ in errors], started, os.getpid(), time.process_time() - cpu_began)
 
@@ -355,20 +356,6 @@ def _remove_stale(paths: Dict[str, Path]) -> None:
     for path in paths.values():
         for temp in path.parent.glob(f".{path.name}.tmp-*"):
             temp.unlink(missing_ok=True)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the renames durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 def _maybe_crash(spec: ShardSpec, options: ShardOptions) -> None:

@@ -25,12 +25,7 @@ from spacy_bert.layers.precision import DEFAULT_INT8, Int8Linear, fit_positions,
 SENTENCES = ["Berlin was founded around 1237 by merchants.", "A cat sat on the mat."]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

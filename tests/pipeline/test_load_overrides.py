@@ -12,7 +12,6 @@ import shutil
 import pytest
 import spacy
 import srsly
-import torch
 from spacy.training import Example
 
 import spacy_bert
@@ -39,12 +38,7 @@ OVERRIDES = {
 CASES = [(name, overrides) for name in COMPONENTS for overrides in OVERRIDES[name]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import shutil
 import pytest
 import spacy
 import srsly
-import torch
 
 import spacy_bert
 from tests.error_codes import raises_code
@@ -27,12 +26,7 @@ BASE = {"bert_qa": {"max_seq_len": 64, "doc_stride": 16}}
 DEFAULT_BASE = {"window": 64, "stride": 16}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
