@@ -58,6 +58,28 @@ WEIGHTS_KEY = "weights_files"
 STATE_KEY = "state"
 
 
+class _LoadHook:
+    """`LOAD_HOOK` of a component's model: loads the component before the model's first use.
+
+    It holds the component by a weak reference (the model must not keep it alive) and pickles
+    without it (a weak reference cannot be pickled; the unpickled component installs its own).
+    """
+
+    def __init__(self, pipe: "BertPipe") -> None:
+        self._ref: Optional["weakref.ReferenceType[BertPipe]"] = weakref.ref(pipe)
+
+    def __call__(self, model: Model) -> None:
+        pipe = self._ref() if self._ref is not None else None
+        if pipe is not None and pipe.model is model:
+            pipe._ensure_loaded()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._ref = None
+
+
 class BertPipe(TrainablePipe):
     """Base of the spacy-bert components. Subclasses set `factory_name` and implement the
     hooks below the "hooks" comments."""
@@ -88,14 +110,13 @@ class BertPipe(TrainablePipe):
         so `component.model.predict(docs)` loads as the component does (a task's fine-tuned
         head too, not only the encoder). A weak reference: the model must not keep the
         component alive; a copy of the model (`nlp.replace_listeners`) loads by itself."""
-        ref = weakref.ref(self)
+        self.model.attrs[LOAD_HOOK] = _LoadHook(self)
 
-        def load(model: Model) -> None:
-            pipe = ref()
-            if pipe is not None and pipe.model is model:
-                pipe._ensure_loaded()
-
-        self.model.attrs[LOAD_HOOK] = load
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling (`nlp.pipe(n_process=...)` with spawn, Ray): the copy's model calls back
+        into the copy, not into the component it was pickled from."""
+        super().__setstate__(state)  # TrainablePipe's (Cython) pickling
+        self._own_lazy_load()
 
     # -- hooks: settings and loading ----------------------------------------------------
     def _sync_settings(self) -> None:
