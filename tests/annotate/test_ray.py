@@ -30,6 +30,10 @@ def ray_session(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
         patch.setenv("HOME", str(home))
+        # Ray >= 2.5x turns token auth on for a new local cluster by writing RAY_AUTH_MODE=token
+        # into os.environ, which outlives this HOME (and its token): pin the mode for this
+        # throwaway cluster on 127.0.0.1, so the Ray tests pass in any order in one process.
+        patch.setenv("RAY_AUTH_MODE", "disabled")
         # the local instance `annotate --engine ray` starts (no dashboard, LOCAL_RAY_SYSTEM_CONFIG)
         assert connect_ray(None, num_cpus=2, _node_ip_address="127.0.0.1", _temp_dir=temp_dir)
         try:

@@ -33,6 +33,10 @@ def test_ray_serve_matches_nlp_pipe_and_refuses_bad_input(serve_pipelines, tmp_p
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths live under it
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.setenv("HOME", str(home))
+    # Ray >= 2.5x turns token auth on for a new local cluster by writing RAY_AUTH_MODE=token into
+    # os.environ, which outlives the test's HOME (and its token): pin the mode for this throwaway
+    # cluster on 127.0.0.1, so the Ray tests pass in any order in one process.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     settings = ServeSettings(pipeline=str(serve_pipelines["bert_ner"]), port=free_port(), workers=1, threads=1,
                              max_texts=8, max_wait_ms=20)
     url = f"http://127.0.0.1:{settings.port}"
