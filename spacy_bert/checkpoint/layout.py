@@ -3,7 +3,7 @@
 A safetensors file starts with a JSON header that lists every tensor's dtype and shape, so the
 layout of a safetensors checkpoint (sharded or not) costs a few milliseconds and no memory for
 the weights. (A `.bin` file has no such header: `stream.directory_weights` maps it with
-`torch.load(mmap=True)`, which reads the names and shapes but no tensor data.)
+`torch.load(weights_only=True, mmap=True)`, which reads the names and shapes but no tensor data.)
 """
 import json
 import os

@@ -1,10 +1,10 @@
 """A checkpoint's tensors, read one bounded group at a time (so loading holds one model, not two).
 
 `Weights` is what the one model builder (`loading.build_model`) reads: the layout of every
-tensor (name, shape, dtype: from the safetensors headers, or from `torch.load(mmap=True)` for
+tensor (name, shape, dtype: from the safetensors headers, or from `torch.load(weights_only=True, mmap=True)` for
 `.bin`, which reads no data) and `stream(names)`, which yields the tensors one by one.
 
-Why groups: both readers map the file into memory (`safe_open`, `torch.load(mmap=True)`), and
+Why groups: both readers map the file into memory (`safe_open`, `torch.load(weights_only=True, mmap=True)`), and
 every page a copy touches stays resident, and counted in the process's RSS, until the mapping is
 closed. Reopening the file after every `GROUP_BYTES` of tensors closes the mapping, so the peak is
 the model plus one group (plus the largest tensor), not the model plus the file.

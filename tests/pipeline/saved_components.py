@@ -7,7 +7,7 @@ vocabulary) saved with the uncased tokenizer; `bert` uses the `tiny_bert_dir` en
 the tests compare behaviour, not only cfg values.
 """
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Mapping, Tuple
 
 import numpy as np
 import spacy
@@ -89,3 +89,21 @@ def observe(nlp: spacy.Language, name: str) -> Any:
     if name == "bert_fill_mask":
         return nlp(MASK_TEXT)._.fill_mask
     raise KeyError(name)
+
+
+def saved_pipelines(
+    tmp_path_factory: Any, tiny_bert_dir: Path, minilm_dir: Path, base: Callable[[str], Mapping[str, Any]], prefix: str
+) -> Callable[[str], Tuple[Path, Path]]:
+    """name -> (saved pipeline path, checkpoint): a pipeline with that one component, built from
+    a fine-tuned checkpoint with the settings `base(name)`, saved once per name."""
+    made: Dict[str, Tuple[Path, Path]] = {}
+
+    def get(name: str) -> Tuple[Path, Path]:
+        if name not in made:
+            root = tmp_path_factory.mktemp(f"{prefix}-{name}")
+            checkpoint = make_checkpoint(name, root / "checkpoint", tiny_bert_dir, minilm_dir)
+            build(name, checkpoint, **base(name)).to_disk(root / "pipeline")
+            made[name] = (root / "pipeline", checkpoint)
+        return made[name]
+
+    return get

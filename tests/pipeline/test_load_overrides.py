@@ -16,7 +16,7 @@ from spacy.training import Example
 
 import spacy_bert
 from tests.error_codes import raises_code
-from tests.pipeline.saved_components import COMPONENTS, build, make_checkpoint, observe
+from tests.pipeline.saved_components import COMPONENTS, build, observe, saved_pipelines
 from tests.pipeline.test_textcat import LISTENER_MODEL
 
 #: Settings every saved pipeline here is built with (windows that fit the 64 positions).
@@ -44,18 +44,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, tiny_bert_dir, minilm_dir):
     """name -> (saved pipeline path, checkpoint); built and saved once per component."""
-    made = {}
-
-    def get(name):
-        if name not in made:
-            root = tmp_path_factory.mktemp(f"overrides-{name}")
-            checkpoint = make_checkpoint(name, root / "checkpoint", tiny_bert_dir, minilm_dir)
-            nlp = build(name, checkpoint, **BASE[name])
-            nlp.to_disk(root / "pipeline")
-            made[name] = (root / "pipeline", checkpoint)
-        return made[name]
-
-    return get
+    return saved_pipelines(tmp_path_factory, tiny_bert_dir, minilm_dir, lambda name: BASE[name], "overrides")
 
 
 def setting(component, key):

@@ -19,7 +19,7 @@ import srsly
 
 import spacy_bert
 from tests.error_codes import raises_code
-from tests.pipeline.saved_components import COMPONENTS, build, make_checkpoint, observe
+from tests.pipeline.saved_components import COMPONENTS, build, observe, saved_pipelines
 
 HEADED = ("bert_ner", "bert_textcat", "bert_qa", "bert_fill_mask")
 BASE = {"bert_qa": {"max_seq_len": 64, "doc_stride": 16}}
@@ -32,17 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, tiny_bert_dir, minilm_dir):
     """name -> a saved pipeline with that one component (from a fine-tuned checkpoint)."""
-    made = {}
-
-    def get(name):
-        if name not in made:
-            root = tmp_path_factory.mktemp(f"strict-{name}")
-            checkpoint = make_checkpoint(name, root / "checkpoint", tiny_bert_dir, minilm_dir)
-            build(name, checkpoint, **BASE.get(name, DEFAULT_BASE)).to_disk(root / "pipeline")
-            made[name] = root / "pipeline"
-        return made[name]
-
-    return get
+    get = saved_pipelines(tmp_path_factory, tiny_bert_dir, minilm_dir, lambda name: BASE.get(name, DEFAULT_BASE), "strict")
+    return lambda name: get(name)[0]
 
 
 @pytest.fixture(scope="module")
