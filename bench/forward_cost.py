@@ -9,7 +9,7 @@ Times an inference forward of spacy_bert's BertModel (all-MiniLM-L6-v2, from the
     time ~ a * positions + b * forwards          (positions = batch * length)
 
 The ratio b / a is the cost of one forward in positions: the constant
-`spacy_bert.layers.batching.FORWARD_COST` comes from it. Attention is quadratic in the
+`spacy_bert.layers.stages.batching.FORWARD_COST` comes from it. Attention is quadratic in the
 length, so `a` is an average over the lengths measured; the script prints each shape's
 residual so the fit can be judged. Shapes are timed interleaved, median of `--repeats`.
 """

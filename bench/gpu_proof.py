@@ -351,7 +351,7 @@ def task_docs(nlp: Any, task_name: str, n: int) -> List[Any]:
 
 def bert_shims(pipe: Any) -> List[Any]:
     """The loaded `BertShim`s inside a component's model."""
-    from spacy_bert.layers.shim import BertShim
+    from spacy_bert.layers.shim.bert_shim import BertShim
 
     return [shim for node in pipe.model.walk() for shim in node.shims if isinstance(shim, BertShim) and shim.loaded]
 

@@ -9,7 +9,7 @@ the device's peak memory. At exit it writes them as JSON to the path in the envi
 
 It also records, at the first step, how every `BertShim` of the pipeline decided: its device,
 whether autocast is on and whether the grad scaler is enabled (the lazy AMP of
-`layers/shim.py`), so the table shows that `mixed_precision = true` took effect on CUDA.
+`layers/shim/bert_shim.py`), so the table shows that `mixed_precision = true` took effect on CUDA.
 """
 import atexit
 import json
@@ -42,7 +42,7 @@ def synchronize() -> None:
 
 def shim_decisions(nlp: Any) -> List[Dict[str, Any]]:
     """[{component, device, mixed_precision, grad_scaler}] for every `BertShim` in `nlp`."""
-    from spacy_bert.layers.shim import BertShim
+    from spacy_bert.layers.shim.bert_shim import BertShim
 
     found = []
     for name, pipe in nlp.components:

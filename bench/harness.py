@@ -13,7 +13,7 @@ subprocesses, a quiet machine, forward meters and timers.
   (`python -m bench.<name> --child JOB`, printing one `RESULT {...}` line), wait for an idle
   machine and repeat a run that other processes disturbed.
 - `ForwardMeter` counts the encoder's forwards and positions with torch's forward hooks;
-  `Timers` times named phases and takes the stage callbacks of `spacy_bert.layers.timing`.
+  `Timers` times named phases and takes the stage callbacks of `spacy_bert.layers.stages.timing`.
 
 Nothing here imports spacy_bert, spacy or torch at import time: the parent process stays light.
 """
@@ -233,7 +233,7 @@ def peak_rss_mib() -> float:
 
 class Timers:
     """Seconds and calls per named phase: `with timers("name"): ...`, `timers.wrap(name, func)`,
-    or `timers.add` as the callback of `spacy_bert.layers.timing.record_stages` (with `names`
+    or `timers.add` as the callback of `spacy_bert.layers.stages.timing.record_stages` (with `names`
     mapping a library stage to the phase it counts as; stages not in `names` are ignored)."""
 
     def __init__(self, names: Optional[Dict[str, str]] = None) -> None:

@@ -12,7 +12,7 @@ Three tables, all against the fp32 model in the same process, on real sentences
    outliers, so a high ratio means most values get a few levels only.
 2. One kind of Linear quantized at a time (the others fp32), per-tensor activations, 7-bit
    weights (the old int8): the last hidden state's cosine. Shows which Linear hurts.
-3. Whole-model variants (`Int8Linear` options in spacy_bert/layers/precision.py): activation
+3. Whole-model variants (`Int8Linear` options in spacy_bert/layers/precision/policy.py): activation
    granularity (per tensor / per token), weight bits (7 / 8), SmoothQuant folding, fp32
    fallbacks; cosine mean / min over real pieces, max abs difference, and encoder CPU time
    (ms per batch, median of 3; process time, as the machine is shared) against fp32.
@@ -125,7 +125,7 @@ def main() -> None:
     print_machine(args.threads)
 
     from spacy_bert import BertModel, BertTokenizer
-    from spacy_bert.layers import precision as P
+    from spacy_bert.layers.precision import policy as P
 
     directory = model_dir()
     model = BertModel.from_pretrained(directory).eval()

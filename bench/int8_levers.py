@@ -29,7 +29,7 @@ from bench.sides import precision_flags
 
 
 def variants(model, tokenizer):
-    from spacy_bert.layers import precision as P
+    from spacy_bert.layers.precision import policy as P
 
     replace = dataclasses.replace
     tensor = P.Int8Options(activations="tensor", weight_bits=8, smooth=0.5, smooth_kinds=P.VNNI_INT8.smooth_kinds)
@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print_machine(args.threads)
     print(precision_flags() + "\n", flush=True)
-    from spacy_bert.layers.loading import load_encoder
+    from spacy_bert.layers.shim.loading import load_encoder
     from spacy_bert.modeling import BertModel
 
     model, tokenizer = load_encoder(model_dir(), BertModel)

@@ -7,7 +7,7 @@ CPU time of the process (not wall time), so that other processes on a shared mac
 it less; the int8 copy is built before the timed pass (at the warm-up), as in a real run.
 
 The component has no setting for `Int8Options` (only `precision`), so for the warm-up that
-builds each int8 copy this script swaps `spacy_bert.layers.shim.prediction_model` for one with
+builds each int8 copy this script swaps `spacy_bert.layers.shim.bert_shim.prediction_model` for one with
 the side's options, and checks that the swapped function was called: if the shim stops
 building its copy through that name, the run ends with an error instead of timing the default
 options twice.
@@ -29,8 +29,8 @@ def main() -> None:
     import torch
 
     import spacy_bert.pipeline  # noqa: F401  (registers the factories)
-    from spacy_bert.layers import precision as P
-    from spacy_bert.layers import shim as S
+    from spacy_bert.layers.precision import policy as P
+    from spacy_bert.layers.shim import bert_shim as S
 
     torch.set_num_threads(1)
     print_machine(1)
@@ -55,7 +55,7 @@ def main() -> None:
         finally:
             S.prediction_model = build
         if options is not None and built != ["int8"]:
-            raise SystemExit(f"{side}: the shim did not build its int8 copy through spacy_bert.layers.shim.prediction_model "
+            raise SystemExit(f"{side}: the shim did not build its int8 copy through spacy_bert.layers.shim.bert_shim.prediction_model "
                              f"(calls: {built}); this benchmark cannot set the options any more")
         nlps[side] = nlp
     words = sum(len(doc) for doc in nlps["float32"].pipe(texts[:0])) or sum(len(t.split()) for t in texts)

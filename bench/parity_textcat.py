@@ -25,7 +25,7 @@ the same texts, the same batches in the same order, the same seed and the same b
   `truncation=True`: at most 512 pieces, as our window).
 
 The mean on both sides is over the text's word pieces without [CLS], [SEP] and padding: that is
-what our `pooling = "mean"` computes (layers/heads.py), so the two sides differ in the loop
+what our `pooling = "mean"` computes (layers/heads/linear.py), so the two sides differ in the loop
 only (sentence-transformers' own pooling includes [CLS] and [SEP]).
 
 Both sides are scored by the same function from their predicted `doc.cats`-style dicts:

@@ -4,7 +4,7 @@ One pass per side in a fresh subprocess (`python -m bench.pipeline --profile-onl
 component's `pipe` run one `nlp.pipe` batch at a time: spaCy's tokenizer, the encoder
 component's WordPiece encoding, alignment, window/batch planning and padding, the torch forward
 pass, piece -> token pooling and `set_annotations`, and the ner component. Our phases come from
-the library's stage-timing hook (`spacy_bert.layers.timing.record_stages`), nothing patched;
+the library's stage-timing hook (`spacy_bert.layers.stages.timing.record_stages`), nothing patched;
 spacy-transformers has no such hook, so its phases are timed by wrapping its functions. A
 phase that measured nothing ends the profile with an error, on either side.
 """
@@ -12,7 +12,7 @@ from bench.harness import ForwardMeter, Timers
 from bench.sides import ENCODER_PIPE, build_nlp, torch_module
 from bench.texts import load_texts
 
-#: Our encoder's stages (spacy_bert.layers.timing.STAGES) -> the profile's phases; "run" and
+#: Our encoder's stages (spacy_bert.layers.stages.timing.STAGES) -> the profile's phases; "run" and
 #: "merge" hold "forward" and "align"/"pool", their rest is in the table's "other" row.
 STAGE_PHASES = {
     "encode": "wordpiece encode",
@@ -50,7 +50,7 @@ def child_profile(side: str, row: str, opts: dict) -> dict:
     nlp = build_nlp(side, row, opts, texts)
     for _ in nlp.pipe(texts[: min(16, len(texts))], batch_size=opts["batch_size"]):
         pass
-    from spacy_bert.layers.timing import record_stages
+    from spacy_bert.layers.stages.timing import record_stages
 
     timers = Timers(names=STAGE_PHASES)
     if side != "ours":
@@ -122,7 +122,7 @@ def check_phases(side: str, timers: Timers) -> None:
     expected = PHASES if side == "ours" else tuple(p for p in PHASES if p != "piece -> token pooling")
     missing = [phase for phase in expected if not timers.calls.get(phase)]
     if missing:
-        source = "spacy_bert.layers.timing's stages" if side == "ours" else "the wrapped spacy-transformers functions"
+        source = "spacy_bert.layers.stages.timing's stages" if side == "ours" else "the wrapped spacy-transformers functions"
         raise SystemExit(f"{side} profile: nothing measured for {', '.join(missing)}: {source} no longer report it")
 
 

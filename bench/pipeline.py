@@ -44,7 +44,7 @@ The profile (a separate subprocess per side, same texts and batches) runs the co
 component's WordPiece encoding, alignment, window/batch planning and padding, the torch
 forward pass, gathering/pooling and `set_annotations`, and the ner component. Glue = the
 encoder component's time outside the torch forward pass (`bench/phase_profile.py`: our phases come
-from the library's stage-timing hook, `spacy_bert.layers.timing`, nothing is patched). The
+from the library's stage-timing hook, `spacy_bert.layers.stages.timing`, nothing is patched). The
 pipelines of both sides are built by `bench/sides.py`.
 """
 import argparse
@@ -120,7 +120,7 @@ def print_precision_table(runs: dict, rows, sides) -> None:
     """words/s and peak RSS of each of our precisions against our fp32 and spacy-transformers fp32,
     with the issues' goals (int8 >= 1.6x our fp32 and >= 2.5x spacy-transformers; bf16 >= 2.5x our
     fp32 where the CPU has AMX, issue 24)."""
-    from spacy_bert.layers.precision import NATIVE_BF16_FLAGS, cpu_flags
+    from spacy_bert.layers.precision.policy import NATIVE_BF16_FLAGS, cpu_flags
 
     ours = [s for s in sides if s.startswith("ours")]
     print("\nprecision rows (same runs, same texts; medians):")

@@ -123,7 +123,7 @@ def main() -> None:
     import torch
 
     import spacy_bert.pipeline  # noqa: F401  (registers the factories without the entry points)
-    from spacy_bert.layers.precision import NATIVE_BF16_FLAGS, auto_precision, cpu_flags
+    from spacy_bert.layers.precision.policy import NATIVE_BF16_FLAGS, auto_precision, cpu_flags
     from spacy_bert.pipeline import set_precision
 
     if args.threads:

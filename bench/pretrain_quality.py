@@ -60,7 +60,7 @@ def train_ours(model, batches, lr, heldout, thinc_adam=False, export=None):
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
 
-    from spacy_bert.layers.optim import adamw_v1
+    from spacy_bert.layers.training.optim import adamw_v1
 
     fix_random_seed(0)
     nlp = scorer_nlp(model)

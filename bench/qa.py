@@ -72,7 +72,7 @@ def speed(args) -> None:
     ours_seconds = time.perf_counter() - started
 
     # our padding share: the component's windows packed as it packs them
-    from spacy_bert.layers.batching import padding_ratio, plan_batches
+    from spacy_bert.layers.stages.batching import padding_ratio, plan_batches
 
     contexts = [c for c, qs, _ in paragraphs for _ in qs]
     windows = qa.run_windows(contexts, [q["question"] for _, qs, _ in paragraphs for q in qs])

@@ -25,7 +25,7 @@ def main() -> None:
     import torch
     from thinc.shims.pytorch import ArgsKwargs
 
-    from spacy_bert.layers.shim import BertShim
+    from spacy_bert.layers.shim.bert_shim import BertShim
 
     torch.set_num_threads(1)
     print_machine(1)

@@ -23,7 +23,7 @@ def side_precision(side: str) -> str:
 
 
 def precision_flags() -> str:
-    from spacy_bert.layers.precision import auto_precision, cpu_flags
+    from spacy_bert.layers.precision.policy import auto_precision, cpu_flags
 
     flags = cpu_flags()
     shown = " ".join(f for f in PRECISION_FLAGS if f in flags) or "none of " + " ".join(PRECISION_FLAGS)

@@ -104,7 +104,7 @@ def encoder_work(
     import numpy as np
     import spacy
 
-    from spacy_bert.layers.windows import plan_windows
+    from spacy_bert.layers.stages.windows import plan_windows
     from spacy_bert.tokenization import BertTokenizer
 
     nlp = spacy.blank("en")
@@ -135,7 +135,7 @@ def encoder_work(
 def print_encoder_work(texts: Sequence[str], text_set: str, batch_size: int, max_batch_items: int) -> None:
     """The text set's statistics under our component's planning: greedy budget fill (before)
     and `plan_batches` (after), per `nlp.pipe` batch and across 4 batches at once."""
-    from spacy_bert.layers.batching import greedy_batches, plan_batches
+    from spacy_bert.layers.stages.batching import greedy_batches, plan_batches
 
     print(f"text set {text_set} ({describe(text_set)}): encoder work of our bert (window 512, stride 128, "
           f"max_batch_items {max_batch_items}), counted without a model:")

@@ -16,8 +16,8 @@ def ask(nlp, context, questions):
     """Answer `questions` about `context` (str) with a pipeline that has a `bert_qa` component;
     returns the Doc (`doc._.answers`, `doc.spans["bert_qa"]`). `questions` is one question (a
     str: `ask(nlp, context, "When?")` asks one, id "0") or a list of str / {"id", "question"};
-    anything else is a coded error. See `spacy_bert.pipeline.qa.ask`."""
-    from .pipeline.qa import ask as _ask  # spaCy is imported only when QA is used
+    anything else is a coded error. See `spacy_bert.pipeline.qa_search.ask`."""
+    from .pipeline.qa_search import ask as _ask  # spaCy is imported only when QA is used
 
     return _ask(nlp, context, questions)
 

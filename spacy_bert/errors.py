@@ -687,7 +687,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E639 = (
         "The {name!r} component (bert_fill_mask) does not run through {what}: its masked-LM "
-        "head is applied in torch to the masked positions only (spacy_bert.layers.mlm). "
+        "head is applied in torch to the masked positions only (spacy_bert.layers.heads.mlm). "
         "Call the component (nlp(text), nlp.pipe, component.fill) or component.update instead."
     )
     E660 = (

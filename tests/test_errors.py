@@ -29,10 +29,10 @@ ALLOWED_INLINE = {
     "corpora/textcat.py": (5, "corpus reader file:line messages (pending move, owner: corpora)"),
     # Internal errors whose text becomes the {reason}/{error} of a coded message (E387/E389)
     # or a programming error (a head class missing from the table), never shown on their own.
-    "layers/payload.py": (4, "reasons caught and re-raised inside E387/E389"),
+    "layers/shim/payload.py": (4, "reasons caught and re-raised inside E387/E389"),
     "checkpoint/layout.py": (5, "reasons caught and re-raised inside E103 (unreadable safetensors header)"),
     "checkpoint/loading.py": (1, "RuntimeError for a model class with buffers the builder does not rebuild (programming error)"),
-    "layers/hf_heads.py": (1, "KeyError for a class missing from HEAD_PARAMS (programming error)"),
+    "layers/shim/head_weights.py": (1, "KeyError for a class missing from HEAD_PARAMS (programming error)"),
 }
 
 

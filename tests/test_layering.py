@@ -280,6 +280,49 @@ def test_no_import_cycles():
     assert not cycles, "Import cycles (break them; a lazy import inside a function still counts):\n" + "\n".join(details)
 
 
+# Inside `layers/`, one folder (or module) per concept, highest first: a concept may import its
+# own folder or any folder below it. `__init__` (the package docstring) imports nothing.
+LAYERS_ORDER = ["heads", "training", "encoder", "stages", "shim", "precision", "settings"]
+
+
+def layers_folder_of(module: str) -> Optional[str]:
+    """`stages` for spacy_bert.layers.stages.run, `encoder` for spacy_bert.layers.encoder;
+    None outside layers/ and for the layers package itself."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "layers" else None
+
+
+def upward_layers_imports(imports: List[Import]) -> List[Import]:
+    """Imports inside layers/ from a concept to one above it in LAYERS_ORDER."""
+    violations = []
+    for imp in imports:
+        source, target = layers_folder_of(imp.module), layers_folder_of(imp.target)
+        if source is None or target is None or source == target:
+            continue
+        if LAYERS_ORDER.index(target) < LAYERS_ORDER.index(source):
+            violations.append(imp)
+    return violations
+
+
+def test_every_layers_module_has_a_concept():
+    names = {layers_folder_of(name) for name in package_modules()} - {None}
+    assert names == set(LAYERS_ORDER), "place new layers/ folders in LAYERS_ORDER"
+
+
+def test_layers_concepts_import_down_only():
+    violations = upward_layers_imports(collect_imports())
+    assert not violations, "layers/ imports that point up LAYERS_ORDER:\n" + "\n".join(map(describe, violations))
+
+
+def test_layers_order_checker_finds_an_upward_import():
+    imports = [
+        Import("spacy_bert.layers.stages.run", "spacy_bert.layers.shim.bert_shim", None, 1),
+        Import("spacy_bert.layers.shim.bert_shim", "spacy_bert.layers.heads.qa", "f", 2),
+        Import("spacy_bert.layers.heads.qa", "spacy_bert.layers.heads.mlm", None, 3),
+    ]
+    assert upward_layers_imports(imports) == [imports[1]]
+
+
 ARCHITECTURE = PACKAGE_DIR.parent / "ARCHITECTURE.md"
 
 

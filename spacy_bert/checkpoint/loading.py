@@ -1,7 +1,7 @@
 """Strict loading of Hugging Face checkpoints into our model classes: the one model builder.
 
 `build_model` is the only place a model is built from checkpoint weights; `load_pretrained`
-(a directory or hub id; `BertPreTrainedModel.from_pretrained`, `layers/loading.load_encoder`,
+(a directory or hub id; `BertPreTrainedModel.from_pretrained`, `layers/shim/loading.load_encoder`,
 the task and MLM components) and the shim's `from_bytes` (safetensors bytes) call it. The
 model is built on the `meta` device (no memory, no random draws), checked against the
 checkpoint's layout, allocated once in its final dtype, and filled tensor by tensor from the

@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import Errors
-from ..layers.sentence_vectors import sentence_embeddings  # noqa: F401  (the one implementation)
+from ..layers.heads.sentence_vectors import sentence_embeddings  # noqa: F401  (the one implementation)
 from ._app import command, fail, is_coded
 
 DEFAULT_SENTENCES = [

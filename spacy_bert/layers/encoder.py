@@ -2,13 +2,13 @@
 
 The forward pass composes the encoder stages (each its own module, usable alone by a
 component that stops early or hooks in):
-1. *encode* (`encode.py`): each Doc's whole text once with the WordPiece tokenizer;
-2. *plan* (`windows.py`, `batching.py`): texts longer than the model become overlapping
+1. *encode* (`stages/encode.py`): each Doc's whole text once with the WordPiece tokenizer;
+2. *plan* (`stages/windows.py`, `stages/batching.py`): texts longer than the model become overlapping
    windows, never truncated; all windows are sorted by length and padded into batches under
    a piece budget;
-3. *hooks* (`hooks.py`): not used here (masked LM, fill-mask);
-4. *run* (`run.py`): each batch through the shim's torch model;
-5. *merge* (`merge.py`): each piece from the window where it has the most context, piece
+3. *hooks* (`stages/hooks.py`): not used here (masked LM, fill-mask);
+4. *run* (`stages/run.py`): each batch through the shim's torch model;
+5. *merge* (`stages/merge.py`): each piece from the window where it has the most context, piece
    vectors pooled into token vectors.
 Backprop reverses 5 -> 4 with one `torch.autograd.backward` over all batches.
 
@@ -22,13 +22,13 @@ from spacy.util import registry
 from thinc.api import Model
 
 from ..errors import Errors
-from .merge import merge_windows, token_offsets
-from .outputs import BertDocGradient, BertDocOutput
-from .pooling import check_pooling
-from .precision import DEFAULT_PRECISION, check_precision
-from .run import run_inputs
+from .stages.merge import merge_windows, token_offsets
+from .stages.outputs import BertDocGradient, BertDocOutput
+from .stages.pooling import check_pooling
+from .precision.policy import DEFAULT_PRECISION, check_precision
+from .stages.run import run_inputs
 from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
-from .shim import BertShim
+from .shim.bert_shim import BertShim
 
 __all__ = [
     "BertDocGradient",
@@ -81,7 +81,7 @@ def BertEncoder(
         mixed_precision (bool): Half-precision autocast on CUDA (decided at first use from the
             model's device; fp32 on the CPU).
         grad_scaler_config (Optional[dict]): Arguments of thinc's `PyTorchGradScaler`.
-        precision (str): Prediction precision, see `layers/precision.py` (training stays fp32).
+        precision (str): Prediction precision, see `layers/precision/policy.py` (training stays fp32).
     """
     check_precision(precision, "bert-encoder")
     check_pooling(pooling)

@@ -28,7 +28,7 @@ __all__ = [
 THREADS_ENV = "SPACY_BERT_NUM_THREADS"
 #: Key of a model's `attrs` holding its `EncoderSettings`.
 SETTINGS_ATTR = "settings"
-#: Prediction precision by default: fp32, identical to Hugging Face (`layers/precision.py`).
+#: Prediction precision by default: fp32, identical to Hugging Face (`layers/precision/policy.py`).
 DEFAULT_PRECISION = "float32"
 #: The default batch budget (named in E354's advice before the class is defined).
 DEFAULT_BATCH_ITEMS = 2048
@@ -62,7 +62,7 @@ class EncoderSettings:
         n_threads (Optional[int]): torch threads for the process; None: `SPACY_BERT_NUM_THREADS`
             or torch's default.
         precision (str): Prediction arithmetic ("float32", "int8", "bfloat16", "float16",
-            "auto"; `layers/precision.py`); training always runs fp32.
+            "auto"; `layers/precision/policy.py`); training always runs fp32.
     """
 
     window: int = 512

@@ -7,7 +7,8 @@ from .fill_mask import BertFillMask, make_bert_fill_mask
 from .ner import BertNER, make_bert_ner
 from .precision import set_precision
 from .textcat import BertTextCategorizer, make_bert_textcat
-from .qa import BertQuestionAnswerer, ask, make_bert_qa
+from .qa import BertQuestionAnswerer, make_bert_qa
+from .qa_search import ask
 from . import qa_squad  # noqa: F401  (registers spacy-bert.SquadCorpus.v1)
 
 __all__ = [

@@ -15,7 +15,7 @@
   norm with `spacy-bert.AdamW.v1` (Hugging Face's `clip_grad_norm_`) before the optimizer step;
 - serialisation, one format, never pickle: `to_disk` writes the `cfg` file and the weights (a
   Hugging Face `model/` directory, or a listening head's file); `to_bytes` is the files of that
-  folder in one msgpack map and `from_bytes` reads them back as a folder (`layers/payload.py`;
+  folder in one msgpack map and `from_bytes` reads them back as a folder (`layers/shim/payload.py`;
   the bytes of an earlier spacy-bert are E850, which says how to save again). The saved cfg
   lists the weight files (`weights_files`), so a deleted one is named at load; saving reads the
   checkpoint first, loading never reads it. Loading is strict (unlike starting from a
@@ -42,9 +42,9 @@ from thinc.api import Model, Optimizer
 from ..checkpoint import resolve_checkpoint_dir
 from ..errors import Errors
 from ..layers.encoder import LOAD_HOOK
-from ..layers.optim import clip_global_norm
-from ..layers.payload import CFG_FILE, bytes_to_folder, folder_to_bytes
-from ..layers.precision import DEFAULT_PRECISION, check_precision, precision_in_use
+from ..layers.training.optim import clip_global_norm
+from ..layers.shim.payload import CFG_FILE, bytes_to_folder, folder_to_bytes
+from ..layers.precision.policy import DEFAULT_PRECISION, check_precision, precision_in_use
 from ..layers.settings import DEFAULT_NAMES, SETTINGS_ATTR, EncoderSettings, SettingNames
 from .contracts import names_component_on_missing_checkpoint
 from .saved_settings import CONFIG_KEY, resolve_settings
@@ -169,7 +169,7 @@ class BertPipe(TrainablePipe):
     def precision(self) -> str:
         """The precision prediction runs in: the setting resolved for the device thinc places
         models on ("auto" -> "bfloat16" / "int8" / "float32" by the CPU, see
-        `layers/precision.AUTO_RULES`; "float16" on a CPU -> "float32"). A component listening
+        `layers/precision/policy.AUTO_RULES`; "float16" on a CPU -> "float32"). A component listening
         to a shared `bert` component predicts in that component's precision."""
         return precision_in_use(self._precision, self.name)
 
@@ -340,7 +340,7 @@ class BertPipe(TrainablePipe):
             raise
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """The files of `to_disk`'s folder in one msgpack map (`layers/payload.py`)."""
+        """The files of `to_disk`'s folder in one msgpack map (`layers/shim/payload.py`)."""
         with tempfile.TemporaryDirectory() as tmp:
             self.to_disk(Path(tmp), exclude=exclude)
             return folder_to_bytes(Path(tmp))

@@ -6,7 +6,7 @@ Other components (spaCy's `ner`, `textcat`, `tagger`, `parser`, `spancat`, ...) 
 vectors through `spacy-bert.BertListener.v1`, and fine-tune it through their gradients; the
 task heads `bert_ner` and `bert_textcat` use its whole outputs through
 `spacy-bert.BertOutputListener.v1`. How gradients of several listeners meet: see
-`layers/shared_gradient.py`.
+`layers/training/shared_gradient.py`.
 """
 from itertools import islice
 from pathlib import Path
@@ -21,12 +21,12 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ..errors import Errors
 from ..layers.encoder import BertDocGradient, BertDocOutput, BertEncoderModel, ensure_loaded
-from ..layers.listener import BertListener, BertOutputListener
-from ..layers.merge import to_host
-from ..layers.pooling import check_pooling
-from ..layers.shared_gradient import SharedGradient
-from ..layers.precision import DEFAULT_PRECISION
-from ..layers.token_vectors import token_vectors
+from ..layers.training.listener import BertListener, BertOutputListener
+from ..layers.stages.merge import to_host
+from ..layers.stages.pooling import check_pooling
+from ..layers.training.shared_gradient import SharedGradient
+from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.heads.token_vectors import token_vectors
 from ..modeling import BertModel
 from .doc_data import BertDocData, install_extension
 from .contracts import names_component_on_missing_checkpoint
@@ -92,7 +92,7 @@ def make_bert(
         mean pooling; one more forward pass per Doc, see pipeline/similarity.py).
     precision (str): Prediction arithmetic: "float32" (default, identical to Hugging Face),
         "int8" (CPU), "bfloat16", "float16" (GPU) or "auto" (what this machine runs fastest; see
-        `spacy_bert/layers/precision.py`). Training always runs fp32; weights are saved in fp32.
+        `spacy_bert/layers/precision/policy.py`). Training always runs fp32; weights are saved in fp32.
     """
     return Bert(
         nlp.vocab,

@@ -20,7 +20,7 @@ from spacy.language import Language
 from ..checkpoint import save_pretrained
 from ..errors import Errors, Warnings
 from ..layers.encoder import BertShim, get_shim
-from ..layers.listener import BertOutputListener
+from ..layers.training.listener import BertOutputListener
 from .bert import Bert
 from .task import BertTaskPipe
 from .whole_model import BertModelPipe

@@ -22,7 +22,7 @@ tokenizer keep "[MASK]" whole, and masks are aligned to the Doc's tokens by char
 Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Face's
 `DataCollatorForLanguageModeling` (15 % of the non-special pieces: 80 % [MASK], 10 % random,
 10 % unchanged; seeded from `[system] seed`); `"mlm+nsp"` adds BERT's next-sentence pairs
-(`pretraining_data.py`). The loss is Hugging Face's, computed in torch (`layers/mlm_train.py`).
+(`pretraining_data.py`). The loss is Hugging Face's, computed in torch (`layers/heads/mlm_train.py`).
 Scores (`mlm_acc`, `mlm_loss`, `mlm_ppl`, `nsp_acc`) mask each text with a seed from its CRC-32.
 """
 from __future__ import annotations
@@ -42,12 +42,12 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
-from ..layers.hooks import MaskPieces
-from ..layers.masked_lm import MaskedLMModel, install_masked_lm, masked_lm_settings, model_class_name
-from ..layers.mlm_fill import fill_masks, score_word_candidates
-from ..layers.mlm_train import PairInputs, mlm_evaluate, mlm_update
-from ..layers.precision import DEFAULT_PRECISION
-from ..layers.run import loaded_tokenizer
+from ..layers.stages.hooks import MaskPieces
+from ..layers.heads.masked_lm import MaskedLMModel, install_masked_lm, masked_lm_settings, model_class_name
+from ..layers.heads.mlm_fill import fill_masks, score_word_candidates
+from ..layers.heads.mlm_train import PairInputs, mlm_evaluate, mlm_update
+from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.stages.run import loaded_tokenizer
 from ..layers.settings import EncoderSettings
 from ..modeling import BertForMaskedLM, BertForPreTraining
 from .arguments import check_top_k, one_string, string_list
@@ -187,7 +187,7 @@ class BertFillMask(BertModelPipe):
             if not ok:
                 raise ValueError(Errors.E630.format(name=self.name, field=field, value=value, expected=expected))
         super()._sync_settings()
-        # the thinc model's own forward (`layers/masked_lm.py`) runs with the component's settings
+        # the thinc model's own forward (`layers/heads/masked_lm.py`) runs with the component's settings
         self._write_encoder_settings(self.model)
         self.model.attrs.update({key: cfg[key] for key in ("top_k", "mlm_probability", "whole_word")})
 

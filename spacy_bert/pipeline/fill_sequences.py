@@ -5,7 +5,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from ..layers.mlm_fill import FilledMasks
+from ..layers.heads.mlm_fill import FilledMasks
 from ..tokenization.wordpiece import clean_up_tokenization
 
 __all__ = ["SequenceSplicer", "prediction_entries"]

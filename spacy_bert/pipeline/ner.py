@@ -27,8 +27,8 @@ from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
 from ..layers.encoder import token_offsets
-from ..layers.heads import PieceLogits
-from ..layers.precision import DEFAULT_PRECISION
+from ..layers.heads.linear import PieceLogits
+from ..layers.precision.policy import DEFAULT_PRECISION
 from ..modeling import BertConfig, BertForTokenClassification
 from .probabilities import softmax
 from .settings import DEFAULT_SETTINGS

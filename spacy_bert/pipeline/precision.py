@@ -10,7 +10,7 @@ pipeline's config.cfg, never in the component's weights):
 
     spacy.load("my_pipeline", config={"components": {"bert_ner": {"precision": "int8"}}})
 
-Weights stay fp32 (see `spacy_bert/layers/precision.py`); the next batch predicts in the new
+Weights stay fp32 (see `spacy_bert/layers/precision/policy.py`); the next batch predicts in the new
 precision. `nlp.get_pipe(name).precision` reports the precision in use ("auto" resolved for
 this CPU or GPU), `nlp.get_pipe(name).precision_setting` the setting. Components listening to a shared `bert` component predict in its precision.
 """
@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, Optional
 from spacy.language import Language
 
 from ..errors import Errors
-from ..layers.precision import PRECISIONS
+from ..layers.precision.policy import PRECISIONS
 from .arguments import string_list
 
 __all__ = ["set_precision"]

@@ -11,7 +11,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from ..errors import Errors
-from ..layers.mlm_train import MaskedLMStats, PairInputs
+from ..layers.heads.mlm_train import MaskedLMStats, PairInputs
 
 __all__ = ["doc_sentences", "make_fill_mask_scorer", "nsp_pairs", "text_seed"]
 

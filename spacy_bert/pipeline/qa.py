@@ -2,7 +2,7 @@
 
     nlp = spacy.blank("en")
     nlp.add_pipe("bert_qa", config={"checkpoint": "path/to/bert-finetuned-squad"})
-    doc = spacy_bert.pipeline.qa.ask(nlp, context, ["Who founded it?", "When?"])
+    doc = spacy_bert.ask(nlp, context, ["Who founded it?", "When?"])
     doc._.answers      # {"0": [{"score", "start", "end", "answer"}], "1": [...]}
     doc.spans["bert_qa"]  # the best answer of each answered question, label_ = question id
 
@@ -28,7 +28,7 @@ The component owns its encoder: a shared `bert` component would encode the conte
 the question, so a listener model is an error (E601). Training uses `run_qa.py`'s features:
 one per (question, window), labelled with the pieces of the first and last answer character of
 the first gold answer, or [CLS] when the window does not hold the whole answer or the question
-is unanswerable; the loss is Hugging Face's (computed in torch, `layers/qa.py`).
+is unanswerable; the loss is Hugging Face's (computed in torch, `layers/heads/qa.py`).
 """
 import warnings
 from pathlib import Path
@@ -42,15 +42,15 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
-from ..layers.listener import BertListener
-from ..layers.precision import DEFAULT_PRECISION
-from ..layers.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.training.listener import BertListener
+from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.heads.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
-from .arguments import check_top_k, is_count, one_string, question_list, string_list
+from .arguments import check_top_k, is_count, string_list
 from .qa_calibration import Calibration, apply_calibration
 from .qa_decode import DecodeSettings, decode_windows
 from .qa_features import gold_answers, read_questions, window_labels  # noqa: F401  (public here too)
-from .qa_metrics import squad_scores
+from .qa_metrics import make_qa_scorer  # noqa: F401  (registers spacy-bert.qa_scorer.v1)
 from .settings import EncoderSettings
 from .whole_model import BertModelPipe
 
@@ -76,16 +76,6 @@ def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config
     """`BertForQuestionAnswering` as a thinc model: (context, question) pairs -> per-window logits.
     Its own encoder (no listener); the component writes the checkpoint and window settings."""
     return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
-
-
-@registry.scorers("spacy-bert.qa_scorer.v1")
-def make_qa_scorer() -> Callable:
-    """SQuAD's official metrics on `doc._.answers` (predicted) vs the reference's gold answers."""
-
-    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        return squad_scores(examples)
-
-    return score
 
 
 @Language.factory(
@@ -168,21 +158,6 @@ def make_bert_qa(
         null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
         align_to_words=align_to_words, calibration=calibration,
     )
-
-
-def ask(nlp: Language, context: str, questions: Union[str, Sequence[Any]]) -> Doc:
-    """Answer `questions` about `context` (str) with `nlp`: the Doc with `_.answers` and
-    `doc.spans` set.
-
-    questions: one question (a str: `ask(nlp, context, "When?")` asks one question, id "0"), or
-        a list of str / {"id", "question"}. Bytes, a dict, a number or a set is E751; a bad item
-        is E604 (its index named), an empty question E605; a context that is not a str E753.
-    """
-    context = one_string(context, what="ask(context=...)", item="context")
-    questions = question_list(questions)
-    doc = nlp.make_doc(context)
-    doc._.questions = questions
-    return nlp(doc)
 
 
 class BertQuestionAnswerer(BertModelPipe):

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 import numpy as np
 
 if TYPE_CHECKING:  # the windows come from the torch side; decoding needs numpy only
-    from ..layers.qa import QAWindows
+    from ..layers.heads.qa import QAWindows
 
 __all__ = ["DecodeSettings", "WindowView", "decode_pipeline", "decode_squad", "decode_windows", "DEFAULT_MAX_ANSWER_LEN"]
 

@@ -8,7 +8,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..errors import Errors
-from ..layers.qa import QAWindows
+from ..layers.heads.qa import QAWindows
 
 __all__ = ["gold_answers", "read_questions", "window_labels"]
 

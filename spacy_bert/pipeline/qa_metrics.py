@@ -13,9 +13,12 @@ questions), on `doc._.answers` (predicted) against the reference Doc's `_.answer
 import collections
 import re
 import string
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["normalize_answer", "exact_score", "f1_score", "squad_scores", "question_scores"]
+from spacy.training import Example
+from spacy.util import registry
+
+__all__ = ["normalize_answer", "exact_score", "f1_score", "squad_scores", "question_scores", "make_qa_scorer"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
@@ -85,3 +88,13 @@ def scores_from_rows(rows: List[Tuple[bool, float, float]]) -> Dict[str, Optiona
             scores[f"qa_{key}_exact"] = sum(r[1] for r in part) / len(part) if part else None
             scores[f"qa_{key}_f1"] = sum(r[2] for r in part) / len(part) if part else None
     return scores
+
+
+@registry.scorers("spacy-bert.qa_scorer.v1")
+def make_qa_scorer() -> Callable:
+    """SQuAD's official metrics on `doc._.answers` (predicted) vs the reference's gold answers."""
+
+    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        return squad_scores(examples)
+
+    return score

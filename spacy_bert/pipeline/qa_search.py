@@ -17,18 +17,34 @@ document without a span answer contributes none. Ties keep document order.
 """
 import dataclasses
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import Errors, Warnings
-from .arguments import check_top_k, is_count, one_string
+from . import qa as _qa  # noqa: F401  (registers doc._.questions / doc._.answers)
+from .arguments import check_top_k, is_count, one_string, question_list
 from .qa_fit import find_qa
 
-__all__ = ["ask_documents"]
+__all__ = ["ask", "ask_documents"]
 
 WHAT = "ask_documents"
+
+
+def ask(nlp: Language, context: str, questions: Union[str, Sequence[Any]]) -> Doc:
+    """Answer `questions` about `context` (str) with `nlp`: the Doc with `_.answers` and
+    `doc.spans` set.
+
+    questions: one question (a str: `ask(nlp, context, "When?")` asks one question, id "0"), or
+        a list of str / {"id", "question"}. Bytes, a dict, a number or a set is E751; a bad item
+        is E604 (its index named), an empty question E605; a context that is not a str E753.
+    """
+    context = one_string(context, what="ask(context=...)", item="context")
+    questions = question_list(questions)
+    doc = nlp.make_doc(context)
+    doc._.questions = questions
+    return nlp(doc)
 
 
 def _texts(contexts: Any) -> List[str]:

@@ -22,7 +22,7 @@ from thinc.api import Model
 
 from ..layers.encoder import effective_window, ensure_loaded
 from ..layers.settings import EncoderSettings
-from ..layers.sentence_vectors import sentence_vectors
+from ..layers.heads.sentence_vectors import sentence_vectors
 from .doc_data import user_data
 
 _VECTOR_KEY = ("spacy_bert", "sentence_vector")

@@ -1,10 +1,10 @@
 """`BertTaskPipe`: what `bert_ner` and `bert_textcat` share.
 
-A task component's model is `encoder -> classifier` (`layers/heads.py`; the encoder sits under
+A task component's model is `encoder -> classifier` (`layers/heads/linear.py`; the encoder sits under
 `[model.tok2vec]` in the config, spaCy's name). The encoder is its own
 BERT (`spacy-bert.BertEncoder.v1`, configured by the component's `checkpoint`, `window`,
 `stride`, `max_batch_items`) or a `spacy-bert.BertOutputListener.v1` on a shared `bert`
-component. Which Hugging Face weights form the classifier is `layers/hf_heads.HEAD_PARAMS`
+component. Which Hugging Face weights form the classifier is `layers/shim/head_weights.HEAD_PARAMS`
 (`classifier.weight`/`classifier.bias` -> the thinc head's `W`/`b`); every torch conversion
 lives there, so this module handles numpy arrays and thinc layers only.
 
@@ -34,12 +34,12 @@ from thinc.types import Floats1d, Floats2d
 
 from ..errors import Errors
 from ..layers.encoder import BertShim, ensure_loaded, get_shim
-from ..layers.heads import linear_head_like, resized_linear_head
-from ..layers.hf_heads import TaskWeights, build_hf_model, check_saved_weights, head_params, read_task_weights, write_task_weights
-from ..layers.listener import BertListener
-from ..layers.payload import read_head_file, safetensors_bytes
-from ..layers.precision import DEFAULT_PRECISION
-from ..layers.run import loaded_tokenizer
+from ..layers.heads.linear import linear_head_like, resized_linear_head
+from ..layers.shim.head_weights import TaskWeights, build_hf_model, check_saved_weights, head_params, read_task_weights, write_task_weights
+from ..layers.training.listener import BertListener
+from ..layers.shim.payload import read_head_file, safetensors_bytes
+from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.stages.run import loaded_tokenizer
 from ..modeling import BertConfig, BertPreTrainedModel
 from .base import MODEL_DIR, WEIGHTS_KEY, BertPipe
 from .settings import validate_encoder_settings

@@ -31,7 +31,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings
-from ..layers.precision import DEFAULT_PRECISION
+from ..layers.precision.policy import DEFAULT_PRECISION
 from ..modeling import BertConfig, BertForSequenceClassification
 from .probabilities import sigmoid, softmax
 from .settings import DEFAULT_SETTINGS

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Type, Union, cast
 
 from ..checkpoint import save_pretrained
-from ..layers.hf_heads import check_saved_weights
-from ..layers.shim import BertShim
+from ..layers.shim.head_weights import check_saved_weights
+from ..layers.shim.bert_shim import BertShim
 from ..modeling import BertPreTrainedModel
 from .base import MODEL_DIR, BertPipe
 

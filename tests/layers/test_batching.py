@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_bert.errors import Errors
-from spacy_bert.layers.batching import (
+from spacy_bert.layers.stages.batching import (
     FORWARD_COST,
     batches_cost,
     greedy_batches,
@@ -16,7 +16,7 @@ from spacy_bert.layers.batching import (
     padding_ratio,
     plan_batches,
 )
-from spacy_bert.layers.windows import plan_windows
+from spacy_bert.layers.stages.windows import plan_windows
 
 CLS, SEP, PAD = 101, 102, 0
 

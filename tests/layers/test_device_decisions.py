@@ -1,7 +1,7 @@
 """Issue 16 without a GPU: the device-dependent decisions of `BertShim`, checked on the CPU by
 faking the model's device.
 
-`BertShim` decides autocast and the grad scaler from `self.device` at first use (layers/shim.py,
+`BertShim` decides autocast and the grad scaler from `self.device` at first use (layers/shim/bert_shim.py,
 "lazy AMP"). These tests replace that property (monkeypatch on the class) so the decision sees
 "cuda", "meta" or "cpu" while the weights stay on the CPU, and replace thinc's
 `PyTorchGradScaler.to_` (which would move the scale tensors to a CUDA device this torch build
@@ -15,7 +15,7 @@ import torch
 from thinc.shims import PyTorchGradScaler
 from thinc.shims.pytorch import ArgsKwargs
 
-from spacy_bert.layers.shim import BertShim
+from spacy_bert.layers.shim.bert_shim import BertShim
 
 CUDA = torch.device("cuda", 0)
 

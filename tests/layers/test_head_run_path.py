@@ -10,11 +10,11 @@ import torch
 from thinc.shims import PyTorchGradScaler
 
 import spacy_bert.pipeline  # noqa: F401  (registers the factories)
-from spacy_bert.layers import qa as qa_layer
-from spacy_bert.layers.masked_lm import masked_lm_settings
-from spacy_bert.layers.mlm_fill import fill_masks
-from spacy_bert.layers.mlm_train import mlm_update, plan_mlm_inputs
-from spacy_bert.layers.qa import qa_shim
+from spacy_bert.layers.heads import qa as qa_layer
+from spacy_bert.layers.heads.masked_lm import masked_lm_settings
+from spacy_bert.layers.heads.mlm_fill import fill_masks
+from spacy_bert.layers.heads.mlm_train import mlm_update, plan_mlm_inputs
+from spacy_bert.layers.heads.qa import qa_shim
 from tests.pipeline.test_qa import LONG_CONTEXT, hf_features, make_nlp, qa_checkpoint  # noqa: F401
 
 TEXTS = [
@@ -190,7 +190,7 @@ def test_qa_training_step_leaves_the_logits_on_the_device(qa_checkpoint, monkeyp
 
 @pytest.mark.parametrize("whole_word", [False, True])
 def test_mask_pieces_never_masks_specials(whole_word):
-    from spacy_bert.layers.hooks import IGNORE_INDEX, MaskPieces, piece_words
+    from spacy_bert.layers.stages.hooks import IGNORE_INDEX, MaskPieces, piece_words
 
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, 2000, size=(4, 12))

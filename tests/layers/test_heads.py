@@ -1,11 +1,11 @@
-"""Heads in torch (layers/mlm.py) and the head table (layers/hf_heads.py), against transformers."""
+"""Heads in torch (layers/heads/mlm.py) and the head table (layers/shim/head_weights.py), against transformers."""
 import numpy as np
 import pytest
 import torch
 
 from spacy_bert.checkpoint import load_pretrained
-from spacy_bert.layers.hf_heads import HEAD_PARAMS, build_hf_model, head_arrays, read_task_weights, write_task_weights
-from spacy_bert.layers.mlm import MaskedLMAdapter, score_masked_positions
+from spacy_bert.layers.shim.head_weights import HEAD_PARAMS, build_hf_model, head_arrays, read_task_weights, write_task_weights
+from spacy_bert.layers.heads.mlm import MaskedLMAdapter, score_masked_positions
 from spacy_bert.modeling import (
     BertForMaskedLM,
     BertForPreTraining,

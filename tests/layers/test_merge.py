@@ -7,8 +7,8 @@ import torch
 from thinc.api import NumpyOps, Ops
 
 from spacy_bert.layers.encoder import BertEncoder, ensure_loaded, get_shim
-from spacy_bert.layers.merge import to_host
-from spacy_bert.layers.outputs import BertDocGradient
+from spacy_bert.layers.stages.merge import to_host
+from spacy_bert.layers.stages.outputs import BertDocGradient
 
 TEXTS = [
     "Short one.",

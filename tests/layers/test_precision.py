@@ -1,4 +1,4 @@
-"""Inference precision (`layers/precision.py`, `BertShim.prediction_model`): the `auto` rule,
+"""Inference precision (`layers/precision/policy.py`, `BertShim.prediction_model`): the `auto` rule,
 device fallbacks, the prediction copy leaving the fp32 model alone, and int8/bf16 accuracy on
 the real all-MiniLM-L6-v2 against fp32 (computed in the same process by the fp32 model).
 
@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from spacy_bert import BertModel, BertTokenizer
-from spacy_bert.layers import precision as P
-from spacy_bert.layers.precision import Int8Linear, auto_precision, check_precision, prediction_model, resolve_precision
-from spacy_bert.layers.shim import BertShim
+from spacy_bert.layers.precision import policy as P
+from spacy_bert.layers.precision.policy import Int8Linear, auto_precision, check_precision, prediction_model, resolve_precision
+from spacy_bert.layers.shim.bert_shim import BertShim
 from tests.error_codes import raises_code
 
 TEXTS = [

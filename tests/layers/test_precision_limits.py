@@ -17,10 +17,10 @@ import spacy
 import torch
 from torch import nn
 
-import spacy_bert.layers.precision as P
+import spacy_bert.layers.precision.policy as P
 import spacy_bert.pipeline  # noqa: F401  (registers the factories)
 from spacy_bert import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
-from spacy_bert.layers.precision import DEFAULT_INT8, Int8Linear, fit_positions, prediction_model
+from spacy_bert.layers.precision.policy import DEFAULT_INT8, Int8Linear, fit_positions, prediction_model
 
 SENTENCES = ["Berlin was founded around 1237 by merchants.", "A cat sat on the mat."]
 

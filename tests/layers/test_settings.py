@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from spacy_bert.layers import shim as shim_module
+from spacy_bert.layers.shim import bert_shim as shim_module
 from spacy_bert.layers.encoder import BertEncoder, effective_window, encoder_settings, ensure_loaded
 from spacy_bert.layers.settings import DEFAULT_SETTINGS, THREADS_ENV, EncoderSettings, resolve_threads
-from spacy_bert.layers.shim import BertShim, check_not_forked_on_cuda
+from spacy_bert.layers.shim.bert_shim import BertShim, check_not_forked_on_cuda
 from spacy_bert.pipeline.settings import validate_encoder_settings
 
 
@@ -43,9 +43,9 @@ def test_one_check_for_every_caller_in_the_users_names():
     special tokens per window) all raise the same E354 from `EncoderSettings.validate`."""
     import spacy
 
-    from spacy_bert.layers.batching import plan_batches
+    from spacy_bert.layers.stages.batching import plan_batches
     from spacy_bert.layers.settings import SettingNames
-    from spacy_bert.layers.windows import plan_windows
+    from spacy_bert.layers.stages.windows import plan_windows
     from tests.error_codes import raises_code
 
     qa_names = SettingNames(window="max_seq_len", stride="doc_stride")
@@ -151,7 +151,7 @@ def test_pooling_is_checked_by_one_function():
     """The `bert` component's and the architecture's `pooling` go through `check_pooling` (E352)."""
     import spacy
 
-    from spacy_bert.layers.pooling import POOLING_MODES, check_pooling
+    from spacy_bert.layers.stages.pooling import POOLING_MODES, check_pooling
     from tests.error_codes import raises_code
 
     assert [check_pooling(mode) for mode in POOLING_MODES] == ["mean", "first", "last", "max"]

@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spacy_bert.layers.batching import pad_inputs
-from spacy_bert.layers.hooks import IGNORE_INDEX, MaskPieces, apply_hook
-from spacy_bert.layers.run import plan_inputs, run_inputs
-from spacy_bert.layers.encode import encode_inputs
+from spacy_bert.layers.stages.batching import pad_inputs
+from spacy_bert.layers.stages.hooks import IGNORE_INDEX, MaskPieces, apply_hook
+from spacy_bert.layers.stages.run import plan_inputs, run_inputs
+from spacy_bert.layers.stages.encode import encode_inputs
 from spacy_bert.layers.settings import EncoderSettings
-from spacy_bert.layers.shim import BertShim
-from spacy_bert.layers.windows import plan_input_windows, plan_windows
+from spacy_bert.layers.shim.bert_shim import BertShim
+from spacy_bert.layers.stages.windows import plan_input_windows, plan_windows
 from spacy_bert.modeling import BertForMaskedLM, BertForQuestionAnswering
 
 WINDOW, STRIDE = 64, 16

@@ -1,12 +1,12 @@
-"""The stage-timing hook (`spacy_bert.layers.timing`): what the stages report, and that nothing
+"""The stage-timing hook (`spacy_bert.layers.stages.timing`): what the stages report, and that nothing
 is reported (or kept registered) outside `record_stages`."""
 import time
 
 import pytest
 import spacy
 
-from spacy_bert.layers import timing
-from spacy_bert.layers.timing import STAGES, record_stages, stage, timed_stage
+from spacy_bert.layers.stages import timing
+from spacy_bert.layers.stages.timing import STAGES, record_stages, stage, timed_stage
 
 LONG_TEXT = " ".join(f"Sentence number {i} talks about tokenization and windows." for i in range(30))
 

@@ -6,7 +6,7 @@ import pytest
 import spacy
 
 from spacy_bert.layers.encoder import get_shim
-from spacy_bert.layers.token_vectors import bert_token_vectors_v1
+from spacy_bert.layers.heads.token_vectors import bert_token_vectors_v1
 
 
 @pytest.mark.parametrize("grad_factor", [0.0, 0.5])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_bert.layers.windows import WindowPlan, plan_windows
+from spacy_bert.layers.stages.windows import WindowPlan, plan_windows
 
 
 def windows_of(plan: WindowPlan, text: int):

@@ -7,7 +7,7 @@ import pytest
 import spacy
 
 import spacy_bert.pipeline  # noqa: F401  (registers the factories without reinstalling)
-from spacy_bert.layers.windows import plan_input_windows
+from spacy_bert.layers.stages.windows import plan_input_windows
 from tests.error_codes import raises_code
 
 ONE_MASK = ["The capital of France is [MASK].", "[MASK] is the best.", "I would like a cup of [MASK]"]

@@ -19,7 +19,7 @@ from thinc.api import concatenate, fix_random_seed
 
 from spacy_bert.errors import Errors
 from spacy_bert.layers.encoder import BertDocGradient, get_shim
-from spacy_bert.layers.listener import BertListener, BertOutputListener
+from spacy_bert.layers.training.listener import BertListener, BertOutputListener
 
 DATA = [
     ("Alice lives in Paris", {"entities": [(0, 5, "PER"), (15, 20, "LOC")], "cats": {"POS": 1.0, "NEG": 0.0}}),
@@ -388,7 +388,7 @@ def test_doc_cleaner_recipe(tiny_bert_dir):
 
 # -- SharedGradient on its own -------------------------------------------------------------
 def test_shared_gradient_runs_once_when_every_expected_listener_sent():
-    from spacy_bert.layers.shared_gradient import SharedGradient
+    from spacy_bert.layers.training.shared_gradient import SharedGradient
 
     runs, losses = [], []
     shared = SharedGradient(2, runs.append, expected=[1, 2], on_loss=losses.append)
@@ -407,7 +407,7 @@ def test_shared_gradient_runs_once_when_every_expected_listener_sent():
 
 
 def test_shared_gradient_flush():
-    from spacy_bert.layers.shared_gradient import SharedGradient
+    from spacy_bert.layers.training.shared_gradient import SharedGradient
 
     runs = []
     shared = SharedGradient(1, runs.append, expected=[1, 2], on_loss=lambda value: None)

@@ -23,7 +23,7 @@ from torch import nn
 
 import spacy_bert
 from spacy_bert.layers.encoder import get_shim
-from spacy_bert.layers.precision import PRECISIONS, Int8Linear, auto_precision
+from spacy_bert.layers.precision.policy import PRECISIONS, Int8Linear, auto_precision
 from spacy_bert.pipeline import set_precision
 from tests.error_codes import raises_code
 

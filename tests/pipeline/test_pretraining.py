@@ -11,8 +11,8 @@ from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
 import spacy_bert.pipeline  # noqa: F401  (registers the factories without reinstalling)
-from spacy_bert.layers.hooks import IGNORE_INDEX, MaskPieces
-from spacy_bert.layers.mlm_train import PairInputs, mlm_update, plan_mlm_inputs
+from spacy_bert.layers.stages.hooks import IGNORE_INDEX, MaskPieces
+from spacy_bert.layers.heads.mlm_train import PairInputs, mlm_update, plan_mlm_inputs
 from spacy_bert.pipeline.fill_mask import text_seed
 from tests.error_codes import raises_code
 from tests.tiny import TINY_BERT
@@ -138,7 +138,7 @@ def test_mlm_loss_and_gradients_equal_transformers(tmp_path, minilm_dir):
 
 
 def test_mlm_nsp_loss_and_gradients_equal_transformers(tmp_path, minilm_dir, monkeypatch):
-    from spacy_bert.layers import run as run_stage
+    from spacy_bert.layers.stages import run as run_stage
 
     # One padded batch in the pairs' order, so transformers sees the same single batch.
     monkeypatch.setattr(run_stage, "plan_batches", lambda lengths, budget: [np.arange(len(lengths))])

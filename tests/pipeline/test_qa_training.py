@@ -10,7 +10,7 @@ from spacy.training import Example
 
 import spacy_bert
 from spacy_bert.checkpoint.keys import to_checkpoint_name
-from spacy_bert.layers.qa import qa_shim
+from spacy_bert.layers.heads.qa import qa_shim
 from spacy_bert.pipeline.qa import window_labels
 from spacy_bert.pipeline.qa_metrics import exact_score, f1_score, normalize_answer, squad_scores
 from spacy_bert.pipeline.qa_squad import read_squad, squad_corpus_v1

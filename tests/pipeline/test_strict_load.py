@@ -267,7 +267,7 @@ def test_pooler_table_matches_the_model_classes():
     """`POOLER_CLASSES` (which saved folders must, or must not, hold `pooler.*`) is what the
     classes build."""
     from spacy_bert import modeling
-    from spacy_bert.layers.hf_heads import HEAD_PARAMS, POOLER_CLASSES
+    from spacy_bert.layers.shim.head_weights import HEAD_PARAMS, POOLER_CLASSES
     from tests.tiny import TINY_BERT
 
     config = modeling.BertConfig(**{**TINY_BERT, "vocab_size": 99})

@@ -19,7 +19,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from spacy_bert.corpora import read_goemotions, read_sst2, write_textcat_docbin
-from spacy_bert.layers.windows import plan_windows
+from spacy_bert.layers.stages.windows import plan_windows
 from spacy_bert.pipeline.export import export_component
 
 
@@ -306,7 +306,7 @@ def test_problem_type_mismatch(hf_checkpoints):
 
 # -- 3. long texts: the mean of the windows' logits ----------------------------------------
 def documented_windows(n, window, stride):
-    """The placement documented in spacy_bert/layers/windows.py, written out independently."""
+    """The placement documented in spacy_bert/layers/stages/windows.py, written out independently."""
     content = window - 2
     if n <= content:
         return [(0, n)]

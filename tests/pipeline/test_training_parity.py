@@ -20,11 +20,11 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Adam
 
-from spacy_bert.layers.hooks import MaskPieces
+from spacy_bert.layers.stages.hooks import MaskPieces
 
 from spacy_bert.checkpoint import checkpoint_tensors
 from spacy_bert.layers.encoder import get_shim
-from spacy_bert.layers.optim import AdamW, decays
+from spacy_bert.layers.training.optim import AdamW, decays
 from spacy_bert.hf_reference import word_piece_labels
 
 K = 10
@@ -465,7 +465,7 @@ def test_mean_pooled_textcat_equals_the_loop_with_mean_pooling(cat_dir):
 
 
 def test_bad_sequence_pooling():
-    from spacy_bert.layers.heads import bert_sequence_classifier_v1
+    from spacy_bert.layers.heads.linear import bert_sequence_classifier_v1
     from spacy_bert.layers.encoder import BertEncoder
 
     with pytest.raises(ValueError, match="E680"):

@@ -12,9 +12,9 @@ from typing import Optional, Tuple, Type, Union
 
 import torch
 
-from ..checkpoint import load_pretrained, resolve_checkpoint_dir
-from ..modeling import BertModel, BertPreTrainedModel
-from ..tokenization import BertTokenizer
+from ...checkpoint import load_pretrained, resolve_checkpoint_dir
+from ...modeling import BertModel, BertPreTrainedModel
+from ...tokenization import BertTokenizer
 
 __all__ = ["load_encoder"]
 

@@ -1,8 +1,8 @@
 """int8 prediction: `Int8Linear` (fbgemm's dynamic int8 kernel with per-token activations,
 SmoothQuant and fp32 outlier channels), its options per CPU class, and the swap of a model's
-encoder Linears (`quantize_linears`; the ranges it needs come from `layers/calibration.py`).
+encoder Linears (`quantize_linears`; the ranges it needs come from `layers/precision/calibration.py`).
 
-What `prediction_model(..., "int8")` builds (see `layers/precision.py` for the setting):
+What `prediction_model(..., "int8")` builds (see `layers/precision/policy.py` for the setting):
 the `Linear` layers of the encoder's transformer layers (query/key/value, attention output,
 intermediate, output) become `Int8Linear`s, as `int8_options()` says for this CPU
 (chosen with bench/int8_error.py; hidden states of all-MiniLM-L6-v2 keep cosine >= 0.999 to
@@ -21,7 +21,7 @@ fp32 where plain per-tensor dynamic int8 kept 0.92-0.99):
   outlier channels are not needed for the bound (they cost ~20 % of the int8 time).
 
 The ranges (max |x_j| per input channel) are calibrated once per quantization by one fp32
-pass over `CALIBRATION_TEXTS` (`layers/calibration.py`). Embeddings, LayerNorms, the pooler
+pass over `CALIBRATION_TEXTS` (`layers/precision/calibration.py`). Embeddings, LayerNorms, the pooler
 and every head stay fp32. CPU only.
 
 Why torch's own fbgemm ops and not `torchao`: measured on this project's AVX2 CPU
@@ -43,7 +43,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple, cast
 import torch
 from torch import nn
 
-from ..errors import Warnings
+from ...errors import Warnings
 from .calibration import smooth_factor
 from .cpu import cpu_flags
 from .qkv import FusedQKV, QKVPart, fused_linear
@@ -96,7 +96,7 @@ class Int8Options:
         outliers (int): input channels (largest calibrated range) of each Linear kept in fp32.
         outlier_kinds (Tuple[str, ...]): the kinds `outliers` applies to.
         fuse_qkv (bool): query, key and value of a self-attention block as one product over
-            the concatenated weights (`layers/qkv.py`): one pass over the input instead of three.
+            the concatenated weights (`layers/precision/qkv.py`): one pass over the input instead of three.
     """
 
     activations: str = "token"
@@ -344,7 +344,7 @@ def _outlier_channels(options: Int8Options, kind: str, ranges: Optional[Dict[str
 
 def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str, torch.Tensor]]) -> int:
     """Give every self-attention block under `module` whose query, key and value are plain
-    `nn.Linear`s treated alike by `options` one fused `Int8Linear` (`layers/qkv.py`); returns how
+    `nn.Linear`s treated alike by `options` one fused `Int8Linear` (`layers/precision/qkv.py`); returns how
     many Linears it replaced. Smoothing factors come from the concatenated weights and the
     shared input range, so one scaled input serves all three."""
     kinds = ("query", "key", "value")

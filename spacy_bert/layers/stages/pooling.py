@@ -8,7 +8,7 @@ from typing import Callable, Tuple
 from thinc.api import Ops
 from thinc.types import Floats2d, Ints1d
 
-from ..errors import Errors
+from ...errors import Errors
 
 POOLING_MODES = ("mean", "first", "last", "max")
 

@@ -16,8 +16,8 @@ from typing import List, Optional, Protocol, Sequence, Tuple, cast
 
 import numpy as np
 
-from ..errors import Errors
-from ..modeling import IGNORE_INDEX
+from ...errors import Errors
+from ...modeling import IGNORE_INDEX
 
 __all__ = ["IGNORE_INDEX", "MaskPieces", "PieceHook", "apply_hook", "label_pieces", "piece_words"]
 

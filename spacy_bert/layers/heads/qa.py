@@ -4,7 +4,7 @@
 `BertForQuestionAnswering` (encoder + `qa_outputs`). Its input is a list of (context,
 question) pairs; it runs the encoder stages with the question as the second segment
 (`[CLS] question [SEP] context-window [SEP]`, Hugging Face's `truncation="only_second"` windows,
-`layers/windows.py`) and returns every window's logits, never merged (`QAWindows`): candidates
+`layers/stages/windows.py`) and returns every window's logits, never merged (`QAWindows`): candidates
 are ranked across windows by the component (`pipeline/qa_decode.py`).
 
 Training (`qa_train_step`) computes Hugging Face's loss in torch: the mean over features
@@ -25,16 +25,16 @@ import numpy as np
 import torch
 from thinc.api import Model
 
-from ..checkpoint import resolve_checkpoint_dir
-from ..modeling import BertForQuestionAnswering, BertModel
-from ..tokenization import BertTokenizer
-from .encode import EncodedInputs, encode_inputs
-from .encoder import run_load_hook
-from .hf_heads import build_hf_model, read_task_weights
-from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
-from .settings import SETTINGS_ATTR, EncoderSettings, SettingNames
-from .shim import BertShim
-from .windows import WindowPlan
+from ...checkpoint import resolve_checkpoint_dir
+from ...modeling import BertForQuestionAnswering, BertModel
+from ...tokenization import BertTokenizer
+from ..stages.encode import EncodedInputs, encode_inputs
+from ..encoder import run_load_hook
+from ..shim.head_weights import build_hf_model, read_task_weights
+from ..stages.run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
+from ..settings import SETTINGS_ATTR, EncoderSettings, SettingNames
+from ..shim.bert_shim import BertShim
+from ..stages.windows import WindowPlan
 
 __all__ = ["QAModel", "QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
 

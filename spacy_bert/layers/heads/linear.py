@@ -20,10 +20,10 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats1d, Floats2d
 
-from ..errors import Errors
-from ..tokenization import PieceAlignment
-from .encoder import LOAD_HOOK, BertDocGradient, BertDocOutput, run_load_hook
-from .listener import require_piece_states
+from ...errors import Errors
+from ...tokenization import PieceAlignment
+from ..encoder import LOAD_HOOK, BertDocGradient, BertDocOutput, run_load_hook
+from ..training.listener import require_piece_states
 
 DEFAULT_INITIALIZER_RANGE = 0.02
 

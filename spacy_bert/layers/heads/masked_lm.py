@@ -5,10 +5,10 @@ numpy arrays and Python numbers. The model sits in a `BertShim` (a `BertForMaske
 `BertForPreTraining` when NSP is trained or the checkpoint is one), so thinc's optimiser,
 `finish_update` and the grad scaler see its parameters as for every other component.
 
-Running is the encoder stages' (`layers/run.py`), with `MaskedLMAdapter` (`layers/mlm.py`)
+Running is the encoder stages' (`layers/stages/run.py`), with `MaskedLMAdapter` (`layers/heads/mlm.py`)
 around the shim's model so that only scored positions are projected onto the vocabulary:
-fill-mask and `score_words` in `layers/mlm_fill.py`, MLM/NSP pretraining and its scores in
-`layers/mlm_train.py`.
+fill-mask and `score_words` in `layers/heads/mlm_fill.py`, MLM/NSP pretraining and its scores in
+`layers/heads/mlm_train.py`.
 """
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ import numpy as np
 from spacy.util import registry
 from thinc.api import Model
 
-from ..checkpoint import load_pretrained
-from ..checkpoint.files import read_config_dict
-from ..errors import Warnings
-from ..modeling import BertForMaskedLM, BertForPreTraining, BertModel, BertPreTrainedModel
-from ..tokenization import BertTokenizer
-from .encoder import run_load_hook
-from .hooks import MaskPieces
+from ...checkpoint import load_pretrained
+from ...checkpoint.files import read_config_dict
+from ...errors import Warnings
+from ...modeling import BertForMaskedLM, BertForPreTraining, BertModel, BertPreTrainedModel
+from ...tokenization import BertTokenizer
+from ..encoder import run_load_hook
+from ..stages.hooks import MaskPieces
 from .mlm_fill import FilledMasks, fill_masks
 from .mlm_train import mlm_begin_update
-from .run import loaded_tokenizer
-from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
-from .shim import BertShim
+from ..stages.run import loaded_tokenizer
+from ..settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
+from ..shim.bert_shim import BertShim
 
 __all__ = ["MLM_CLASSES", "MaskedLM", "install_masked_lm", "load_masked_lm", "model_class_name"]
 

@@ -10,8 +10,8 @@ from typing import Any, Dict, Iterable, List, Optional, cast
 import torch
 from torch import nn
 
-from ..errors import Warnings
-from ..modeling import BertModel
+from ...errors import Warnings
+from ...modeling import BertModel
 
 __all__ = ["CALIBRATION_TEXTS", "calibration_batch", "encoder_of", "fit_positions", "input_ranges", "smooth_factor", "smooth_scales"]
 

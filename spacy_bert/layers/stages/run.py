@@ -1,7 +1,7 @@
 """Stages 2-4 up to the model: *plan* windows and batches, *hook* piece ids, *run* the model.
 
 `run_inputs` is where a component that needs per-window outputs stops (QA keeps each window's
-logits; masked-LM scores hooked pieces through `MaskedLMAdapter`, `layers/mlm.py`): it
+logits; masked-LM scores hooked pieces through `MaskedLMAdapter`, `layers/heads/mlm.py`): it
 returns the encodings, the window plan and, per padded batch, the model's own output object,
 with the mapping window -> (batch, row).
 `merge.py` continues from there for the token-level components.
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..errors import Errors
-from ..tokenization import BertTokenizer
+from ...errors import Errors
+from ...tokenization import BertTokenizer
 from .batching import PaddedBatch, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
-from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
-from .shim import Adapter, BertShim
+from ..settings import DEFAULT_NAMES, EncoderSettings, SettingNames
+from ..shim.bert_shim import Adapter, BertShim
 from .timing import stage, timed_stage
 from .windows import WindowPlan, plan_input_windows
 

@@ -16,8 +16,8 @@ the batch is kept alive through evaluation.
 """
 from typing import Callable, Collection, Dict, List, Optional
 
-from ..errors import Errors
-from .encoder import BertDocGradient
+from ...errors import Errors
+from ..encoder import BertDocGradient
 
 BackpropEncoder = Callable[[List[BertDocGradient]], object]
 

@@ -17,7 +17,7 @@ from spacy.tokens import Doc
 from thinc.api import NumpyOps, Ops, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d, Ints1d
 
-from ..tokenization import align_pieces_to_tokens
+from ...tokenization import align_pieces_to_tokens
 from .encode import EncodedInputs
 from .outputs import BertDocGradient, BertDocOutput
 from .pooling import pool_pieces

@@ -3,7 +3,7 @@
 The shim owns everything needed to rebuild the encoder without the original checkpoint: the
 `BertConfig`, the tokenizer and the weights. It starts empty; `load_checkpoint` (at
 `initialize()` or on first use) or `from_disk` (a saved `model/` folder) fills it. Its bytes
-are that folder's files (`layers/payload.py`, the one format): never a pickle.
+are that folder's files (`layers/shim/payload.py`, the one format): never a pickle.
 """
 import contextlib
 import os
@@ -18,15 +18,15 @@ from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchGradScaler, PyTorchShim
 from thinc.shims.pytorch import ArgsKwargs
 
-from ..checkpoint import save_pretrained
-from ..errors import Errors
-from ..modeling import BertModel, BertPreTrainedModel
-from ..tokenization import BertTokenizer
-from .hf_heads import saved_dtype
+from ...checkpoint import save_pretrained
+from ...errors import Errors
+from ...modeling import BertModel, BertPreTrainedModel
+from ...tokenization import BertTokenizer
+from .head_weights import saved_dtype
 from .loading import load_encoder
 from .payload import folder_files, read_payload, write_files
-from .precision import DEFAULT_PRECISION, check_precision, log_choice, prediction_model, precision_in_use, resolve_precision
-from .settings import resolve_threads
+from ..precision.policy import DEFAULT_PRECISION, check_precision, log_choice, prediction_model, precision_in_use, resolve_precision
+from ..settings import resolve_threads
 
 
 def _single_threaded_after_fork() -> None:
@@ -100,7 +100,7 @@ class BertShim(PyTorchShim):
             `enabled` defaults to `mixed_precision` and is off on the CPU.
         n_threads (Optional[int]): torch threads, applied when a model is set (see
             `layers/settings.py`: None reads `SPACY_BERT_NUM_THREADS`).
-        precision (str): Prediction precision (`layers/precision.py`): "float32", "int8",
+        precision (str): Prediction precision (`layers/precision/policy.py`): "float32", "int8",
             "bfloat16", "float16" or "auto". Training (`begin_update`) always runs the fp32 model.
     """
 
@@ -338,7 +338,7 @@ class BertShim(PyTorchShim):
 
     def to_bytes(self) -> bytes:
         """The encoder as the files of `to_disk`'s Hugging Face directory, in msgpack
-        ({"files": {name: bytes}}, empty before loading; `layers/payload.py`). Components
+        ({"files": {name: bytes}}, empty before loading; `layers/shim/payload.py`). Components
         serialise their folders themselves; this is for thinc's `Model.to_bytes` (spaCy's own
         components after `nlp.replace_listeners` hold the encoder in their model)."""
         if self._model is None:

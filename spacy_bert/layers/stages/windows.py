@@ -45,8 +45,8 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import Errors
-from .settings import DEFAULT_NAMES, EncoderSettings, SettingNames
+from ...errors import Errors
+from ..settings import DEFAULT_NAMES, EncoderSettings, SettingNames
 
 #: Counts per text or window: a list of ints or a 1-D integer array.
 Counts = Union[Sequence[int], np.ndarray]

@@ -10,7 +10,7 @@ position; `MaskedLMResult.to_numpy` brings only those small arrays to the host, 
 vocabulary-sized one.
 
 `modeling/` keeps Hugging Face's forward semantics (full `logits`/`prediction_logits`); this
-adapter is what `bert_fill_mask` runs through the shim (`layers/run.py`'s `run_batches`
+adapter is what `bert_fill_mask` runs through the shim (`layers/stages/run.py`'s `run_batches`
 with `adapter=MaskedLMAdapter`) when it only needs the loss, top-1 hits, top-k or the
 log-probabilities of chosen ids, and the NSP head's logits and loss.
 """
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import Errors
-from ..modeling import BertForMaskedLM, BertForPreTraining
-from ..modeling.heads import BertLMPredictionHead
-from ..modeling import IGNORE_INDEX
-from ..modeling.losses import cross_entropy
+from ...errors import Errors
+from ...modeling import BertForMaskedLM, BertForPreTraining
+from ...modeling.heads import BertLMPredictionHead
+from ...modeling import IGNORE_INDEX
+from ...modeling.losses import cross_entropy
 
 
 @dataclass

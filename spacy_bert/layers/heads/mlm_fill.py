@@ -3,7 +3,7 @@
 
 Both run the stages every component runs: encode -> `plan_inputs` -> a hook
 (`label_pieces`: the pieces to score, each in the window where it has the most context) ->
-`run_batches` -> `BertShim.predict`, with `MaskedLMAdapter` (`layers/mlm.py`) around the
+`run_batches` -> `BertShim.predict`, with `MaskedLMAdapter` (`layers/heads/mlm.py`) around the
 shim's prediction model (the component's `precision`: the encoder in int8/bf16, the MLM head
 in fp32). Only the scored positions are projected onto the vocabulary, and what leaves torch
 is (n_masks, k) ids and probabilities, or one log-probability per scored piece.
@@ -15,12 +15,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .encode import EncodedInputs, encode_inputs
-from .hooks import IGNORE_INDEX, label_pieces
+from ..stages.encode import EncodedInputs, encode_inputs
+from ..stages.hooks import IGNORE_INDEX, label_pieces
 from .mlm import MaskedLMAdapter
-from .run import loaded_tokenizer, plan_inputs, run_batches
-from .settings import EncoderSettings
-from .shim import BertShim
+from ..stages.run import loaded_tokenizer, plan_inputs, run_batches
+from ..settings import EncoderSettings
+from ..shim.bert_shim import BertShim
 
 __all__ = ["FilledMasks", "fill_masks", "score_word_candidates"]
 

@@ -8,7 +8,7 @@ which parameters form the head and under which name the spaCy side keeps them:
   `linear_head`'s `W`/`b` (the head is small, so it stays a thinc layer: spaCy's optimiser,
   `use_params` averages and resizing on `add_label` work on it as on spaCy's own layers);
 - question answering: `qa_outputs.weight`/`qa_outputs.bias`, the same two-matrix shape;
-- masked LM: the `cls.predictions.*` transform stays in torch (`layers/mlm.py`): its decoder
+- masked LM: the `cls.predictions.*` transform stays in torch (`layers/heads/mlm.py`): its decoder
   is tied to the word embeddings and its outputs are vocabulary-sized.
 
 Everything that touches torch tensors for these conversions lives here, so `pipeline/`
@@ -21,11 +21,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union, ca
 import numpy as np
 import torch
 
-from ..checkpoint import keys, load_pretrained, save_pretrained
-from ..checkpoint.files import read_config_dict
-from ..checkpoint.stream import directory_weights
-from ..errors import Errors
-from ..modeling import (
+from ...checkpoint import keys, load_pretrained, save_pretrained
+from ...checkpoint.files import read_config_dict
+from ...checkpoint.stream import directory_weights
+from ...errors import Errors
+from ...modeling import (
     BertConfig,
     BertForMaskedLM,
     BertForPreTraining,
@@ -35,7 +35,7 @@ from ..modeling import (
     BertModel,
     BertPreTrainedModel,
 )
-from ..tokenization import BertTokenizer
+from ...tokenization import BertTokenizer
 
 #: Hugging Face parameter name (relative to the model, no `bert.` encoder prefix) -> the name
 #: the spaCy side keeps it under (a thinc param of the component's head layer, or the torch

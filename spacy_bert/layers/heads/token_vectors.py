@@ -10,9 +10,9 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .encoder import BertDocGradient, BertEncoder, BertEncoderModel, ensure_loaded
-from .listener import zero_gradients
-from .settings import DEFAULT_SETTINGS
+from ..encoder import BertDocGradient, BertEncoder, BertEncoderModel, ensure_loaded
+from ..training.listener import zero_gradients
+from ..settings import DEFAULT_SETTINGS
 
 
 def token_vectors(encoder: BertEncoderModel, grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:

@@ -6,9 +6,9 @@ The `precision` setting of the components ("float32" | "int8" | "bfloat16" | "fl
 export; `prediction_model` derives from it a copy that runs in the resolved precision:
 
 - "float32": the model itself (identical to Hugging Face).
-- "int8": the encoder's transformer-layer Linears become `Int8Linear`s (`layers/int8.py`:
+- "int8": the encoder's transformer-layer Linears become `Int8Linear`s (`layers/precision/int8.py`:
   per-token activations, SmoothQuant, options per CPU class from `int8_options()`), calibrated
-  at load on built-in sentences (`layers/calibration.py`). Embeddings, LayerNorms, the pooler
+  at load on built-in sentences (`layers/precision/calibration.py`). Embeddings, LayerNorms, the pooler
   and every head stay fp32. CPU only.
 - "bfloat16" / "float16": the encoder (`BertModel`: embeddings, layers, pooler) is cast, so
   every op inside it, the additive attention mask included (built in the embeddings' dtype
@@ -47,12 +47,12 @@ import torch
 from thinc.api import get_torch_default_device
 from torch import nn
 
-from ..errors import Errors, Warnings
-from ..modeling import BertModel, BertPreTrainedModel
+from ...errors import Errors, Warnings
+from ...modeling import BertModel, BertPreTrainedModel
 from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, smooth_scales
 from .cpu import cpu_flags
 from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
-from .settings import DEFAULT_PRECISION
+from ..settings import DEFAULT_PRECISION
 
 __all__ = [
     "AUTO_RULES",

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 from thinc.types import Floats1d, Floats2d
 
-from ..tokenization import PieceAlignment
+from ...tokenization import PieceAlignment
 
 __all__ = ["BertDocGradient", "BertDocOutput"]
 

@@ -24,9 +24,9 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from ..errors import Errors
-from ..tokenization import PieceAlignment
-from .encoder import BertDocGradient, BertDocOutput
+from ...errors import Errors
+from ...tokenization import PieceAlignment
+from ..encoder import BertDocGradient, BertDocOutput
 
 
 class BertListener(Model):

@@ -20,8 +20,8 @@ from safetensors.numpy import load as load_numpy_bytes
 from safetensors.numpy import save as save_numpy_bytes
 from srsly.msgpack import _unpackb
 
-from ..checkpoint.layout import safetensors_bytes_layout
-from ..errors import Errors
+from ...checkpoint.layout import safetensors_bytes_layout
+from ...errors import Errors
 
 #: The saved cfg's file name inside a component folder (spaCy's convention).
 CFG_FILE = "cfg"

@@ -3,7 +3,7 @@
 The stages are every component's: encode -> `plan_inputs` -> a hook (`MaskPieces`: BERT's
 80/10/10, of pieces or of whole words) -> `run_batches(pass_labels=True)` ->
 `BertShim.begin_update` (training) or `BertShim.predict` on the fp32 model (the scores of
-`spacy train`), with `MaskedLMAdapter` (`layers/mlm.py`) around the model: only the masked
+`spacy train`), with `MaskedLMAdapter` (`layers/heads/mlm.py`) around the model: only the masked
 positions are projected onto the vocabulary. NSP pairs are inputs with a second segment:
 sentence A is the segment, B the text (`[CLS] A [SEP] B [SEP]`, token types 1 from B on).
 
@@ -23,15 +23,15 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..tokenization import BertTokenizer
-from .batching import PaddedBatch
-from .encode import EncodedInputs, encode_inputs
-from .hooks import IGNORE_INDEX, PieceHook, apply_hook
+from ...tokenization import BertTokenizer
+from ..stages.batching import PaddedBatch
+from ..stages.encode import EncodedInputs, encode_inputs
+from ..stages.hooks import IGNORE_INDEX, PieceHook, apply_hook
 from .mlm import MaskedLMAdapter, MaskedLMResult
-from .run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
-from .settings import EncoderSettings
-from .shim import BertShim
-from .windows import WindowPlan
+from ..stages.run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
+from ..settings import EncoderSettings
+from ..shim.bert_shim import BertShim
+from ..stages.windows import WindowPlan
 
 __all__ = ["MaskedLMStats", "PairInputs", "mlm_begin_update", "mlm_evaluate", "mlm_update", "plan_mlm_inputs"]
 

@@ -5,7 +5,7 @@ The stages (`encode.py`, `run.py`, `merge.py`) wrap their work in `stage(name)` 
 that is one truthiness check and a shared no-op context manager per call (a few hundred ns per
 batch of Docs), so the stages carry it always. A profiler registers a callback for a block:
 
-    from spacy_bert.layers.timing import record_stages
+    from spacy_bert.layers.stages.timing import record_stages
 
     seconds = collections.Counter()
     with record_stages(lambda name, s: seconds.update({name: s})):

@@ -16,8 +16,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import Errors
-from ..tokenization import BertTokenizer
+from ...errors import Errors
+from ...tokenization import BertTokenizer
 from .timing import timed_stage
 
 __all__ = ["EncodedInputs", "encode_inputs"]

@@ -29,8 +29,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import Errors
-from .settings import EncoderSettings
+from ...errors import Errors
+from ..settings import EncoderSettings
 from .windows import Counts, WindowPlan
 
 __all__ = [
