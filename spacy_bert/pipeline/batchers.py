@@ -52,7 +52,7 @@ def batch_by_length(
     """
     size = _positive("size", size)
     megabatch = _positive("megabatch", megabatch)
-    length = get_length or len
+    length: Callable[[T], int] = get_length or len  # type: ignore[assignment]  # len: items are Sized by default
     if isinstance(items, Sequence):
         megabatch = max(1, min(len(items) // (4 * size), megabatch))
     stream = iter(items)
