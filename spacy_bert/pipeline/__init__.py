@@ -1,5 +1,5 @@
 """spaCy components. Importing this module registers the factories (entry points do it for users)."""
-from . import schedules  # noqa: F401  registers spacy-bert.warmup_linear.v1
+from . import batchers, schedules  # noqa: F401  register spacy-bert.batch_by_length.v1, spacy-bert.warmup_linear.v1
 from .bert import Bert, make_bert
 from .doc_data import BertDocData
 from .export import export_component

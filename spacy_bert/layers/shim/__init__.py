@@ -4,4 +4,5 @@
     loading.py       load_encoder: a checkpoint name -> model and tokenizer
     payload.py       a component's files as bytes: plain names, safetensors headers, no pickle
     head_weights.py  HEAD_PARAMS: each task head's Hugging Face weight names; strict saved folders
+    torch_step.py    TorchStep: an optimizer that steps the shim's torch parameters in torch
 """

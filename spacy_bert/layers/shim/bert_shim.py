@@ -25,6 +25,7 @@ from ...tokenization import BertTokenizer
 from .head_weights import saved_dtype
 from .loading import load_encoder
 from .payload import folder_files, read_payload, write_files
+from .torch_step import finish_update_in_torch, torch_step_of
 from ..precision.policy import DEFAULT_PRECISION, check_precision, log_choice, prediction_model, precision_in_use, resolve_precision
 from ..settings import resolve_threads
 
@@ -294,10 +295,15 @@ class BertShim(PyTorchShim):
             self._grad_scaler.scale(grads, inplace=True)
 
     def finish_update(self, optimizer) -> None:
-        """thinc's update; the prediction copy is dropped (its weights are now old: thinc's
-        optimiser may update the fp32 weights in place through numpy, invisible to torch's
-        version counters)."""
-        super().finish_update(optimizer)
+        """Step the weights: in torch, all at once, when the optimizer can (`torch_step.py`:
+        `spacy-bert.AdamW.v1`), else thinc's per-parameter path. The prediction copy is dropped
+        (its weights are now old: either path updates the fp32 weights in place, which torch's
+        version counters do not show, and thinc's does so through numpy)."""
+        step = torch_step_of(optimizer)
+        if step is None:
+            super().finish_update(optimizer)
+        else:
+            finish_update_in_torch(self, step)
         self.weights_changed()
 
     @contextlib.contextmanager
