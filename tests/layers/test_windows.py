@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_bert.layers.stages.windows import WindowPlan, plan_windows
+from tests.error_codes import raises_code
 
 
 def windows_of(plan: WindowPlan, text: int):
@@ -173,3 +174,11 @@ def test_many_texts_plan_fast():
         best = min(best, time.perf_counter() - began)
     assert best < 0.25, f"planning 2,000 texts took {best * 1000:.1f} ms"
     assert plan.n_texts == 2000 and sum(len(s) for s in plan.source_window) == n_pieces.sum()
+
+
+def test_piece_counts_are_checked():
+    with raises_code("E303", match=r"n_pieces\[1\] = -2"):
+        plan_windows([5, -2], 16, 4)
+    with pytest.raises(TypeError):
+        plan_windows([5, 2.5], 16, 4)
+    assert plan_windows(np.array([5, 0], dtype=np.int32), 16, 4).n_windows == 2

@@ -31,7 +31,7 @@ import numpy as np
 
 from ...errors import Errors
 from ..settings import EncoderSettings
-from .windows import Counts, WindowPlan
+from .windows import Counts, WindowPlan, as_counts
 
 __all__ = [
     "FORWARD_COST", "PaddedBatch", "batches_cost", "greedy_batches", "pad_inputs", "pad_windows", "padding_ratio", "plan_batches",
@@ -48,27 +48,12 @@ __all__ = [
 FORWARD_COST = 27
 
 
-def _as_lengths(lengths: Counts) -> np.ndarray:
-    """`lengths` as an int64 array (n,), each checked to be an int >= 0."""
-    array = np.asarray(lengths)
-    if np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
-        values = array.astype(np.int64, copy=False)
-    else:
-        # Lists of ints, or anything else: operator.index rejects floats and other non-ints.
-        values = np.array([operator.index(x) for x in lengths], dtype=np.int64)
-    negative = np.flatnonzero(values < 0)
-    if len(negative):
-        i = int(negative[0])
-        raise ValueError(Errors.E305.format(index=i, value=int(values[i])))
-    return values
-
-
 def _sorted(lengths: Counts, max_batch_items: int) -> Tuple[int, np.ndarray, np.ndarray]:
     """(budget, order, sorted lengths): window indices longest first (stable: equal lengths
     keep their order) and their lengths, after checking the arguments."""
     budget = operator.index(max_batch_items)
     EncoderSettings(max_batch_items=budget).validate()
-    values = _as_lengths(lengths)
+    values = as_counts(lengths, Errors.E305)
     # Stable sort on the negated lengths: longest first, ties in their original order.
     order = np.argsort(-values, kind="stable")
     return budget, order, values[order]
@@ -153,7 +138,7 @@ def greedy_batches(lengths: Counts, max_batch_items: int) -> List[np.ndarray]:
 def batches_cost(lengths: Counts, groups: Sequence[np.ndarray], forward_cost: int = FORWARD_COST) -> int:
     """Padded positions of `groups` (index arrays into `lengths`, Sequence[int]) plus
     `forward_cost` per non-empty group: what `plan_batches` minimises."""
-    values = _as_lengths(lengths)
+    values = as_counts(lengths, Errors.E305)
     total = 0
     for group in groups:
         if len(group):
@@ -164,7 +149,7 @@ def batches_cost(lengths: Counts, groups: Sequence[np.ndarray], forward_cost: in
 def padding_ratio(lengths: Counts, groups: Sequence[np.ndarray]) -> float:
     """Padding positions / all positions (float in [0, 1]) when each of `groups` (index
     arrays into `lengths`, Sequence[int]) is padded to its longest window; 0.0 if empty."""
-    values = _as_lengths(lengths)
+    values = as_counts(lengths, Errors.E305)
     total = used = 0
     for group in groups:
         if len(group):

@@ -115,18 +115,19 @@ def _check_sizes(window: int, stride: int, names: SettingNames = DEFAULT_NAMES) 
     return window - 2
 
 
-def _as_counts(n_pieces: Counts) -> np.ndarray:
-    """`n_pieces` as an int64 array (n_texts,), each checked to be an int >= 0."""
-    array = np.asarray(n_pieces)
+def as_counts(values: Counts, error: str = Errors.E303) -> np.ndarray:
+    """`values` (piece counts or window lengths) as an int64 array (n,), each checked to be an
+    int >= 0; `error` is the message (with {index} and {value}) for a negative one."""
+    array = np.asarray(values)
     if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
         counts = array.astype(np.int64, copy=False)
     else:
         # Lists of ints, or anything else: operator.index rejects floats and other non-ints.
-        counts = np.array([operator.index(n) for n in n_pieces], dtype=np.int64)
+        counts = np.array([operator.index(n) for n in values], dtype=np.int64)
     negative = np.flatnonzero(counts < 0)
     if len(negative):
         i = int(negative[0])
-        raise ValueError(Errors.E303.format(index=i, value=int(counts[i])))
+        raise ValueError(error.format(index=i, value=int(counts[i])))
     return counts
 
 
@@ -144,7 +145,7 @@ def plan_windows(n_pieces: Counts, window: int, stride: int, names: SettingNames
     """
     content = _check_sizes(window, stride, names)
     step = content - operator.index(stride)
-    counts = _as_counts(n_pieces)  # (n_texts,)
+    counts = as_counts(n_pieces)  # (n_texts,)
     n_texts = len(counts)
     # Windows per text: one if it fits; else regular windows start at j * step while they end
     # before the text does (j * step + C < n), and one more, shifted to end at n, closes it.
@@ -230,8 +231,8 @@ def plan_input_windows(
     messages call window and stride by `names`.
     """
     _check_sizes(window, stride, names)
-    counts = _as_counts(n_pieces)
-    segments = np.zeros(len(counts), dtype=np.int64) if segment_lengths is None else _as_counts(segment_lengths)
+    counts = as_counts(n_pieces)
+    segments = np.zeros(len(counts), dtype=np.int64) if segment_lengths is None else as_counts(segment_lengths)
     pairs = np.flatnonzero(segments > 0)
     if not len(pairs):
         plan = plan_windows(counts, window, stride, names)
