@@ -152,7 +152,7 @@ def ours(side, job, docs):
             for proc in procs:
                 proc.finish_update(sgd)
         sgd.step_schedules()
-        return sum(losses.values())
+        return float(sum(losses.values()))
 
     from spacy_bert.layers.stages.timing import record_stages
 
@@ -237,7 +237,7 @@ def spacy_transformers_side(job, docs):
             for proc in procs:
                 proc.finish_update(sgd)
         sgd.step_schedules()
-        return sum(losses.values())
+        return float(sum(losses.values()))
 
     return step, examples
 
