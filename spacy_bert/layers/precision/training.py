@@ -13,10 +13,10 @@ off on the CPU).
 | "bfloat16" | bf16 autocast | likewise: this setting is the CPU's only |
 | "auto" | bf16 autocast where the CPU has AMX (`amx_bf16`), else fp32 | likewise |
 
-Why the default is fp32 everywhere: the issue's rule is to turn bf16 training on by default only
-where it is >= 1.5x fp32 steps/s with the same score; on AVX-512 bf16 without AMX (AMD EPYC,
-bench/RESULTS.md) it is not faster, and on AMX it is not measured yet (docs/training.md has the
-command). "auto" is the switch for AMX machines.
+Why the default is fp32 everywhere: bf16 training is to be on by default only where it is
+>= 1.5x fp32 steps/s with the same score. On AVX-512 bf16 without AMX (a contended 2-core AMD
+EPYC, bench/RESULTS.md) it trained about 1.4x with the same training loss, no dev score yet; on
+AMX it is not measured yet (docs/training.md has the command). "auto" is the switch for AMX.
 """
 from __future__ import annotations
 
