@@ -159,3 +159,17 @@ def test_bad_value_is_E663_naming_the_setting(tiny_bert_dir):
 )
 def test_the_autocast_each_setting_gets(value, device, flags, expected):
     assert train_autocast_dtype(value, device, frozenset(flags)) is expected
+
+
+def test_replace_listeners_keeps_the_setting(tiny_bert_dir):
+    """`nlp.replace_listeners` gives the listening component its own encoder with the shared
+    one's `train_precision` (in its config and in its shim)."""
+    nlp, examples, _ = listener_pipeline(tiny_bert_dir, BF16)
+    nlp.replace_listeners("bert", "bert_textcat", ["model.tok2vec"])
+    textcat = nlp.get_pipe("bert_textcat")
+    assert nlp.config["components"]["bert_textcat"]["model"]["tok2vec"]["train_precision"] == BF16
+    shim = next(s for node in textcat.model.walk() for s in node.shims)
+    assert shim.train_autocast is torch.bfloat16
+    seen = record_linear_dtypes(shim.model)
+    train(nlp, examples[:2], ["bert_textcat"], optimizer())
+    assert seen and set(seen) == {torch.bfloat16}
