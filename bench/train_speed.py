@@ -3,6 +3,7 @@
     python -m bench.train_speed                                   # every side, 2 rounds
     python -m bench.train_speed --sides bert_ner bert_ner-numpy hf --batches 10 --rounds 1
     python -m bench.train_speed --data assets/wnut17-demo/train.conll   # the committed slice
+    python -m bench.train_speed --sides bert_ner bert+ner --train-precision float32 bfloat16
 
 The same batches for every side: the WNUT-17 train sentences (../shared/data/wnut17, or
 --data) shuffled with a fixed seed, --warmup batches (untimed) then --batches timed batches of
@@ -16,6 +17,9 @@ is its own; the sides alternate round by round and the medians are shown):
 - bert_textcat: configs/textcat.cfg, two classes (whether the sentence has an entity);
 - `<side>-numpy`: the same with `fused = false` (the optimizer's per-parameter numpy path
   of earlier versions), for before/after in one run;
+- `--train-precision float32 bfloat16`: each of our sides once per value, as `<side>@<value>`
+  (`train_precision` of every encoder block: bf16 autocast of training on the CPU, fp32
+  weights; `layers/precision/training.py`), for bf16 against fp32 on the same batches;
 - hf: the plain transformers loop: `BertForTokenClassification`, the Trainer's AdamW groups
   (`torch.optim.AdamW`), `clip_grad_norm_(1.0)`, linear warm-up/decay, labels on each
   word's first piece (`spacy_bert.hf_reference.word_piece_labels`), dropout 0.1 (the
@@ -31,6 +35,8 @@ the loop and spacy-transformers: forward hooks on the torch model), backward (ev
 wrapping it in this process), optimizer (`finish_update` with the global clipping; the loop's
 clip + step + zero_grad) and the rest, outside torch (tokenization, alignment, losses, heads
 in numpy, spaCy's ner). The model is all-MiniLM-L6-v2 (`--model`, see bench/harness.py).
+"loss" is the mean training loss of the last 5 timed batches (the same batches for every
+side; dropout differs by side, so compare a side with itself, e.g. fp32 with bf16).
 """
 import argparse
 import json
@@ -48,6 +54,11 @@ PHASES = ("forward", "backward", "optimizer", "outside")
 #: Learning rate of the loop and of spacy-transformers (ours: the configs' schedules).
 LR = 1e-4
 CATS = ("ENTITY", "NONE")
+TRAIN_PRECISIONS = ("float32", "bfloat16", "auto")
+#: The architectures whose model block holds `train_precision` (the shim's).
+SHIM_ARCHITECTURES = ("spacy-bert.BertEncoder.v1", "spacy-bert.BertTokenVectors.v1", "spacy-bert.MaskedLM.v1", "spacy-bert.BertQuestionAnswering.v1")
+#: Timed batches whose mean loss is reported.
+LOSS_BATCHES = 5
 
 
 def parse_args(argv=None):
@@ -60,6 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None, help="a CoNLL file (default: ../shared/data/wnut17/wnut17train.conll)")
     p.add_argument("--model", default="minilm")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--train-precision", nargs="+", default=["float32"], choices=TRAIN_PRECISIONS,
+                   help="train_precision of our sides; several: each side once per value (<side>@<value>)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -99,6 +112,15 @@ def time_backward(timers):
 
 
 # -- the sides ---------------------------------------------------------------------------------------
+def set_train_precision(block, value):
+    """Set `train_precision` in every shim block of the config dict `block` (in place)."""
+    if block.get("@architectures") in SHIM_ARCHITECTURES:
+        block["train_precision"] = value
+    for child_block in block.values():
+        if isinstance(child_block, dict):
+            set_train_precision(child_block, value)
+
+
 def ours(side, job, docs):
     """(step function, word count function) for one of our configs."""
     import spacy
@@ -106,8 +128,11 @@ def ours(side, job, docs):
 
     import spacy_bert  # noqa: F401  (registers the factories)
 
+    side, _, train_precision = side.partition("@")
     base, _, variant = side.partition("-")
     config = load_config(REPO / "configs" / CONFIGS[base], overrides={"paths.checkpoint": job["model_dir"], "training.max_steps": job["steps"]}, interpolate=True)
+    if train_precision:
+        set_train_precision(config["components"], train_precision)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     examples = examples_of(nlp, docs, textcat=base == "bert_textcat")
     nlp.initialize(lambda: examples)
@@ -121,11 +146,13 @@ def ours(side, job, docs):
     procs = [proc for _, proc in nlp.pipeline if getattr(proc, "is_trainable", False)]
 
     def step(batch):
-        nlp.update(batch, drop=dropout, sgd=False, losses={})
+        losses = {}
+        nlp.update(batch, drop=dropout, sgd=False, losses=losses)
         with timers("optimizer"):
             for proc in procs:
                 proc.finish_update(sgd)
         sgd.step_schedules()
+        return float(sum(losses.values()))
 
     from spacy_bert.layers.stages.timing import record_stages
 
@@ -172,6 +199,7 @@ def hf_loop(job, docs):
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
+        return float(loss.detach())
 
     return step, docs
 
@@ -203,11 +231,13 @@ def spacy_transformers_side(job, docs):
     procs = [proc for _, proc in nlp.pipeline]
 
     def step(batch):
-        nlp.update(batch, drop=0.1, sgd=False, losses={})
+        losses = {}
+        nlp.update(batch, drop=0.1, sgd=False, losses=losses)
         with timers("optimizer"):
             for proc in procs:
                 proc.finish_update(sgd)
         sgd.step_schedules()
+        return float(sum(losses.values()))
 
     return step, examples
 
@@ -245,16 +275,18 @@ def child(job):
         meter.seconds = 0.0
     stages = job.get("stage_context", contextlib.nullcontext)
     words = 0
+    losses = []
     start = time.perf_counter()
     with stages():
         for batch in batches[job["warmup"] :]:
             words += sum(len(eg.reference) if hasattr(eg, "reference") else len(eg) for eg in batch)
-            step(batch)
+            losses.append(step(batch))
     seconds = time.perf_counter() - start
     forward = meter.seconds if meter is not None else timers.seconds.get("forward", 0.0)
     phases = {"forward": forward, "backward": timers.seconds.get("backward", 0.0), "optimizer": timers.seconds.get("optimizer", 0.0)}
     phases["outside"] = seconds - sum(phases.values())
-    print("RESULT " + json.dumps({"side": side, "words": words, "seconds": seconds, "phases": phases, "peak_rss_mib": peak_rss_mib()}), flush=True)
+    loss = statistics.mean(losses[-LOSS_BATCHES:])
+    print("RESULT " + json.dumps({"side": side, "words": words, "seconds": seconds, "phases": phases, "loss": loss, "peak_rss_mib": peak_rss_mib()}), flush=True)
 
 
 # -- the parent --------------------------------------------------------------------------------------
@@ -281,8 +313,10 @@ def main(argv=None):
         reason = available(side)
         if reason:
             print(f"skipped {side}: {reason}")
-        else:
+        elif side in ("hf", "spacy-transformers") or args.train_precision == ["float32"]:
             sides.append(side)
+        else:
+            sides.extend(f"{side}@{value}" for value in args.train_precision)
     job = {"batches": args.batches, "warmup": args.warmup, "batch_size": args.batch_size, "data": str(data), "model_dir": model_dir(args.model), "threads": args.threads}
     results = {side: [] for side in sides}
     for r in range(args.rounds):
@@ -292,8 +326,8 @@ def main(argv=None):
             print(f"  round {r + 1} {side:16s} {result['words'] / result['seconds']:8.0f} words/s  (other cores busy {result['other_cores']:.2f})", flush=True)
     print(f"\n{args.batches} batches of {args.batch_size} sentences after {args.warmup} warm-up, {data.name}, median of {args.rounds} round(s); "
           f"CPU {cpu_name()}, commit {git_commit()}")
-    print(f"| side | words/s | {' | '.join(f'{p} %' for p in PHASES)} | optimizer ms/step | peak RSS MiB |")
-    print("|---|---|" + "---|" * len(PHASES) + "---|---|")
+    print(f"| side | words/s | {' | '.join(f'{p} %' for p in PHASES)} | optimizer ms/step | loss | peak RSS MiB |")
+    print("|---|---|" + "---|" * len(PHASES) + "---|---|---|")
     for side in sides:
         runs = results[side]
         seconds = statistics.median(r["seconds"] for r in runs)
@@ -301,7 +335,8 @@ def main(argv=None):
         shares = [statistics.median(r["phases"][p] / r["seconds"] for r in runs) * 100 for p in PHASES]
         opt_ms = statistics.median(r["phases"]["optimizer"] for r in runs) / args.batches * 1000
         rss = max(r["peak_rss_mib"] for r in runs)
-        print(f"| {side} | {words / seconds:,.0f} | {' | '.join(f'{s:.0f}' for s in shares)} | {opt_ms:.0f} | {rss:,.0f} |")
+        loss = statistics.median(r["loss"] for r in runs)
+        print(f"| {side} | {words / seconds:,.0f} | {' | '.join(f'{s:.0f}' for s in shares)} | {opt_ms:.0f} | {loss:.3f} | {rss:,.0f} |")
     print(json.dumps({"machine": state, "results": results}), file=sys.stderr)
 
 

@@ -709,6 +709,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "component with its own encoder. Pass names=[...] of bert, bert_ner, bert_textcat, bert_qa or "
         "bert_fill_mask components (precisions: {expected})."
     )
+    E663 = (
+        "train_precision = {value!r} in the model block of {where} is not one of {expected}. "
+        "Set train_precision = \"bfloat16\" (bf16 autocast of training on the CPU, fp32 weights), "
+        "\"auto\" (bf16 only on CPUs with AMX) or \"float32\" (the default) in the block that "
+        "names {where} (e.g. [components.ner.model.tok2vec])."
+    )
     E680 = (
         "pooling={value!r} is not a pooling of spacy-bert.BertSequenceClassifier.v1; expected one "
         "of: {expected}. Use \"cls\" (Hugging Face's BertForSequenceClassification) or \"mean\" "

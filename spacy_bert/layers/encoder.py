@@ -26,6 +26,7 @@ from .stages.merge import merge_windows, token_offsets
 from .stages.outputs import BertDocGradient, BertDocOutput
 from .stages.pooling import check_pooling
 from .precision.policy import DEFAULT_PRECISION, check_precision
+from .precision.training import DEFAULT_TRAIN_PRECISION
 from .stages.run import run_inputs
 from .settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
 from .shim.bert_shim import BertShim
@@ -71,6 +72,7 @@ def BertEncoder(
     grad_scaler_config: Optional[dict] = None,
     n_threads: Optional[int] = DEFAULT_SETTINGS.n_threads,
     precision: str = DEFAULT_PRECISION,
+    train_precision: str = DEFAULT_TRAIN_PRECISION,
 ) -> BertEncoderModel:
     """Build the (empty) encoder model; weights arrive from `checkpoint` or from bytes.
 
@@ -82,6 +84,8 @@ def BertEncoder(
             model's device; fp32 on the CPU).
         grad_scaler_config (Optional[dict]): Arguments of thinc's `PyTorchGradScaler`.
         precision (str): Prediction precision, see `layers/precision/policy.py` (training stays fp32).
+        train_precision (str): Training arithmetic on the CPU: "float32", "bfloat16" (autocast,
+            fp32 weights) or "auto" (bf16 on AMX CPUs); see `layers/precision/training.py`.
     """
     check_precision(precision, "bert-encoder")
     check_pooling(pooling)
@@ -95,7 +99,12 @@ def BertEncoder(
             "pooling": pooling,
             SETTINGS_ATTR: EncoderSettings(window=window, stride=stride, max_batch_items=max_batch_items, n_threads=n_threads, precision=precision),
         },
-        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, n_threads=n_threads, precision=precision)],
+        shims=[
+            BertShim(
+                mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, n_threads=n_threads,
+                precision=precision, train_precision=train_precision,
+            )
+        ],
     )
 
 
@@ -149,7 +158,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[BertDoc
 
 
 @registry.architectures("spacy-bert.BertEncoder.v1")
-def bert_encoder_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> BertEncoderModel:
+def bert_encoder_v1(
+    mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION
+) -> BertEncoderModel:
     """The encoder of the `bert` component (checkpoint, windows, batching and pooling are the
     component's settings, written into the model by the component)."""
-    return BertEncoder(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+    return BertEncoder(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision)

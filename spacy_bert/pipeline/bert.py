@@ -26,6 +26,7 @@ from ..layers.stages.merge import to_host
 from ..layers.stages.pooling import check_pooling
 from ..layers.training.shared_gradient import SharedGradient
 from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.precision.training import DEFAULT_TRAIN_PRECISION
 from ..layers.heads.token_vectors import token_vectors
 from ..modeling import BertModel
 from .doc_data import BertDocData, install_extension
@@ -255,6 +256,7 @@ class Bert(BertModelPipe):
                 "@architectures": "spacy-bert.BertEncoder.v1",
                 "mixed_precision": tok2vec_model_cfg.get("mixed_precision", False),
                 "grad_scaler_config": tok2vec_model_cfg.get("grad_scaler_config", {}),
+                "train_precision": tok2vec_model_cfg.get("train_precision", DEFAULT_TRAIN_PRECISION),
             }
         return {
             "@architectures": "spacy-bert.BertTokenVectors.v1",
@@ -264,6 +266,7 @@ class Bert(BertModelPipe):
             "grad_factor": listener_cfg.get("grad_factor", 1.0),
             "mixed_precision": tok2vec_model_cfg.get("mixed_precision", False),
             "grad_scaler_config": tok2vec_model_cfg.get("grad_scaler_config", {}),
+            "train_precision": tok2vec_model_cfg.get("train_precision", DEFAULT_TRAIN_PRECISION),
         }
 
     # -- running ------------------------------------------------------------------

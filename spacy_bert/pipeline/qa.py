@@ -44,6 +44,7 @@ from thinc.api import Config, Model
 from ..errors import Errors, Warnings
 from ..layers.training.listener import BertListener
 from ..layers.precision.policy import DEFAULT_PRECISION
+from ..layers.precision.training import DEFAULT_TRAIN_PRECISION
 from ..layers.heads.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, string_list
@@ -72,10 +73,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_QA_MODEL)["model"]
 
 
 @registry.architectures("spacy-bert.BertQuestionAnswering.v1")
-def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
-    """`BertForQuestionAnswering` as a thinc model: (context, question) pairs -> per-window logits.
-    Its own encoder (no listener); the component writes the checkpoint and window settings."""
-    return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> QAModel:
+    """`BertForQuestionAnswering`: (context, question) pairs -> per-window logits; own encoder."""
+    return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision)
 
 
 @Language.factory(

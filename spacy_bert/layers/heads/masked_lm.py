@@ -32,6 +32,7 @@ from .mlm_train import mlm_begin_update
 from ..stages.run import loaded_tokenizer
 from ..settings import DEFAULT_SETTINGS, SETTINGS_ATTR, EncoderSettings
 from ..shim.bert_shim import BertShim
+from ..precision.training import DEFAULT_TRAIN_PRECISION
 
 __all__ = ["MLM_CLASSES", "MaskedLM", "install_masked_lm", "load_masked_lm", "model_class_name"]
 
@@ -126,17 +127,18 @@ def _forward(model: Model, texts: Sequence[str], is_train: bool) -> Tuple[object
 MaskedLMModel = Model[Sequence[str], Any]
 
 
-def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
+def MaskedLM(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> MaskedLMModel:
     """The (empty) thinc model of `bert_fill_mask`: a `BertShim` that will hold a
-    `BertForMaskedLM` / `BertForPreTraining`. Its input is a list of texts (see `_forward`)."""
-    shim = BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+    `BertForMaskedLM` / `BertForPreTraining`. Its input is a list of texts (see `_forward`).
+    train_precision (str): see `BertShim` (bf16 autocast of training on the CPU)."""
+    shim = BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision, where="spacy-bert.MaskedLM.v1")
     return Model("bert-masked-lm", _forward, attrs=dict(ATTRS), shims=[shim])
 
 
 @registry.architectures("spacy-bert.MaskedLM.v1")
-def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> MaskedLMModel:
+def masked_lm_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> MaskedLMModel:
     """The model of `bert_fill_mask` (checkpoint, windows and objective are the component's settings)."""
-    return MaskedLM(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+    return MaskedLM(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision)
 
 
 def model_class_name(shim: BertShim) -> str:

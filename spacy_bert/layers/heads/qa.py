@@ -34,6 +34,7 @@ from ..shim.head_weights import build_hf_model, read_task_weights
 from ..stages.run import WindowOutputs, loaded_tokenizer, plan_inputs, run_batches
 from ..settings import SETTINGS_ATTR, EncoderSettings, SettingNames
 from ..shim.bert_shim import BertShim
+from ..precision.training import DEFAULT_TRAIN_PRECISION
 from ..stages.windows import WindowPlan
 
 __all__ = ["QAModel", "QAWindows", "BertQuestionAnsweringModel", "qa_forward", "qa_train_step", "load_qa_checkpoint"]
@@ -77,8 +78,9 @@ class QAWindows:
 QAModel = Model[Sequence[Tuple[str, str]], QAWindows]
 
 
-def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None) -> QAModel:
+def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> QAModel:
     """The (empty) QA model; weights arrive from the component's checkpoint or from a save.
+    train_precision (str): see `BertShim` (bf16 autocast of training on the CPU).
 
     The component writes its settings into `attrs`: its `EncoderSettings` (window = max_seq_len,
     stride = doc_stride), `max_question_len` and its name.
@@ -87,7 +89,12 @@ def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config
         "bert-qa",
         _forward,
         attrs={HAS_HEAD: False, "component": "bert_qa", SETTINGS_ATTR: QA_SETTINGS, MAX_QUESTION_LEN: 64},
-        shims=[BertShim(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)],
+        shims=[
+            BertShim(
+                mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision,
+                where="spacy-bert.BertQuestionAnswering.v1",
+            )
+        ],
     )
 
 

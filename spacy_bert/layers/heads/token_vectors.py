@@ -12,6 +12,7 @@ from thinc.types import Floats2d
 
 from ..encoder import BertDocGradient, BertEncoder, BertEncoderModel, ensure_loaded
 from ..training.listener import zero_gradients
+from ..precision.training import DEFAULT_TRAIN_PRECISION
 from ..settings import DEFAULT_SETTINGS
 
 
@@ -61,6 +62,7 @@ def bert_token_vectors_v1(
     grad_factor: float = 1.0,
     mixed_precision: bool = False,
     grad_scaler_config: Optional[dict] = None,
+    train_precision: str = DEFAULT_TRAIN_PRECISION,
 ) -> Model[List[Doc], List[Floats2d]]:
     """A BERT encoder owned by one component, giving one vector per token (see `BertEncoder`)."""
     encoder = BertEncoder(
@@ -71,5 +73,6 @@ def bert_token_vectors_v1(
         pooling=pooling,
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
+        train_precision=train_precision,
     )
     return token_vectors(encoder, grad_factor)

@@ -27,6 +27,7 @@ from .loading import load_encoder
 from .payload import folder_files, read_payload, write_files
 from .torch_step import finish_update_in_torch, torch_step_of
 from ..precision.policy import DEFAULT_PRECISION, check_precision, log_choice, prediction_model, precision_in_use, resolve_precision
+from ..precision.training import DEFAULT_TRAIN_PRECISION, check_train_precision, train_autocast_dtype
 from ..settings import resolve_threads
 
 
@@ -89,9 +90,10 @@ class BertShim(PyTorchShim):
     """A `PyTorchShim` whose torch module (any `BertPreTrainedModel`) and tokenizer arrive
     after construction.
 
-    Mixed precision and the grad scaler are decided from the model's device at its first use
-    (not at construction), so `spacy.load()` followed by `require_gpu()` still gets autocast
-    when configured, and the CPU runs fp32 with the scaler off.
+    Mixed precision, the grad scaler and the CPU's training autocast are decided from the
+    model's device at its first use (not at construction), so `spacy.load()` followed by
+    `require_gpu()` still gets autocast when configured, and the CPU runs fp32 (or bf16 autocast
+    with `train_precision`) with the scaler off.
 
     Args:
         mixed_precision (bool): Autocast the forward pass to half precision on CUDA.
@@ -103,6 +105,10 @@ class BertShim(PyTorchShim):
             `layers/settings.py`: None reads `SPACY_BERT_NUM_THREADS`).
         precision (str): Prediction precision (`layers/precision/policy.py`): "float32", "int8",
             "bfloat16", "float16" or "auto". Training (`begin_update`) always runs the fp32 model.
+        train_precision (str): Training arithmetic on the CPU (`layers/precision/training.py`):
+            "float32" (default), "bfloat16" (the training forward under bf16 autocast, fp32
+            weights, gradients and optimizer state) or "auto" (bf16 where the CPU has AMX).
+            On CUDA `mixed_precision` decides, as in thinc. where (str): its architecture (E663).
     """
 
     def __init__(
@@ -112,11 +118,15 @@ class BertShim(PyTorchShim):
         grad_scaler_config: Optional[dict] = None,
         n_threads: Optional[int] = None,
         precision: str = DEFAULT_PRECISION,
+        train_precision: str = DEFAULT_TRAIN_PRECISION,
+        where: str = "spacy-bert.BertEncoder.v1",
     ) -> None:
         super().__init__(None, mixed_precision=False, grad_scaler=grad_scaler or PyTorchGradScaler(enabled=False))
         self.tokenizer: Optional[BertTokenizer] = None
         self.n_threads = n_threads
         self._wants_mixed_precision = bool(mixed_precision)
+        self._train_precision = check_train_precision(train_precision, where)
+        self._train_autocast: Optional[torch.dtype] = None  # decided with the device
         self._grad_scaler_config = dict(grad_scaler_config or {})
         self._precision_device: Optional[str] = None  # device type the precision was decided for
         self._own_scaler = grad_scaler is None
@@ -148,6 +158,13 @@ class BertShim(PyTorchShim):
         """Whether forward passes autocast (decided at first use from the model's device)."""
         self._decide_precision()
         return self._mixed_precision
+
+    @property
+    def train_autocast(self) -> Optional[torch.dtype]:
+        """The dtype training forward passes autocast to on the CPU (torch.bfloat16), or None
+        (fp32; on CUDA `mixed_precision` decides). Decided at first use from the device."""
+        self._decide_precision()
+        return self._train_autocast
 
     @property
     def precision(self) -> str:
@@ -228,6 +245,7 @@ class BertShim(PyTorchShim):
             return
         on_cuda = device.type == "cuda"
         self._mixed_precision = self._wants_mixed_precision and on_cuda
+        self._train_autocast = train_autocast_dtype(self._train_precision, device.type)
         if self._own_scaler and (self._grad_scaler_config or self._wants_mixed_precision):
             args = dict(self._grad_scaler_config)
             args["enabled"] = bool(args.get("enabled", self._wants_mixed_precision)) and on_cuda
@@ -272,16 +290,25 @@ class BertShim(PyTorchShim):
         adapter (Optional[Callable[[nn.Module], nn.Module]]): runs `adapter(model)` instead of
             the model. It must own no parameters beyond the model's: thinc's backprop unscales
             the gradients of the shim's model, which is in place again when it runs.
+
+        With `train_autocast` the forward runs under CPU autocast; the backprop runs outside it
+        (autograd gives each op's backward its forward's dtype) and leaves fp32 gradients.
         """
         self.prepare()
-        if adapter is None:
-            return super().begin_update(inputs)
-        model = self._model
-        self._model = adapter(model)  # thinc's forward runs `self._model`; only for this call
-        try:
-            return super().begin_update(inputs)
-        finally:
-            self._model = model
+        with self._training_autocast():
+            if adapter is None:
+                return super().begin_update(inputs)
+            model = self._model
+            self._model = adapter(model)  # thinc's forward runs `self._model`; only for this call
+            try:
+                return super().begin_update(inputs)
+            finally:
+                self._model = model
+
+    def _training_autocast(self):
+        if self._train_autocast is not None:
+            return torch.autocast(device_type="cpu", dtype=self._train_autocast)
+        return contextlib.nullcontext()
 
     def rescale_gradients(self) -> None:
         """Multiply the model's gradients by the grad scaler's scale (no-op when it is off).
