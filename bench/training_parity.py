@@ -110,10 +110,22 @@ def run_hf(args, checkpoint, train, dev, rows):
         model.train()
         return score(nlp, dev, predicted), predicted
 
+    def epoch_batches():
+        if not args.group_by_length:
+            return batches_of(train, args.batch_size, rng)
+        # The Trainer's group_by_length: its own sampler's indices (megabatches of shuffled
+        # examples sorted by WordPiece count), cut into batches of batch_size.
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        lengths = [len(ids) for ids in tokenizer([[t.text for t in doc] for doc in train], is_split_into_words=True)["input_ids"]]
+        order = get_length_grouped_indices(lengths, args.batch_size, generator=generator)
+        return [[train[i] for i in order[s : s + args.batch_size]] for s in range(0, len(order), args.batch_size)]
+
+    generator = torch.Generator().manual_seed(args.seed)
     step = 0
     for epoch in range(args.epochs):
         model.train()
-        for batch in batches_of(train, args.batch_size, rng):
+        for batch in epoch_batches():
             enc = encode(batch)
             labels = torch.full(enc["input_ids"].shape, -100)
             for r, doc in enumerate(batch):
@@ -160,7 +172,10 @@ def run_ours(args, checkpoint, train, dev, tmp):
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total = steps_per_epoch * args.epochs
     config = load_config(REPO / "configs" / "ner.cfg", overrides={"paths.train": paths["train"], "paths.dev": paths["dev"], "paths.checkpoint": checkpoint})
-    config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": args.batch_size, "get_length": None}
+    if not args.group_by_length:
+        config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": args.batch_size, "get_length": None}
+    else:  # the shipped batcher (spacy-bert.batch_by_length.v1, by pieces) at this size
+        config["training"]["batcher"]["size"] = args.batch_size
     config["training"]["dropout"] = 0.1
     config["training"]["seed"] = args.seed
     if args.thinc_adam:
@@ -183,8 +198,15 @@ def run_ours(args, checkpoint, train, dev, tmp):
     dev_examples = list(dev_corpus(nlp))
     rng = random.Random(args.seed)
     results, start, step, losses = [], time.time(), 0, []
+    def epoch_batches():
+        if not args.group_by_length:
+            return batches_of(train_examples, args.batch_size, rng)
+        shuffled = list(train_examples)
+        rng.shuffle(shuffled)  # as spaCy's loop shuffles before its batcher
+        return list(T["batcher"](shuffled))
+
     for epoch in range(args.epochs):
-        for batch in batches_of(train_examples, args.batch_size, rng):
+        for batch in epoch_batches():
             losses.append(nlp.update(batch, drop=0.1, sgd=False, losses={})["bert_ner"])
             for _, proc in nlp.pipeline:
                 if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
@@ -215,6 +237,8 @@ def main():
     parser.add_argument("--lr", type=float, default=None, help="peak rate; default: 1e-4 (ner), the shipped config's (textcat)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--group-by-length", action="store_true",
+                        help="ner: batches grouped by length on both sides (ours: the shipped spacy-bert.batch_by_length.v1; hf: the Trainer's get_length_grouped_indices) instead of random batches")
     parser.add_argument("--limit", type=int, default=0, help="first N train sentences (0: all)")
     parser.add_argument("--dev-limit", type=int, default=0, help="first N dev sentences (0: all)")
     parser.add_argument("--thinc-adam", action="store_true", help="ours with the old thinc Adam.v1 block")
