@@ -85,7 +85,7 @@ def read_trec(path: PathLike, encoding: str = TREC_ENCODING) -> Iterator[Record]
     """TREC question classification, `LABEL text` per line, LABEL an id into TREC_LABELS
     (0 DESC, 1 ENTY, 2 ABBR, 3 HUM, 4 LOC, 5 NUM).
 
-    path (str / Path): the file, e.g. ../shared/data/trec/train.txt.
+    path (str / Path): the file, e.g. data/trec/train.txt.
     encoding (str): the file's encoding; the real file is ISO-8859-1, not UTF-8.
     YIELDS (str, Dict[str, float]): the question and its exclusive cats over TREC_LABELS.
     """
@@ -101,7 +101,7 @@ def read_trec(path: PathLike, encoding: str = TREC_ENCODING) -> Iterator[Record]
 def read_labels(path: PathLike) -> List[str]:
     """Label names, one a line: line i names id i.
 
-    path (str / Path): e.g. ../shared/data/goemotions/labels.txt.
+    path (str / Path): e.g. data/goemotions/labels.txt.
     RETURNS (List[str]): the names in id order. Empty or repeated names raise a ValueError.
     """
     path = Path(path)
@@ -122,7 +122,7 @@ def read_goemotions(path: PathLike, labels_path: PathLike) -> Iterator[Record]:
     """GoEmotions `text<TAB>comma-separated label ids<TAB>id` lines (multi-label). The comment
     id in the third column is checked to be present and otherwise dropped.
 
-    path (str / Path): a UTF-8 TSV file without header, e.g. ../shared/data/goemotions/train.tsv.
+    path (str / Path): a UTF-8 TSV file without header, e.g. data/goemotions/train.tsv.
     labels_path (str / Path): the label names, line i naming id i (see `read_labels`).
     YIELDS (str, Dict[str, float]): the text and cats over all labels, 1.0 for each id listed.
     """

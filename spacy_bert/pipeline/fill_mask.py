@@ -1,7 +1,7 @@
 """`bert_fill_mask`: fill `[MASK]` with a BERT masked-LM head, and pretrain it with `spacy train`.
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("bert_fill_mask", config={"checkpoint": "../shared/models/splade-tiny"})
+    nlp.add_pipe("bert_fill_mask", config={"checkpoint": "path/to/bert-base-uncased"})  # a local BertForMaskedLM directory
     doc = nlp("The capital of France is [MASK].")
     doc._.fill_mask   # [{"start": 25, "end": 31, "predictions": [{"score", "token", "token_str", "sequence"}...]}]
     doc[5]._.fill_mask  # the same predictions, on the token that is the mask

@@ -1,9 +1,9 @@
 """`evaluate-qa`: a trained `bert_qa` pipeline on a SQuAD file, with the official output.
 
     from spacy_bert.pipeline.qa_evaluate import evaluate_qa
-    result = evaluate_qa("training/xquad/model-best", "../shared/data/xquad/dev.json", output="metrics.json")
+    result = evaluate_qa("training/xquad/model-best", "assets/xquad/dev.json", output="metrics.json")
 
-(To be wired as `spacy bert evaluate-qa PIPELINE SQUAD_JSON [--output metrics.json]`.)
+(On the command line: `spacy bert evaluate-qa PIPELINE SQUAD_JSON [--output metrics.json]`.)
 `spacy evaluate` cannot do this: it reads only DocBins and prints a fixed list of keys.
 
 The output JSON holds `predictions` in the official format ({question id: answer text}, "" for
