@@ -6,7 +6,8 @@
 
 What it measures, each bounded by --n / --requests / --rss-requests and --time-limit:
 
-- offline: `nlp.pipe(texts)` in this process with --threads torch threads (texts/s);
+- offline: `nlp.pipe(texts)` in this process with --threads torch threads (texts/s), with the
+  server's `--batch-invariant` setting (default on), so both sides compute the same results;
 - throughput at saturation: 64 concurrent clients send the same texts, one text per request
   (the HTTP layer's worst case) and --texts-per-request texts per request, to a server started
   as a user starts it (`python -m spacy_bert serve ... --threads T`); served texts/s over
@@ -43,6 +44,9 @@ from bench.annotate import sentences, tiny_pipeline
 from bench.harness import REPO, model_dir, print_machine
 
 
+PARTS = ("throughput", "latency", "overhead", "rss")
+
+
 def start_server(pipeline: Path, threads: int, extra=()) -> tuple:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen(
@@ -62,6 +66,18 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` and its threads so far (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict:
+    """Thread id -> CPU seconds so far, for each thread of process `pid` (/proc/PID/task)."""
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        times[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return times
 
 
 def rss_mib(pid: int) -> float:
@@ -139,10 +155,33 @@ def percentile(values, q: float) -> float:
 
 
 def fresh_texts(n: int, seed: int = 0):
-    """Texts of 8 to 20 words each, many never seen before (random letters): fresh vocabulary."""
+    """`n` texts of 8 to 20 words each, of random letters: fresh vocabulary, text after text."""
     rng = random.Random(seed)
     words = lambda: " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9))) for _ in range(rng.randint(8, 20)))
     return [f"{words().capitalize()}." for _ in range(n)]
+
+
+def rss_over_requests(pid: int, url: str, requests: int, time_limit: float) -> dict:
+    """The server's RSS after warm-up (the first 2 % of `requests`), every 10,000 requests and
+    at the end, over `requests` one-text requests of fresh vocabulary from 8 clients."""
+    bodies = [json.dumps({"texts": [text]}).encode() for text in fresh_texts(requests)]
+    warm_at = max(1, len(bodies) // 50)
+    samples = {}
+
+    def sample(count: int) -> None:
+        if count == warm_at or count % 10_000 == 0:
+            samples[count] = rss_mib(pid)
+
+    began = time.perf_counter()
+    done = asyncio.run(drive(url, bodies, 8, time.monotonic() + time_limit, on_done=sample))
+    samples[len(done)] = rss_mib(pid)
+    warm = samples.get(warm_at, float("nan"))
+    growth = samples[len(done)] / warm - 1
+    print(f"RSS over {len(done)} requests of fresh vocabulary: {warm:.1f} MiB after {warm_at} -> "
+          f"{samples[len(done)]:.1f} MiB ({growth:+.1%}); samples {dict(sorted(samples.items()))}", flush=True)
+    return {"rss_requests": len(done), "rss_seconds": time.perf_counter() - began, "rss_mib_after_warmup": warm,
+            "rss_mib_end": samples[len(done)], "rss_growth": growth,
+            "rss_samples": {str(k): round(v, 1) for k, v in sorted(samples.items())}}
 
 
 def main() -> None:
@@ -156,6 +195,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="minilm (default: a tiny random checkpoint)")
     parser.add_argument("--time-limit", type=float, default=600, help="seconds for each measurement at most")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--batch-invariant", action=argparse.BooleanOptionalAction, default=True,
+                        help="the server's --batch-invariant, and the same for offline nlp.pipe (default: on, as the server)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (default: all)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     state = print_machine(args.threads)
@@ -169,60 +211,53 @@ def main() -> None:
     figures = {"machine": state, "pipeline": str(args.pipeline or f"bert_ner+bert_textcat on {args.checkpoint or 'tiny random'}"),
                "threads": args.threads, "n": len(texts)}
 
+    from spacy_bert.pipeline import set_batch_invariant
+
     nlp = spacy.load(pipeline)
+    set_batch_invariant(nlp, args.batch_invariant)  # the same computation as the server's
+    figures["batch_invariant"] = args.batch_invariant
     list(nlp.pipe(texts[:64]))
+    parts = set(args.parts)
     began, cpu_began = time.perf_counter(), time.process_time()
     list(nlp.pipe(texts))
     figures["offline_texts_per_s"] = len(texts) / (time.perf_counter() - began)
     figures["offline_cpu_ms_per_text"] = (time.process_time() - cpu_began) / len(texts) * 1000
     print(f"offline nlp.pipe: {figures['offline_texts_per_s']:.0f} texts/s", flush=True)
 
-    proc, url = start_server(pipeline, args.threads)
+    proc, url = start_server(pipeline, args.threads, () if args.batch_invariant else ("--no-batch-invariant",))
     try:
         one = [json.dumps({"texts": [t]}).encode() for t in texts]
         k = args.texts_per_request
         many = [json.dumps({"texts": texts[i:i + k]}).encode() for i in range(0, len(texts), k)]
         asyncio.run(drive(url, one[:64], 8, time.monotonic() + 60))  # warm the server's connections
-        for label, bodies in (("1_text_per_request", one), (f"{k}_texts_per_request", many)):
-            began, cpu_began = time.perf_counter(), cpu_seconds(proc.pid)
+        for label, bodies in (("1_text_per_request", one), (f"{k}_texts_per_request", many)) if "throughput" in parts else ():
+            began, cpu_began, threads_began = time.perf_counter(), cpu_seconds(proc.pid), thread_cpu_seconds(proc.pid)
             done = asyncio.run(drive(url, bodies, 64, time.monotonic() + args.time_limit))
+            threads_after = thread_cpu_seconds(proc.pid)
+            threads_s = sorted((threads_after[t] - threads_began.get(t, 0.0) for t in threads_after), reverse=True)
             served_texts = min(len(texts), len(done) * (1 if bodies is one else k))
             rate = served_texts / (time.perf_counter() - began)
             cpu_ms = (cpu_seconds(proc.pid) - cpu_began) / served_texts * 1000
             figures[f"served_texts_per_s_{label}"] = rate
             figures[f"served_vs_offline_{label}"] = rate / figures["offline_texts_per_s"]
             figures[f"server_cpu_ms_per_text_{label}"] = cpu_ms
+            figures[f"server_thread_cpu_s_{label}"] = [round(t, 2) for t in threads_s[:4]]
             print(f"saturation, {label}: {rate:.0f} texts/s = {rate / figures['offline_texts_per_s']:.1%} of nlp.pipe; "
-                  f"server CPU {cpu_ms:.2f} ms/text vs nlp.pipe {figures['offline_cpu_ms_per_text']:.2f} ms/text", flush=True)
-        for clients in (1, 8, 64):
+                  f"server CPU {cpu_ms:.2f} ms/text vs nlp.pipe {figures['offline_cpu_ms_per_text']:.2f} ms/text; "
+                  f"its busiest threads (CPU s) {figures[f'server_thread_cpu_s_{label}']}", flush=True)
+        for clients in (1, 8, 64) if "latency" in parts else ():
             latencies = asyncio.run(drive(url, one[: args.requests], clients, time.monotonic() + args.time_limit))
             figures[f"latency_ms_p50_c{clients}"] = percentile(latencies, 0.5) * 1000
             figures[f"latency_ms_p99_c{clients}"] = percentile(latencies, 0.99) * 1000
             print(f"latency, {clients} clients: p50 {figures[f'latency_ms_p50_c{clients}']:.2f} ms, "
                   f"p99 {figures[f'latency_ms_p99_c{clients}']:.2f} ms ({len(latencies)} requests)", flush=True)
-        overhead = request_overhead(nlp, url, texts[: args.requests])
-        figures.update(overhead)
-        print(f"overhead of one request over nlp(text): p50 {overhead['request_overhead_ms_p50']:.2f} ms "
-              f"(direct nlp(text) p50 {overhead['direct_call_ms_p50']:.2f} ms, request p50 {overhead['request_ms_p50']:.2f} ms)", flush=True)
-
-        fresh = fresh_texts(min(args.rss_requests, 20_000))
-        bodies = [json.dumps({"texts": [fresh[i % len(fresh)] + f" {i}"]}).encode() for i in range(args.rss_requests)]
-        warm_at = max(1, len(bodies) // 50)
-        samples = {}
-
-        def sample(count: int) -> None:
-            if count == warm_at or count % 10_000 == 0:
-                samples[count] = rss_mib(proc.pid)
-
-        began = time.perf_counter()
-        done = asyncio.run(drive(url, bodies, 8, time.monotonic() + args.time_limit, on_done=sample))
-        samples[len(done)] = rss_mib(proc.pid)
-        warm = samples.get(warm_at, float("nan"))
-        figures.update(rss_requests=len(done), rss_seconds=time.perf_counter() - began, rss_mib_after_warmup=warm,
-                       rss_mib_end=samples[len(done)], rss_growth=samples[len(done)] / warm - 1,
-                       rss_samples={str(k): round(v, 1) for k, v in sorted(samples.items())})
-        print(f"RSS over {len(done)} requests of fresh vocabulary: {warm:.1f} MiB after {warm_at} -> "
-              f"{samples[len(done)]:.1f} MiB ({figures['rss_growth']:+.1%})", flush=True)
+        if "overhead" in parts:
+            overhead = request_overhead(nlp, url, texts[: args.requests])
+            figures.update(overhead)
+            print(f"overhead of one request over nlp(text): p50 {overhead['request_overhead_ms_p50']:.2f} ms "
+                  f"(direct nlp(text) p50 {overhead['direct_call_ms_p50']:.2f} ms, request p50 {overhead['request_ms_p50']:.2f} ms)", flush=True)
+        if "rss" in parts:
+            figures.update(rss_over_requests(proc.pid, url, args.rss_requests, args.time_limit))
     finally:
         proc.terminate()
         figures["server_exit_code"] = proc.wait(120)

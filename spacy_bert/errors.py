@@ -705,9 +705,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "'auto' (which picks what this machine runs) or 'float32'."
     )
     E662 = (
-        "Cannot set the precision of component {name!r} ({factory}): it is not a spacy-bert "
+        "{method}() cannot change component {name!r} ({factory}): it is not a spacy-bert "
         "component with its own encoder. Pass names=[...] of bert, bert_ner, bert_textcat, bert_qa or "
-        "bert_fill_mask components (precisions: {expected})."
+        "bert_fill_mask components."
     )
     E663 = (
         "train_precision = {value!r} in the model block of {where} is not one of {expected}. "

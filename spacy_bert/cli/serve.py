@@ -20,6 +20,10 @@ def serve_cli(
     max_texts: int = typer.Option(1000, "--max-texts", help="Most texts per request (413 past it)"),
     timeout_s: float = typer.Option(30.0, "--timeout-s", help="A request not answered in time gets 504"),
     precision: Optional[str] = typer.Option(None, "--precision", help="float32 | int8 | bfloat16 | auto, applied after load"),
+    batch_invariant: bool = typer.Option(
+        True, "--batch-invariant/--no-batch-invariant",
+        help="Results independent of the other requests batched with a text (byte-identical to offline nlp.pipe with the same setting); off: faster",
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per model copy (default cores // workers)"),
     engine: str = typer.Option("local", "--engine", "-e", help="local (this machine) or ray (Ray Serve)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray on 127.0.0.1)"),
@@ -32,7 +36,7 @@ def serve_cli(
     settings = ServeSettings(
         pipeline=pipeline, host=host, port=port, workers=workers, max_batch_items=max_batch_items, max_wait_ms=max_wait_ms,
         max_queue=max_queue, max_body_bytes=max_body_bytes, max_text_chars=max_text_chars, max_texts=max_texts,
-        timeout_s=timeout_s, precision=precision, threads=threads, engine=engine, address=address,
+        timeout_s=timeout_s, precision=precision, batch_invariant=batch_invariant, threads=threads, engine=engine, address=address,
         drain_timeout_s=drain_timeout_s, log_level=log_level,
     )
     from ..annotate.pipelines import pipeline_directory

@@ -67,6 +67,7 @@ def BertEncoder(
     window: int = DEFAULT_SETTINGS.window,
     stride: int = DEFAULT_SETTINGS.stride,
     max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+    batch_invariant: bool = DEFAULT_SETTINGS.batch_invariant,
     pooling: str = "mean",
     mixed_precision: bool = False,
     grad_scaler_config: Optional[dict] = None,
@@ -78,7 +79,7 @@ def BertEncoder(
 
     Args:
         checkpoint (Optional[str]): Local Hugging Face BERT directory or hub id.
-        window, stride, max_batch_items, n_threads: see `EncoderSettings`.
+        window, stride, max_batch_items, batch_invariant, n_threads: see `EncoderSettings`.
         pooling (str): How a token's pieces become its vector: mean, first, last or max.
         mixed_precision (bool): Half-precision autocast on CUDA (decided at first use from the
             model's device; fp32 on the CPU).
@@ -97,7 +98,10 @@ def BertEncoder(
         attrs={
             "checkpoint": checkpoint,
             "pooling": pooling,
-            SETTINGS_ATTR: EncoderSettings(window=window, stride=stride, max_batch_items=max_batch_items, n_threads=n_threads, precision=precision),
+            SETTINGS_ATTR: EncoderSettings(
+                window=window, stride=stride, max_batch_items=max_batch_items, batch_invariant=batch_invariant,
+                n_threads=n_threads, precision=precision,
+            ),
         },
         shims=[
             BertShim(

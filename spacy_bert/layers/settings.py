@@ -63,6 +63,9 @@ class EncoderSettings:
             or torch's default.
         precision (str): Prediction arithmetic ("float32", "int8", "bfloat16", "float16",
             "auto"; `layers/precision/policy.py`); training always runs fp32.
+        batch_invariant (bool): Pad each window to a length of its own and batch only windows of
+            one length, so that a text's outputs are bit for bit the same whatever it is batched
+            with (`stages/batching.invariant_batches`); costs some speed, off by default.
     """
 
     window: int = 512
@@ -70,16 +73,19 @@ class EncoderSettings:
     max_batch_items: int = DEFAULT_BATCH_ITEMS
     n_threads: Optional[int] = None
     precision: str = DEFAULT_PRECISION
+    batch_invariant: bool = False
 
     @classmethod
     def of(cls, model: Any) -> "EncoderSettings":
         """The settings a thinc model holds (`attrs[SETTINGS_ATTR]`; the defaults if none)."""
         return model.attrs.get(SETTINGS_ATTR) or DEFAULT_SETTINGS
 
-    def to_cfg(self, window: str = "window", stride: str = "stride") -> Dict[str, int]:
-        """The window, stride and batch budget as a component's cfg keys (`window`/`stride`:
-        the names it uses, e.g. bert_qa's Hugging Face names max_seq_len/doc_stride)."""
-        return {window: self.window, stride: self.stride, "max_batch_items": self.max_batch_items}
+    def to_cfg(self, window: str = "window", stride: str = "stride") -> Dict[str, Any]:
+        """The window, stride, batch budget and batch invariance as a component's cfg keys
+        (`window`/`stride`: the names it uses, e.g. bert_qa's Hugging Face names
+        max_seq_len/doc_stride)."""
+        return {window: self.window, stride: self.stride, "max_batch_items": self.max_batch_items,
+                "batch_invariant": self.batch_invariant}
 
     def validate(self, name: Optional[str] = None, names: SettingNames = DEFAULT_NAMES, specials: int = 2) -> "EncoderSettings":
         """Raise E354 for the first value that cannot work; return self.
@@ -122,6 +128,10 @@ class EncoderSettings:
             yield "max_batch_items", self.max_batch_items, "is not a piece budget", (
                 "the padded positions of one encoder call (rows x padded length) must be an int >= 1. "
                 f"Use at least one window's worth, e.g. {DEFAULT_BATCH_ITEMS}"
+            )
+        if not isinstance(self.batch_invariant, bool):
+            yield "batch_invariant", self.batch_invariant, "is not a bool", (
+                "batch_invariant is true (a text's outputs do not depend on the texts batched with it) or false"
             )
         if self.n_threads is not None and (not _is_int(self.n_threads) or self.n_threads < 1):
             yield "n_threads", self.n_threads, "is not a thread count", (

@@ -5,7 +5,7 @@ from .doc_data import BertDocData
 from .export import export_component
 from .fill_mask import BertFillMask, make_bert_fill_mask
 from .ner import BertNER, make_bert_ner
-from .precision import set_precision
+from .precision import set_batch_invariant, set_precision
 from .textcat import BertTextCategorizer, make_bert_textcat
 from .qa import BertQuestionAnswerer, make_bert_qa
 from .qa_search import ask
@@ -14,5 +14,6 @@ from . import qa_squad  # noqa: F401  (registers spacy-bert.SquadCorpus.v1)
 __all__ = [
     "Bert", "BertDocData", "BertFillMask", "BertNER", "BertQuestionAnswerer", "BertTextCategorizer", "ask",
     "export_component", "make_bert", "make_bert_fill_mask", "make_bert_ner", "make_bert_qa", "make_bert_textcat",
+    "set_batch_invariant",
     "set_precision",
 ]

@@ -153,11 +153,12 @@ class BertPipe(TrainablePipe):
         settings = EncoderSettings.of(model)
         model.attrs[SETTINGS_ATTR] = replace(
             settings, window=self.cfg[names.window], stride=self.cfg[names.stride],
-            max_batch_items=self.cfg["max_batch_items"], precision=self._precision,
+            max_batch_items=self.cfg["max_batch_items"], batch_invariant=self.cfg["batch_invariant"],
+            precision=self._precision,
         )
 
     def _read_encoder_settings(self, model: Model) -> None:
-        """Take the window, stride, batch budget and precision back from `model`'s settings
+        """Take the window, stride, batch budget, batch invariance and precision back from `model`'s settings
         (after `nlp.replace_listeners` a task component's encoder is a copy of the shared
         `bert` component's, with that component's settings)."""
         settings = EncoderSettings.of(model)
@@ -184,6 +185,15 @@ class BertPipe(TrainablePipe):
         "float16", "auto"; E660 otherwise). Weights and heads stay fp32;
         `spacy_bert.pipeline.set_precision(nlp, ...)` also records it in the pipeline's config."""
         self._precision = check_precision(precision, self.name)
+        self._sync_settings()
+
+    def set_batch_invariant(self, batch_invariant: bool) -> None:
+        """From the next batch on, pad and batch so that each text's outputs are bit for bit the
+        same whatever it is batched with (True; `EncoderSettings.batch_invariant`), or for speed
+        (False). E354 for a value that is not a bool. `spacy_bert.pipeline.set_batch_invariant(nlp)`
+        also records it in the pipeline's config."""
+        EncoderSettings(batch_invariant=batch_invariant).validate(self.name)
+        self.cfg["batch_invariant"] = batch_invariant
         self._sync_settings()
 
     # -- loading -------------------------------------------------------------------------

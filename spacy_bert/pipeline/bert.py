@@ -53,6 +53,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_BERT_MODEL)["model"]
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "batch_invariant": DEFAULT_SETTINGS.batch_invariant,
         "pooling": "mean",
         "store_piece_states": None,
         "set_vectors": False,
@@ -68,6 +69,7 @@ def make_bert(
     window: int,
     stride: int,
     max_batch_items: int,
+    batch_invariant: bool,
     pooling: str,
     store_piece_states: Optional[bool],
     set_vectors: bool,
@@ -80,6 +82,8 @@ def make_bert(
     window (int): Positions per window, [CLS]/[SEP] included (capped at max_position_embeddings).
     stride (int): Pieces shared by consecutive windows of a long text (Hugging Face's stride).
     max_batch_items (int): Piece budget of one padded batch (rows x padded length).
+    batch_invariant (bool): Pad each window to a length of its own so that a text's scores are
+        bit for bit the same whatever it is batched with (served and offline alike); costs some speed.
     pooling (str): Token vector from its pieces: "mean", "first", "last" or "max".
     store_piece_states (Optional[bool]): Keep per-piece hidden states (n_pieces, hidden) in
         `doc._.bert.last_hidden_state`; token vectors in `doc.tensor`, piece ids, offsets and
@@ -103,6 +107,7 @@ def make_bert(
         window=window,
         stride=stride,
         max_batch_items=max_batch_items,
+        batch_invariant=batch_invariant,
         pooling=pooling,
         store_piece_states=store_piece_states,
         set_vectors=set_vectors,
@@ -128,12 +133,13 @@ class Bert(BertModelPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        batch_invariant: bool = DEFAULT_SETTINGS.batch_invariant,
         pooling: str = "mean",
         store_piece_states: Optional[bool] = None,
         set_vectors: bool = False,
         precision: str = DEFAULT_PRECISION,
     ) -> None:
-        validate_encoder_settings(name, window, stride, max_batch_items)
+        validate_encoder_settings(name, window, stride, max_batch_items, batch_invariant)
         check_pooling(pooling)
         install_extension()
         self.listener_map: Dict[str, List[BertListener]] = {}
@@ -145,7 +151,7 @@ class Bert(BertModelPipe):
         self._pending: Optional[SharedGradient] = None
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
-            max_batch_items=max_batch_items, pooling=pooling, store_piece_states=store_piece_states, set_vectors=set_vectors,
+            max_batch_items=max_batch_items, batch_invariant=batch_invariant, pooling=pooling, store_piece_states=store_piece_states, set_vectors=set_vectors,
         )
         self.model.attrs["replace_listener"] = self._replace_listener
         self.model.attrs["replace_listener_cfg"] = self._replace_listener_cfg

@@ -83,6 +83,7 @@ if not Token.has_extension("fill_mask"):
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "batch_invariant": DEFAULT_SETTINGS.batch_invariant,
         "precision": DEFAULT_PRECISION,
         "top_k": 5,
         "targets": None,
@@ -101,6 +102,7 @@ def make_bert_fill_mask(
     window: int,
     stride: int,
     max_batch_items: int,
+    batch_invariant: bool,
     precision: str,
     top_k: int,
     targets: Optional[Union[str, List[str]]],
@@ -114,6 +116,7 @@ def make_bert_fill_mask(
     checkpoint (Optional[str]): Hugging Face BERT directory: a `BertForMaskedLM` /
         `BertForPreTraining` (predicts right away), or a plain encoder (fresh head, W630).
     window, stride, max_batch_items (int): windows and batches (see `bert`).
+    batch_invariant (bool): Scores bit for bit the same whatever a text is batched with (see `bert`).
     precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" (CUDA) or "auto"; the MLM head, training and the
         scores of `spacy train` (mlm_acc, mlm_loss) stay fp32.
@@ -126,6 +129,7 @@ def make_bert_fill_mask(
     keep_masks_whole(nlp.tokenizer)
     return BertFillMask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
+        batch_invariant=batch_invariant,
         precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
     )
 
@@ -151,6 +155,7 @@ class BertFillMask(BertModelPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        batch_invariant: bool = DEFAULT_SETTINGS.batch_invariant,
         precision: str = DEFAULT_PRECISION,
         top_k: int = 5,
         targets: Optional[Union[str, Sequence[str]]] = None,
@@ -159,12 +164,12 @@ class BertFillMask(BertModelPipe):
         whole_word: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
-        validate_encoder_settings(name, window, stride, max_batch_items)
+        validate_encoder_settings(name, window, stride, max_batch_items, batch_invariant)
         top_k = check_top_k(top_k, name=name, factory="bert_fill_mask", where="in its config", meaning=TOP_K_MEANING, fix=f"Set top_k in the [components.{name}] block.")
         targets = None if targets is None else _targets(targets, "targets (config)")
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
-            max_batch_items=max_batch_items, top_k=top_k, targets=targets,
+            max_batch_items=max_batch_items, batch_invariant=batch_invariant, top_k=top_k, targets=targets,
             objective=objective, mlm_probability=mlm_probability, whole_word=bool(whole_word),
         )
         self.scorer = scorer

@@ -67,6 +67,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_NER_MODEL)["model"]
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "batch_invariant": DEFAULT_SETTINGS.batch_invariant,
         "precision": DEFAULT_PRECISION,
         "aggregation_strategy": "first",
         "spans_key": "bert_ner",
@@ -83,6 +84,7 @@ def make_bert_ner(
     window: int,
     stride: int,
     max_batch_items: int,
+    batch_invariant: bool,
     precision: str,
     aggregation_strategy: str,
     spans_key: str,
@@ -95,6 +97,7 @@ def make_bert_ner(
         or a fine-tuned `BertForTokenClassification` (then it predicts without training).
         Unused when the model listens to a shared `bert` component.
     window, stride, max_batch_items (int): The own encoder's windows and batches (see `bert`).
+    batch_invariant (bool): Scores bit for bit the same whatever a text is batched with (see `bert`).
     precision (str): The own encoder's prediction arithmetic (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" or "auto". Training runs fp32; the head always runs fp32.
     aggregation_strategy (str): How a token's pieces give its label: "first", "average", "max".
@@ -113,6 +116,7 @@ def make_bert_ner(
         window=window,
         stride=stride,
         max_batch_items=max_batch_items,
+        batch_invariant=batch_invariant,
         precision=precision,
         aggregation_strategy=aggregation_strategy,
         spans_key=spans_key,
@@ -137,6 +141,7 @@ class BertNER(BertTaskPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        batch_invariant: bool = DEFAULT_SETTINGS.batch_invariant,
         precision: str = DEFAULT_PRECISION,
         aggregation_strategy: str = "first",
         spans_key: str = "bert_ner",
@@ -153,6 +158,7 @@ class BertNER(BertTaskPipe):
             window=window,
             stride=stride,
             max_batch_items=max_batch_items,
+            batch_invariant=batch_invariant,
             precision=precision,
             aggregation_strategy=aggregation_strategy,
             spans_key=spans_key,

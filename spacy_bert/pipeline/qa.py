@@ -88,6 +88,7 @@ def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config
         "doc_stride": QA_SETTINGS.stride,
         "max_question_len": 64,
         "max_batch_items": QA_SETTINGS.max_batch_items,
+        "batch_invariant": QA_SETTINGS.batch_invariant,
         "precision": DEFAULT_PRECISION,
         "scoring": "squad",
         "top_k": 1,
@@ -118,6 +119,7 @@ def make_bert_qa(
     doc_stride: int,
     max_question_len: int,
     max_batch_items: int,
+    batch_invariant: bool,
     precision: str,
     scoring: str,
     top_k: int,
@@ -137,6 +139,7 @@ def make_bert_qa(
     max_seq_len, doc_stride, max_question_len (int): Hugging Face's window settings (positions
         per window with question and specials; pieces shared by windows; question pieces kept).
     max_batch_items (int): Padded positions per encoder call.
+    batch_invariant (bool): Scores bit for bit the same whatever a text is batched with (see `bert`).
     precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" (CUDA) or "auto"; qa_outputs and training stay fp32.
     scoring (str): "squad" (run_qa.py, default) or "pipeline" (QuestionAnsweringPipeline).
@@ -153,7 +156,8 @@ def make_bert_qa(
     """
     return BertQuestionAnswerer(
         nlp.vocab, model, name, checkpoint=checkpoint, max_seq_len=max_seq_len, doc_stride=doc_stride,
-        max_question_len=max_question_len, max_batch_items=max_batch_items, precision=precision, scoring=scoring, top_k=top_k,
+        max_question_len=max_question_len, max_batch_items=max_batch_items, batch_invariant=batch_invariant,
+        precision=precision, scoring=scoring, top_k=top_k,
         handle_impossible=handle_impossible, max_answer_len=max_answer_len, n_best_size=n_best_size,
         null_score_diff_threshold=null_score_diff_threshold, spans_key=spans_key, scorer=scorer,
         align_to_words=align_to_words, calibration=calibration,
@@ -180,6 +184,7 @@ class BertQuestionAnswerer(BertModelPipe):
         doc_stride: int = QA_SETTINGS.stride,
         max_question_len: int = 64,
         max_batch_items: int = QA_SETTINGS.max_batch_items,
+        batch_invariant: bool = QA_SETTINGS.batch_invariant,
         precision: str = DEFAULT_PRECISION,
         scoring: str = "squad",
         top_k: int = 1,
@@ -200,7 +205,7 @@ class BertQuestionAnswerer(BertModelPipe):
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision,
             max_seq_len=max_seq_len, doc_stride=doc_stride, max_question_len=max_question_len,
-            max_batch_items=max_batch_items, scoring=scoring, top_k=top_k,
+            max_batch_items=max_batch_items, batch_invariant=batch_invariant, scoring=scoring, top_k=top_k,
             handle_impossible=bool(handle_impossible), max_answer_len=max_answer_len, n_best_size=n_best_size,
             null_score_diff_threshold=float(null_score_diff_threshold), spans_key=spans_key,
             align_to_words=bool(align_to_words), calibration=calibration,
@@ -213,7 +218,8 @@ class BertQuestionAnswerer(BertModelPipe):
         cfg = self.cfg
         cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
         # [CLS] question [SEP] context [SEP]: three special tokens per window
-        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"])
+        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"],
+                                 batch_invariant=cfg["batch_invariant"])
         window.validate(self.name, QA_NAMES, specials=3)
         max_answer_len = cfg["max_answer_len"]
         checks = (

@@ -70,13 +70,15 @@ class BertTaskPipe(BertPipe):
         window: int,
         stride: int,
         max_batch_items: int,
+        batch_invariant: bool = False,
         precision: str = DEFAULT_PRECISION,
         **cfg: Any,
     ) -> None:
-        validate_encoder_settings(name, window, stride, max_batch_items)
+        validate_encoder_settings(name, window, stride, max_batch_items, batch_invariant)
         super().__init__(
             vocab, model, name, checkpoint=checkpoint, precision=precision,
-            labels=[], window=window, stride=stride, max_batch_items=max_batch_items, **cfg,
+            labels=[], window=window, stride=stride, max_batch_items=max_batch_items,
+            batch_invariant=batch_invariant, **cfg,
         )
 
     # -- the parts of the model --------------------------------------------------------

@@ -76,6 +76,7 @@ def make_textcat_scorer() -> Callable:
         "window": DEFAULT_SETTINGS.window,
         "stride": DEFAULT_SETTINGS.stride,
         "max_batch_items": DEFAULT_SETTINGS.max_batch_items,
+        "batch_invariant": DEFAULT_SETTINGS.batch_invariant,
         "precision": DEFAULT_PRECISION,
         "multi_label": False,
         "threshold": 0.5,
@@ -102,6 +103,7 @@ def make_bert_textcat(
     window: int,
     stride: int,
     max_batch_items: int,
+    batch_invariant: bool,
     precision: str,
     multi_label: bool,
     threshold: float,
@@ -112,6 +114,7 @@ def make_bert_textcat(
     checkpoint (Optional[str]): Hugging Face BERT directory (or hub id when online): an encoder,
         or a fine-tuned `BertForSequenceClassification` (then it predicts without training).
     window, stride, max_batch_items (int): The own encoder's windows and batches (see `bert`).
+    batch_invariant (bool): Scores bit for bit the same whatever a text is batched with (see `bert`).
     precision (str): The own encoder's prediction arithmetic (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" or "auto". Training runs fp32; the head always runs fp32.
     multi_label (bool): Independent labels (sigmoid) instead of exclusive classes (softmax).
@@ -126,6 +129,7 @@ def make_bert_textcat(
         window=window,
         stride=stride,
         max_batch_items=max_batch_items,
+        batch_invariant=batch_invariant,
         precision=precision,
         multi_label=multi_label,
         threshold=threshold,
@@ -150,6 +154,7 @@ class BertTextCategorizer(BertTaskPipe):
         window: int = DEFAULT_SETTINGS.window,
         stride: int = DEFAULT_SETTINGS.stride,
         max_batch_items: int = DEFAULT_SETTINGS.max_batch_items,
+        batch_invariant: bool = DEFAULT_SETTINGS.batch_invariant,
         precision: str = DEFAULT_PRECISION,
         multi_label: bool = False,
         threshold: float = 0.5,
@@ -168,6 +173,7 @@ class BertTextCategorizer(BertTaskPipe):
             window=window,
             stride=stride,
             max_batch_items=max_batch_items,
+            batch_invariant=batch_invariant,
             precision=precision,
             multi_label=bool(multi_label),
             threshold=float(threshold),

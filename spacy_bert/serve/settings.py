@@ -23,6 +23,9 @@ class ServeSettings:
         max_body_bytes (int), max_text_chars (int), max_texts (int): Request limits (413).
         timeout_s (float): A request not answered within this gets 504.
         precision (str | None): Applied after load (`set_precision`); None keeps the saved one.
+        batch_invariant (bool): Applied after load (`set_batch_invariant`): a text's results do
+            not depend on the texts of other requests batched with it, and equal an offline
+            `nlp.pipe` of the pipeline with the same setting byte for byte (default True).
         threads (int | None): Torch threads per model copy (default cores // workers).
         engine (str): "local" or "ray".
         address (str | None): Ray cluster address (engine "ray"; None starts a local Ray).
@@ -42,6 +45,7 @@ class ServeSettings:
     max_texts: int = 1000
     timeout_s: float = 30.0
     precision: Optional[str] = None
+    batch_invariant: bool = True
     threads: Optional[int] = None
     engine: str = "local"
     address: Optional[str] = None
@@ -66,6 +70,8 @@ class ServeSettings:
             raise ValueError(Errors.E814.format(option="--threads", value=self.threads, expected="a positive integer"))
         if self.engine not in ENGINES:
             raise ValueError(Errors.E814.format(option="--engine", value=self.engine, expected=" | ".join(ENGINES)))
+        if not isinstance(self.batch_invariant, bool):
+            raise ValueError(Errors.E814.format(option="--batch-invariant", value=self.batch_invariant, expected="true or false"))
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(Errors.E814.format(option="--precision", value=self.precision, expected=" | ".join(PRECISIONS)))
 

@@ -40,15 +40,17 @@ class ServerState:
         self.components: List[str] = []
 
     def load(self) -> None:
-        """Load (unless given), apply --precision, warm up, start the batcher; then ready."""
+        """Load (unless given), apply --precision and --batch-invariant, warm up, start the
+        batcher; then ready."""
+        from ..pipeline import set_batch_invariant, set_precision
+
         if self.nlp is None:
             from ..annotate.pipelines import load_pipeline
 
             self.nlp = load_pipeline(self.settings.pipeline, self.settings.precision)
         elif self.settings.precision is not None:
-            from ..pipeline import set_precision
-
             set_precision(self.nlp, self.settings.precision)
+        set_batch_invariant(self.nlp, self.settings.batch_invariant)
         self.components = list(self.nlp.pipe_names)
         self.has_qa = any(self.nlp.get_pipe_meta(name).factory == "bert_qa" for name in self.components)
         self._warm_up()

@@ -11,13 +11,12 @@
   (E817: the pipeline cannot load). SIGTERM is passed to every worker; each drains as above,
   and the supervisor exits 0 when they have.
 
-oneDNN's primitive cache (one entry per op and input shape) is what grows a serving process's
-memory after warm-up (issue 26 measured ~32 MB over 10,000 fresh texts; bounded by the cache's
-capacity, 1024 entries by default). Serving caps it at 128 entries (`ONEDNN_PRIMITIVE_CACHE_CAPACITY`,
-unless the environment sets it) instead of bucketing shapes: bucketing pads texts to fixed lengths,
-which costs compute on every batch and changes the padded length a text is run with, and with it
-the last bits of its scores compared with offline `nlp.pipe`. A cache miss costs a primitive
-creation (microseconds to a millisecond), small next to a BERT forward.
+oneDNN's primitive cache (one entry per op and input shape) grows a serving process's memory
+after warm-up (issue 26 measured ~32 MB over 10,000 fresh texts; bounded by the cache's capacity,
+1024 entries by default). Serving caps it at 128 entries (`ONEDNN_PRIMITIVE_CACHE_CAPACITY`,
+unless the environment sets it); batch-invariant batches (the default) also bound the shapes, as
+their padded lengths are multiples of 8. A cache miss costs a primitive creation (microseconds to
+a millisecond), small next to a BERT forward.
 """
 import json
 import logging

@@ -24,6 +24,7 @@ from torch import nn
 from ...errors import Errors
 from ...modeling import BertForMaskedLM, BertForPreTraining
 from ...modeling.heads import BertLMPredictionHead
+from ...modeling.encoder import project_rows
 from ...modeling import IGNORE_INDEX
 from ...modeling.losses import cross_entropy
 
@@ -85,6 +86,7 @@ def score_masked_positions(
     top_k: Optional[int] = 5,
     targets: Optional[torch.Tensor] = None,
     label_log_probs: bool = False,
+    min_rows: int = 1,
 ) -> MaskedLMResult:
     """Apply the MLM head to the scored positions only.
 
@@ -99,6 +101,9 @@ def score_masked_positions(
         targets (Optional[torch.Tensor]): (n_targets,) int64: rank only these ids
             (probabilities still over the full vocabulary, not renormalised).
         label_log_probs (bool): also return log P(label) of each scored position.
+        min_rows (int): project at least this many rows (`modeling.encoder.project_rows`), so
+            that a position's scores do not depend on how many others its batch scores
+            (batch-invariant mode passes MIN_PROJECTED_ROWS).
 
     Returns:
         MaskedLMResult; the loss is over the scored positions whose label is not -100.
@@ -120,7 +125,7 @@ def score_masked_positions(
     if top_k is not None:
         _check("top_k", isinstance(top_k, int) and 1 <= top_k <= n_ranked, top_k, f"an int in 1..{n_ranked}")
     positions = scored.nonzero()  # (n_scored, 2), row-major like boolean indexing
-    logits = head(hidden[scored])  # (n_scored, vocab): only the scored rows are projected
+    logits = project_rows(head, hidden[scored], min_rows)  # (n_scored, vocab): only the scored rows
     result = MaskedLMResult(loss=None, positions=positions, top_ids=None, top_scores=None)
     if labels is not None:
         targets_of_rows = labels[scored]
@@ -182,13 +187,15 @@ class MaskedLMAdapter(nn.Module):
         targets: Optional[torch.Tensor] = None,
         label_log_probs: bool = False,
         next_sentence_label: Optional[torch.Tensor] = None,
+        min_rows: int = 1,
     ) -> MaskedLMResult:
         """input_ids, attention_mask, token_type_ids (batch, seq) as for `BertForMaskedLM`;
-        labels / scored / top_k / targets / label_log_probs as for `score_masked_positions`;
+        labels / scored / top_k / targets / label_log_probs / min_rows as for `score_masked_positions`;
         next_sentence_label (batch,) int64 (a `BertForPreTraining`): 0 = B continues A."""
         out = self.model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         result = score_masked_positions(
-            self.head, out.last_hidden_state, labels=labels, scored=scored, top_k=top_k, targets=targets, label_log_probs=label_log_probs
+            self.head, out.last_hidden_state, labels=labels, scored=scored, top_k=top_k, targets=targets,
+            label_log_probs=label_log_probs, min_rows=min_rows,
         )
         if next_sentence_label is not None:
             _check("a next-sentence head on", isinstance(self.model, BertForPreTraining), type(self.model).__name__, "BertForPreTraining")

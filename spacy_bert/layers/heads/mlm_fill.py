@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...modeling.encoder import MIN_PROJECTED_ROWS
 from ..stages.encode import EncodedInputs, encode_inputs
 from ..stages.hooks import IGNORE_INDEX, label_pieces
 from .mlm import MaskedLMAdapter
@@ -93,9 +94,10 @@ def fill_masks(
     plan, batches = plan_inputs(encoded, settings, tokenizer, select=windows_with_masks)
     order = label_pieces(batches, plan, text_of, piece_of, np.full(len(piece_of), mask_id, dtype=np.int64))
     targets = None if target_ids is None else np.asarray(target_ids, dtype=np.int64)
+    min_rows = MIN_PROJECTED_ROWS if settings.batch_invariant else 1
     run = run_batches(
         shim, batches, plan.n_windows, is_train=False, adapter=MaskedLMAdapter,
-        extra=lambda batch: {"scored": batch.labels != IGNORE_INDEX, "top_k": k, "targets": targets},
+        extra=lambda batch: {"scored": batch.labels != IGNORE_INDEX, "top_k": k, "targets": targets, "min_rows": min_rows},
     )
     for rows, out in zip(order, run.outputs):
         top_ids, top_scores = out.top_ids.cpu().numpy(), out.top_scores.cpu().numpy()
@@ -153,9 +155,10 @@ def score_word_candidates(
         batches, plan, np.arange(len(rows), dtype=np.int64),
         np.array([t[1] for t in targets], dtype=np.int64), np.array([t[2] for t in targets], dtype=np.int64),
     )
+    min_rows = MIN_PROJECTED_ROWS if settings.batch_invariant else 1
     run = run_batches(
         shim, batches, plan.n_windows, is_train=False, pass_labels=True, adapter=MaskedLMAdapter,
-        extra=lambda batch: {"top_k": None, "label_log_probs": True},
+        extra=lambda batch: {"top_k": None, "label_log_probs": True, "min_rows": min_rows},
     )
     for rows_of_batch, out in zip(order, run.outputs):
         for g, value in zip(rows_of_batch.tolist(), out.label_log_probs.cpu().numpy().tolist()):

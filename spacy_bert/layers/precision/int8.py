@@ -195,7 +195,11 @@ class Int8Linear(nn.Module):
     small (most of them: a few pieces such as [CLS]/[SEP] and a few channels carry the large
     values) gets a few quantization levels only. Dividing each row by its own largest |value|
     before the kernel and multiplying the output row by it afterwards gives every piece the
-    full 8 bits: exactly per-token quantization, for two elementwise passes.
+    full 8 bits: exactly per-token quantization, for two elementwise passes. The kernel still
+    takes its range (and zero point) from the whole call, so one more row holding +1 and -1 fixes
+    it at [-1, 1]: every row is then quantized the same way whatever rows share the call, and as
+    the int8 products sum exactly in int32, a piece's result does not depend on the other pieces
+    or texts of the batch (`EncoderSettings.batch_invariant` relies on it).
 
     Args:
         linear (nn.Linear): The fp32 layer; its weight (out, in) and bias (out,) are read once.
@@ -212,10 +216,8 @@ class Int8Linear(nn.Module):
         weight_bits: int = 7,
         input_scale: Optional[torch.Tensor] = None,
         outliers: Optional[torch.Tensor] = None,
-        owns_input: bool = False,
     ) -> None:
         super().__init__()
-        self.owns_input = owns_input
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.per_token = activations == "token"
         weight = linear.weight.detach().float().cpu()
@@ -247,12 +249,10 @@ class Int8Linear(nn.Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
         extra = None if self.outliers is None else x.index_select(1, self.outliers)  # (n, k) fp32
-        # one pass makes the tensor the kernel reads (scaled, or a copy: x may be read again,
-        # e.g. as the residual, and is changed in place below), unless the caller hands over
-        # its input (`owns_input`)
+        # x may be read again (e.g. as the residual): never changed in place
         if self.inv_scale is not None:
             x = x * self.inv_scale
-        elif extra is not None or (self.per_token and not self.owns_input):
+        elif extra is not None:
             x = x.clone()
         if extra is not None:
             assert self.outliers is not None  # extra holds the outlier channels
@@ -261,7 +261,12 @@ class Int8Linear(nn.Module):
             # (n, 1): each row's max |value|, from two reading passes (no |x| temporary;
             # aminmax(dim) is ~10x slower in torch 2.13)
             rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_()).clamp_(min=1e-6)
-            out = torch.ops.quantized.linear_dynamic(x.div_(rows), self._packed, False)
+            n = x.shape[0]
+            kernel_input = x.new_empty(n + 1, self.in_features)
+            torch.div(x, rows, out=kernel_input[:n])
+            kernel_input[n].zero_()
+            kernel_input[n, 0], kernel_input[n, -1] = 1.0, -1.0  # the range row (see the class)
+            out = torch.ops.quantized.linear_dynamic(kernel_input, self._packed, False)[:n]
             # in place (out=out): a second (n, out) tensor costs more than the arithmetic
             out = out.mul_(rows) if self.bias is None else torch.addcmul(self.bias, out, rows, out=out)
         else:
@@ -317,9 +322,7 @@ def quantize_linears(
                 scale = None if scales is None or kind not in options.smooth_kinds else scales.get(path)
                 bits = 8 if kind in options.wide else options.weight_bits
                 picked = _outlier_channels(options, kind, ranges, path)
-                # BertOutput.dense reads the activation's fresh output, which nothing else reads
-                owns = kind == "output.dense"
-                setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, owns))
+                setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked))
                 count += 1
     if narrow:
         widths = sorted({int(cast(nn.Linear, module.get_submodule(path)).in_features) for path in narrow})

@@ -14,6 +14,18 @@ be rearranged into consecutive runs with the same group sizes and no larger maxi
 `greedy_batches` is the plain budget fill (each group as large as the budget allows), kept
 as the baseline the benchmarks and tests compare with.
 
+Batch invariance (`EncoderSettings.batch_invariant`, `invariant_batches`): in their last float
+bits, a window's outputs depend on the padded length of its batch (the CPU attention kernel
+reduces over it in vector blocks), though not on the content of the other rows. So when a
+text's results must not depend on the texts batched with it (a server that batches across
+requests, reproducible scores), each window is padded to a length of its own,
+`invariant_length` (its positions rounded up to a multiple of INVARIANT_MULTIPLE, at most the
+window), and a batch only holds windows of one such length. Products over few rows are the
+other source (`modeling.encoder.project_rows`: the pooler always, the masked-LM head in this
+mode). `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
+and forwards: about 5-10 % fewer words/s on short texts in small batches, none measurable on
+paragraphs (bench/RESULTS.md), so it is off by default.
+
 `pad_windows` then builds one group's encoder input, [CLS] content [SEP] padded on the
 right, from each text's piece ids and a `WindowPlan`; `pad_inputs` does the same for inputs
 that may carry a second segment (`[CLS] segment [SEP] content [SEP]`, token type ids 1 from
@@ -34,7 +46,8 @@ from ..settings import EncoderSettings
 from .windows import Counts, WindowPlan, as_counts
 
 __all__ = [
-    "FORWARD_COST", "PaddedBatch", "batches_cost", "greedy_batches", "pad_inputs", "pad_windows", "padding_ratio", "plan_batches",
+    "FORWARD_COST", "INVARIANT_MULTIPLE", "PaddedBatch", "batches_cost", "greedy_batches", "invariant_batches",
+    "invariant_length", "pad_inputs", "pad_windows", "padding_ratio", "plan_batches",
 ]
 
 # The cost of one encoder forward, in padded positions: the time of a forward beyond its
@@ -46,6 +59,10 @@ __all__ = [
 # term; its residuals stay within about 16 % on these shapes.) A GPU's per-forward cost is
 # far larger relative to a position; pass `forward_cost` there.
 FORWARD_COST = 27
+
+#: Batch-invariant padded lengths are multiples of this (the number of windows sharing one
+#: length, and so the rows per forward, grows with it; so does the padding of each window).
+INVARIANT_MULTIPLE = 8
 
 
 def _sorted(lengths: Counts, max_batch_items: int) -> Tuple[int, np.ndarray, np.ndarray]:
@@ -135,6 +152,37 @@ def greedy_batches(lengths: Counts, max_batch_items: int) -> List[np.ndarray]:
     return groups
 
 
+def invariant_length(positions: int, window: int) -> int:
+    """The padded length of a window of `positions` positions (int >= 1) when batches are
+    batch-invariant: rounded up to a multiple of INVARIANT_MULTIPLE, but not past `window`
+    (int, the encoder's window: the model may have no position beyond it), nor below `positions`."""
+    rounded = -(-positions // INVARIANT_MULTIPLE) * INVARIANT_MULTIPLE
+    return max(positions, min(window, rounded))
+
+
+def invariant_batches(lengths: Counts, max_batch_items: int, window: int) -> List[Tuple[np.ndarray, int]]:
+    """Batches in which a window's padded length depends on that window alone.
+
+    lengths: Counts (n_windows,) — total positions of each window.
+    max_batch_items: int >= 1 — the most padded positions, rows x padded length, of a batch.
+    window: int — the encoder's window (the longest padded length, see `invariant_length`).
+    Returns (group, padded length) pairs: each group an int64 array of window indices, longest
+    first (stable), all of one `invariant_length`, as many per group as the budget allows (at
+    least one); each window is in exactly one group.
+    """
+    budget, order, ordered = _sorted(lengths, max_batch_items)
+    padded = np.array([invariant_length(int(n), window) for n in ordered], dtype=np.int64)
+    groups: List[Tuple[np.ndarray, int]] = []
+    start, n = 0, len(order)
+    while start < n:
+        length = int(padded[start])
+        end = start + int(np.count_nonzero(padded[start:] == length))  # sorted: one run per length
+        size = max(1, budget // length)
+        groups.extend((order[i : min(i + size, end)], length) for i in range(start, end, size))
+        start = end
+    return groups
+
+
 def batches_cost(lengths: Counts, groups: Sequence[np.ndarray], forward_cost: int = FORWARD_COST) -> int:
     """Padded positions of `groups` (index arrays into `lengths`, Sequence[int]) plus
     `forward_cost` per non-empty group: what `plan_batches` minimises."""
@@ -166,6 +214,7 @@ def pad_windows(
     cls_id: int,
     sep_id: int,
     pad_id: int,
+    length: Optional[int] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The padded encoder input of the windows in `group`.
 
@@ -173,8 +222,9 @@ def pad_windows(
     plan: WindowPlan made from those texts' piece counts.
     group: (batch,) int array of window indices (e.g. one of `plan_batches`).
     cls_id, sep_id, pad_id: int — the ids of [CLS], [SEP] and [PAD].
-    Returns (input_ids, attention_mask), both (batch, max_len) int64 with
-    max_len = 2 + the longest window's length in the group: row r is window group[r] as
+    length: Optional[int] — pad to at least this many positions (`invariant_batches`).
+    Returns (input_ids, attention_mask), both (batch, max_len) int64 with max_len = 2 + the
+    longest window's length in the group (or `length` if larger): row r is window group[r] as
     [CLS] content [SEP] then pad_id (right padding); the mask is 1 on those 2 + length
     positions and 0 on padding. An empty group gives arrays of shape (0, 2).
     Raises ValueError (E306) when a window lies outside its text's piece_ids.
@@ -183,7 +233,7 @@ def pad_windows(
     lengths = plan.length[windows]
     starts = plan.start[windows]
     texts = plan.text_index[windows]
-    max_len = 2 + (int(lengths.max()) if len(windows) else 0)
+    max_len = max(2 + (int(lengths.max()) if len(windows) else 0), length or 0)
     input_ids = np.full((len(windows), max_len), pad_id, dtype=np.int64)
     input_ids[:, 0] = cls_id
     # One slice copy per row: a window is a contiguous run of its text's ids.
@@ -228,6 +278,7 @@ def pad_inputs(
     cls_id: int,
     sep_id: int,
     pad_id: int,
+    length: Optional[int] = None,
 ) -> PaddedBatch:
     """The padded encoder input of the windows in `group`, with or without second segments.
 
@@ -235,12 +286,13 @@ def pad_inputs(
     segment_ids: per input (n_segment,) ints — the second segment's ids (empty: none).
     plan: the `WindowPlan` of those inputs (`plan_input_windows`).
     group: (batch,) int array of window indices (e.g. one of `plan_batches`).
+    length: Optional[int] — pad to at least this many positions (`invariant_batches`).
     Raises ValueError (E306) when a window lies outside its text's piece_ids.
     """
     windows = np.asarray(group, dtype=np.int64).reshape(-1)
     segments = plan.segment_length[windows] if plan.segment_length is not None else np.zeros(len(windows), dtype=np.int64)
     if not segments.any():
-        input_ids, attention_mask = pad_windows(piece_ids, plan, windows, cls_id, sep_id, pad_id)
+        input_ids, attention_mask = pad_windows(piece_ids, plan, windows, cls_id, sep_id, pad_id, length)
         token_type_ids = np.zeros_like(input_ids)
         special_mask = attention_mask == 0
         special_mask[:, 0] = True
@@ -251,7 +303,7 @@ def pad_inputs(
     starts = plan.start[windows]
     texts = plan.text_index[windows]
     positions = plan.positions[windows]
-    max_len = int(positions.max())
+    max_len = max(int(positions.max()), length or 0)
     input_ids = np.full((len(windows), max_len), pad_id, dtype=np.int64)
     token_type_ids = np.zeros((len(windows), max_len), dtype=np.int64)
     special_mask = np.ones((len(windows), max_len), dtype=bool)

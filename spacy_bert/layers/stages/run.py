@@ -20,7 +20,7 @@ from thinc.shims.pytorch import ArgsKwargs
 
 from ...errors import Errors
 from ...tokenization import BertTokenizer
-from .batching import PaddedBatch, pad_inputs, plan_batches
+from .batching import PaddedBatch, invariant_batches, pad_inputs, plan_batches
 from .encode import EncodedInputs, encode_inputs
 from .hooks import PieceHook, apply_hook
 from ..settings import DEFAULT_NAMES, EncoderSettings, SettingNames
@@ -68,7 +68,8 @@ def plan_inputs(
     select: Optional[Callable[[WindowPlan], np.ndarray]] = None,
 ) -> Tuple[WindowPlan, List[PaddedBatch]]:
     """*plan*: windows (`plan_input_windows`; second segments where any input has one) and
-    length-sorted padded batches under `settings.max_batch_items` (`plan_batches`).
+    length-sorted padded batches under `settings.max_batch_items` (`plan_batches`; with
+    `settings.batch_invariant`, `invariant_batches`).
 
     names (SettingNames): what the user calls window and stride (E354 / E371 / E372 speak of them).
     select (Optional[Callable[[WindowPlan], np.ndarray]]): picks the windows to batch, (n,)
@@ -77,9 +78,17 @@ def plan_inputs(
     segments = encoded.segment_lengths
     plan = plan_input_windows(encoded.n_pieces, segments if segments.any() else None, settings.window, settings.stride, names)
     chosen = np.arange(plan.n_windows, dtype=np.int64) if select is None else np.asarray(select(plan), dtype=np.int64)
-    groups = [chosen[g] for g in plan_batches(plan.positions[chosen], settings.max_batch_items)]
+    positions = plan.positions[chosen]
+    groups: List[Tuple[np.ndarray, Optional[int]]]  # (windows, padded length or None: the longest's)
+    if settings.batch_invariant:
+        groups = list(invariant_batches(positions, settings.max_batch_items, settings.window))
+    else:
+        groups = [(group, None) for group in plan_batches(positions, settings.max_batch_items)]
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    batches = [pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, group, cls_id, sep_id, pad_id) for group in groups]
+    batches = [
+        pad_inputs(encoded.piece_ids, encoded.segment_ids, plan, chosen[group], cls_id, sep_id, pad_id, length)
+        for group, length in groups
+    ]
     return plan, batches
 
 
