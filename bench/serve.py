@@ -81,10 +81,18 @@ def thread_cpu_seconds(pid: int) -> dict:
 
 
 def rss_mib(pid: int) -> float:
+    """Resident memory of process `pid` and of its child processes (a supervisor's workers)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            total += int(line.split()[1]) / 1024
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            total += rss_mib(int(child))
+        except OSError:  # the child ended meanwhile
+            pass
+    return total
 
 
 async def drive(url: str, bodies, clients: int, deadline: float, on_done=None) -> list:
@@ -97,6 +105,7 @@ async def drive(url: str, bodies, clients: int, deadline: float, on_done=None) -
     host, port = url.rsplit("//", 1)[1].split(":")
     latencies = []
     position = {"next": 0}
+    reconnects = {"count": 0}
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -106,9 +115,21 @@ async def drive(url: str, bodies, clients: int, deadline: float, on_done=None) -
                 position["next"] += 1
                 body = bodies[index]
                 began = time.perf_counter()
-                writer.write(b"POST /v1/annotate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
-                head = await reader.readuntil(b"\r\n\r\n")
+                request = (b"POST /v1/annotate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
+                for attempt in range(3):
+                    try:
+                        writer.write(request)
+                        head = await reader.readuntil(b"\r\n\r\n")
+                        break
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        # closed before any answer (a worker retiring under --max-requests closes
+                        # its idle keep-alive connections): a new connection, the same request
+                        writer.close()
+                        reconnects["count"] += 1
+                        reader, writer = await asyncio.open_connection(host, int(port))
+                else:
+                    raise SystemExit(f"request {index}: no answer on 3 connections")
                 status = int(head.split(b" ", 2)[1])
                 length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
                 answer = await reader.readexactly(length)
@@ -121,6 +142,8 @@ async def drive(url: str, bodies, clients: int, deadline: float, on_done=None) -
             writer.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
+    if reconnects["count"]:
+        print(f"({reconnects['count']} requests sent again on a new connection: closed before any answer)", flush=True)
     return latencies
 
 
@@ -197,6 +220,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--batch-invariant", action=argparse.BooleanOptionalAction, default=True,
                         help="the server's --batch-invariant, and the same for offline nlp.pipe (default: on, as the server)")
+    parser.add_argument("--max-requests", type=int, default=0, help="the server's --max-requests (0: never recycle)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (default: all)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -224,7 +248,9 @@ def main() -> None:
     figures["offline_cpu_ms_per_text"] = (time.process_time() - cpu_began) / len(texts) * 1000
     print(f"offline nlp.pipe: {figures['offline_texts_per_s']:.0f} texts/s", flush=True)
 
-    proc, url = start_server(pipeline, args.threads, () if args.batch_invariant else ("--no-batch-invariant",))
+    extra = () if args.batch_invariant else ("--no-batch-invariant",)
+    proc, url = start_server(pipeline, args.threads, extra + ("--max-requests", str(args.max_requests)))
+    figures["max_requests"] = args.max_requests
     try:
         one = [json.dumps({"texts": [t]}).encode() for t in texts]
         k = args.texts_per_request

@@ -24,6 +24,10 @@ def serve_cli(
         True, "--batch-invariant/--no-batch-invariant",
         help="Results independent of the other requests batched with a text (byte-identical to offline nlp.pipe with the same setting); off: faster",
     ),
+    max_requests: int = typer.Option(
+        0, "--max-requests",
+        help="Requests a model copy answers before a fresh process replaces it, loaded first (0: never); bounds memory",
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per model copy (default cores // workers)"),
     engine: str = typer.Option("local", "--engine", "-e", help="local (this machine) or ray (Ray Serve)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray on 127.0.0.1)"),
@@ -36,7 +40,7 @@ def serve_cli(
     settings = ServeSettings(
         pipeline=pipeline, host=host, port=port, workers=workers, max_batch_items=max_batch_items, max_wait_ms=max_wait_ms,
         max_queue=max_queue, max_body_bytes=max_body_bytes, max_text_chars=max_text_chars, max_texts=max_texts,
-        timeout_s=timeout_s, precision=precision, batch_invariant=batch_invariant, threads=threads, engine=engine, address=address,
+        timeout_s=timeout_s, precision=precision, batch_invariant=batch_invariant, max_requests=max_requests, threads=threads, engine=engine, address=address,
         drain_timeout_s=drain_timeout_s, log_level=log_level,
     )
     from ..annotate.pipelines import pipeline_directory

@@ -118,6 +118,9 @@ def build_app(state: ServerState, load_on_startup: bool = True, on_load_error=No
             if arriving:
                 state.arriving -= 1
             metrics.request(status, time.perf_counter() - started)
+            state.answered += 1
+            if state.on_answered is not None:
+                state.on_answered(state.answered)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "alive"})

@@ -23,6 +23,10 @@ class ServeSettings:
         max_body_bytes (int), max_text_chars (int), max_texts (int): Request limits (413).
         timeout_s (float): A request not answered within this gets 504.
         precision (str | None): Applied after load (`set_precision`); None keeps the saved one.
+        max_requests (int): Requests a model copy answers before a fresh process replaces it
+            (0: never). The replacement loads and warms up first, then the old copy finishes
+            its requests and exits; this returns what spaCy keeps per word ever met (see
+            docs/serving.md, memory).
         batch_invariant (bool): Applied after load (`set_batch_invariant`): a text's results do
             not depend on the texts of other requests batched with it, and equal an offline
             `nlp.pipe` of the pipeline with the same setting byte for byte (default True).
@@ -46,6 +50,7 @@ class ServeSettings:
     timeout_s: float = 30.0
     precision: Optional[str] = None
     batch_invariant: bool = True
+    max_requests: int = 0
     threads: Optional[int] = None
     engine: str = "local"
     address: Optional[str] = None
@@ -60,6 +65,8 @@ class ServeSettings:
                 raise ValueError(Errors.E814.format(option=_option(name), value=value, expected="a positive integer"))
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ValueError(Errors.E814.format(option="--port", value=self.port, expected="an integer in 0..65535"))
+        if isinstance(self.max_requests, bool) or not isinstance(self.max_requests, int) or self.max_requests < 0:
+            raise ValueError(Errors.E814.format(option="--max-requests", value=self.max_requests, expected="an integer >= 0 (0: never)"))
         for name in ("max_wait_ms", "drain_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:

@@ -38,6 +38,8 @@ class ServerState:
         self.arriving = 0  # requests being read and checked, not yet queued (the batcher's cue to wait)
         self.has_qa = False
         self.components: List[str] = []
+        self.answered = 0  # /v1/annotate requests answered (any status)
+        self.on_answered: Optional[Callable[[int], None]] = None  # called with the count after each
 
     def load(self) -> None:
         """Load (unless given), apply --precision and --batch-invariant, warm up, start the

@@ -10,6 +10,13 @@
   others keep answering; one that dies before it is ready 3 times in a row stops the server
   (E817: the pipeline cannot load). SIGTERM is passed to every worker; each drains as above,
   and the supervisor exits 0 when they have.
+- `--max-requests N` recycles model copies (a supervisor then runs even for one worker): a worker
+  that has answered N requests asks to retire (a file the supervisor watches); the supervisor
+  starts its replacement, and once that one is loaded and warmed up, sends the old one SIGUSR1:
+  uvicorn's own shutdown (no new connections; requests in flight are answered; idle keep-alive
+  connections are closed, as any HTTP server may), then exit 0. Connections not yet accepted
+  wait in the shared socket's backlog for the new worker: none is refused. What this returns is
+  the memory spaCy keeps per distinct word ever met inside a memory zone (docs/serving.md).
 
 oneDNN's primitive cache (one entry per op and input shape) grows a serving process's memory
 after warm-up (issue 26 measured ~32 MB over 10,000 fresh texts; bounded by the cache's capacity,
@@ -41,6 +48,7 @@ ONEDNN_CACHE_CAPACITY = "128"
 #: A worker that exits before it is ready this many times in a row is not restarted again.
 MAX_EARLY_EXITS = 3
 READY_FILE_ENV = "SPACY_BERT_SERVE_READY_FILE"
+RETIRE_FILE_ENV = "SPACY_BERT_SERVE_RETIRE_FILE"
 
 
 def thread_environment(threads: int) -> Dict[str, str]:
@@ -82,14 +90,20 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nlp: Any = None, ready_file: Optional[str] = None) -> int:
-    """Serve one model copy in this process until SIGTERM/SIGINT (drained) or a load failure.
+def run_server(
+    settings: ServeSettings, sock: Optional[socket.socket] = None, nlp: Any = None, ready_file: Optional[str] = None,
+    retire_file: Optional[str] = None,
+) -> int:
+    """Serve one model copy in this process until SIGTERM/SIGINT (drained), SIGUSR1 (a retiring
+    worker: uvicorn's own shutdown) or a load failure.
 
     Args:
         settings (ServeSettings): What to serve and how.
         sock (socket | None): A listening socket (a worker's shared one); None binds host:port.
         nlp (Language | None): An already loaded pipeline (else `settings.pipeline` is loaded).
         ready_file (str | None): Touched once the pipeline is warmed up (the supervisor's signal).
+        retire_file (str | None): Touched once `settings.max_requests` requests are answered (the
+            supervisor then starts a replacement and sends SIGUSR1 when it is ready).
 
     Returns:
         int: The exit code: 0 after a drain, 3 when the pipeline could not be loaded.
@@ -109,6 +123,14 @@ def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nl
         return 3
     if ready_file:
         Path(ready_file).touch()
+    if retire_file and settings.max_requests:
+        retire = Path(retire_file)
+
+        def ask_to_retire(answered: int) -> None:
+            if answered == settings.max_requests:
+                retire.touch()
+
+        state.on_answered = ask_to_retire
     if sock is None:
         sock = bind(settings.host, settings.port)
         announce(settings, sock)
@@ -133,6 +155,8 @@ def run_server(settings: ServeSettings, sock: Optional[socket.socket] = None, nl
     app = build_app(state, load_on_startup=False)
     config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=max(1, int(settings.drain_timeout_s)))
     server = DrainingServer(config)
+    if retire_file:
+        signal.signal(signal.SIGUSR1, lambda sig, frame: setattr(server, "should_exit", True))
     server.run(sockets=[sock])
     return 0
 
@@ -151,6 +175,8 @@ class Supervisor:
         self.threads = threads_for(settings.workers, settings.threads)
         self.sock: Optional[socket.socket] = None
         self.procs: List[Optional[subprocess.Popen]] = [None] * settings.workers
+        self.retiring: List[Optional[subprocess.Popen]] = [None] * settings.workers  # replaced, finishing
+        self.retire_sent = [False] * settings.workers  # SIGUSR1 sent to the retiring one
         self.early_exits = [0] * settings.workers
         self.stopping = False
         self.restarts = 0
@@ -159,10 +185,13 @@ class Supervisor:
     def _ready_file(self, index: int) -> str:
         return str(Path(self._dir) / f"ready-{index}")
 
+    def _retire_file(self, index: int) -> str:
+        return str(Path(self._dir) / f"retire-{index}")
+
     def _start(self, index: int) -> None:
         ready = self._ready_file(index)
         Path(ready).unlink(missing_ok=True)
-        env = dict(os.environ, **thread_environment(self.threads), **{READY_FILE_ENV: ready})
+        env = dict(os.environ, **thread_environment(self.threads), **{READY_FILE_ENV: ready, RETIRE_FILE_ENV: self._retire_file(index)})
         assert self.sock is not None  # bound in run(), before any worker starts
         fd = self.sock.fileno()
         self.procs[index] = subprocess.Popen(
@@ -189,16 +218,37 @@ class Supervisor:
             self.sock.close()
             for index in range(self.settings.workers):
                 Path(self._ready_file(index)).unlink(missing_ok=True)
+                Path(self._retire_file(index)).unlink(missing_ok=True)
             os.rmdir(self._dir)
 
     def _on_signal(self, sig, frame) -> None:  # noqa: ANN001
         if self.stopping:  # a second signal: stop now
-            for proc in self.procs:
+            for proc in self.procs + self.retiring:
                 if proc is not None and proc.poll() is None:
                     proc.kill()
         self.stopping = True
 
+    def _recycle(self, index: int) -> None:
+        """Hand worker `index` over to a fresh process once it asked to retire: start the
+        replacement; when it is ready, SIGUSR1 to the old one; forget the old one once it exited."""
+        old, current = self.retiring[index], self.procs[index]
+        if old is not None:
+            if old.poll() is not None:
+                self.retiring[index] = None
+            elif not self.retire_sent[index] and Path(self._ready_file(index)).exists():
+                old.send_signal(signal.SIGUSR1)
+                self.retire_sent[index] = True
+            return
+        if current is not None and not self.stopping and Path(self._retire_file(index)).exists():
+            Path(self._retire_file(index)).unlink()
+            self.retiring[index], self.retire_sent[index] = current, False
+            print(f"spacy-bert serve: worker {index} (pid {current.pid}) answered --max-requests "
+                  f"{self.settings.max_requests} requests; starting its replacement", flush=True)
+            self._start(index)
+
     def _check_workers(self) -> None:
+        for index in range(self.settings.workers):
+            self._recycle(index)
         for index, proc in enumerate(self.procs):
             if proc is None or proc.poll() is None:
                 if proc is not None and Path(self._ready_file(index)).exists():
@@ -219,11 +269,11 @@ class Supervisor:
 
     def _stop_workers(self) -> int:
         """SIGTERM to every worker, wait for their drains, SIGKILL what is left after that."""
-        for proc in self.procs:
+        for proc in self.procs + self.retiring:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.settings.drain_timeout_s + 10
-        for proc in self.procs:
+        for proc in self.procs + self.retiring:
             if proc is None:
                 continue
             try:
@@ -235,9 +285,10 @@ class Supervisor:
 
 
 def serve_local(settings: ServeSettings) -> int:
-    """`--engine local`: one process (`workers` 1) or a supervisor of `workers` processes."""
+    """`--engine local`: one process (`workers` 1), or a supervisor of `workers` processes (also
+    of one with `max_requests`: recycling needs a process that outlives the worker)."""
     _uvicorn()  # E815 before anything is started
-    if settings.workers == 1:
+    if settings.workers == 1 and not settings.max_requests:
         from ..annotate.engines import set_threads, threads_for
 
         os.environ.setdefault(ONEDNN_CACHE_ENV, ONEDNN_CACHE_CAPACITY)
@@ -251,7 +302,7 @@ def _worker_main(argv: List[str]) -> int:
     settings = ServeSettings(**json.loads(argv[0]))
     sock = socket.socket(fileno=int(argv[1]))
     logging.basicConfig(level=settings.log_level.upper() if settings.log_level.upper() in logging._nameToLevel else "WARNING")
-    return run_server(settings, sock=sock, ready_file=os.environ.get(READY_FILE_ENV))
+    return run_server(settings, sock=sock, ready_file=os.environ.get(READY_FILE_ENV), retire_file=os.environ.get(RETIRE_FILE_ENV))
 
 
 if __name__ == "__main__":

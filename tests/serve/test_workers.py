@@ -79,3 +79,57 @@ def test_killed_worker_is_replaced_then_sigterm_drains(cli_server):
     long_request.join(120)
     assert result["r"].status_code == 200 and len(result["r"].json()["results"]) == len(texts)
     assert proc.wait(60) == 0
+
+
+@pytest.mark.slow
+def test_max_requests_recycles_the_model_copy_without_refusing_a_request(serve_pipelines):
+    """`--workers 1 --max-requests 6`: after 6 answers the worker is replaced by a fresh process,
+    loaded before the old one stops; 30 requests on fresh connections (and 4 clients at once)
+    are all answered, each with its own text's result, and the worker pid changed."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spacy_bert", "serve", str(serve_pipelines["bert_ner"]), "--port", "0", "--workers", "1",
+         "--threads", "1", "--max-requests", "6"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(REPO),
+    )
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        line = lines.get(timeout=60)
+        assert " on http://127.0.0.1:" in line, line
+        url = line.split(" on ", 1)[1].split()[0]
+        wait_until(lambda: get(url + "/readyz").status_code == 200, 90, "not ready")
+        first = children(proc.pid)
+        texts = [f"Alice Smith lives in Paris, request {i}" for i in range(30)]
+
+        def ask(text):
+            for _ in range(3):  # a connection closed by a retiring worker before any answer: ask again
+                try:
+                    return text, post(url, {"texts": [text]}, timeout=60)
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            raise AssertionError("no answer")
+
+        answers = [ask(text) for text in texts[:18]]  # (text, response)
+        threads = [threading.Thread(target=lambda t=t: answers.append(ask(t))) for t in texts[18:22]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        answers += [ask(text) for text in texts[22:]]
+        assert len(answers) == 30 and all(a.status_code == 200 for _, a in answers), [a.text for _, a in answers if a.status_code != 200]
+        for text, answer in answers:  # each answer is its own text's (entity texts and offsets point into it)
+            entities = answer.json()["results"][0]["entities"]
+            assert all(text[e["start"]:e["end"]] == e["text"] for e in entities), (text, entities)
+        assert sum(len(a.json()["results"][0]["entities"]) for _, a in answers) > 0
+        wait_until(lambda: len(children(proc.pid)) == 1 and children(proc.pid) != first, 60, "the worker was not replaced")
+        printed = []
+        while not lines.empty():
+            printed.append(lines.get())
+        assert any("answered --max-requests 6 requests; starting its replacement" in p for p in printed), printed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
