@@ -9,7 +9,7 @@ from tests.error_codes import raises_code
 
 @pytest.mark.parametrize("option,value", [
     ("workers", 0), ("max_batch_items", -1), ("max_queue", 1.5), ("port", 70000), ("max_wait_ms", -1.0),
-    ("timeout_s", 0), ("engine", "k8s"), ("precision", "fp8"), ("threads", 0),
+    ("timeout_s", 0), ("engine", "k8s"), ("precision", "fp8"), ("threads", 0), ("max_requests", -1), ("batch_invariant", "yes"),
 ])
 def test_bad_options_are_coded_errors(option, value):
     with raises_code("E814", match=option.replace("_", "-")):

@@ -23,8 +23,8 @@ requests, reproducible scores), each window is padded to a length of its own,
 window), and a batch only holds windows of one such length. Products over few rows are the
 other source (`modeling.encoder.project_rows`: the pooler always, the masked-LM head in this
 mode). `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
-and forwards: about 5-10 % fewer words/s on short texts in small batches, none measurable on
-paragraphs (bench/RESULTS.md), so it is off by default.
+and forwards: about 5-10 % fewer words/s on sentences, up to 20 % on very short phrases in
+large batches, none measurable on paragraphs (bench/RESULTS.md), so it is off by default.
 
 `pad_windows` then builds one group's encoder input, [CLS] content [SEP] padded on the
 right, from each text's piece ids and a `WindowPlan`; `pad_inputs` does the same for inputs
