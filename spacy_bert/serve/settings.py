@@ -67,6 +67,11 @@ class ServeSettings:
             raise ValueError(Errors.E814.format(option="--port", value=self.port, expected="an integer in 0..65535"))
         if isinstance(self.max_requests, bool) or not isinstance(self.max_requests, int) or self.max_requests < 0:
             raise ValueError(Errors.E814.format(option="--max-requests", value=self.max_requests, expected="an integer >= 0 (0: never)"))
+        if self.max_requests and self.engine == "ray":
+            raise ValueError(Errors.E814.format(
+                option="--max-requests", value=self.max_requests,
+                expected="0 with --engine ray (recycling is the local engine's; Ray Serve replaces its replicas itself)",
+            ))
         for name in ("max_wait_ms", "drain_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:

@@ -16,6 +16,12 @@ def test_bad_options_are_coded_errors(option, value):
         ServeSettings(pipeline="p", **{option: value})
 
 
+def test_max_requests_is_the_local_engines():
+    with raises_code("E814", match="--engine ray"):
+        ServeSettings(pipeline="p", engine="ray", max_requests=10)
+    assert ServeSettings(pipeline="p", max_requests=10).max_requests == 10
+
+
 def test_cli_refuses_a_missing_pipeline_and_a_bad_option(tmp_path):
     runner = CliRunner()
     result = runner.invoke(bert_cli, ["serve", str(tmp_path / "missing")])

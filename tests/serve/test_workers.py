@@ -24,20 +24,32 @@ def children(pid: int):
     return sorted(int(p) for p in path.read_text().split()) if path.exists() else []
 
 
-@pytest.fixture
-def cli_server(serve_pipelines):
+def start_cli_server(pipeline, *options):
+    """`python -m spacy_bert serve PIPELINE --port 0 --threads 1 OPTIONS`: (process, url, its
+    output lines as a queue) once it printed its address."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spacy_bert", "serve", str(serve_pipelines["bert_ner"]), "--port", "0", "--workers", "2",
-         "--threads", "1", "--max-batch-items", "64", "--max-texts", "2000", "--max-body-bytes", "10000000", "--drain-timeout-s", "30"],
+        [sys.executable, "-m", "spacy_bert", "serve", str(pipeline), "--port", "0", "--threads", "1", *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(REPO),
     )
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
         line = lines.get(timeout=60)
-        assert " on http://127.0.0.1:" in line, line
-        url = line.split(" on ", 1)[1].split()[0]
+    except queue.Empty:
+        proc.kill()
+        raise
+    assert " on http://127.0.0.1:" in line, line
+    return proc, line.split(" on ", 1)[1].split()[0], lines
+
+
+@pytest.fixture
+def cli_server(serve_pipelines):
+    proc, url, lines = start_cli_server(
+        serve_pipelines["bert_ner"], "--workers", "2", "--max-batch-items", "64", "--max-texts", "2000",
+        "--max-body-bytes", "10000000", "--drain-timeout-s", "30",
+    )
+    try:
         wait_until(lambda: len(children(proc.pid)) == 2, 30, "two workers did not start")
         # both workers load before they accept; ten answers in a row means the socket is served
         wait_until(lambda: all(get(url + "/readyz").status_code == 200 for _ in range(10)), 90, "not ready")
@@ -86,18 +98,8 @@ def test_max_requests_recycles_the_model_copy_without_refusing_a_request(serve_p
     """`--workers 1 --max-requests 6`: after 6 answers the worker is replaced by a fresh process,
     loaded before the old one stops; 30 requests on fresh connections (and 4 clients at once)
     are all answered, each with its own text's result, and the worker pid changed."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spacy_bert", "serve", str(serve_pipelines["bert_ner"]), "--port", "0", "--workers", "1",
-         "--threads", "1", "--max-requests", "6"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(REPO),
-    )
-    lines: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    proc, url, lines = start_cli_server(serve_pipelines["bert_ner"], "--workers", "1", "--max-requests", "6")
     try:
-        line = lines.get(timeout=60)
-        assert " on http://127.0.0.1:" in line, line
-        url = line.split(" on ", 1)[1].split()[0]
         wait_until(lambda: get(url + "/readyz").status_code == 200, 90, "not ready")
         first = children(proc.pid)
         texts = [f"Alice Smith lives in Paris, request {i}" for i in range(30)]
