@@ -19,12 +19,10 @@ bits, a window's outputs depend on the padded length of its batch (the CPU atten
 reduces over it in vector blocks), though not on the content of the other rows. So when a
 text's results must not depend on the texts batched with it (a server that batches across
 requests, reproducible scores), each window is padded to a length of its own,
-`invariant_length` (its positions rounded up to a multiple of INVARIANT_MULTIPLE and to at
-least MIN_PROJECTED_ROWS, at most the window), and a batch only holds windows of one such
-length. Products over few rows are the other source: CPU libraries run other kernels for them
-(`modeling.encoder.MIN_PROJECTED_ROWS`), so every encoder product here has at least 16 rows
-(rows x padded length), and heads that project a gathered few rows pad them
-(`modeling.encoder.project_rows`: the pooler always, the masked-LM head in this mode). `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
+`invariant_length` (its positions rounded up to a multiple of INVARIANT_MULTIPLE, at most the
+window), and a batch only holds windows of one such length. Products over few rows are the
+other source (`modeling.encoder.project_rows`: the pooler always, the masked-LM head in this
+mode). `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
 and forwards: about 5-10 % fewer words/s on sentences, up to 20 % on very short phrases in
 large batches, none measurable on paragraphs (bench/RESULTS.md), so it is off by default.
 
@@ -44,7 +42,6 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...errors import Errors
-from ...modeling.encoder import MIN_PROJECTED_ROWS
 from ..settings import EncoderSettings
 from .windows import Counts, WindowPlan, as_counts
 
@@ -157,11 +154,9 @@ def greedy_batches(lengths: Counts, max_batch_items: int) -> List[np.ndarray]:
 
 def invariant_length(positions: int, window: int) -> int:
     """The padded length of a window of `positions` positions (int >= 1) when batches are
-    batch-invariant: rounded up to a multiple of INVARIANT_MULTIPLE and to at least
-    MIN_PROJECTED_ROWS (so a lone window's products have as many rows as a batch's), but not
-    past `window` (int, the encoder's window: the model may have no position beyond it), nor
-    below `positions`."""
-    rounded = max(MIN_PROJECTED_ROWS, -(-positions // INVARIANT_MULTIPLE) * INVARIANT_MULTIPLE)
+    batch-invariant: rounded up to a multiple of INVARIANT_MULTIPLE, but not past `window`
+    (int, the encoder's window: the model may have no position beyond it), nor below `positions`."""
+    rounded = -(-positions // INVARIANT_MULTIPLE) * INVARIANT_MULTIPLE
     return max(positions, min(window, rounded))
 
 
