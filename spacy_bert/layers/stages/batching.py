@@ -22,7 +22,9 @@ requests, reproducible scores), each window is padded to a length of its own,
 `invariant_length` (its positions rounded up to a multiple of INVARIANT_MULTIPLE, at most the
 window), and a batch only holds windows of one such length. Products over few rows are the
 other source (`modeling.encoder.project_rows`: the pooler always, the masked-LM head in this
-mode). `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
+mode); the encoder's own products have rows x padded length >= 8 rows, past the few-row kernels
+measured on this project's CPUs (1 and 2-3 rows). A minimum of 16 positions was measured too:
+it cost short phrases 0.72x instead of 0.81x (bench/RESULTS.md), so it was not kept. `tests/pipeline/test_batch_invariance.py` checks every component. The price is padding
 and forwards: about 5-10 % fewer words/s on sentences, up to 20 % on very short phrases in
 large batches, none measurable on paragraphs (bench/RESULTS.md), so it is off by default.
 
