@@ -85,7 +85,7 @@ setup(
             "spacy-bert.BertOutputListener.v1 = spacy_bert.layers.training.listener:bert_output_listener_v1",
             "spacy-bert.BertTokenClassifier.v1 = spacy_bert.layers.heads.linear:bert_token_classifier_v1",
             "spacy-bert.BertSequenceClassifier.v1 = spacy_bert.layers.heads.linear:bert_sequence_classifier_v1",
-            "spacy-bert.BertQuestionAnswering.v1 = spacy_bert.pipeline.qa:bert_question_answering_v1",
+            "spacy-bert.BertQuestionAnswering.v1 = spacy_bert.layers.heads.qa:bert_question_answering_v1",
             "spacy-bert.MaskedLM.v1 = spacy_bert.layers.heads.masked_lm:masked_lm_v1",
         ],
         "thinc_optimizers": ["spacy-bert.AdamW.v1 = spacy_bert.layers.training.optim:adamw_v1"],

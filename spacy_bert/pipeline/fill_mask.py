@@ -15,9 +15,8 @@ it has several: Hugging Face's rule). Unlike Hugging Face, a text longer than th
 windowed (a mask at piece 5,000 sees context on both sides) and a text without a mask is left
 alone (Hugging Face raises).
 
-Tokens: the Doc is never retokenized (DESIGN.md decision 14); the factory makes spaCy's
-tokenizer keep "[MASK]" whole, and masks are aligned to the Doc's tokens by char offsets
-(`mask_tokens.py` says what `token._.fill_mask` holds, and why).
+Tokens: the Doc is never retokenized (DESIGN.md decision 14); the factory makes spaCy's tokenizer
+keep "[MASK]" whole; masks align to tokens by char offsets (`mask_tokens.py`: what `token._.fill_mask` holds).
 
 Training (`spacy train configs/pretrain.cfg`): `objective = "mlm"` is Hugging Face's
 `DataCollatorForLanguageModeling` (15 % of the non-special pieces: 80 % [MASK], 10 % random,
@@ -68,10 +67,9 @@ grad_scaler_config = {}
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_FILL_MASK_MODEL)["model"]
 
-if not Doc.has_extension("fill_mask"):
-    Doc.set_extension("fill_mask", default=None)
-if not Token.has_extension("fill_mask"):
-    Token.set_extension("fill_mask", default=None)
+for _owner in (Doc, Token):
+    if not _owner.has_extension("fill_mask"):
+        _owner.set_extension("fill_mask", default=None)
 
 
 @Language.factory(
@@ -115,8 +113,7 @@ def make_bert_fill_mask(
 
     checkpoint (Optional[str]): Hugging Face BERT directory: a `BertForMaskedLM` /
         `BertForPreTraining` (predicts right away), or a plain encoder (fresh head, W630).
-    window, stride, max_batch_items (int): windows and batches (see `bert`).
-    batch_invariant (bool): Scores bit for bit the same whatever a text is batched with (see `bert`).
+    window, stride, max_batch_items (int), batch_invariant (bool): windows and batches (see `bert`).
     precision (str): Prediction arithmetic of the encoder (see `bert`): "float32" (default),
         "int8", "bfloat16", "float16" (CUDA) or "auto"; the MLM head, training and the
         scores of `spacy train` (mlm_acc, mlm_loss) stay fp32.
@@ -129,8 +126,7 @@ def make_bert_fill_mask(
     keep_masks_whole(nlp.tokenizer)
     return BertFillMask(
         nlp.vocab, model, name, checkpoint=checkpoint, window=window, stride=stride, max_batch_items=max_batch_items,
-        batch_invariant=batch_invariant,
-        precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
+        batch_invariant=batch_invariant, precision=precision, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=whole_word, scorer=scorer,
     )
 
 
@@ -168,9 +164,8 @@ class BertFillMask(BertModelPipe):
         top_k = check_top_k(top_k, name=name, factory="bert_fill_mask", where="in its config", meaning=TOP_K_MEANING, fix=f"Set top_k in the [components.{name}] block.")
         targets = None if targets is None else _targets(targets, "targets (config)")
         super().__init__(
-            vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride,
-            max_batch_items=max_batch_items, batch_invariant=batch_invariant, top_k=top_k, targets=targets,
-            objective=objective, mlm_probability=mlm_probability, whole_word=bool(whole_word),
+            vocab, model, name, checkpoint=checkpoint, precision=precision, window=window, stride=stride, max_batch_items=max_batch_items,
+            batch_invariant=batch_invariant, top_k=top_k, targets=targets, objective=objective, mlm_probability=mlm_probability, whole_word=bool(whole_word),
         )
         self.scorer = scorer
         self._rng = np.random.default_rng()

@@ -37,15 +37,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example, validate_get_examples
-from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..layers.training.listener import BertListener
 from ..layers.precision.policy import DEFAULT_PRECISION
-from ..layers.precision.training import DEFAULT_TRAIN_PRECISION
-from ..layers.heads.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, BertQuestionAnsweringModel, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
+from ..layers.heads.qa import HAS_HEAD, MAX_QUESTION_LEN, QA_NAMES, QA_SETTINGS, QAModel, QAWindows, init_head, load_qa_checkpoint, qa_forward, qa_train_step
 from ..modeling import BertForQuestionAnswering
 from .arguments import check_top_k, is_count, string_list
 from .qa_calibration import Calibration, apply_calibration
@@ -70,12 +68,6 @@ mixed_precision = false
 grad_scaler_config = {}
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_QA_MODEL)["model"]
-
-
-@registry.architectures("spacy-bert.BertQuestionAnswering.v1")
-def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> QAModel:
-    """`BertForQuestionAnswering`: (context, question) pairs -> per-window logits; own encoder."""
-    return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision)
 
 
 @Language.factory(
@@ -218,8 +210,7 @@ class BertQuestionAnswerer(BertModelPipe):
         cfg = self.cfg
         cfg["top_k"] = self._top_k()  # a plain int (a numpy int would not save as JSON)
         # [CLS] question [SEP] context [SEP]: three special tokens per window
-        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"],
-                                 batch_invariant=cfg["batch_invariant"])
+        window = EncoderSettings(window=cfg["max_seq_len"], stride=cfg["doc_stride"], max_batch_items=cfg["max_batch_items"], batch_invariant=cfg["batch_invariant"])
         window.validate(self.name, QA_NAMES, specials=3)
         max_answer_len = cfg["max_answer_len"]
         checks = (

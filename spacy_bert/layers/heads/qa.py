@@ -23,6 +23,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 import torch
+from spacy.util import registry
 from thinc.api import Model
 
 from ...checkpoint import resolve_checkpoint_dir
@@ -96,6 +97,12 @@ def BertQuestionAnsweringModel(mixed_precision: bool = False, grad_scaler_config
             )
         ],
     )
+
+
+@registry.architectures("spacy-bert.BertQuestionAnswering.v1")
+def bert_question_answering_v1(mixed_precision: bool = False, grad_scaler_config: Optional[dict] = None, train_precision: str = DEFAULT_TRAIN_PRECISION) -> QAModel:
+    """`BertForQuestionAnswering`: (context, question) pairs -> per-window logits; own encoder."""
+    return BertQuestionAnsweringModel(mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, train_precision=train_precision)
 
 
 def qa_shim(model: Model) -> BertShim:
