@@ -242,6 +242,9 @@ class Int8Linear(nn.Module):
             # per token: the bias is added after the row scales are multiplied back
             self._packed = torch.ops.quantized.linear_prepack(qweight, None if self.per_token else bias)
         self.bias = bias if self.per_token else None
+        # the extra row of every per-token call: +1 and -1 fix the kernel's range (see the class)
+        self._range_row = torch.zeros(1, self.in_features)
+        self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., in) float32 -> (..., out) float32."""
@@ -264,8 +267,7 @@ class Int8Linear(nn.Module):
             n = x.shape[0]
             kernel_input = x.new_empty(n + 1, self.in_features)
             torch.div(x, rows, out=kernel_input[:n])
-            kernel_input[n].zero_()
-            kernel_input[n, 0], kernel_input[n, -1] = 1.0, -1.0  # the range row (see the class)
+            kernel_input[n:].copy_(self._range_row)
             out = torch.ops.quantized.linear_dynamic(kernel_input, self._packed, False)[:n]
             # in place (out=out): a second (n, out) tensor costs more than the arithmetic
             out = out.mul_(rows) if self.bias is None else torch.addcmul(self.bias, out, rows, out=out)

@@ -154,12 +154,14 @@ def greedy_batches(lengths: Counts, max_batch_items: int) -> List[np.ndarray]:
     return groups
 
 
-def invariant_length(positions: int, window: int) -> int:
-    """The padded length of a window of `positions` positions (int >= 1) when batches are
-    batch-invariant: rounded up to a multiple of INVARIANT_MULTIPLE, but not past `window`
-    (int, the encoder's window: the model may have no position beyond it), nor below `positions`."""
-    rounded = -(-positions // INVARIANT_MULTIPLE) * INVARIANT_MULTIPLE
-    return max(positions, min(window, rounded))
+def invariant_length(positions, window: int):
+    """The padded length of a window of `positions` positions (an int >= 1, or an int array of
+    them, each mapped) when batches are batch-invariant: rounded up to a multiple of
+    INVARIANT_MULTIPLE, but not past `window` (int, the encoder's window: the model may have no
+    position beyond it), nor below `positions`. Returns an int (an int64 array for an array)."""
+    rounded = -(-np.asarray(positions, dtype=np.int64) // INVARIANT_MULTIPLE) * INVARIANT_MULTIPLE
+    lengths = np.maximum(positions, np.minimum(window, rounded))
+    return int(lengths) if lengths.ndim == 0 else lengths
 
 
 def invariant_batches(lengths: Counts, max_batch_items: int, window: int) -> List[Tuple[np.ndarray, int]]:
@@ -173,7 +175,7 @@ def invariant_batches(lengths: Counts, max_batch_items: int, window: int) -> Lis
     least one); each window is in exactly one group.
     """
     budget, order, ordered = _sorted(lengths, max_batch_items)
-    padded = np.array([invariant_length(int(n), window) for n in ordered], dtype=np.int64)
+    padded = invariant_length(ordered, window)
     groups: List[Tuple[np.ndarray, int]] = []
     start, n = 0, len(order)
     while start < n:
