@@ -13,6 +13,7 @@ on an AVX2 CPU without VNNI/bf16):
   the previous default) measured mean 0.989, min 0.966, max abs diff 0.53 on the same batch.
 """
 import copy
+import math
 import warnings
 
 import pytest
@@ -471,6 +472,40 @@ def test_int8_linear_options_match_reference():
     Int8Linear(linear, "token", 7, input_scale=scale, outliers=outliers)(x)
     Int8Linear(linear, "token")(x)
     assert torch.equal(x, before)
+
+
+def test_int8_low_keeps_one_sided_inputs_fine_and_clips_nothing():
+    """A fixed range [low, 1] (`set_low`): GELU outputs (min / max near -0.05) lose about half
+    the error of the symmetric [-1, 1]; a row far below `low` is divided by more, not clipped;
+    and a row's result still does not depend on the rows beside it."""
+    torch.manual_seed(0)
+    linear = nn.Linear(256, 64)
+    x = torch.nn.functional.gelu(torch.randn(40, 256) * 3)
+    with torch.no_grad():
+        expected = linear(x)
+    symmetric, calibrated = Int8Linear(linear, "token", 8), Int8Linear(linear, "token", 8)
+    ratio = calibrated.low_ratio(x)
+    assert -0.2 < ratio < 0
+    calibrated.set_low(-1 / 8)
+    error = {name: float((layer(x) - expected).norm() / expected.norm()) for name, layer in [("symmetric", symmetric), ("calibrated", calibrated)]}
+    assert error["calibrated"] < 0.7 * error["symmetric"], error
+    odd = -x[:3]  # rows whose minimum is their largest |value|: min / max far below low
+    with torch.no_grad():
+        odd_expected = linear(odd)
+    odd_got = calibrated(odd)
+    # coarser (they use 1/9 of the range) but whole: clipped at low, they would be off by ~90 %
+    assert float((odd_got - odd_expected).norm() / odd_expected.norm()) < 0.1
+    mixed = calibrated(torch.cat([odd, x]))
+    assert torch.equal(mixed[:3], odd_got) and torch.equal(mixed[3:], calibrated(x))
+
+
+def test_int8_calibration_sets_power_of_two_lows(minilm):
+    """`prediction_model(..., "int8")` calibrates every per-token layer's `low`: a power of two
+    in [-1, -1/32], above -1 where MiniLM's layers read GELU outputs."""
+    derived = prediction_model(*minilm[:1], "int8", tokenizer=minilm[1])
+    lows = {name: m.low for name, m in derived.named_modules() if isinstance(m, Int8Linear)}
+    assert lows and all(-1 <= low <= -1 / 32 and math.log2(-low).is_integer() for low in lows.values()), lows
+    assert any(low > -1 for name, low in lows.items() if name.endswith("output.dense") and "attention" not in name), lows
 
 
 def test_int8_prediction_shows_no_warnings(tiny_bert_dir, tiny_batch):

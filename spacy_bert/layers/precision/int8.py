@@ -65,8 +65,6 @@ __all__ = [
 INT8_ENGINES = ("x86", "fbgemm")
 #: CPU flags of int8 dot products that accumulate in int32 (no int16 pair saturation).
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-#: Largest int8 weight magnitude (7 bits: see `Int8Linear`).
-WEIGHT_MAX = 63.0
 # torch 2.13 warns on every creation of a quantized tensor; the int8 weights need one per layer.
 _QTENSOR_WARNING = r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation"
 
@@ -196,10 +194,15 @@ class Int8Linear(nn.Module):
     values) gets a few quantization levels only. Dividing each row by its own largest |value|
     before the kernel and multiplying the output row by it afterwards gives every piece the
     full 8 bits: exactly per-token quantization, for two elementwise passes. The kernel still
-    takes its range (and zero point) from the whole call, so one more row holding +1 and -1 fixes
-    it at [-1, 1]: every row is then quantized the same way whatever rows share the call, and as
-    the int8 products sum exactly in int32, a piece's result does not depend on the other pieces
-    or texts of the batch (`EncoderSettings.batch_invariant` relies on it).
+    takes its range (and zero point) from the whole call, so one more row holding 1 and `low`
+    fixes it at [low, 1]: every row is then quantized the same way whatever rows share the call,
+    and as the int8 products sum exactly in int32, a piece's result does not depend on the other
+    pieces or texts of the batch (`EncoderSettings.batch_invariant` relies on it).
+
+    `low` (-1 until `calibrate_low` sets it) lets one-sided inputs keep their resolution: a row
+    is divided by max(its max, its min / low), so it fits [low, 1] exactly (nothing is ever
+    clipped), and the GELU outputs that `output.dense` reads (min / max near -0.05) get a step
+    of (1 - low) / 255 of their max instead of 2 / 255.
 
     Args:
         linear (nn.Linear): The fp32 layer; its weight (out, in) and bias (out,) are read once.
@@ -242,17 +245,21 @@ class Int8Linear(nn.Module):
             # per token: the bias is added after the row scales are multiplied back
             self._packed = torch.ops.quantized.linear_prepack(qweight, None if self.per_token else bias)
         self.bias = bias if self.per_token else None
-        # the extra row of every per-token call: +1 and -1 fix the kernel's range (see the class)
-        self._range_row = torch.zeros(1, self.in_features)
-        self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
+        self.set_low(-1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., in) float32 -> (..., out) float32."""
-        x = x.float()
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)
-        extra = None if self.outliers is None else x.index_select(1, self.outliers)  # (n, k) fp32
-        # x may be read again (e.g. as the residual): never changed in place
+    def set_low(self, low: float) -> None:
+        """Fix the kernel's range at [low, 1] (low: -1, -1/2, ..., a power of two, so that the
+        scaling is exact; see the class docstring)."""
+        self.low = float(low)
+        # the extra row of every per-token call: 1 and `low` fix the kernel's range
+        self._range_row = torch.zeros(1, self.in_features)
+        self._range_row[0, 0], self._range_row[0, -1] = 1.0, self.low
+
+    def _kernel_rows(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """x (n, in) -> what the int8 kernel multiplies (smoothed, outlier channels zeroed; a new
+        tensor where it differs from x, which may be read again, e.g. as the residual) and the
+        outlier channels (n, k) fp32 (or None)."""
+        extra = None if self.outliers is None else x.index_select(1, self.outliers)
         if self.inv_scale is not None:
             x = x * self.inv_scale
         elif extra is not None:
@@ -260,10 +267,25 @@ class Int8Linear(nn.Module):
         if extra is not None:
             assert self.outliers is not None  # extra holds the outlier channels
             x.index_fill_(1, self.outliers, 0.0)
+        return x, extra
+
+    def low_ratio(self, x: torch.Tensor) -> float:
+        """The smallest min / max of the rows of x (n, in) as the kernel would see them (-inf
+        for a row without a positive value): what `calibrate_low` sets `low` from."""
+        rows, _ = self._kernel_rows(x.float())
+        top, bottom = rows.amax(dim=1), rows.amin(dim=1)
+        ratio = torch.where(top > 0, bottom / top.clamp(min=1e-12), torch.full_like(top, float("-inf")))
+        return float(ratio.min()) if len(ratio) else -1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., in) float32 -> (..., out) float32."""
+        x = x.float()
+        lead = x.shape[:-1]
+        x, extra = self._kernel_rows(x.reshape(-1, self.in_features))
         if self.per_token:
-            # (n, 1): each row's max |value|, from two reading passes (no |x| temporary;
-            # aminmax(dim) is ~10x slower in torch 2.13)
-            rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_()).clamp_(min=1e-6)
+            # (n, 1): each row's divisor max(max, min / low), from two reading passes (no
+            # temporary; aminmax(dim) is ~10x slower in torch 2.13)
+            rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).mul_(1.0 / self.low)).clamp_(min=1e-6)
             n = x.shape[0]
             kernel_input = x.new_empty(n + 1, self.in_features)
             torch.div(x, rows, out=kernel_input[:n])

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
-from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar, cast
 
 import torch
 from thinc.api import get_torch_default_device
@@ -239,6 +240,33 @@ def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
+def calibrate_low(bert: BertModel, batch: Dict[str, torch.Tensor]) -> None:
+    """Set the `low` of every per-token `Int8Linear` of `bert.encoder` from one pass over `batch`
+    ({"input_ids", "attention_mask"}: (rows, seq) each): the smallest min / max ratio of its real
+    rows, rounded down to a power of two within [-1, -1/32] (see `Int8Linear`; a row below it at
+    run time is divided by more, never clipped)."""
+    linears = [m for m in bert.encoder.modules() if isinstance(m, Int8Linear) and m.per_token]
+    keep = batch["attention_mask"].bool().reshape(-1)
+    ratios: Dict[Int8Linear, float] = {}
+
+    def observe(module: nn.Module, args: tuple) -> None:
+        linear = cast(Int8Linear, module)
+        ratio = linear.low_ratio(args[0].detach().reshape(-1, linear.in_features)[keep])
+        ratios[linear] = min(ratio, ratios.get(linear, ratio))
+
+    handles = [linear.register_forward_pre_hook(observe) for linear in linears]
+    try:
+        with torch.inference_mode():
+            bert(**batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for linear, ratio in ratios.items():
+        # a power of two, so that min / low and its inverse are exact: a row's scaled minimum is
+        # then never below `low`, and the kernel's range never depends on the other rows
+        linear.set_low(-(2.0 ** math.ceil(math.log2(min(max(-ratio, 1.0 / 32), 1.0)))))
+
+
 def prediction_model(
     model: BertPreTrainedModel,
     precision: str,
@@ -270,11 +298,16 @@ def prediction_model(
     bert = encoder_of(derived)
     if precision == "int8":
         int8 = int8_options() if int8 is None else int8
+        batch = None
+        if (ranges is None and int8.needs_ranges) or int8.activations == "token":
+            batch = fit_positions(calibration_batch(tokenizer, bert.config.vocab_size), bert.config.max_position_embeddings, tokenizer is not None, name)
         if ranges is None and int8.needs_ranges:
-            batch = calibration_batch(tokenizer, bert.config.vocab_size)
-            ranges = input_ranges(bert, [fit_positions(batch, bert.config.max_position_embeddings, tokenizer is not None, name)])
+            assert batch is not None  # built above for it
+            ranges = input_ranges(bert, [batch])
         scales = None if int8.smooth is None or ranges is None else smooth_scales(bert, ranges, int8.smooth)
         quantize_linears(bert.encoder, int8, scales, ranges, name)
+        if batch is not None:
+            calibrate_low(bert, batch)
     else:
         _cast_tensors(bert, HALF_DTYPES[precision])
         bert.register_forward_hook(_outputs_to_float32)
