@@ -5,7 +5,7 @@ encoder Linear) and the SmoothQuant factors computed from that. Deterministic, n
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, cast
+from typing import Any, Callable, Dict, Iterable, List, Optional, cast
 
 import torch
 from torch import nn
@@ -13,7 +13,7 @@ from torch import nn
 from ...errors import Warnings
 from ...modeling import BertModel
 
-__all__ = ["CALIBRATION_TEXTS", "calibration_batch", "encoder_of", "fit_positions", "input_ranges", "smooth_factor", "smooth_scales"]
+__all__ = ["CALIBRATION_TEXTS", "calibration_batch", "encoder_of", "fit_positions", "input_ranges", "observe_inputs", "smooth_factor", "smooth_scales"]
 
 def encoder_of(model: nn.Module) -> BertModel:
     """The `BertModel` of `model`: itself, or the `.bert` of a `BertFor*` head model."""
@@ -92,29 +92,46 @@ def fit_positions(batch: Dict[str, torch.Tensor], limit: int, specials: bool, na
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
+def observe_inputs(
+    model: nn.Module,
+    modules: Dict[str, nn.Module],
+    observe: Callable[[str, nn.Module, torch.Tensor], None],
+    batches: Iterable[Dict[str, torch.Tensor]],
+) -> None:
+    """Run `model` (a `BertModel`) over `batches` (its keyword inputs, with "attention_mask"),
+    calling `observe(path, module, x)` with the input of each of `modules` (path -> module) at
+    the real pieces only: x (real pieces, in_features)."""
+    keep: List[torch.Tensor] = []
+
+    def hook(path: str):
+        def record(module: nn.Module, args: tuple) -> None:
+            x = args[0].detach()
+            observe(path, module, x.reshape(-1, x.shape[-1])[keep[0]])
+
+        return record
+
+    handles = [module.register_forward_pre_hook(hook(path)) for path, module in modules.items()]
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                keep[:] = [batch["attention_mask"].bool().reshape(-1)]
+                model(**batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def input_ranges(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """max |x_j| per input channel j of every `nn.Linear` under `model.encoder` (path -> (in,)),
     over the real pieces of `batches` (keyword inputs of `model`), run in fp32."""
     bert = encoder_of(model)
     ranges: Dict[str, torch.Tensor] = {}
-    keep: List[torch.Tensor] = []
 
-    def hook(path: str):
-        def record(module: nn.Module, args: tuple) -> None:
-            x = args[0].detach()[keep[0]].float().abs().amax(dim=0)  # real pieces only
-            ranges[path] = x if path not in ranges else torch.maximum(ranges[path], x)
+    def record(path: str, module: nn.Module, x: torch.Tensor) -> None:
+        x = x.float().abs().amax(dim=0)
+        ranges[path] = x if path not in ranges else torch.maximum(ranges[path], x)
 
-        return record
-
-    handles = [m.register_forward_pre_hook(hook(path)) for path, m in bert.encoder.named_modules() if type(m) is nn.Linear]
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                keep[:] = [batch["attention_mask"].bool()]
-                bert(**batch)
-    finally:
-        for handle in handles:
-            handle.remove()
+    observe_inputs(bert, {path: m for path, m in bert.encoder.named_modules() if type(m) is nn.Linear}, record, batches)
     return ranges
 
 

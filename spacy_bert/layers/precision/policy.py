@@ -50,7 +50,7 @@ from torch import nn
 
 from ...errors import Errors, Warnings
 from ...modeling import BertModel, BertPreTrainedModel
-from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, smooth_scales
+from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, observe_inputs, smooth_scales
 from .cpu import cpu_flags
 from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
 from ..settings import DEFAULT_PRECISION
@@ -245,26 +245,18 @@ def calibrate_low(bert: BertModel, batch: Dict[str, torch.Tensor]) -> None:
     ({"input_ids", "attention_mask"}: (rows, seq) each): the smallest min / max ratio of its real
     rows, rounded down to a power of two within [-1, -1/32] (see `Int8Linear`; a row below it at
     run time is divided by more, never clipped)."""
-    linears = [m for m in bert.encoder.modules() if isinstance(m, Int8Linear) and m.per_token]
-    keep = batch["attention_mask"].bool().reshape(-1)
-    ratios: Dict[Int8Linear, float] = {}
+    ratios: Dict[str, float] = {}
 
-    def observe(module: nn.Module, args: tuple) -> None:
-        linear = cast(Int8Linear, module)
-        ratio = linear.low_ratio(args[0].detach().reshape(-1, linear.in_features)[keep])
-        ratios[linear] = min(ratio, ratios.get(linear, ratio))
+    def record(path: str, module: nn.Module, x: torch.Tensor) -> None:
+        ratio = cast(Int8Linear, module).low_ratio(x)
+        ratios[path] = min(ratio, ratios.get(path, ratio))
 
-    handles = [linear.register_forward_pre_hook(observe) for linear in linears]
-    try:
-        with torch.inference_mode():
-            bert(**batch)
-    finally:
-        for handle in handles:
-            handle.remove()
-    for linear, ratio in ratios.items():
+    linears = {path: m for path, m in bert.encoder.named_modules() if isinstance(m, Int8Linear) and m.per_token}
+    observe_inputs(bert, cast(Dict[str, nn.Module], linears), record, [batch])
+    for path, ratio in ratios.items():
         # a power of two, so that min / low and its inverse are exact: a row's scaled minimum is
         # then never below `low`, and the kernel's range never depends on the other rows
-        linear.set_low(-(2.0 ** math.ceil(math.log2(min(max(-ratio, 1.0 / 32), 1.0)))))
+        linears[path].set_low(-(2.0 ** math.ceil(math.log2(min(max(-ratio, 1.0 / 32), 1.0)))))
 
 
 def prediction_model(
