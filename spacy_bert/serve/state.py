@@ -32,7 +32,6 @@ class ServerState:
         self.batcher: Optional[Batcher] = None
         self.metrics = Metrics(queue_depth=lambda: self.batcher.queued if self.batcher is not None else 0)
         self.ready = threading.Event()
-        self.load_error: Optional[BaseException] = None
         self.draining = False
         self.inflight = 0
         self.arriving = 0  # requests being read and checked, not yet queued (the batcher's cue to wait)
@@ -72,7 +71,6 @@ class ServerState:
                 self.load()
             except BaseException as error:  # noqa: BLE001
                 logger.exception("spacy-bert serve: cannot load the pipeline %s", self.settings.pipeline)
-                self.load_error = error
                 on_error(error)
 
         thread = threading.Thread(target=run, name="spacy-bert-load", daemon=True)

@@ -89,7 +89,6 @@ PRECISIONS = ("float32", "int8", "bfloat16", "float16", "auto")
 CONCRETE_PRECISIONS = ("float32", "int8", "bfloat16", "float16")
 HALF_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-INT8_FLAGS = frozenset({"avx2", "avx512f", "avx512_vnni", "avx_vnni"})
 #: `auto` on a CPU: (class, any of these flags, precision), first match wins (see the module
 #: docstring for the measurements). int8 rows also need torch's fbgemm/x86 engine.
 AUTO_RULES: Tuple[Tuple[str, FrozenSet[str], str], ...] = (

@@ -60,11 +60,6 @@ class SharedGradient:
             # Encoded with a graph but nobody will send: release it now.
             self._release()
 
-    @property
-    def n_senders(self) -> int:
-        """Listeners that have sent a gradient for this batch."""
-        return len(self._senders)
-
     def send(self, listener_id: int, listener_name: str, gradients: List[BertDocGradient]) -> None:
         """Add one listener's (already grad_factor-scaled) gradients; run the encoder's
         backward pass when the last expected listener has sent."""
