@@ -242,7 +242,7 @@ def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
 def calibrate_low(bert: BertModel, batch: Dict[str, torch.Tensor]) -> None:
     """Set the `low` of every per-token `Int8Linear` of `bert.encoder` from one pass over `batch`
     ({"input_ids", "attention_mask"}: (rows, seq) each): the smallest min / max ratio of its real
-    rows, rounded down to a power of two within [-1, -1/32] (see `Int8Linear`; a row below it at
+    rows, moved down to the nearest power of two (-1, -1/2, ..., -1/32) (see `Int8Linear`; a row below it at
     run time is divided by more, never clipped)."""
     ratios: Dict[str, float] = {}
 
