@@ -499,6 +499,29 @@ def test_int8_low_keeps_one_sided_inputs_fine_and_clips_nothing():
     assert torch.equal(mixed[:3], odd_got) and torch.equal(mixed[3:], calibrated(x))
 
 
+@pytest.mark.parametrize("low", [-1.0, -1 / 2, -1 / 4, -1 / 8, -1 / 16, -1 / 32])
+@pytest.mark.parametrize("bits", [7, 8])
+def test_int8_fixed_grid_matches_dynamic_kernel_with_range_fixed(low, bits):
+    """The per-token path runs fbgemm's fixed-scale kernel on the grid of [low, 1]; its bytes are
+    those of torch's dynamic kernel (`quantized::linear_dynamic`) on the same divided rows plus
+    one row holding 1 and `low`, which makes the dynamic kernel choose exactly that range."""
+    torch.manual_seed(0)
+    layer = Int8Linear(nn.Linear(96, 40), "token", bits, input_scale=torch.rand(96) + 0.5, outliers=torch.tensor([3, 70]))
+    layer.set_low(low)
+    x = torch.nn.functional.gelu(torch.randn(30, 96) * 3)
+    x[:, :4] = torch.randn(30, 4)  # some rows reach below low
+    with torch.no_grad():
+        smoothed, extra = layer._kernel_rows(x)
+        rows = torch.maximum(smoothed.amax(1, keepdim=True), smoothed.amin(1, keepdim=True) / low).clamp(min=1e-6)
+        range_row = torch.zeros(1, 96)
+        range_row[0, 0], range_row[0, -1] = 1.0, low
+        dynamic = torch.ops.quantized.linear_dynamic(torch.cat([smoothed / rows, range_row]), layer._packed, False)[:-1]
+        expected = torch.addcmul(layer.bias, dynamic, rows).addmm_(extra, layer.outlier_weight)
+        got = layer(x)
+    assert expected.abs().sum() > 0
+    assert torch.equal(got, expected)
+
+
 def test_int8_calibration_sets_power_of_two_lows(minilm):
     """`prediction_model(..., "int8")` calibrates every per-token layer's `low`: a power of two
     in [-1, -1/32], above -1 where MiniLM's layers read GELU outputs."""
