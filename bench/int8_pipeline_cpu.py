@@ -4,6 +4,7 @@ weights; `python -m bench.int8_layer` shows it runs as fast as `quantize_dynamic
 per-token int8 options (`VNNI_INT8`, `DEFAULT_INT8`), interleaved, same texts, one torch thread.
 
     python -m bench.int8_pipeline_cpu --n-texts 1000 --repeats 3
+    python -m bench.int8_pipeline_cpu --texts tweets --n-texts 1000 --repeats 3     # also: paragraphs
 
 CPU time of the process (not wall time), so that other processes on a shared machine disturb
 it less; the int8 copy is built before the timed pass (at the warm-up), as in a real run.
@@ -15,17 +16,19 @@ building its copy through that name, the run ends with an error instead of timin
 options twice.
 """
 import argparse
+import dataclasses
 import statistics
 import time
 
-from bench.harness import data_dir, model_dir, print_machine
+from bench.harness import model_dir, print_machine
+from bench.texts import TEXT_SETS, describe, load_texts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-texts", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--texts", choices=("sentences",), default="sentences")
+    parser.add_argument("--texts", choices=TEXT_SETS, default="sentences")
     args = parser.parse_args()
     import spacy
     import torch
@@ -36,14 +39,15 @@ def main() -> None:
 
     torch.set_num_threads(1)
     print_machine(1)
-    lines = data_dir("sst2", "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    texts = [line.split("\t", 1)[1] for line in lines[: args.n_texts]]
+    texts = load_texts(args.texts, args.n_texts)
     build = S.prediction_model
     sides = {
         "float32": ("float32", None),
         "int8 per tensor (plain)": ("int8", P.Int8Options(activations="tensor", weight_bits=8)),
         "int8 VNNI_INT8": ("int8", P.VNNI_INT8),
+        "int8 VNNI_INT8, fbgemm": ("int8", dataclasses.replace(P.VNNI_INT8, kernel="fbgemm")),
         "int8 DEFAULT_INT8": ("int8", P.DEFAULT_INT8),
+        "int8 DEFAULT_INT8, onednn": ("int8", dataclasses.replace(P.DEFAULT_INT8, kernel="onednn")),
     }
     nlps = {}
     for side, (precision, options) in sides.items():
@@ -74,10 +78,10 @@ def main() -> None:
                 pass
             times[side].append(time.process_time() - start)
     base = statistics.median(times["float32"])
-    print(f"{args.n_texts} SST-2 sentences (~{words} words), bert alone, 1 thread, median CPU s of {args.repeats}")
+    print(f"{args.n_texts} {args.texts} ({describe(args.texts)}; ~{words} words), bert alone, 1 thread, median CPU s of {args.repeats}")
     for side, values in times.items():
         median = statistics.median(values)
-        print(f"{side:<24} {median:6.2f} CPU s  {words / median:7.0f} words per CPU s  fp32/this {base / median:.2f}x")
+        print(f"{side:<28} {median:6.2f} CPU s  {words / median:7.0f} words per CPU s  fp32/this {base / median:.2f}x")
 
 
 if __name__ == "__main__":

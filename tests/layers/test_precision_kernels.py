@@ -12,7 +12,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from spacy_bert.layers.precision import policy as P
-from spacy_bert.layers.precision.int8 import DEFAULT_INT8, VNNI_INT8, Int8Options, int8_options
+from spacy_bert.layers.precision.int8_options import DEFAULT_INT8, VNNI_INT8, Int8Options, int8_options
 from spacy_bert.layers.precision.qkv import FusedQKV, QKVPart, fused_linear
 from spacy_bert.modeling import BertModel
 from spacy_bert.tokenization import BertTokenizer

@@ -52,7 +52,9 @@ from ...errors import Errors, Warnings
 from ...modeling import BertModel, BertPreTrainedModel
 from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, observe_inputs, smooth_scales
 from .cpu import cpu_flags
-from .int8 import DEFAULT_INT8, INT8_ENGINES, LINEAR_KINDS, VNNI_INT8, Int8Linear, Int8Options, int8_engine, int8_options, quantize_linears
+from .int8 import INT8_ENGINES, Int8Linear, int8_engine
+from .int8_options import DEFAULT_INT8, LINEAR_KINDS, VNNI_INT8, Int8Options, int8_options
+from .quantize import quantize_linears
 from ..settings import DEFAULT_PRECISION
 
 __all__ = [

@@ -1,0 +1,122 @@
+"""How int8 quantizes (`Int8Options`), the Linear kinds it names, and the options per CPU class
+(`DEFAULT_INT8` without VNNI, `VNNI_INT8` with it; `int8_options()` picks for this CPU). What each
+option does is in `layers/precision/int8.py` (`Int8Linear`); `bench/int8_error.py` and
+`bench/int8_levers.py` measure what each costs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import FrozenSet, Optional, Tuple
+
+from .cpu import cpu_flags
+
+__all__ = ["DEFAULT_INT8", "LINEAR_KINDS", "VNNI_FLAGS", "VNNI_INT8", "Int8Options", "int8_options", "linear_kind"]
+
+#: CPU flags of int8 dot products that accumulate in int32 (no int16 pair saturation).
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+#: The Linear kinds of a transformer layer, as `Int8Options.fp32` names them.
+LINEAR_KINDS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How `prediction_model(..., "int8")` quantizes (see `bench/int8_error.py` for what each costs).
+
+    Args:
+        activations (str): "token": one scale per row (piece) of the input; "tensor": one scale
+            per call (fbgemm's own dynamic quantization).
+        weight_bits (int): 7 or 8; symmetric per output channel (8 can saturate without VNNI).
+        smooth (Optional[float]): SmoothQuant alpha, or None for no smoothing.
+        fp32 (Tuple[str, ...]): `LINEAR_KINDS` kept in fp32.
+        wide (Tuple[str, ...]): `LINEAR_KINDS` given 8-bit weights whatever `weight_bits` says.
+        smooth_kinds (Tuple[str, ...]): the kinds `smooth` applies to.
+        outliers (int): input channels (largest calibrated range) of each Linear kept in fp32.
+        outlier_kinds (Tuple[str, ...]): the kinds `outliers` applies to.
+        fuse_qkv (bool): query, key and value of a self-attention block as one product over
+            the concatenated weights (`layers/precision/qkv.py`): one pass over the input instead of three.
+        kernel (str): the int8 product of per-token layers: "fbgemm" (fp32 rows in, quantized by
+            the kernel) or "onednn" (rows quantized to uint8 first, oneDNN's u8 x s8 product,
+            which uses VNNI and AMX int8 tiles; see `Int8Linear`).
+    """
+
+    activations: str = "token"
+    weight_bits: int = 7
+    smooth: Optional[float] = None
+    fp32: Tuple[str, ...] = ()
+    wide: Tuple[str, ...] = ()
+    smooth_kinds: Tuple[str, ...] = LINEAR_KINDS
+    outliers: int = 0
+    outlier_kinds: Tuple[str, ...] = ()
+    fuse_qkv: bool = False
+    kernel: str = "fbgemm"
+
+    @property
+    def needs_ranges(self) -> bool:
+        """Whether quantizing needs calibrated input ranges (smoothing or fp32 outlier channels)."""
+        return self.smooth is not None or bool(self.outliers and self.outlier_kinds)
+
+    def describe(self) -> str:
+        parts = [f"{self.activations} activations", f"{self.weight_bits}-bit weights"]
+        if self.smooth is not None:
+            parts.append(f"smooth {self.smooth}")
+        if self.smooth is not None and self.smooth_kinds != LINEAR_KINDS:
+            parts[-1] += " on " + "/".join(self.smooth_kinds)
+        if self.outliers:
+            parts.append(f"{self.outliers} outlier channels fp32 on " + "/".join(self.outlier_kinds))
+        if self.wide:
+            parts.append("8-bit weights on " + "/".join(self.wide))
+        if self.fp32:
+            parts.append("fp32 " + "/".join(self.fp32))
+        if self.fuse_qkv:
+            parts.append("fused query/key/value")
+        if self.kernel != "fbgemm":
+            parts.append(f"{self.kernel} kernel")
+        return ", ".join(parts)
+
+
+#: Chosen with bench/int8_error.py on MiniLM (hidden-state cosine to fp32 0.9992-0.9993 mean on
+#: SST-2, WNUT-17 and the tests' sentences; 8 outlier channels on intermediate/output only: 0.9990).
+#: Query/key/value fused (one smoothing, outlier gather and kernel call for the three): cosine
+#: 0.9992 either way, encoder 1.90x -> 2.09x fp32 (bench/int8_levers.py, AMD EPYC, 7-bit weights).
+DEFAULT_INT8 = Int8Options(
+    activations="token",
+    weight_bits=7,
+    smooth=0.5,
+    smooth_kinds=("query", "key", "value", "attention.output.dense", "intermediate.dense"),
+    wide=("output.dense",),
+    outliers=16,
+    outlier_kinds=LINEAR_KINDS,
+    fuse_qkv=True,
+)
+
+#: int8 on a CPU whose int8 dot products accumulate in int32 (`VNNI_FLAGS`): no int16 pair
+#: saturation, so every weight gets 8 bits, and fp32 outlier channels only for output.dense
+#: (8 of its 1536 inputs: their gather, zeroing and extra product on every Linear cost ~20 % of
+#: the int8 time). Measured (bench/int8_error.py data, docs/precision.md) on AMD EPYC (avx512_vnni,
+#: 48 WNUT-17 tweets, 1 thread): hidden-state cosine mean 0.9993 (min 0.9974), encoder 2.24x
+#: fp32, where `DEFAULT_INT8` gave 0.9992 at 1.9-2.0x and plain `quantize_dynamic` 0.915 at 2.6x.
+VNNI_INT8 = Int8Options(
+    activations="token",
+    weight_bits=8,
+    smooth=0.5,
+    smooth_kinds=("query", "key", "value", "attention.output.dense", "intermediate.dense"),
+    outliers=8,
+    outlier_kinds=("output.dense",),
+    kernel="onednn",
+)
+
+
+def int8_options(flags: Optional[FrozenSet[str]] = None) -> Int8Options:
+    """The int8 options for a CPU with `flags` (default: this CPU's): `VNNI_INT8` with VNNI,
+    else `DEFAULT_INT8`."""
+    flags = cpu_flags() if flags is None else flags
+    return VNNI_INT8 if flags & VNNI_FLAGS else DEFAULT_INT8
+
+
+
+def linear_kind(name: str) -> str:
+    """The `LINEAR_KINDS` entry of the Linear at module path `name` ("layer.3.output.dense" -> "output.dense")."""
+    for kind in ("attention.output.dense", "intermediate.dense", "output.dense"):
+        if name.endswith(kind):
+            return kind
+    return name.rsplit(".", 1)[-1]
