@@ -6,8 +6,8 @@ same-run ratios to our fp32), with bf16 beside them.
     python -m bench.int8_levers --data sst2 --repeats 7
 
 Rows: our fp32; bf16 (`prediction_model(..., "bfloat16")`); `DEFAULT_INT8` (the no-VNNI options)
-unfused, fused (its default) and on oneDNN's kernel; `VNNI_INT8` (oneDNN's kernel), on fbgemm's
-and with fused query/key/value; per-tensor
+unfused and fused (its default); `VNNI_INT8` (fused, oneDNN's kernel), unfused, and unfused on
+fbgemm's kernel; per-tensor
 activations with SmoothQuant and 8-bit weights (one activation scale per call, as static or
 plain dynamic quantization has: the cheapest int8); and `torch.ao.quantization.quantize_dynamic`
 on every Linear (plain dynamic int8: fbgemm's kernels, per-tensor activations). A row whose
@@ -39,10 +39,9 @@ def variants(model, tokenizer):
         "bf16": P.prediction_model(model, "bfloat16"),
         "int8 DEFAULT_INT8 unfused": P.prediction_model(model, "int8", replace(P.DEFAULT_INT8, fuse_qkv=False), tokenizer=tokenizer),
         "int8 DEFAULT_INT8 (fused qkv)": P.prediction_model(model, "int8", P.DEFAULT_INT8, tokenizer=tokenizer),
-        "int8 DEFAULT_INT8, onednn": P.prediction_model(model, "int8", replace(P.DEFAULT_INT8, kernel="onednn"), tokenizer=tokenizer),
-        "int8 VNNI_INT8 (onednn)": P.prediction_model(model, "int8", P.VNNI_INT8, tokenizer=tokenizer),
-        "int8 VNNI_INT8, fbgemm": P.prediction_model(model, "int8", replace(P.VNNI_INT8, kernel="fbgemm"), tokenizer=tokenizer),
-        "int8 VNNI_INT8 + fused qkv": P.prediction_model(model, "int8", replace(P.VNNI_INT8, fuse_qkv=True), tokenizer=tokenizer),
+        "int8 VNNI_INT8 (fused, onednn)": P.prediction_model(model, "int8", P.VNNI_INT8, tokenizer=tokenizer),
+        "int8 VNNI_INT8 unfused": P.prediction_model(model, "int8", replace(P.VNNI_INT8, fuse_qkv=False), tokenizer=tokenizer),
+        "int8 VNNI_INT8 unfused, fbgemm": P.prediction_model(model, "int8", replace(P.VNNI_INT8, fuse_qkv=False, kernel="fbgemm"), tokenizer=tokenizer),
         "int8 per-tensor, smooth, 8-bit w": P.prediction_model(model, "int8", tensor, tokenizer=tokenizer),
     }
     with warnings.catch_warnings():

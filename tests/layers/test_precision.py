@@ -23,6 +23,7 @@ from torch import nn
 from spacy_bert import BertModel, BertTokenizer
 from spacy_bert.layers.precision import policy as P
 from spacy_bert.layers.precision.policy import Int8Linear, auto_precision, check_precision, prediction_model, resolve_precision
+from spacy_bert.layers.precision.qkv import QKVPart
 from spacy_bert.layers.shim.bert_shim import BertShim
 from tests.error_codes import raises_code
 
@@ -150,6 +151,15 @@ def tiny_batch():
     return {"input_ids": torch.randint(1000, 5000, (3, 20)), "attention_mask": torch.ones(3, 20, dtype=torch.long)}
 
 
+LINEAR_PATHS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+def int8_product(module, path):
+    """The module computing the Linear at `path`: itself, or the fused product of a `QKVPart`."""
+    found = module.get_submodule(path)
+    return found.fused.linear if isinstance(found, QKVPart) else found
+
+
 @pytest.mark.parametrize("used", ["int8", "bfloat16"])
 def test_prediction_copy_leaves_fp32_model_alone(tiny_model, tiny_batch, used):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
@@ -164,8 +174,9 @@ def test_prediction_copy_leaves_fp32_model_alone(tiny_model, tiny_batch, used):
     assert all(type(m) is nn.Linear for m in tiny_model.modules() if "Linear" in type(m).__name__)
     assert torch.equal(run(tiny_model, tiny_batch).last_hidden_state, reference)
     if used == "int8":
-        linears = [m for m in derived.encoder.modules() if isinstance(m, Int8Linear)]
-        assert len(linears) == 6 * tiny_model.config.num_hidden_layers  # q, k, v, attn out, intermediate, output
+        # q, k, v (fused into one product or not, as this CPU's options say), attn out, intermediate, output
+        linears = [int8_product(derived.encoder.layer[layer], name) for name in LINEAR_PATHS for layer in range(tiny_model.config.num_hidden_layers)]
+        assert len(linears) == 6 * tiny_model.config.num_hidden_layers and all(isinstance(m, Int8Linear) for m in linears)
         assert not any(type(m) is nn.Linear for m in derived.encoder.modules())
         assert type(derived.pooler.dense) is nn.Linear  # the pooler stays fp32
         # what is not quantized is shared, not copied
@@ -243,7 +254,7 @@ def test_shim_trains_fp32_with_int8_set(tiny_bert_dir, tiny_batch):
     assert not torch.equal(before, shim.model.encoder.layer[0].attention.self.query.weight)
     assert shim._prediction.model is None  # dropped: its weights are old
     predict(shim, tiny_batch)
-    assert isinstance(shim._prediction.model.encoder.layer[0].attention.self.query, Int8Linear)
+    assert isinstance(int8_product(shim._prediction.model.encoder.layer[0], "attention.self.query"), Int8Linear)
 
 
 # -- the staleness signal: one counter, bumped by every entry point that changes weights -------

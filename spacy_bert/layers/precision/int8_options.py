@@ -9,7 +9,7 @@ from typing import FrozenSet, Optional, Tuple
 
 from .cpu import cpu_flags
 
-__all__ = ["DEFAULT_INT8", "LINEAR_KINDS", "VNNI_FLAGS", "VNNI_INT8", "Int8Options", "int8_options", "linear_kind"]
+__all__ = ["DEFAULT_INT8", "LINEAR_KINDS", "SMOOTH_KINDS", "VNNI_FLAGS", "VNNI_INT8", "Int8Options", "int8_options", "linear_kind"]
 
 #: CPU flags of int8 dot products that accumulate in int32 (no int16 pair saturation).
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
@@ -74,15 +74,20 @@ class Int8Options:
         return ", ".join(parts)
 
 
-#: Chosen with bench/int8_error.py on MiniLM (hidden-state cosine to fp32 0.9992-0.9993 mean on
-#: SST-2, WNUT-17 and the tests' sentences; 8 outlier channels on intermediate/output only: 0.9990).
+#: The inputs SmoothQuant scales: the LayerNorm outputs (query/key/value, intermediate). The
+#: attention output's input (the attention context) gains nothing from it: MiniLM hidden-state
+#: cosine 0.99934 / 0.99929 on SST-2 / WNUT-17 with or without (one pass per layer saved).
+SMOOTH_KINDS = ("query", "key", "value", "intermediate.dense")
+
+#: int8 without VNNI. Chosen with bench/int8_error.py on MiniLM (hidden-state cosine to fp32
+#: 0.9992 mean on SST-2 and WNUT-17; 8 outlier channels on intermediate/output only: 0.9990).
 #: Query/key/value fused (one smoothing, outlier gather and kernel call for the three): cosine
 #: 0.9992 either way, encoder 1.90x -> 2.09x fp32 (bench/int8_levers.py, AMD EPYC, 7-bit weights).
 DEFAULT_INT8 = Int8Options(
     activations="token",
     weight_bits=7,
     smooth=0.5,
-    smooth_kinds=("query", "key", "value", "attention.output.dense", "intermediate.dense"),
+    smooth_kinds=SMOOTH_KINDS,
     wide=("output.dense",),
     outliers=16,
     outlier_kinds=LINEAR_KINDS,
@@ -91,17 +96,19 @@ DEFAULT_INT8 = Int8Options(
 
 #: int8 on a CPU whose int8 dot products accumulate in int32 (`VNNI_FLAGS`): no int16 pair
 #: saturation, so every weight gets 8 bits, and fp32 outlier channels only for output.dense
-#: (8 of its 1536 inputs: their gather, zeroing and extra product on every Linear cost ~20 % of
-#: the int8 time). Measured (bench/int8_error.py data, docs/precision.md) on AMD EPYC (avx512_vnni,
-#: 48 WNUT-17 tweets, 1 thread): hidden-state cosine mean 0.9993 (min 0.9974), encoder 2.24x
-#: fp32, where `DEFAULT_INT8` gave 0.9992 at 1.9-2.0x and plain `quantize_dynamic` 0.915 at 2.6x.
+#: (8 of its 1536 inputs, read as a view: `quantize.outliers_last`); oneDNN's product, which
+#: also runs AMX's int8 tiles; query/key/value fused. Measured on AMD EPYC (avx512_vnni, no AMX;
+#: bench/RESULTS.md): hidden-state cosine mean 0.9992 on SST-2 and WNUT-17 (0.9993 unfused), and
+#: `bert` through `nlp.pipe` at ~0.95x the speed of plain per-tensor dynamic int8 (0.875x with
+#: fbgemm's kernel, unfused), which keeps only cosine 0.92.
 VNNI_INT8 = Int8Options(
     activations="token",
     weight_bits=8,
     smooth=0.5,
-    smooth_kinds=("query", "key", "value", "attention.output.dense", "intermediate.dense"),
+    smooth_kinds=SMOOTH_KINDS,
     outliers=8,
     outlier_kinds=("output.dense",),
+    fuse_qkv=True,
     kernel="onednn",
 )
 
@@ -111,7 +118,6 @@ def int8_options(flags: Optional[FrozenSet[str]] = None) -> Int8Options:
     else `DEFAULT_INT8`."""
     flags = cpu_flags() if flags is None else flags
     return VNNI_INT8 if flags & VNNI_FLAGS else DEFAULT_INT8
-
 
 
 def linear_kind(name: str) -> str:
