@@ -10,7 +10,8 @@ are 20x larger, as [CLS]/[SEP] rows are in BERT):
 
 * fp32 `nn.Linear`;
 * plain `quantize_dynamic` (fbgemm `linear_dynamic`, one activation scale per call);
-* `Int8Linear` per token (what `precision = "int8"` runs; 8-bit weights as on VNNI CPUs);
+* `Int8Linear` per token on fbgemm's fixed-grid kernel (`DEFAULT_INT8`'s product; 8-bit weights
+  here as on VNNI CPUs) and on oneDNN's u8 x s8 product (`VNNI_INT8`'s);
 * `Int8Linear` per tensor (the same kernel with its own range: plain's arithmetic, our wrapper);
 * per token around `torch._int_mm` (int8 x int8 -> int32, quantizing and rescaling in torch);
 * weight-only int8 (`torch.ops.aten._weight_int8pack_mm`, fp32 and bf16 activations).
@@ -61,7 +62,8 @@ def variants(linear: torch.nn.Linear) -> Dict[str, Callable[[torch.Tensor], torc
     return {
         "fp32 nn.Linear": linear,
         "plain quantize_dynamic": plain,
-        "Int8Linear per token (shipped)": Int8Linear(linear, "token", 8),
+        "Int8Linear per token, fbgemm": Int8Linear(linear, "token", 8),
+        "Int8Linear per token, oneDNN": Int8Linear(linear, "token", 8, kernel="onednn"),
         "Int8Linear per tensor": Int8Linear(linear, "tensor", 8),
         "per token around torch._int_mm": _int_mm_per_token(linear),
         "weight-only int8, fp32 activations": _weight_only(linear, torch.float32),
