@@ -2,6 +2,7 @@
 texts, each checkout in its own subprocess (PYTHONPATH=checkout), interleaved.
 
     python -m bench.ab_commits OLD_CHECKOUT NEW_CHECKOUT --texts paragraphs --n-texts 300 --repeats 3
+    python -m bench.ab_commits OLD NEW --texts tweets --n-texts 1000 --precision int8 --threads 1
 
 (e.g. `git worktree add /tmp/old <commit>` for the old side.) The texts are read once, here, and
 handed to both sides as a JSON file, so the children import nothing but spaCy, the checkout's
@@ -21,14 +22,17 @@ from pathlib import Path
 from bench.harness import git_commit, model_dir, print_machine
 from bench.texts import TEXT_SETS, load_texts
 
-# Runs with PYTHONPATH=<checkout>: argv = texts.json, checkpoint directory.
+# Runs with PYTHONPATH=<checkout>: argv = texts.json, checkpoint directory, precision, torch threads (0: torch's default).
 CHILD = r"""
 import json, sys, time
 import spacy
+import torch
 import spacy_bert
 texts = json.load(open(sys.argv[1], encoding="utf-8"))
+if int(sys.argv[4]):
+    torch.set_num_threads(int(sys.argv[4]))
 nlp = spacy.blank("en")
-nlp.add_pipe("bert", config={"checkpoint": sys.argv[2]})
+nlp.add_pipe("bert", config={"checkpoint": sys.argv[2], "precision": sys.argv[3]})
 nlp.initialize()
 list(nlp.pipe(texts[:16]))  # warm-up
 start = time.perf_counter()
@@ -46,6 +50,8 @@ def main() -> None:
     parser.add_argument("--n-texts", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", default=None, help="the data sets folder (default ../shared/data)")
+    parser.add_argument("--precision", default="float32", help="the component's precision setting on both sides")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per side (0: torch's default)")
     args = parser.parse_args()
     print_machine()
     checkouts = {side: os.path.abspath(getattr(args, side)) for side in ("old", "new")}
@@ -63,7 +69,7 @@ def main() -> None:
             for side in ("old", "new"):
                 env = {**os.environ, "PYTHONPATH": checkouts[side], "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
                 # cwd=tmp: nothing of this checkout shadows the side's spacy_bert
-                out = subprocess.run([sys.executable, "-c", CHILD, str(texts_file), checkpoint],
+                out = subprocess.run([sys.executable, "-c", CHILD, str(texts_file), checkpoint, args.precision, str(args.threads)],
                                      env=env, capture_output=True, text=True, cwd=tmp)
                 if out.returncode != 0:
                     sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
@@ -74,7 +80,7 @@ def main() -> None:
                 results[side].append(run["words"] / run["seconds"])
                 print(f"{side}: {results[side][-1]:,.0f} words/s", flush=True)
     old, new = statistics.median(results["old"]), statistics.median(results["new"])
-    print(f"median words/s: old {old:,.0f}, new {new:,.0f}, new/old {new / old:.3f} ({args.texts}, {args.n_texts} texts, {args.repeats} repeats)")
+    print(f"median words/s: old {old:,.0f}, new {new:,.0f}, new/old {new / old:.3f} ({args.texts}, {args.n_texts} texts, {args.repeats} repeats, precision {args.precision})")
 
 
 if __name__ == "__main__":
