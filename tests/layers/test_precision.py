@@ -526,7 +526,7 @@ def test_int8_fixed_grid_matches_dynamic_kernel_with_range_fixed(low, bits):
         rows = torch.maximum(smoothed.amax(1, keepdim=True), smoothed.amin(1, keepdim=True) / low).clamp(min=1e-6)
         range_row = torch.zeros(1, 96)
         range_row[0, 0], range_row[0, -1] = 1.0, low
-        dynamic = torch.ops.quantized.linear_dynamic(torch.cat([smoothed * rows.reciprocal(), range_row]), layer._packed, False)[:-1]
+        dynamic = torch.ops.quantized.linear_dynamic(torch.cat([smoothed / rows, range_row]), layer._packed, False)[:-1]
         expected = torch.addcmul(layer.bias, dynamic, rows).addmm_(extra, layer.outlier_weight)
         got = layer(x)
     assert expected.abs().sum() > 0

@@ -39,7 +39,6 @@ swap in torchao when its CPU path is fast without compilation.
 """
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Optional, Tuple
 
@@ -63,26 +62,6 @@ def int8_engine() -> Optional[str]:
 def onednn_available() -> bool:
     """Whether this torch build has oneDNN's int8 linear product (`Int8Options.kernel = "onednn"`)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise")
-
-
-class _ScratchSpace(threading.local):
-    """One fp32 buffer per thread for the scaled rows of the `Int8Linear` running in it: they
-    are read (quantized) before the layer returns, and the layers of a forward run one after the
-    other, so one buffer, grown to the largest call seen (rows x in_features floats), serves all."""
-
-    buffer: torch.Tensor = torch.empty(0)
-
-
-_SCRATCH = _ScratchSpace()
-
-
-def _scratch(shape: torch.Size) -> torch.Tensor:
-    """This thread's scratch as a (rows, cols) fp32 tensor (contents undefined)."""
-    rows, cols = shape
-    if _SCRATCH.buffer.numel() < rows * cols:
-        with torch.inference_mode(False):  # a normal tensor: writable in and out of inference mode
-            _SCRATCH.buffer = torch.empty(rows * cols)
-    return _SCRATCH.buffer[: rows * cols].view(rows, cols)
 
 
 class Int8Linear(nn.Module):
@@ -196,20 +175,19 @@ class Int8Linear(nn.Module):
     def _kernel_rows(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], bool]:
         """x (n, in) -> what the int8 kernel multiplies (n, in) or (n, in - tail) (smoothed,
         outlier channels zeroed or left out), the outlier channels (n, k) fp32 (or None), and
-        whether the first is this thread's scratch (`_scratch`), which the caller may overwrite;
-        otherwise it is x or a view of it, which may be read again (e.g. as the residual)."""
+        whether the first is a new tensor (x itself may be read again, e.g. as the residual)."""
         if self.tail:
             kept, extra = x[:, : -self.tail], x[:, -self.tail :]
-            if self.inv_scale is None:
-                return kept, extra, False
-            return torch.mul(kept, self.inv_scale, out=_scratch(kept.shape)), extra, True
-        if self.outliers is None and self.inv_scale is None:
-            return x, None, False
+            return (kept, extra, False) if self.inv_scale is None else (kept * self.inv_scale, extra, True)
         extra = None if self.outliers is None else x.index_select(1, self.outliers)
-        rows = torch.mul(x, self.inv_scale, out=_scratch(x.shape)) if self.inv_scale is not None else _scratch(x.shape).copy_(x)
-        if self.outliers is not None:
-            rows.index_fill_(1, self.outliers, 0.0)
-        return rows, extra, True
+        if self.inv_scale is not None:
+            x = x * self.inv_scale
+        elif extra is not None:
+            x = x.clone()
+        if extra is not None:
+            assert self.outliers is not None  # extra holds the outlier channels
+            x.index_fill_(1, self.outliers, 0.0)
+        return x, extra, extra is not None or self.inv_scale is not None
 
     def _product(self, rows: torch.Tensor) -> torch.Tensor:
         """rows (n, in) fp32 within [low, 1] -> (n, out) fp32: the int8 product on the grid of
@@ -236,16 +214,13 @@ class Int8Linear(nn.Module):
         """x (..., in) float32 -> (..., out) float32."""
         x = x.float()
         lead = x.shape[:-1]
-        if torch.is_grad_enabled() and x.requires_grad:
-            x = x.detach()  # prediction only (the scratch takes no gradient): nothing trains int8
-        x, extra, scratch = self._kernel_rows(x.reshape(-1, self.in_features))
+        x, extra, owned = self._kernel_rows(x.reshape(-1, self.in_features))
         if self.per_token:
             # (n, 1): each row's divisor max(max, min / low), from two reading passes (no
             # temporary; aminmax(dim) is ~10x slower in torch 2.13)
             rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).mul_(1.0 / self.low)).clamp_(min=1e-6)
-            # times 1 / row (a multiplication costs less than a division), into the scratch: no
-            # new (n, in) tensor per call (allocating one costs more than the arithmetic)
-            kernel_input = torch.mul(x, rows.reciprocal(), out=x if scratch else _scratch(x.shape))
+            # in place where `_kernel_rows` made a new tensor (an allocation saved per call)
+            kernel_input = x.div_(rows) if owned else torch.div(x, rows)
             out = self._product(kernel_input)
             # in place (out=out): a second (n, out) tensor costs more than the arithmetic
             out = out.mul_(rows) if self.bias is None else torch.addcmul(self.bias, out, rows, out=out)
