@@ -177,8 +177,8 @@ class Int8Linear(nn.Module):
         outlier channels zeroed or left out), the outlier channels (n, k) fp32 (or None), and
         whether the first is a new tensor (x itself may be read again, e.g. as the residual)."""
         if self.tail:
-            kept, extra = x[:, : -self.tail], x[:, -self.tail :]
-            return (kept, extra, False) if self.inv_scale is None else (kept * self.inv_scale, extra, True)
+            kept, tail = x[:, : -self.tail], x[:, -self.tail :]
+            return (kept, tail, False) if self.inv_scale is None else (kept * self.inv_scale, tail, True)
         extra = None if self.outliers is None else x.index_select(1, self.outliers)
         if self.inv_scale is not None:
             x = x * self.inv_scale

@@ -147,7 +147,6 @@ def outliers_last(
         picked = _outlier_channels(options, "output.dense", ranges, down_path)
         if picked is None:
             continue
-        up, down = cast(nn.Linear, up), cast(nn.Linear, down)
         keep = torch.ones(down.in_features, dtype=torch.bool)
         keep[picked] = False
         order = torch.cat([keep.nonzero().flatten(), picked])
