@@ -163,7 +163,8 @@ def main() -> None:
         ("token, sq0.5 on QKV/ao/int, w8 out", P.Int8Options(smooth=0.5, smooth_kinds=T, wide=W)),
         ("token, sq0.5 on QKV/ao/int, w8 out, 16 outl int/out", P.Int8Options(smooth=0.5, smooth_kinds=T, wide=W, outliers=16, outlier_kinds=("intermediate.dense", "output.dense"))),
         ("token, sq0.5 on QKV/ao/int, w8 out, 8 outl int/out", P.Int8Options(smooth=0.5, smooth_kinds=T, wide=W, outliers=8, outlier_kinds=("intermediate.dense", "output.dense"))),
-        ("default: token, sq0.5 on QKV/ao/int, w8 out, 16 outl all", P.DEFAULT_INT8),
+        ("DEFAULT_INT8 (what int8 runs without VNNI)", P.DEFAULT_INT8),
+        ("VNNI_INT8 (what int8 runs with VNNI)", P.VNNI_INT8),
     ]
     base_ms = float("nan") if args.no_time else time_model(model, data)
     print(f"\n3. whole-model variants (fp32 encoder: {base_ms:.1f} ms per batch)")
