@@ -15,7 +15,7 @@ from ...errors import Warnings
 from .calibration import smooth_factor
 from .int8 import Int8Linear
 from .int8_options import DEFAULT_INT8, Int8Options, linear_kind
-from .qkv import FusedQKV, QKVPart, fused_linear
+from .qkv import FusedQKV, QKVPart, fused_linear, linear_of
 
 __all__ = ["outliers_last", "quantize_linears"]
 
@@ -150,18 +150,11 @@ def outliers_last(
         keep = torch.ones(down.in_features, dtype=torch.bool)
         keep[picked] = False
         order = torch.cat([keep.nonzero().flatten(), picked])
-        block.intermediate.dense = _linear_like(up, up.weight.detach()[order], None if up.bias is None else up.bias.detach()[order])
-        block.output.dense = _linear_like(down, down.weight.detach()[:, order], None if down.bias is None else down.bias.detach())
+        # indexing copies: the new Linears hold tensors of their own
+        block.intermediate.dense = linear_of(up.weight.detach()[order], None if up.bias is None else up.bias.detach()[order])
+        block.output.dense = linear_of(down.weight.detach()[:, order], None if down.bias is None else down.bias.detach().clone())
         ranges[down_path] = ranges[down_path][order]
         if scales is not None and down_path in scales:
             scales[down_path] = scales[down_path][order]
     return ranges, scales
 
-
-def _linear_like(linear: nn.Linear, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> nn.Linear:
-    """A new `nn.Linear` holding `weight` (out, in) and `bias` (out,), on `linear`'s device and dtype."""
-    made = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
-    made.weight = nn.Parameter(weight.clone(), requires_grad=False)
-    if bias is not None:
-        made.bias = nn.Parameter(bias.clone(), requires_grad=False)
-    return made
