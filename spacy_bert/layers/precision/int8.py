@@ -87,9 +87,8 @@ class Int8Linear(nn.Module):
     [low, 1], so the kernel neither scans the call for its range nor lets one row set another's
     step: every row is quantized the same way whatever rows share the call, and as the int8
     products sum exactly in int32, a piece's result does not depend on the other pieces or texts
-    of the batch (`EncoderSettings.batch_invariant` relies on it). Same bytes as the dynamic
-    kernel given an extra row holding 1 and `low` (what this class did before), 3-10 % faster
-    per call (`python -m bench.int8_layer`).
+    of the batch (`EncoderSettings.batch_invariant` relies on it). The bytes are those of the
+    dynamic kernel given one extra row holding 1 and `low` (tests/layers/test_precision.py).
 
     `low` (-1 until `calibrate_low` sets it) lets one-sided inputs keep their resolution: a row
     is divided by max(its max, its min / low), so it fits [low, 1] exactly (nothing is ever
