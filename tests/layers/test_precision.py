@@ -13,7 +13,6 @@ on an AVX2 CPU without VNNI/bf16):
   the previous default) measured mean 0.989, min 0.966, max abs diff 0.53 on the same batch.
 """
 import copy
-import math
 import warnings
 
 import pytest
@@ -483,63 +482,6 @@ def test_int8_linear_options_match_reference():
     Int8Linear(linear, "token", 7, input_scale=scale, outliers=outliers)(x)
     Int8Linear(linear, "token")(x)
     assert torch.equal(x, before)
-
-
-def test_int8_low_keeps_one_sided_inputs_fine_and_clips_nothing():
-    """A fixed range [low, 1] (`set_low`): GELU outputs (min / max near -0.05) lose about half
-    the error of the symmetric [-1, 1]; a row far below `low` is divided by more, not clipped;
-    and a row's result still does not depend on the rows beside it."""
-    torch.manual_seed(0)
-    linear = nn.Linear(256, 64)
-    x = torch.nn.functional.gelu(torch.randn(40, 256) * 3)
-    with torch.no_grad():
-        expected = linear(x)
-    symmetric, calibrated = Int8Linear(linear, "token", 8), Int8Linear(linear, "token", 8)
-    ratio = calibrated.low_ratio(x)
-    assert -0.2 < ratio < 0
-    calibrated.set_low(-1 / 8)
-    error = {name: float((layer(x) - expected).norm() / expected.norm()) for name, layer in [("symmetric", symmetric), ("calibrated", calibrated)]}
-    assert error["calibrated"] < 0.7 * error["symmetric"], error
-    odd = -x[:3]  # rows whose minimum is their largest |value|: min / max far below low
-    with torch.no_grad():
-        odd_expected = linear(odd)
-    odd_got = calibrated(odd)
-    # coarser (they use 1/9 of the range) but whole: clipped at low, they would be off by ~90 %
-    assert float((odd_got - odd_expected).norm() / odd_expected.norm()) < 0.1
-    mixed = calibrated(torch.cat([odd, x]))
-    assert torch.equal(mixed[:3], odd_got) and torch.equal(mixed[3:], calibrated(x))
-
-
-@pytest.mark.parametrize("low", [-1.0, -1 / 2, -1 / 4, -1 / 8, -1 / 16, -1 / 32])
-@pytest.mark.parametrize("bits", [7, 8])
-def test_int8_fixed_grid_matches_dynamic_kernel_with_range_fixed(low, bits):
-    """The per-token path runs fbgemm's fixed-scale kernel on the grid of [low, 1]; its bytes are
-    those of torch's dynamic kernel (`quantized::linear_dynamic`) on the same divided rows plus
-    one row holding 1 and `low`, which makes the dynamic kernel choose exactly that range."""
-    torch.manual_seed(0)
-    layer = Int8Linear(nn.Linear(96, 40), "token", bits, input_scale=torch.rand(96) + 0.5, outliers=torch.tensor([3, 70]))
-    layer.set_low(low)
-    x = torch.nn.functional.gelu(torch.randn(30, 96) * 3)
-    x[:, :4] = torch.randn(30, 4)  # some rows reach below low
-    with torch.no_grad():
-        smoothed, extra, _ = layer._kernel_rows(x)
-        rows = torch.maximum(smoothed.amax(1, keepdim=True), smoothed.amin(1, keepdim=True) / low).clamp(min=1e-6)
-        range_row = torch.zeros(1, 96)
-        range_row[0, 0], range_row[0, -1] = 1.0, low
-        dynamic = torch.ops.quantized.linear_dynamic(torch.cat([smoothed / rows, range_row]), layer._packed, False)[:-1]
-        expected = torch.addcmul(layer.bias, dynamic, rows).addmm_(extra, layer.outlier_weight)
-        got = layer(x)
-    assert expected.abs().sum() > 0
-    assert torch.equal(got, expected)
-
-
-def test_int8_calibration_sets_power_of_two_lows(minilm):
-    """`prediction_model(..., "int8")` calibrates every per-token layer's `low`: a power of two
-    in [-1, -1/32], above -1 where MiniLM's layers read GELU outputs."""
-    derived = prediction_model(*minilm[:1], "int8", tokenizer=minilm[1])
-    lows = {name: m.low for name, m in derived.named_modules() if isinstance(m, Int8Linear)}
-    assert lows and all(-1 <= low <= -1 / 32 and math.log2(-low).is_integer() for low in lows.values()), lows
-    assert any(low > -1 for name, low in lows.items() if name.endswith("output.dense") and "attention" not in name), lows
 
 
 def test_int8_prediction_shows_no_warnings(tiny_bert_dir, tiny_batch):

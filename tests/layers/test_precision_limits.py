@@ -10,6 +10,7 @@
 
 Expected outputs are the fp32 model's (the same weights, `precision="float32"`).
 """
+import dataclasses
 import warnings
 
 import pytest
@@ -20,7 +21,10 @@ from torch import nn
 import spacy_bert.layers.precision.policy as P
 import spacy_bert.pipeline  # noqa: F401  (registers the factories)
 from spacy_bert import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
-from spacy_bert.layers.precision.policy import DEFAULT_INT8, Int8Linear, fit_positions, prediction_model
+from spacy_bert.layers.precision.policy import DEFAULT_INT8, LINEAR_KINDS, Int8Linear, fit_positions, prediction_model
+
+#: 16 fp32 outlier channels on every Linear kind (DEFAULT_INT8 keeps none on the attention output)
+EVERY_KIND = dataclasses.replace(DEFAULT_INT8, outlier_kinds=LINEAR_KINDS)
 
 SENTENCES = ["Berlin was founded around 1237 by merchants.", "A cat sat on the mat."]
 
@@ -113,7 +117,7 @@ def test_int8_on_a_model_with_few_positions(tokenizer, positions, with_tokenizer
 def test_int8_with_hidden_size_4_keeps_every_linear_fp32(tokenizer):
     model = tiny(hidden=4, intermediate=8)
     with pytest.warns(UserWarning, match=r"W750.*keeps 12 Linear.*4/8 input channel.*runs float32 throughout"):
-        derived = prediction_model(model, "int8", DEFAULT_INT8, tokenizer=tokenizer)  # 16 outlier channels on every Linear
+        derived = prediction_model(model, "int8", EVERY_KIND, tokenizer=tokenizer)
     assert set(linear_types(derived).values()) == {nn.Linear}
     fp32, mask = hidden_states(model, tokenizer, 64)
     same, _ = hidden_states(derived, tokenizer, 64)
@@ -125,7 +129,7 @@ def test_int8_with_hidden_size_8_quantizes_the_wide_ones(tokenizer):
     output.dense reads the 32 intermediate channels and still runs int8."""
     model = tiny(hidden=8, intermediate=32)
     with pytest.warns(UserWarning, match=r"W750.*keeps 10 Linear.*The other Linears run int8"):
-        derived = prediction_model(model, "int8", DEFAULT_INT8, tokenizer=tokenizer)
+        derived = prediction_model(model, "int8", EVERY_KIND, tokenizer=tokenizer)
     types = linear_types(derived)
     assert {p for p, t in types.items() if t is Int8Linear} == {"layer.0.output.dense", "layer.1.output.dense"}
     assert all(t is nn.Linear for p, t in types.items() if not p.endswith("output.dense") or "attention" in p)

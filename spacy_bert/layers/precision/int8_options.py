@@ -34,9 +34,6 @@ class Int8Options:
         outlier_kinds (Tuple[str, ...]): the kinds `outliers` applies to.
         fuse_qkv (bool): query, key and value of a self-attention block as one product over
             the concatenated weights (`layers/precision/qkv.py`): one pass over the input instead of three.
-        kernel (str): the int8 product of per-token layers: "fbgemm" (fp32 rows in, quantized by
-            the kernel) or "onednn" (rows quantized to uint8 first, oneDNN's u8 x s8 product,
-            which uses VNNI and AMX int8 tiles; see `Int8Linear`).
     """
 
     activations: str = "token"
@@ -48,7 +45,6 @@ class Int8Options:
     outliers: int = 0
     outlier_kinds: Tuple[str, ...] = ()
     fuse_qkv: bool = False
-    kernel: str = "fbgemm"
 
     @property
     def needs_ranges(self) -> bool:
@@ -69,8 +65,6 @@ class Int8Options:
             parts.append("fp32 " + "/".join(self.fp32))
         if self.fuse_qkv:
             parts.append("fused query/key/value")
-        if self.kernel != "fbgemm":
-            parts.append(f"{self.kernel} kernel")
         return ", ".join(parts)
 
 
@@ -79,10 +73,12 @@ class Int8Options:
 #: cosine 0.99934 / 0.99929 on SST-2 / WNUT-17 with or without (one pass per layer saved).
 SMOOTH_KINDS = ("query", "key", "value", "intermediate.dense")
 
-#: int8 without VNNI. Chosen with bench/int8_error.py on MiniLM (hidden-state cosine to fp32
-#: 0.9992 mean on SST-2 and WNUT-17; 8 outlier channels on intermediate/output only: 0.9990).
-#: Query/key/value fused (one smoothing, outlier gather and kernel call for the three): cosine
-#: 0.9992 either way, encoder 1.90x -> 2.09x fp32 (bench/int8_levers.py, AMD EPYC, 7-bit weights).
+#: int8 without VNNI: 7-bit weights (`Int8Linear`: no int16 pair saturation), 8-bit on
+#: output.dense; 16 fp32 outlier channels on query/key/value, intermediate and output (on the
+#: attention output they gained nothing: cosine 0.99931 with or without); query/key/value fused.
+#: Chosen with bench/int8_levers.py on MiniLM under AVX2 (ATEN_CPU_CAPABILITY=avx2,
+#: FBGEMM_ENABLE_INSTRUCTIONS=AVX2, ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU; bench/RESULTS.md):
+#: hidden-state cosine mean 0.9993 on SST-2 and WNUT-17.
 DEFAULT_INT8 = Int8Options(
     activations="token",
     weight_bits=7,
@@ -90,26 +86,20 @@ DEFAULT_INT8 = Int8Options(
     smooth_kinds=SMOOTH_KINDS,
     wide=("output.dense",),
     outliers=16,
-    outlier_kinds=LINEAR_KINDS,
+    outlier_kinds=("query", "key", "value", "intermediate.dense", "output.dense"),
     fuse_qkv=True,
 )
 
 #: int8 on a CPU whose int8 dot products accumulate in int32 (`VNNI_FLAGS`): no int16 pair
-#: saturation, so every weight gets 8 bits, and fp32 outlier channels only for output.dense
-#: (8 of its 1536 inputs, read as a view: `quantize.outliers_last`); oneDNN's product, which
-#: also runs AMX's int8 tiles; query/key/value fused. Measured on AMD EPYC (avx512_vnni, no AMX;
-#: bench/RESULTS.md): hidden-state cosine mean 0.9992 on SST-2 and WNUT-17 (0.9993 unfused), and
-#: `bert` through `nlp.pipe` at ~0.95x the speed of plain per-tensor dynamic int8 (0.875x with
-#: fbgemm's kernel, unfused), which keeps only cosine 0.92.
+#: saturation, so every weight gets 8 bits, and no channel needs fp32 (with 8 outlier channels
+#: on output.dense: cosine +0.0002, 3-5 % slower); query/key/value fused. Measured on AMD EPYC
+#: (avx512_vnni, no AMX; bench/RESULTS.md): hidden-state cosine mean 0.9992 on SST-2 and WNUT-17.
 VNNI_INT8 = Int8Options(
     activations="token",
     weight_bits=8,
     smooth=0.5,
     smooth_kinds=SMOOTH_KINDS,
-    outliers=8,
-    outlier_kinds=("output.dense",),
     fuse_qkv=True,
-    kernel="onednn",
 )
 
 

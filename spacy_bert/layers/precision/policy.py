@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import warnings
 from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar, cast
 
@@ -49,8 +48,8 @@ from thinc.api import get_torch_default_device
 from torch import nn
 
 from ...errors import Errors, Warnings
-from ...modeling import BertModel, BertPreTrainedModel
-from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, observe_inputs, smooth_scales
+from ...modeling import BertPreTrainedModel
+from .calibration import CALIBRATION_TEXTS, calibration_batch, encoder_of, fit_positions, input_ranges, smooth_scales
 from .cpu import cpu_flags
 from .int8 import INT8_ENGINES, Int8Linear, int8_engine
 from .int8_options import DEFAULT_INT8, LINEAR_KINDS, VNNI_INT8, Int8Options, int8_options
@@ -241,25 +240,6 @@ def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
-def calibrate_low(bert: BertModel, batch: Dict[str, torch.Tensor]) -> None:
-    """Set the `low` of every per-token `Int8Linear` of `bert.encoder` from one pass over `batch`
-    ({"input_ids", "attention_mask"}: (rows, seq) each): the smallest min / max ratio of its real
-    rows, moved down to the nearest power of two (-1, -1/2, ..., -1/32) (see `Int8Linear`; a row below it at
-    run time is divided by more, never clipped)."""
-    ratios: Dict[str, float] = {}
-
-    def record(path: str, module: nn.Module, x: torch.Tensor) -> None:
-        ratio = cast(Int8Linear, module).low_ratio(x)
-        ratios[path] = min(ratio, ratios.get(path, ratio))
-
-    linears = {path: m for path, m in bert.encoder.named_modules() if isinstance(m, Int8Linear) and m.per_token}
-    observe_inputs(bert, cast(Dict[str, nn.Module], linears), record, [batch])
-    for path, ratio in ratios.items():
-        # a power of two, so that min / low and its inverse are exact: a row's scaled minimum is
-        # then never below `low`, and the kernel's range never depends on the other rows
-        linears[path].set_low(-(2.0 ** math.ceil(math.log2(min(max(-ratio, 1.0 / 32), 1.0)))))
-
-
 def prediction_model(
     model: BertPreTrainedModel,
     precision: str,
@@ -291,16 +271,11 @@ def prediction_model(
     bert = encoder_of(derived)
     if precision == "int8":
         int8 = int8_options() if int8 is None else int8
-        batch = None
-        if (ranges is None and int8.needs_ranges) or int8.activations == "token":
-            batch = fit_positions(calibration_batch(tokenizer, bert.config.vocab_size), bert.config.max_position_embeddings, tokenizer is not None, name)
         if ranges is None and int8.needs_ranges:
-            assert batch is not None  # built above for it
+            batch = fit_positions(calibration_batch(tokenizer, bert.config.vocab_size), bert.config.max_position_embeddings, tokenizer is not None, name)
             ranges = input_ranges(bert, [batch])
         scales = None if int8.smooth is None or ranges is None else smooth_scales(bert, ranges, int8.smooth)
         quantize_linears(bert.encoder, int8, scales, ranges, name)
-        if batch is not None:
-            calibrate_low(bert, batch)
     else:
         _cast_tensors(bert, HALF_DTYPES[precision])
         bert.register_forward_hook(_outputs_to_float32)

@@ -61,7 +61,7 @@ def quantize_linears(
                 scale = None if scales is None or kind not in options.smooth_kinds else scales.get(path)
                 bits = 8 if kind in options.wide else options.weight_bits
                 picked = _outlier_channels(options, kind, ranges, path)
-                setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked, options.kernel))
+                setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked))
                 count += 1
     if narrow:
         widths = sorted({int(cast(nn.Linear, module.get_submodule(path)).in_features) for path in narrow})
@@ -110,7 +110,7 @@ def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str
             scale = smooth_factor(ranges[query_path], linear.weight, options.smooth)
         bits = 8 if "query" in options.wide else options.weight_bits
         picked = _outlier_channels(options, "query", ranges, query_path)
-        fused = FusedQKV(Int8Linear(linear, options.activations, bits, scale, picked, options.kernel), parts[0].out_features)
+        fused = FusedQKV(Int8Linear(linear, options.activations, bits, scale, picked), parts[0].out_features)
         for index, kind in enumerate(kinds):
             setattr(block, kind, QKVPart(fused, index))
         count += 3
