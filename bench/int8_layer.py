@@ -1,5 +1,5 @@
-"""The int8 kernels torch offers, one encoder Linear at a time (issue 24): why per-token int8
-stays behind plain dynamic quantization on CPUs without a fused per-row kernel.
+"""The int8 kernels torch offers, one encoder Linear at a time (issue 24): per-token int8
+(`Int8Linear`) against plain dynamic quantization and the other routes torch has.
 
     python -m bench.int8_layer                  # MiniLM's shapes, 400 rows, 1 thread
     python -m bench.int8_layer --hidden 768 --rows 256
@@ -10,9 +10,9 @@ are 20x larger, as [CLS]/[SEP] rows are in BERT):
 
 * fp32 `nn.Linear`;
 * plain `quantize_dynamic` (fbgemm `linear_dynamic`, one activation scale per call);
-* `Int8Linear` per token on fbgemm's fixed-grid kernel (`DEFAULT_INT8`'s product; 8-bit weights
-  here as on VNNI CPUs) and on oneDNN's u8 x s8 product (`VNNI_INT8`'s);
-* `Int8Linear` per tensor (the same kernel with its own range: plain's arithmetic, our wrapper);
+* `Int8Linear` per token (rows quantized on their own [min, max] by fbgemm's row-wise quantizer,
+  oneDNN's u8 x s8 product; 8-bit weights here, as on VNNI CPUs);
+* `Int8Linear` per tensor (fbgemm's dynamic kernel: plain's arithmetic, our wrapper);
 * per token around `torch._int_mm` (int8 x int8 -> int32, quantizing and rescaling in torch);
 * weight-only int8 (`torch.ops.aten._weight_int8pack_mm`, fp32 and bf16 activations).
 """
@@ -62,8 +62,7 @@ def variants(linear: torch.nn.Linear) -> Dict[str, Callable[[torch.Tensor], torc
     return {
         "fp32 nn.Linear": linear,
         "plain quantize_dynamic": plain,
-        "Int8Linear per token, fbgemm": Int8Linear(linear, "token", 8),
-        "Int8Linear per token, oneDNN": Int8Linear(linear, "token", 8, kernel="onednn"),
+        "Int8Linear per token": Int8Linear(linear, "token", 8),
         "Int8Linear per tensor": Int8Linear(linear, "tensor", 8),
         "per token around torch._int_mm": _int_mm_per_token(linear),
         "weight-only int8, fp32 activations": _weight_only(linear, torch.float32),
