@@ -1,7 +1,7 @@
 """CPU seconds of `nlp.pipe` through our `bert` component: fp32, int8 with per-tensor activations
 (plain dynamic quantization's arithmetic and speed: fbgemm's kernel with its own range, 8-bit
 weights; `python -m bench.int8_layer` shows it runs as fast as `quantize_dynamic`) and our two
-per-token int8 options (`VNNI_INT8`, `DEFAULT_INT8`), interleaved, same texts, one torch thread.
+per-token int8 options (`VNNI_INT8`, also unfused, and `DEFAULT_INT8`), interleaved, same texts, one torch thread.
 
     python -m bench.int8_pipeline_cpu --n-texts 1000 --repeats 3
     python -m bench.int8_pipeline_cpu --texts tweets --n-texts 1000 --repeats 3     # also: paragraphs
@@ -22,6 +22,7 @@ building its copy through that name, the run ends with an error instead of timin
 options twice.
 """
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--n-texts", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--texts", choices=TEXT_SETS, default="sentences")
+    parser.add_argument("--sides", nargs="+", help="build and time only these sides (run one process per side to rule out build-order bias)")
     args = parser.parse_args()
     import spacy
     import torch
@@ -50,8 +52,11 @@ def main() -> None:
         "float32": ("float32", None),
         "int8 per tensor (plain)": ("int8", P.Int8Options(activations="tensor", weight_bits=8)),
         "int8 VNNI_INT8": ("int8", P.VNNI_INT8),
+        "int8 VNNI_INT8 unfused": ("int8", dataclasses.replace(P.VNNI_INT8, fuse_qkv=False)),
         "int8 DEFAULT_INT8": ("int8", P.DEFAULT_INT8),
     }
+    if args.sides:
+        sides = {side: sides[side] for side in args.sides}
     nlps = {}
     for side, (precision, options) in sides.items():
         nlp = spacy.blank("en")
@@ -72,7 +77,7 @@ def main() -> None:
             raise SystemExit(f"{side}: the shim did not build its int8 copy through spacy_bert.layers.shim.bert_shim.prediction_model "
                              f"(calls: {built}); this benchmark cannot set the options any more")
         nlps[side] = nlp
-    words = sum(len(doc) for doc in nlps["float32"].pipe(texts[:0])) or sum(len(t.split()) for t in texts)
+    words = sum(len(t.split()) for t in texts)
     times = {side: [] for side in sides}
     for _ in range(args.repeats):
         for side, nlp in nlps.items():
@@ -80,7 +85,7 @@ def main() -> None:
             for _doc in nlp.pipe(texts, batch_size=128):
                 pass
             times[side].append(time.process_time() - start)
-    base = statistics.median(times["float32"])
+    base = statistics.median(times["float32"]) if "float32" in times else float("nan")
     print(f"{args.n_texts} {args.texts} ({describe(args.texts)}; ~{words} words), bert alone, 1 thread, median CPU s of {args.repeats}")
     for side, values in times.items():
         median = statistics.median(values)

@@ -700,9 +700,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "config={{'precision': ...}} to nlp.add_pipe, or call spacy_bert.pipeline.set_precision(nlp, ...)."
     )
     E661 = (
-        "The {name!r} component asks for precision 'int8', but this torch build has no quantized "
-        "CPU engine (supported engines: {engines}; int8 needs one of {needed}). Use precision "
-        "'auto' (which picks what this machine runs) or 'float32'."
+        "The {name!r} component asks for precision 'int8', but this torch build lacks what int8 "
+        "runs on: a quantized CPU engine (supported engines: {engines}; int8 needs one of {needed}) "
+        "and oneDNN's int8 linear product (torch.backends.mkldnn). Use precision 'auto' (which picks "
+        "what this machine runs) or 'float32'."
     )
     E662 = (
         "{method}() cannot change component {name!r} ({factory}): it is not a spacy-bert "
