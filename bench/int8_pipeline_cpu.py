@@ -1,7 +1,8 @@
 """CPU seconds of `nlp.pipe` through our `bert` component: fp32, int8 with per-tensor activations
 (plain dynamic quantization's arithmetic and speed: fbgemm's kernel with its own range, 8-bit
 weights; `python -m bench.int8_layer` shows it runs as fast as `quantize_dynamic`) and our two
-per-token int8 options (`VNNI_INT8`, also unfused, and `DEFAULT_INT8`), interleaved, same texts, one torch thread.
+per-token int8 options (`VNNI_INT8`, also unfused and without its outlier channels, and
+`DEFAULT_INT8`), interleaved, same texts, one torch thread.
 
     python -m bench.int8_pipeline_cpu --n-texts 1000 --repeats 3
     python -m bench.int8_pipeline_cpu --texts tweets --n-texts 1000 --repeats 3     # also: paragraphs
@@ -53,6 +54,7 @@ def main() -> None:
         "int8 per tensor (plain)": ("int8", P.Int8Options(activations="tensor", weight_bits=8)),
         "int8 VNNI_INT8": ("int8", P.VNNI_INT8),
         "int8 VNNI_INT8 unfused": ("int8", dataclasses.replace(P.VNNI_INT8, fuse_qkv=False)),
+        "int8 VNNI_INT8 without outliers": ("int8", dataclasses.replace(P.VNNI_INT8, outliers=0, outlier_kinds=())),
         "int8 DEFAULT_INT8": ("int8", P.DEFAULT_INT8),
     }
     if args.sides:

@@ -1,6 +1,6 @@
 """`Int8Linear`'s per-token product (rows quantized on their own [min, max], oneDNN's u8 x s8
-product) and the feed-forward arrangement that lets it read its fp32 outlier channels as a view
-(`layers/precision/int8.py`, `layers/precision/quantize.py`)."""
+product), its fp32 outlier channels zeroed in place where the input is its own, and the no-VNNI
+options on AVX2 kernels (`layers/precision/int8.py`, `layers/precision/quantize.py`)."""
 import copy
 import dataclasses
 
@@ -10,8 +10,8 @@ from torch import nn
 
 from spacy_bert import BertConfig, BertModel
 from spacy_bert.layers.precision.int8 import Int8Linear, int8_engine
-from spacy_bert.layers.precision.int8_options import DEFAULT_INT8
-from spacy_bert.layers.precision.quantize import outliers_last, quantize_linears
+from spacy_bert.layers.precision.int8_options import DEFAULT_INT8, LINEAR_KINDS
+from spacy_bert.layers.precision.quantize import quantize_linears
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -93,50 +93,43 @@ def test_rowwise_quantizing_keeps_one_sided_rows_fine_and_odd_rows_whole():
     torch.testing.assert_close(got[1:2], exact_weights[1:2].float(), rtol=1e-5, atol=1e-5)
 
 
-def test_outlier_channels_as_a_tail_give_the_gathered_result():
-    """An `Int8Linear` whose outlier channels are its last inputs (read as views) gives the
-    bytes of the same layer with those channels gathered and zeroed, on permuted weights."""
+def test_overwrite_input_gives_the_same_bytes_and_says_what_it_changes():
+    """`overwrite_input` zeroes the outlier channels in the caller's tensor instead of a copy:
+    the same result to the byte; without it the caller's tensor is left alone."""
     torch.manual_seed(2)
-    linear = nn.Linear(96, 40)
-    picked = torch.tensor([3, 17, 60])
-    order = torch.cat([torch.tensor([i for i in range(96) if i not in picked.tolist()]), picked])
-    permuted = nn.Linear(96, 40)
-    with torch.no_grad():
-        permuted.weight.copy_(linear.weight[:, order])
-        permuted.bias.copy_(linear.bias)
+    linear, picked = nn.Linear(96, 40), torch.tensor([3, 17, 60])
     x = _layer_inputs()
-    gathered = Int8Linear(linear, "token", 8, outliers=picked)
-    tail = Int8Linear(permuted, "token", 8, outliers=torch.arange(93, 96))
-    assert tail.tail == 3 and gathered.tail == 0
+    copying, overwriting = Int8Linear(linear, "token", 8, outliers=picked), Int8Linear(linear, "token", 8, outliers=picked, overwrite_input=True)
     with torch.no_grad():
         before = x.clone()
-        assert torch.equal(tail(x[:, order]), gathered(x))
-        assert torch.equal(x, before)  # the caller's tensor is left alone
+        expected = copying(x)
+        assert torch.equal(x, before)
+        assert torch.equal(overwriting(x), expected)
+    assert torch.equal(x[:, picked], torch.zeros(len(x), 3)) and torch.equal(x.index_fill(1, picked, 0.0), before.index_fill(1, picked, 0.0))
 
 
-def test_outliers_last_changes_no_product_and_leaves_the_model_alone():
-    """`quantize_linears` arranges each feed-forward block so that output.dense's outlier
-    channels come last: fp32 outputs are those of the model, the model's own tensors do not
-    change, and every output.dense reads its outlier channels as a tail."""
+def test_quantized_model_overwrites_only_the_feed_forward_activation():
+    """`quantize_linears` lets only output.dense overwrite its input (the feed-forward activation,
+    which nothing else reads): a quantized model gives the bytes it gives with every layer copying,
+    and its fp32 model's tensors do not change."""
     torch.manual_seed(3)
     config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=32)
     model = BertModel(config).eval()
     state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     ids = torch.randint(0, 50, (3, 12))
-    ranges = {f"encoder.layer.{i}.output.dense": torch.rand(64) for i in range(2)}
-    arranged = copy.deepcopy(model, {id(t): t for t in model.parameters()})  # shares the tensors, as prediction copies do
-    options = dataclasses.replace(DEFAULT_INT8, outliers=8)
-    ranges_after, _ = outliers_last(arranged, options, ranges, None)
-    with torch.no_grad():
-        torch.testing.assert_close(arranged(ids).last_hidden_state, model(ids).last_hidden_state, rtol=1e-5, atol=1e-6)
-    assert all(torch.equal(tensor, state[name]) for name, tensor in model.state_dict().items())
-    for path, values in ranges.items():
-        assert sorted(ranges_after[path].tolist()) == sorted(values.tolist())
-        assert set(ranges_after[path][-8:].tolist()) == set(values.topk(8).values.tolist())
-    quantized = copy.deepcopy(model, {id(t): t for t in model.parameters()})
+    ranges = {f"encoder.layer.{i}.{kind}": torch.rand(64 if kind == "output.dense" else 32) for i in range(2)
+              for kind in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense")}
+    options = dataclasses.replace(DEFAULT_INT8, outliers=8, outlier_kinds=LINEAR_KINDS, smooth=None)
+    quantized = copy.deepcopy(model, {id(t): t for t in model.parameters()})  # shares the tensors, as prediction copies do
     quantize_linears(quantized, options, None, ranges)
-    tails = {name: m.tail for name, m in quantized.named_modules() if isinstance(m, Int8Linear) and name.endswith("output.dense") and "attention" not in name}
-    assert tails == {f"encoder.layer.{i}.output.dense": 8 for i in range(2)}
+    overwriting = {name for name, m in quantized.named_modules() if isinstance(m, Int8Linear) and m.overwrite_input}
+    assert overwriting == {f"encoder.layer.{i}.output.dense" for i in range(2)}
+    with torch.no_grad():
+        got = quantized(ids).last_hidden_state
+        for name in overwriting:
+            quantized.get_submodule(name).overwrite_input = False
+        assert torch.equal(quantized(ids).last_hidden_state, got)
+        torch.testing.assert_close(got, model(ids).last_hidden_state, rtol=0.05, atol=0.05)
     assert all(torch.equal(tensor, state[name]) for name, tensor in model.state_dict().items())
 
 

@@ -98,6 +98,9 @@ class Int8Linear(nn.Module):
         input_scale (Optional[Tensor]): (in,) SmoothQuant factors s: the kernel sees x / s and
             weights W * s (same product, flatter activations).
         outliers (Optional[Tensor]): (k,) input channels computed in fp32 beside the int8 product.
+        overwrite_input (bool): The input is read by nothing else (the feed-forward activation
+            that `output.dense` reads): the outlier channels are zeroed in it in place, not in a
+            copy. Otherwise the caller's tensor is never changed (it may be the residual).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class Int8Linear(nn.Module):
         weight_bits: int = 7,
         input_scale: Optional[torch.Tensor] = None,
         outliers: Optional[torch.Tensor] = None,
+        overwrite_input: bool = False,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -119,21 +123,12 @@ class Int8Linear(nn.Module):
             self.inv_scale = (1.0 / input_scale).float()
         self.outliers: Optional[torch.Tensor] = None
         self.outlier_weight: Optional[torch.Tensor] = None
-        self.tail = 0
+        self.overwrite_input = overwrite_input
         if outliers is not None and len(outliers):
-            outliers = outliers.long()
+            self.outliers = outliers.long()
             # the fp32 path multiplies the unscaled x: unscaled weights
-            self.outlier_weight = linear.weight.detach().float().cpu()[:, outliers].t().contiguous()  # (k, out)
-            kept = self.in_features - len(outliers)
-            if torch.equal(outliers, torch.arange(kept, self.in_features)):
-                # the last k channels (`outliers_last` arranges it): read as views, no gather
-                # or zeroed copy per call, and the int8 weights lose those columns
-                self.tail = len(outliers)
-                weight = weight[:, :kept]
-                self.inv_scale = None if self.inv_scale is None else self.inv_scale[:kept]
-            else:
-                self.outliers = outliers
-                weight = weight.index_fill(1, outliers, 0.0)
+            self.outlier_weight = linear.weight.detach().float().cpu()[:, self.outliers].t().contiguous()  # (k, out)
+            weight = weight.index_fill(1, self.outliers, 0.0)
         wmax = float(2 ** (weight_bits - 1) - 1)
         scale = (weight.abs().amax(dim=1) / wmax).clamp(min=1e-12).double()  # (out,)
         zero_point = torch.zeros(self.out_features, dtype=torch.long)
@@ -153,16 +148,13 @@ class Int8Linear(nn.Module):
             self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
 
     def _kernel_rows(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """x (n, in) -> what the int8 kernel multiplies (n, in) or (n, in - tail) (smoothed,
-        outlier channels zeroed or left out; never x itself changed, which may be read again
-        as the residual), and the outlier channels (n, k) fp32 (or None)."""
-        if self.tail:
-            kept, tail = x[:, : -self.tail], x[:, -self.tail :]
-            return (kept if self.inv_scale is None else kept * self.inv_scale), tail
+        """x (n, in) -> what the int8 kernel multiplies (n, in) (smoothed, outlier channels
+        zeroed: in a new tensor unless `overwrite_input`), and the outlier channels (n, k) fp32
+        (or None)."""
         extra = None if self.outliers is None else x.index_select(1, self.outliers)
         if self.inv_scale is not None:
             x = x * self.inv_scale
-        elif extra is not None:
+        elif extra is not None and not self.overwrite_input:
             x = x.clone()
         if extra is not None:
             assert self.outliers is not None  # extra holds the outlier channels

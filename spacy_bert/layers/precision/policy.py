@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar, cast
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple, TypeVar
 
 import torch
 from thinc.api import get_torch_default_device

@@ -1,12 +1,10 @@
 """The swap of a model's encoder Linears for `Int8Linear`s (`quantize_linears`), as
 `Int8Options` say: fused query/key/value (`layers/precision/qkv.py`), SmoothQuant factors and fp32
-outlier channels from the calibrated input ranges (`layers/precision/calibration.py`), and the
-feed-forward blocks arranged so that `output.dense`'s outlier channels are its last inputs
-(`outliers_last`)."""
+outlier channels from the calibrated input ranges (`layers/precision/calibration.py`)."""
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional, Tuple, cast
+from typing import Dict, List, Optional, cast
 
 import torch
 from torch import nn
@@ -15,9 +13,15 @@ from ...errors import Warnings
 from .calibration import smooth_factor
 from .int8 import Int8Linear
 from .int8_options import DEFAULT_INT8, Int8Options, linear_kind
-from .qkv import FusedQKV, QKVPart, fused_linear, linear_of
+from .qkv import FusedQKV, QKVPart, fused_linear
 
-__all__ = ["outliers_last", "quantize_linears"]
+__all__ = ["quantize_linears"]
+
+#: The kinds whose input is read by nothing else: `BertOutput` reads the feed-forward activation
+#: (`BertIntermediate`'s output) only through output.dense, so its `Int8Linear` zeroes the fp32
+#: outlier channels in that tensor in place (`overwrite_input`) instead of copying it first (a
+#: copy of (pieces, 1536) floats costs ~3x the row quantizing).
+OWNED_INPUT_KINDS = ("output.dense",)
 
 #: The end of W750: whether any Linear of the model still runs int8.
 _REST = {
@@ -45,10 +49,7 @@ def quantize_linears(
     A Linear with no more input channels than `options.outliers` (a model with hidden_size 8
     has 8; the default keeps 16 outlier channels fp32) stays an fp32 `nn.Linear`, with W750
     naming them: every channel would be an outlier, so fp32 is what int8 would compute anyway.
-    `module`'s feed-forward blocks are first arranged by `outliers_last` (new Linears; the
-    replaced ones, whose tensors a shared copy may hold, are not changed).
     """
-    ranges, scales = outliers_last(module, options, ranges, scales)
     count = _fuse_qkv(module, options, ranges) if options.fuse_qkv else 0
     narrow: List[str] = []
     for parent_name, parent in list(module.named_modules()):
@@ -61,7 +62,8 @@ def quantize_linears(
                 scale = None if scales is None or kind not in options.smooth_kinds else scales.get(path)
                 bits = 8 if kind in options.wide else options.weight_bits
                 picked = _outlier_channels(options, kind, ranges, path)
-                setattr(parent, child_name, Int8Linear(child, options.activations, bits, scale, picked))
+                layer = Int8Linear(child, options.activations, bits, scale, picked, overwrite_input=kind in OWNED_INPUT_KINDS)
+                setattr(parent, child_name, layer)
                 count += 1
     if narrow:
         widths = sorted({int(cast(nn.Linear, module.get_submodule(path)).in_features) for path in narrow})
@@ -115,46 +117,3 @@ def _fuse_qkv(module: nn.Module, options: Int8Options, ranges: Optional[Dict[str
             setattr(block, kind, QKVPart(fused, index))
         count += 3
     return count
-
-
-def outliers_last(
-    module: nn.Module,
-    options: Int8Options,
-    ranges: Optional[Dict[str, torch.Tensor]],
-    scales: Optional[Dict[str, torch.Tensor]],
-) -> Tuple[Optional[Dict[str, torch.Tensor]], Optional[Dict[str, torch.Tensor]]]:
-    """Permute the hidden units of every feed-forward block under `module` (a module with
-    `intermediate.dense` and `output.dense` `nn.Linear`s, as `BertLayer`) so that the fp32
-    outlier channels `options` keeps for `output.dense` are its last inputs; returns `ranges`
-    and `scales` with those paths' entries permuted alike (new dicts).
-
-    `intermediate.dense`'s output rows (weight and bias) and `output.dense`'s weight columns
-    take the same order and the activation between them is elementwise, so every product is
-    the one before; `Int8Linear` then reads the outlier channels as a view of its input (no
-    gather and no zeroed copy per call). Both Linears are replaced by new ones: the module
-    may be a copy sharing its tensors with the fp32 model, which must not change.
-    """
-    if not (options.outliers and "output.dense" in options.outlier_kinds and ranges is not None):
-        return ranges, scales
-    ranges = dict(ranges)
-    scales = None if scales is None else dict(scales)
-    for path, block in list(module.named_modules()):
-        up = getattr(getattr(block, "intermediate", None), "dense", None)
-        down = getattr(getattr(block, "output", None), "dense", None)
-        down_path = f"{path}.output.dense" if path else "output.dense"
-        if type(up) is not nn.Linear or type(down) is not nn.Linear or _too_narrow(down, "output.dense", options):
-            continue
-        picked = _outlier_channels(options, "output.dense", ranges, down_path)
-        if picked is None:
-            continue
-        keep = torch.ones(down.in_features, dtype=torch.bool)
-        keep[picked] = False
-        order = torch.cat([keep.nonzero().flatten(), picked])
-        # indexing copies: the new Linears hold tensors of their own
-        block.intermediate.dense = linear_of(up.weight.detach()[order], None if up.bias is None else up.bias.detach()[order])
-        block.output.dense = linear_of(down.weight.detach()[:, order], None if down.bias is None else down.bias.detach().clone())
-        ranges[down_path] = ranges[down_path][order]
-        if scales is not None and down_path in scales:
-            scales[down_path] = scales[down_path][order]
-    return ranges, scales
-
