@@ -18,8 +18,9 @@ fp32 where plain per-tensor dynamic int8 keeps 0.92):
 * without VNNI (`DEFAULT_INT8`): 7-bit weights (8 on `output.dense`), and the 16 input channels
   of query/key/value, intermediate and output with the largest range run in fp32 (a
   (pieces, 16) x (16, out) product beside the int8 one);
-* with VNNI (`VNNI_INT8`): `vpdpbusd` accumulates in int32, so every weight gets 8 bits and no
-  channel needs fp32.
+* with VNNI (`VNNI_INT8`): `vpdpbusd` accumulates in int32, so every weight gets 8 bits, and
+  fp32 outlier channels are kept on `output.dense` only (8, zeroed in place in its input: the
+  feed-forward activation, which nothing else reads).
 
 The ranges (max |x_j| per input channel) are calibrated once per quantization by one fp32
 pass over `CALIBRATION_TEXTS` (`layers/precision/calibration.py`). Embeddings, LayerNorms, the pooler

@@ -31,7 +31,7 @@ all-MiniLM-L6-v2, same-run ratios to our fp32):
 | CPU class (flags) | auto | why |
 |---|---|---|
 | AMX (`amx_bf16`), Xeon 4th gen+ | bfloat16 | encoder 3.2-3.4x fp32 (AMX tiles); int8 1.0-1.2x, measured on fbgemm's product (oneDNN's, used since, runs AMX int8 tiles: not measured yet) |
-| AVX-512 VNNI (`avx512_vnni`/`avx_vnni`), with or without `avx512_bf16` (Zen 4, Ice Lake, Cascade Lake) | int8 | AMD EPYC (Zen 4, avx512_bf16, no AMX): encoder int8 2.3-2.5x, bf16 1.8-1.9x; `bert` through `nlp.pipe` int8 2.2-2.5x (bf16 is the more accurate: cosine 0.9999 against 0.9992) |
+| AVX-512 VNNI (`avx512_vnni`/`avx_vnni`), with or without `avx512_bf16` (Zen 4, Ice Lake, Cascade Lake) | int8 | AMD EPYC (Zen 4, avx512_bf16, no AMX): encoder int8 2.3-2.5x, bf16 1.8-1.9x; `bert` through `nlp.pipe` int8 2.2-2.5x (bf16 is the more accurate: cosine 0.9999 against 0.9994) |
 | AVX2 / AVX-512 without VNNI | int8 | int8 1.3-1.5x fp32 (issue 14's AVX2 CPU, fbgemm's product); AVX2 kernels emulated on AMD EPYC: 1.55-1.6x, as plain dynamic int8; bf16 emulated, slower than fp32 |
 | anything else (no fbgemm/x86 engine, ARM) | float32 | no faster path measured |
 | CUDA | bfloat16 where the GPU has it, else float16 | tensor cores |
