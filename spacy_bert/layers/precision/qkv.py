@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-__all__ = ["FusedQKV", "QKVPart", "fused_linear", "linear_of"]
+__all__ = ["FusedQKV", "QKVPart", "fused_linear"]
 
 
 class FusedQKV:
@@ -69,17 +69,11 @@ class QKVPart(nn.Module):
 
 
 def fused_linear(query: nn.Linear, key: nn.Linear, value: nn.Linear) -> nn.Linear:
-    """One fp32 `nn.Linear` (3 * out, in) whose output is [query(x), key(x), value(x)]."""
+    """One frozen fp32 `nn.Linear` (3 * out, in) whose output is [query(x), key(x), value(x)]
+    (built on the meta device, so no weights are allocated and then replaced)."""
     weight = torch.cat([query.weight.detach(), key.weight.detach(), value.weight.detach()]).float()
-    bias = None if query.bias is None else torch.cat([query.bias.detach(), key.bias.detach(), value.bias.detach()]).float()
-    return linear_of(weight, bias)
-
-
-def linear_of(weight: torch.Tensor, bias: Optional[torch.Tensor]) -> nn.Linear:
-    """A new frozen `nn.Linear` holding `weight` (out, in) and `bias` (out,) themselves (built on
-    the meta device, so no weights are allocated and then replaced)."""
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=query.bias is not None, device="meta")
     linear.weight = nn.Parameter(weight, requires_grad=False)
-    if bias is not None:
-        linear.bias = nn.Parameter(bias, requires_grad=False)
+    if query.bias is not None:
+        linear.bias = nn.Parameter(torch.cat([query.bias.detach(), key.bias.detach(), value.bias.detach()]).float(), requires_grad=False)
     return linear
